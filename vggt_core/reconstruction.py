@@ -1,0 +1,120 @@
+"""The Reconstruction: the contract between vggt_core and every consumer (cache, exports, Blender).
+
+Conventions (read these before using any array):
+
+* **Frames of reference.** World = VGGT's normalised world: the first frame's camera, OpenCV axes
+  (x right, y down, z forward), with an arbitrary global scale chosen by the network (it was trained on
+  scenes scaled to unit mean point distance). Extrinsics are **camera-from-world**:
+  ``X_cam = R @ X_world + t`` with ``[R | t] = extrinsics[i]``.
+* **Pixels.** Two resolutions exist. *Model pixels* are the preprocessed image the network saw
+  (``model_size = (H, W)``, multiples of 14). *Original pixels* are the source frame's own pixels
+  (``FrameInfo.width x FrameInfo.height``). Pixel coordinates are continuous: the image spans
+  ``[0, W] x [0, H]`` and pixel ``(i, j)`` (column, row) has its centre at ``(i + 0.5, j + 0.5)``
+  (COLMAP's and Blender's convention; VGGT's centred principal point is ``cx = W / 2``).
+* **Units.** Depth and points share the world's arbitrary unit. Angles in radians. Times in seconds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """Where one input frame came from.
+
+    source: image path, or the video file path.
+    index: position of the frame in its source (video frame number, 0-based; for image lists the
+        position in the sorted list).
+    timestamp: presentation time in seconds for video frames, None for still images.
+    width, height: the original frame size in pixels (after EXIF orientation).
+    """
+
+    source: str
+    index: int
+    timestamp: float | None
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class PreprocessRecord:
+    """How one original frame became a model-resolution image, so results map back exactly.
+
+    The original frame (``orig_size = (W0, H0)``) is resized to ``resized_size = (Wr, Hr)`` and then
+    placed on the model canvas (``model_size = (Wm, Hm)``) with its top-left corner at ``offset``
+    (model pixels; negative when rows/columns were cropped away, positive when padded).
+    Continuous model coordinates map to original ones as
+    ``u0 = (um - offset[0]) * W0 / Wr`` and ``v0 = (vm - offset[1]) * H0 / Hr``.
+    mode: ``"crop"`` or ``"pad"``.
+    """
+
+    mode: str
+    orig_size: tuple[int, int]
+    resized_size: tuple[int, int]
+    offset: tuple[int, int]
+    model_size: tuple[int, int]
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """Model pixels per original pixel, (sx, sy)."""
+        return (self.resized_size[0] / self.orig_size[0], self.resized_size[1] / self.orig_size[1])
+
+
+@dataclass
+class Reconstruction:
+    """Everything one VGGT run produced, per frame, ready for caching, exporting and importing.
+
+    Shapes: S frames, model resolution H x W (``model_size == (H, W)``), N track queries.
+
+    frames: S FrameInfo, in input order.
+    preprocess: S PreprocessRecord.
+    extrinsics: [S, 3, 4] float32, camera-from-world, OpenCV axes, VGGT normalised world.
+    intrinsics: [S, 3, 3] float32, in **original** pixels of each frame (focal and principal point
+        mapped back through resize/crop/pad), continuous pixel convention.
+    intrinsics_model: [S, 3, 3] float32, the same cameras in model pixels.
+    depth: [S, H, W] float32, z-depth along the camera's optical axis (world units), model pixels.
+    depth_conf: [S, H, W] float32, >= 1 (VGGT's 1 + exp(x) confidence; larger is better).
+    world_points: [S, H, W, 3] float32, the point head's world points (world frame above).
+    world_points_conf: [S, H, W] float32, >= 1.
+    points_from_depth: [S, H, W, 3] float32, depth unprojected through the predicted cameras at pixel
+        centres (u + 0.5, v + 0.5); usually the more accurate geometry.
+    colors: [S, H, W, 3] uint8, sRGB colours of the model-resolution pixels.
+    valid: [S, H, W] bool, False where the model pixel lies in padding (no original pixel behind it).
+    tracks, track_vis, track_conf: optional [S, N, 2] float32 (model pixels, continuous), [S, N], [S, N].
+    query_points: optional [N, 2] float32 model pixels on frame 0.
+    model_id: identity of the weights (repo id or file path + size).
+    settings: the run's settings (JSON-serialisable).
+    timings: seconds per stage, e.g. {"load": .., "preprocess": .., "model": ..}.
+    """
+
+    frames: list[FrameInfo]
+    preprocess: list[PreprocessRecord]
+    extrinsics: np.ndarray
+    intrinsics: np.ndarray
+    intrinsics_model: np.ndarray
+    depth: np.ndarray
+    depth_conf: np.ndarray
+    world_points: np.ndarray
+    world_points_conf: np.ndarray
+    points_from_depth: np.ndarray
+    colors: np.ndarray
+    valid: np.ndarray
+    model_id: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    tracks: np.ndarray | None = None
+    track_vis: np.ndarray | None = None
+    track_conf: np.ndarray | None = None
+    query_points: np.ndarray | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frames)
+
+    @property
+    def model_size(self) -> tuple[int, int]:
+        """(H, W) of the model-resolution arrays."""
+        return (int(self.depth.shape[1]), int(self.depth.shape[2]))
