@@ -1,0 +1,176 @@
+"""Pure-numpy tests of vggt_blender.convert (no bpy needed for the math itself)."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from synth_recon import look_at_extrinsic, make_recon, project  # noqa: E402
+
+
+def _load_convert():
+    # Load the module file directly: vggt_blender/__init__.py is the Blender extension and imports bpy.
+    spec = importlib.util.spec_from_file_location("vggt_blender_convert", REPO / "vggt_blender" / "convert.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+cv = _load_convert()
+
+
+def blender_project(bc, xw: np.ndarray) -> np.ndarray:
+    """Blender's camera model written out independently: HORIZONTAL sensor fit, shift in units of
+    the sensor width, pixel aspect stretching the vertical extent. Returns continuous pixels."""
+    w, h = bc.resolution
+    m = np.asarray(bc.matrix_world)
+    xc = (xw - m[:3, 3]) @ m[:3, :3]  # Blender camera coords (looks down -Z)
+    x, y = xc[:, 0] / -xc[:, 2], xc[:, 1] / -xc[:, 2]  # on the plane at distance 1
+    half_w = 0.5 * bc.sensor_width / bc.lens_mm
+    half_h = half_w * (h * bc.pixel_aspect_y) / (w * bc.pixel_aspect_x)
+    cx_ = 2 * half_w * bc.shift_x
+    cy_ = 2 * half_w * bc.shift_y
+    ndc_x = (x - cx_ + half_w) / (2 * half_w)
+    ndc_y = (y - cy_ + half_h) / (2 * half_h)
+    return np.stack([ndc_x * w, (1 - ndc_y) * h], 1)
+
+
+@pytest.mark.parametrize("w,h,fx,fy,cx,cy", [
+    (640, 480, 500.0, 500.0, 320.0, 240.0),
+    (640, 480, 520.0, 430.0, 301.5, 260.25),   # fx > fy, off-centre
+    (480, 640, 410.0, 530.0, 250.0, 300.0),    # portrait, fy > fx
+    (518, 518, 600.0, 600.0, 259.0, 259.0),
+])
+def test_camera_matches_opencv_projection(w, h, fx, fy, cx, cy):
+    rng = np.random.default_rng(1)
+    ext = look_at_extrinsic(np.array([1.0, -0.5, -4.0]), np.array([0.2, 0.1, 0.0]))
+    k = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
+    bc = cv.opencv_to_blender_camera(k, ext, w, h)
+    xw = rng.normal(size=(200, 3)) * 0.8
+    uv, z = project(k, ext, xw)
+    assert (z > 0).all()
+    np.testing.assert_allclose(blender_project(bc, xw), uv, atol=1e-6)
+    assert bc.pixel_aspect_x >= 1 and bc.pixel_aspect_y >= 1
+    assert min(bc.pixel_aspect_x, bc.pixel_aspect_y) == 1.0
+
+
+def test_camera_matrix_is_rigid_and_at_centre():
+    ext = look_at_extrinsic(np.array([1.0, 2.0, -3.0]), np.zeros(3))
+    m = cv.camera_matrix_world(ext)
+    np.testing.assert_allclose(m[:3, 3], [1.0, 2.0, -3.0], atol=1e-12)
+    np.testing.assert_allclose(m[:3, :3] @ m[:3, :3].T, np.eye(3), atol=1e-12)
+    assert np.isclose(np.linalg.det(m[:3, :3]), 1.0)
+    # Blender's -Z axis is the OpenCV viewing direction (towards the target at the origin)
+    look = -m[:3, 2]
+    np.testing.assert_allclose(look, -m[:3, 3] / np.linalg.norm(m[:3, 3]), atol=1e-12)
+
+
+def test_root_matrix_is_z_up():
+    r = cv.root_matrix(2.0)
+    up_cv = np.array([0.0, -1.0, 0.0, 1.0])  # OpenCV "up" is -y
+    np.testing.assert_allclose(r @ up_cv, [0, 0, 2.0, 1.0])
+    np.testing.assert_allclose(r @ np.array([0, 0, 1.0, 1.0]), [0, 2.0, 0, 1.0])  # forward -> +Y
+    assert np.isclose(np.linalg.det(r[:3, :3] / 2.0), 1.0)
+
+
+def test_srgb_roundtrip_and_known_values():
+    x = np.linspace(0, 1, 1001, dtype=np.float32)
+    np.testing.assert_allclose(cv.linear_to_srgb(cv.srgb_to_linear(x)), x, atol=2e-6)
+    np.testing.assert_allclose(cv.srgb_to_linear(np.array([0.0, 0.5, 1.0])), [0.0, 0.2140411, 1.0], atol=1e-6)
+
+
+def test_confidence_rank():
+    ref = np.arange(100, dtype=np.float32)
+    np.testing.assert_allclose(cv.confidence_rank(np.array([0.0, 50.0, 99.0, 1000.0]), ref), [0, 50, 99, 100])
+    big = np.random.default_rng(0).random(3_000_000).astype(np.float32)
+    r = cv.confidence_rank(np.array([0.25, 0.5], np.float32), big)
+    np.testing.assert_allclose(r, [25, 50], atol=0.3)
+
+
+def test_point_cloud_arrays_from_select_points():
+    pytest.importorskip("vggt_core.filters")
+    recon = make_recon([(640, 480)] * 3)
+    st = cv.ImportSettings(conf_percentile=30.0, max_points=None)
+    pts = cv.point_cloud_arrays(recon, st)
+    n_expected = int((recon.depth_conf >= np.percentile(recon.depth_conf[recon.valid], 30)).sum())
+    assert len(pts) == n_expected
+    assert pts.positions.dtype == np.float32 and pts.positions.flags.c_contiguous
+    assert pts.colors.shape == (len(pts), 4) and np.all(pts.colors[:, 3] == 1)
+    assert pts.conf_percentile.min() >= 29.0 and pts.conf_percentile.max() <= 100.0
+    # positions are real unprojected pixels of the recorded frames
+    f0 = pts.frame == 0
+    allp = recon.points_from_depth[0].reshape(-1, 3)
+    d = np.abs(pts.positions[f0][:, None, :] - allp[None]).sum(-1).min(1)
+    assert d.max() < 1e-6
+
+
+def test_depth_proxy_counts_discontinuity_uv_and_facing():
+    recon = make_recon([(640, 480), (480, 640)], model_hw=(28, 42))
+    hm, wm = recon.model_size
+    pm = cv.depth_proxy_mesh(recon, 0, stride=1, max_depth_jump=0.05)
+    assert recon.valid[0].all()
+    assert pm.num_faces == (hm - 1) * (wm - 2)  # every quad but the column across the 2x step
+    assert pm.positions.shape[0] == hm * wm  # all vertices used
+    # vertices are the unprojected pixel centres
+    np.testing.assert_allclose(np.sort(pm.positions, axis=0),
+                               np.sort(recon.points_from_depth[0].reshape(-1, 3), axis=0), atol=1e-5)
+    # UVs agree with projecting each vertex through the ORIGINAL camera (independent path)
+    k0, e = recon.intrinsics[0], recon.extrinsics[0]
+    uv_px, _ = project(k0, e, pm.positions[pm.loop_vertex].astype(np.float64))
+    w0, h0 = recon.frames[0].width, recon.frames[0].height
+    np.testing.assert_allclose(pm.uvs[:, 0] * w0, uv_px[:, 0], atol=2e-3)
+    np.testing.assert_allclose((1 - pm.uvs[:, 1]) * h0, uv_px[:, 1], atol=2e-3)
+    # normals face the camera
+    q = pm.positions[pm.loop_vertex.reshape(-1, 4)].astype(np.float64)
+    nrm = np.cross(q[:, 1] - q[:, 0], q[:, 2] - q[:, 1])
+    cam_c = -e[:, :3].T @ e[:, 3]
+    assert (np.einsum("ij,ij->i", nrm, cam_c - q.mean(1)) > 0).all()
+
+
+def test_depth_proxy_padding_stride_and_confidence():
+    recon = make_recon([(480, 640)], model_hw=(28, 42), mode="pad")
+    assert not recon.valid[0].all()
+    pm = cv.depth_proxy_mesh(recon, 0, stride=1)
+    _, z = project(recon.intrinsics_model[0], recon.extrinsics[0], pm.positions.astype(np.float64))
+    uvm, _ = project(recon.intrinsics_model[0], recon.extrinsics[0], pm.positions.astype(np.float64))
+    cols, rows = np.floor(uvm[:, 0]).astype(int), np.floor(uvm[:, 1]).astype(int)
+    assert recon.valid[0][rows, cols].all()
+    assert pm.uvs.min() >= 0 and pm.uvs.max() <= 1
+    # stride 3 reaches the last row/column and keeps fewer faces
+    ps = cv.depth_proxy_mesh(recon, 0, stride=3)
+    assert 0 < ps.num_faces < pm.num_faces
+    # a confidence percentile removes vertices
+    pc = cv.depth_proxy_mesh(recon, 0, stride=1, conf_percentile=50.0)
+    assert pc.positions.shape[0] < pm.positions.shape[0]
+
+
+def test_timeline_plate_and_names():
+    recon = make_recon([(64, 48)] * 3, video="/tmp/shot.mp4", indices=[4, 9, 14])
+    plate = cv.default_plate(recon)
+    assert plate == cv.PlateSettings(movie="/tmp/shot.mp4")
+    np.testing.assert_array_equal(cv.timeline_frames(recon, plate, 1), [5, 10, 15])
+    np.testing.assert_array_equal(cv.timeline_frames(recon, None, 7), [7, 8, 9])
+    np.testing.assert_array_equal(cv.timeline_frames(recon, cv.PlateSettings(timeline_frames=(3, 2, 1)), 1), [3, 2, 1])
+    assert cv.default_name(recon) == "VGGT shot"
+    seq = make_recon([(64, 48)] * 3, image_paths=[f"/d/s_{n:03d}.png" for n in (11, 13, 15)], indices=[0, 2, 4])
+    assert cv.image_sequence_offset(seq.frames) == 11
+    assert cv.default_plate(seq).images[0] == "/d/s_011.png"
+    odd = make_recon([(64, 48)] * 2, image_paths=["/d/a1.png", "/d/b7.png"])
+    assert cv.image_sequence_offset(odd.frames) is None and cv.default_plate(odd) is None
+    assert cv.proxy_frame_indices(12, 5) == [0, 5, 10]
+    assert cv.proxy_frame_indices(12, 0) == [0]
+    assert cv.proxy_frame_indices(12, 5, frames=[11, 3, 3, 40]) == [3, 11]
+
+
+def test_settings_json_roundtrip_and_validation():
+    st = cv.ImportSettings(proxy_frames=(1, 4), plate=cv.PlateSettings(images=("/a/1.png",), frame_start=10))
+    assert cv.ImportSettings.from_json(st.to_json()) == st
+    with pytest.raises(ValueError):
+        cv.ImportSettings(camera_interpolation="SMOOTH")

@@ -1,0 +1,135 @@
+"""End to end with a tiny VGGT: frames -> preprocess -> engine -> Reconstruction in original pixels."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from core_media import with_fixed_fov, write_images, write_video
+from vggt_core.errors import Cancelled
+from vggt_core.filters import select_points
+from vggt_core.frames import FrameSelection, list_frames, read_frames
+from vggt_core.pipeline import ReconstructSettings, cache_path, reconstruct
+from vggt_core.preprocess import pixels_to_original, preprocess
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model):
+    engine_mod = pytest.importorskip("vggt_core.engine", reason="vggt_core.engine not written yet")
+    return engine_mod.Engine.from_model(with_fixed_fov(tiny_model))
+
+
+class RecordingEngine:
+    """Delegates to a real engine, counting ``predict`` calls and keeping the last input and output."""
+
+    def __init__(self, engine, model_id=None):
+        self.engine, self.calls = engine, 0
+        self.model_id = model_id or engine.model_id
+        self.images = self.output = None
+
+    def predict(self, images, **kwargs):
+        self.calls += 1
+        self.images = np.array(images)
+        self.output = self.engine.predict(images, **kwargs)
+        return self.output
+
+
+def _reproject_depth_points(recon, s):
+    """Original-pixel positions of frame s's depth points, and where their model pixels sit in the original."""
+    k, e = recon.intrinsics[s].astype(np.float64), recon.extrinsics[s].astype(np.float64)
+    cam = recon.points_from_depth[s].reshape(-1, 3).astype(np.float64) @ e[:, :3].T + e[:, 3]
+    uv = (cam @ k.T)[:, :2] / (cam @ k.T)[:, 2:]
+    h, w = recon.model_size
+    centres = np.stack(np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5), -1).reshape(-1, 2)
+    return uv, pixels_to_original(centres, recon.preprocess[s])
+
+
+def test_folder_end_to_end(tmp_path, engine):
+    write_images(tmp_path, ["f1.png", "f2.png", "f10.png"], size=(160, 120))
+    stages = []
+    recording = RecordingEngine(engine)
+    recon = reconstruct(tmp_path, ReconstructSettings(), recording, progress=lambda s, f: stages.append((s, f)))
+    assert recon.num_frames == 3 and recon.model_size == (392, 518)
+    assert [os.path.basename(f.source) for f in recon.frames] == ["f1.png", "f2.png", "f10.png"]
+    assert recon.model_id == engine.model_id and recon.settings["mode"] == "crop"
+    assert {"frames", "preprocess", "model", "assemble"} <= set(recon.timings)
+    names = [s for s, _ in stages]
+    assert names[0] == "frames" and names.index("preprocess") > 0 and len(set(names)) > 2
+    assert all(0.0 <= f <= 1.0 for _, f in stages)
+
+    # The engine saw exactly the preprocessed frames, and its outputs are stored unchanged.
+    images, _ = preprocess(read_frames(list_frames(tmp_path)), "crop")
+    np.testing.assert_array_equal(recording.images, images)
+    pred = recording.output
+    np.testing.assert_array_equal(recon.colors, np.rint(images.transpose(0, 2, 3, 1) * 255).astype(np.uint8))
+    for ours, theirs in [("depth", "depth"), ("extrinsics", "extrinsic"), ("intrinsics_model", "intrinsic")]:
+        np.testing.assert_array_equal(getattr(recon, ours), np.reshape(pred[theirs], getattr(recon, ours).shape))
+
+    # VGGT's centred model principal point is the original image centre; focal scales by 160/518.
+    np.testing.assert_allclose(recon.intrinsics[:, :2, 2], [[80, 60]] * 3, atol=1e-3)
+    np.testing.assert_allclose(recon.intrinsics[:, 0, 0], recon.intrinsics_model[:, 0, 0] * 160 / 518, rtol=1e-5)
+    assert (recon.depth > 0).all() and (recon.depth_conf >= 1).all() and recon.valid.all()
+    for s in range(3):  # depth points reproject onto the original pixels they came from
+        uv, expected = _reproject_depth_points(recon, s)
+        assert np.abs(uv - expected).max() < 0.05
+
+
+def test_pad_mode_mixed_sizes_marks_padding(tmp_path, engine):
+    write_images(tmp_path / "a", ["land.png"], size=(120, 80))
+    write_images(tmp_path / "b", ["port.png"], size=(60, 90))
+    files = [tmp_path / "a" / "land.png", tmp_path / "b" / "port.png"]
+    recon = reconstruct(files, ReconstructSettings(mode="pad", resolution=126), engine)
+    assert recon.model_size == (126, 126)
+    land, port = recon.preprocess
+    assert land.resized_size == (126, 84) and land.offset == (0, 21)
+    assert port.resized_size == (84, 126) and port.offset == (21, 0)
+    assert recon.valid[0, 21:105].all() and not recon.valid[0, :21].any() and not recon.valid[0, 105:].any()
+    assert (recon.colors[0, :21] == 255).all()
+    pts = select_points(recon, conf_percentile=0)
+    assert len(pts) == int(recon.valid.sum()) == 2 * 126 * 84
+
+
+def test_cache_hit_skips_engine(tmp_path, engine):
+    write_images(tmp_path / "imgs", ["a.png", "b.png"], size=(70, 56))
+    counting = RecordingEngine(engine, model_id="tiny-test-weights")  # names the weights -> cacheable
+    settings = ReconstructSettings(resolution=70)
+    first = reconstruct(tmp_path / "imgs", settings, counting, cache_dir=tmp_path / "cache")
+    second = reconstruct(tmp_path / "imgs", settings, counting, cache_dir=tmp_path / "cache")
+    assert counting.calls == 1 and "cache_load" in second.timings
+    np.testing.assert_array_equal(first.depth, second.depth)
+    np.testing.assert_array_equal(first.intrinsics, second.intrinsics)
+    assert first.frames == second.frames
+    # (Keys changing with settings / touched files are covered in test_cache.py.)
+    cache_path(tmp_path / "cache", list_frames(tmp_path / "imgs"), counting.model_id, settings).write_bytes(b"broken")
+    again = reconstruct(tmp_path / "imgs", settings, counting, cache_dir=tmp_path / "cache")
+    assert counting.calls == 2 and again.num_frames == 2  # unusable cache entry -> recomputed, not an error
+    # An in-memory model does not identify its weights: never cached.
+    anonymous = RecordingEngine(engine)
+    assert anonymous.model_id == "<in-memory>"
+    reconstruct(tmp_path / "imgs", settings, anonymous, cache_dir=tmp_path / "cache2")
+    assert not (tmp_path / "cache2").exists()
+
+
+def test_cancel_while_reading_and_in_engine(tmp_path, engine):
+    write_images(tmp_path, [f"{i}.png" for i in range(4)], size=(56, 42))
+    seen = []
+    with pytest.raises(Cancelled):
+        reconstruct(tmp_path, ReconstructSettings(resolution=56), engine,
+                    progress=lambda s, f: seen.append(s), cancel=lambda: len(seen) >= 2)
+    assert set(seen) == {"frames"}
+    stage = []
+    with pytest.raises(Cancelled):
+        reconstruct(tmp_path, ReconstructSettings(resolution=56), engine,
+                    progress=lambda s, f: stage.append(s), cancel=lambda: bool(stage) and stage[-1] not in ("frames", "preprocess"))
+
+
+def test_video_with_tracks(tmp_path, engine):
+    video = write_video(tmp_path / "clip.mp4", n=20, rate=10, size=(96, 64))
+    settings = ReconstructSettings(FrameSelection(max_frames=3), resolution=98, query_points=[[20.5, 30.0], [50, 10]])
+    recon = reconstruct(video, settings, engine)
+    assert [f.index for f in recon.frames] == [0, 10, 19]
+    assert [f.timestamp for f in recon.frames] == pytest.approx([0.0, 1.0, 1.9])
+    assert recon.tracks.shape == (3, 2, 2) and recon.track_vis.shape == (3, 2)
+    np.testing.assert_allclose(recon.query_points, [[20.5, 30.0], [50, 10]])
+    np.testing.assert_allclose(recon.tracks[0], recon.query_points, atol=1e-4)  # frame-0 tracks are the queries

@@ -1,0 +1,141 @@
+"""Datablock bookkeeping shared by the builders: a ledger for all-or-nothing imports, loaders that
+reuse existing images/clips, and small version-compat helpers (Blender 4.2 LTS .. 5.0)."""
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable
+
+import bpy
+import numpy as np
+
+_INTERP_CODES = {"CONSTANT": 0, "LINEAR": 1, "BEZIER": 2}  # FCurve keyframe interpolation enum values
+
+
+class Ledger:
+    """Records every datablock an import creates so a failure can remove exactly those."""
+
+    def __init__(self) -> None:
+        self._ids: list[bpy.types.ID] = []
+
+    def add(self, idblock: Any) -> Any:
+        """Record ``idblock`` (returned unchanged, for chaining)."""
+        self._ids.append(idblock)
+        return idblock
+
+    def owns(self, idblock: Any) -> bool:
+        """True when ``idblock`` was created by this import."""
+        return any(idblock == x for x in self._ids)
+
+    def rollback(self) -> None:
+        """Remove every recorded datablock (newest first). Safe to call once after a failure."""
+        alive = []
+        for idb in reversed(self._ids):
+            try:
+                idb.name  # raises ReferenceError when already freed
+            except ReferenceError:
+                continue
+            alive.append(idb)
+        self._ids.clear()
+        if alive:
+            bpy.data.batch_remove(alive)
+
+
+def new_object(ledger: Ledger, name: str, data: Any, collection: bpy.types.Collection,
+               parent: bpy.types.Object | None = None, matrix: Any = None) -> bpy.types.Object:
+    """Create an object, link it to ``collection``, parent it (no parent inverse) and set its local matrix."""
+    from mathutils import Matrix
+
+    obj = ledger.add(bpy.data.objects.new(name, data))
+    collection.objects.link(obj)
+    if parent is not None:
+        obj.parent = parent
+        obj.matrix_parent_inverse = Matrix.Identity(4)
+    if matrix is not None:
+        obj.matrix_basis = Matrix(np.asarray(matrix, dtype=np.float64).tolist())
+    return obj
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.normcase(os.path.abspath(bpy.path.abspath(a))) == os.path.normcase(os.path.abspath(b))
+    except (ValueError, OSError):
+        return False
+
+
+def load_image(ledger: Ledger, path: str, reuse: bool = True) -> bpy.types.Image | None:
+    """The Image for ``path`` (with ``reuse``, an already loaded single image of that file; else loaded
+    and recorded); None if unreadable."""
+    if reuse:
+        for img in bpy.data.images:
+            if img.filepath and img.source in ("FILE", "MOVIE") and _same_file(img.filepath, path):
+                return img
+    if not os.path.isfile(path):
+        return None
+    try:
+        return ledger.add(bpy.data.images.load(path, check_existing=False))
+    except RuntimeError:  # unsupported or corrupt file: the import goes on without this texture
+        return None
+
+
+def load_clip(ledger: Ledger, path: str, reuse: bool = True) -> bpy.types.MovieClip | None:
+    """The MovieClip for ``path`` (with ``reuse``, an already loaded one); None if it cannot be opened."""
+    if reuse:
+        for clip in bpy.data.movieclips:
+            if clip.filepath and _same_file(clip.filepath, path):
+                return clip
+    if not os.path.isfile(path):
+        return None
+    try:
+        return ledger.add(bpy.data.movieclips.load(path, check_existing=False))
+    except RuntimeError:
+        return None
+
+
+def node_tree_of(mat: bpy.types.Material) -> bpy.types.NodeTree:
+    """The material's node tree; 5.0 creates it with the material, 4.x needs ``use_nodes`` (deprecated in 5.0)."""
+    if mat.node_tree is None:
+        mat.use_nodes = True
+    return mat.node_tree
+
+
+def photo_material(ledger: Ledger, name: str) -> tuple[bpy.types.Material, bpy.types.NodeSocket]:
+    """A material that shows a colour as-is (emission + matching base colour) in Cycles and EEVEE.
+
+    Returns the material and the colour input to link a texture/attribute into. Emission keeps the
+    photographed colours independent of the scene lighting, which is what a reference layer needs.
+    """
+    mat = ledger.add(bpy.data.materials.new(name))
+    nt = node_tree_of(mat)
+    nt.nodes.clear()
+    out = nt.nodes.new("ShaderNodeOutputMaterial")
+    emit = nt.nodes.new("ShaderNodeEmission")
+    emit.inputs["Strength"].default_value = 1.0
+    nt.links.new(emit.outputs["Emission"], out.inputs["Surface"])
+    out.location, emit.location = (300, 0), (0, 0)
+    return mat, emit.inputs["Color"]
+
+
+def fcurve_ensure(idblock: bpy.types.ID, data_path: str, index: int, ledger: Ledger) -> bpy.types.FCurve:
+    """An F-Curve for ``idblock.data_path[index]``, creating (and recording) the action if needed.
+
+    4.4+ has layered actions (``Action.fcurve_ensure_for_datablock`` creates slot/layer/strip);
+    4.2 only has the legacy ``Action.fcurves``.
+    """
+    ad = idblock.animation_data or idblock.animation_data_create()
+    if ad.action is None:
+        ad.action = ledger.add(bpy.data.actions.new(f"{idblock.name}Action"))
+    act = ad.action
+    if hasattr(act, "fcurve_ensure_for_datablock"):
+        return act.fcurve_ensure_for_datablock(idblock, data_path, index=index)
+    return act.fcurves.find(data_path, index=index) or act.fcurves.new(data_path, index=index)
+
+
+def set_keys(fc: bpy.types.FCurve, frames: Iterable[float], values: Iterable[float], interpolation: str) -> None:
+    """Replace ``fc``'s keys with (frame, value) pairs in one ``foreach_set`` (fast for long shots)."""
+    co = np.stack([np.asarray(list(frames), np.float32), np.asarray(list(values), np.float32)], axis=1)
+    kp = fc.keyframe_points
+    kp.clear()
+    kp.add(len(co))
+    kp.foreach_set("co", co.ravel())
+    kp.foreach_set("interpolation", np.full(len(co), _INTERP_CODES[interpolation], dtype=np.int32))
+    fc.update()

@@ -1,0 +1,132 @@
+"""``import_reconstruction``: a Reconstruction -> one new collection of Blender objects, all or nothing."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import bpy
+
+from .. import convert
+from ..convert import ImportSettings
+from .cameras import build_animated_camera, build_frame_cameras
+from .datablocks import Ledger, new_object
+from .depth_mesh import build_depth_proxy
+from .points import build_point_cloud
+
+if TYPE_CHECKING:
+    from vggt_core.reconstruction import Reconstruction
+
+# Scene settings ``set_scene`` may change; restored if anything fails afterwards.
+_SCENE_FIELDS = (("render", "resolution_x"), ("render", "resolution_y"), ("render", "resolution_percentage"),
+                 ("render", "pixel_aspect_x"), ("render", "pixel_aspect_y"), ("render", "fps"),
+                 ("render", "fps_base"), (None, "frame_start"), (None, "frame_end"), (None, "camera"))
+
+
+def _scene_of(context_or_scene: Any) -> bpy.types.Scene:
+    if context_or_scene is None:
+        return bpy.context.scene
+    if isinstance(context_or_scene, bpy.types.Scene):
+        return context_or_scene
+    return context_or_scene.scene
+
+
+def _child_collection(ledger: Ledger, parent: bpy.types.Collection, name: str) -> bpy.types.Collection:
+    col = ledger.add(bpy.data.collections.new(name))
+    parent.children.link(col)
+    return col
+
+
+def _configure_scene(scene: bpy.types.Scene, cam: convert.BlenderCamera, timeline, camera_obj,
+                     fps: float | None) -> None:
+    """Plate resolution and pixel aspect, fps, the keyed frame range and the active camera."""
+    r = scene.render
+    r.resolution_x, r.resolution_y = cam.resolution
+    r.resolution_percentage = 100
+    r.pixel_aspect_x, r.pixel_aspect_y = cam.pixel_aspect_x, cam.pixel_aspect_y
+    if fps and fps > 0:
+        r.fps = max(1, round(fps))
+        r.fps_base = r.fps / fps
+    scene.frame_start, scene.frame_end = int(min(timeline)), int(max(timeline))
+    if camera_obj is not None:
+        scene.camera = camera_obj
+
+
+def import_reconstruction(
+    recon: "Reconstruction",
+    settings: ImportSettings | None = None,
+    context_or_scene: Any = None,
+    name: str | None = None,
+    cache_path: str | None = None,
+) -> bpy.types.Collection:
+    """Build ``recon`` into ``scene`` (a Scene, a Context, or None for ``bpy.context.scene``).
+
+    Creates a collection ``name`` (default: from the source) linked to the scene, holding a root
+    Empty (VGGT world -> Z-up, times ``settings.scale``) that parents every object: per-frame
+    cameras (child collection "<name> cameras"), the animated camera, the point cloud, and depth
+    proxies (child collection "<name> proxies"). The collection carries custom properties
+    "vggt_settings" (``ImportSettings.to_json()``), "vggt_cache" (``cache_path`` or ""),
+    "vggt_model" and "vggt_num_frames". Must run on the main thread.
+
+    On any exception every datablock created so far is removed and scene settings are restored
+    before re-raising, so a failed import leaves the file as it was.
+    """
+    settings = settings or ImportSettings()
+    scene = _scene_of(context_or_scene)
+    name = name or convert.default_name(recon)
+    if recon.num_frames == 0:
+        raise ValueError("the reconstruction has no frames")
+
+    ledger = Ledger()
+    saved = {(a, f): getattr(scene.render if a else scene, f) for a, f in _SCENE_FIELDS}
+    try:
+        col = ledger.add(bpy.data.collections.new(name))
+        scene.collection.children.link(col)
+        name = col.name  # Blender may have suffixed it (".001"); keep the children's names consistent
+        col["vggt_settings"] = settings.to_json()
+        col["vggt_cache"] = cache_path or ""
+        col["vggt_model"] = recon.model_id
+        col["vggt_num_frames"] = recon.num_frames
+
+        root = new_object(ledger, name, None, col, matrix=convert.root_matrix(settings.scale))
+        root.empty_display_type = "ARROWS"
+        root["vggt_root"] = True
+
+        cams = convert.frame_cameras(recon, settings.sensor_width)
+        plate = settings.plate if settings.plate is not None else convert.default_plate(recon)
+        timeline = convert.timeline_frames(recon, plate, scene.frame_start)
+
+        frame_cam_objs = []
+        if settings.per_frame_cameras:
+            cam_col = _child_collection(ledger, col, f"{name} cameras")
+            frame_cam_objs = build_frame_cameras(ledger, cams, recon.frames, cam_col, root, name, settings.scale)
+        anim = None
+        if settings.animated_camera:
+            anim = build_animated_camera(ledger, cams, timeline, col, root, name, recon.frames, plate,
+                                         settings.camera_interpolation, settings.scale)
+        if settings.point_cloud:
+            pts = convert.point_cloud_arrays(recon, settings)
+            if len(pts):
+                build_point_cloud(ledger, pts, name, col, root, settings.point_radius)
+        if settings.depth_proxies:
+            proxies = _child_collection(ledger, col, f"{name} proxies")
+            for i in convert.proxy_frame_indices(recon.num_frames, settings.proxy_every, settings.proxy_frames):
+                pm = convert.depth_proxy_mesh(recon, i, settings.proxy_stride, settings.proxy_max_depth_jump,
+                                              settings.proxy_conf_percentile)
+                if pm.num_faces:
+                    build_depth_proxy(ledger, pm, f"{name} proxy {i:04d}", proxies, root, recon.frames[i])
+
+        if settings.set_scene:
+            fps = plate.fps if plate is not None else None
+            if fps is None and anim is not None and anim.data.background_images:
+                clip = anim.data.background_images[0].clip
+                fps = float(clip.fps) if clip is not None and getattr(clip, "fps", 0) else None
+            _configure_scene(scene, cams[0], timeline, anim or (frame_cam_objs[0] if frame_cam_objs else None), fps)
+    except BaseException:
+        ledger.rollback()
+        for (a, f), v in saved.items():
+            try:
+                setattr(scene.render if a else scene, f, v)
+            except (ReferenceError, AttributeError, TypeError):  # e.g. the saved camera was ours
+                if f == "camera":
+                    scene.camera = None
+        raise
+    return col

@@ -1,0 +1,248 @@
+"""Headless command: ``blender -b -c vggt --images DIR --out scene.blend [...]``.
+
+Registered with ``bpy.utils.register_cli_command("vggt", main)`` when the extension is enabled; from
+the bpy module call ``main([...])`` directly. Runs synchronously (no timers in background mode),
+imports into a new empty scene, saves the .blend and optionally renders a Cycles CPU preview.
+Exit codes: 0 success, 2 usage or user error (one line ``vggt: error: ...`` on stderr), 1 import bug.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+import bpy
+import numpy as np
+
+from vggt_core.errors import InputError, VGGTError, WeightsError
+
+from . import runs, worker
+from .convert import ImportSettings
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of argparse's usage block + SystemExit
+        raise _UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="blender -b -c vggt", description="Reconstruct cameras, depth and points with VGGT "
+                "and save them as a .blend.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--images", metavar="DIR", help="folder of images")
+    src.add_argument("--video", metavar="FILE", help="video file")
+    p.add_argument("--out", required=True, metavar="SCENE.blend", help="the .blend file to write")
+    w = p.add_argument_group("model")
+    w.add_argument("--weights", metavar="PATH", help="local checkpoint (.safetensors/.pt/.pth)")
+    w.add_argument("--model", metavar="ID", help="Hugging Face repo id (default: $VGGT_WEIGHTS, else facebook/VGGT-1B)")
+    w.add_argument("--device", default="auto", choices=("auto", "cuda", "mps", "cpu"))
+    w.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp16", "fp32"))
+    f = p.add_argument_group("frames")
+    f.add_argument("--stride", type=int, default=1, help="use every N-th frame")
+    f.add_argument("--start", type=int, default=0, help="first source frame (0-based)")
+    f.add_argument("--end", type=int, default=None, help="source frame to stop before")
+    f.add_argument("--max-frames", type=int, default=None, help="at most N frames, spread evenly")
+    f.add_argument("--mode", default="crop", choices=("crop", "pad"), help="preprocessing (default: crop)")
+    i = p.add_argument_group("import")
+    i.add_argument("--name", help="collection name (default: from the source)")
+    i.add_argument("--no-cameras", action="store_true", help="no per-frame cameras")
+    i.add_argument("--no-animated-camera", action="store_true", help="no animated camera")
+    i.add_argument("--no-points", action="store_true", help="no point cloud")
+    i.add_argument("--no-proxies", action="store_true", help="no depth proxy meshes")
+    i.add_argument("--proxy-every", type=int, default=5, metavar="N", help="a depth proxy every N-th frame")
+    i.add_argument("--point-source", default="depth", choices=("depth", "points"))
+    i.add_argument("--conf-percentile", type=float, default=50.0, metavar="P", help="drop points below this percentile")
+    i.add_argument("--max-points", type=int, default=2_000_000, metavar="N", help="0 = no limit")
+    i.add_argument("--cache-dir", metavar="DIR", help="result cache (default: vggt_cache next to --out)")
+    i.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
+    r = p.add_argument_group("preview")
+    r.add_argument("--render", metavar="PREVIEW.png", help="also render a Cycles CPU preview")
+    r.add_argument("--render-samples", type=int, default=16, metavar="N")
+    r.add_argument("--render-width", type=int, default=640, metavar="PX", help="height is 3/4 of it")
+    return p
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Validate paths and numbers; raises InputError / WeightsError with a one-line fix."""
+    if args.images is not None and not os.path.isdir(args.images):
+        raise InputError(f"image folder not found: {args.images}")
+    if args.video is not None and not os.path.isfile(args.video):
+        raise InputError(f"video file not found: {args.video}")
+    if args.weights is not None and not os.path.isfile(args.weights):
+        raise WeightsError(f"checkpoint file not found: {args.weights}")
+    if not args.out.endswith(".blend"):
+        raise InputError(f"--out must name a .blend file, got {args.out}")
+    if args.proxy_every < 0 or not 0 <= args.conf_percentile <= 100 or args.max_points < 0:
+        raise InputError("--proxy-every and --max-points must be >= 0 and --conf-percentile within 0..100")
+    if args.render_samples < 1 or args.render_width < 16:
+        raise InputError("--render-samples must be >= 1 and --render-width >= 16")
+
+
+def _source(args: argparse.Namespace) -> str:
+    if args.weights:
+        return os.path.abspath(args.weights)
+    return args.model or os.environ.get("VGGT_WEIGHTS") or "facebook/VGGT-1B"
+
+
+def _plan(args: argparse.Namespace) -> runs.RunPlan:
+    from vggt_core.frames import FrameSelection
+    from vggt_core.pipeline import ReconstructSettings
+
+    out = os.path.abspath(args.out)
+    selection = FrameSelection(stride=args.stride, start=args.start, end=args.end, max_frames=args.max_frames)
+    cache_dir = None if args.no_cache else os.path.abspath(args.cache_dir or os.path.join(os.path.dirname(out), "vggt_cache"))
+    job = worker.Job(
+        inputs=os.path.abspath(args.images or args.video),
+        settings=ReconstructSettings(selection=selection, mode=args.mode),
+        engine=worker.EngineSpec(source=_source(args), device=args.device, dtype=args.dtype,
+                                 allow_online=bool(bpy.app.online_access)),
+        cache_dir=cache_dir,
+    )
+    settings = ImportSettings(
+        per_frame_cameras=not args.no_cameras,
+        animated_camera=not args.no_animated_camera,
+        point_cloud=not args.no_points,
+        point_source=args.point_source,
+        conf_percentile=args.conf_percentile,
+        max_points=args.max_points or None,
+        depth_proxies=not args.no_proxies,
+        proxy_every=args.proxy_every,
+    )
+    return runs.RunPlan(job, settings, args.name)
+
+
+def _progress_printer():
+    last = [""]
+
+    def show(stage: str, fraction: float) -> None:
+        if stage != last[0]:
+            last[0] = stage
+            print(f"vggt: {runs.describe_stage(stage, fraction)[0]}", file=sys.stderr, flush=True)
+
+    return show
+
+
+def main(argv: list[str]) -> int:
+    """Run the command with ``argv`` (the arguments after ``-c vggt``); returns the exit code."""
+    try:
+        args = _parser().parse_args(argv)
+    except _UsageError as err:
+        print(f"vggt: error: {err} (see --help)", file=sys.stderr)
+        return 2
+    except SystemExit as exit_:  # --help
+        return int(exit_.code or 0)
+    try:
+        _check(args)
+        plan = _plan(args)
+    except VGGTError as err:
+        print(f"vggt: error: {worker.one_line(err)}", file=sys.stderr)
+        return 2
+
+    final = worker.run_sync(plan.job, _progress_printer())
+    if final[0] != "done":
+        print(f"vggt: error: {final[1]}", file=sys.stderr)
+        return 2
+    bpy.ops.wm.read_homefile(use_empty=True)  # a clean scene: no default cube/light/camera
+    scene = bpy.context.scene
+    level, message = runs.import_result(scene, final, plan.import_settings, plan.name)
+    if level != "INFO":
+        print(f"vggt: error: {message}", file=sys.stderr)
+        return 1
+    out = os.path.abspath(args.out)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    bpy.ops.wm.save_as_mainfile(filepath=out, check_existing=False)
+    print(f"{message}; saved {out}", file=sys.stderr)
+    if args.render:
+        path = os.path.abspath(args.render)
+        render_preview(scene, path, samples=args.render_samples, width=args.render_width)
+        print(f"vggt: preview rendered to {path}", file=sys.stderr)
+    return 0
+
+
+def _point_clouds(scene: bpy.types.Scene) -> list[bpy.types.Object]:
+    return [o for o in scene.objects if o.type == "MESH" and any(m.type == "NODES" for m in o.modifiers)]
+
+
+def _world_vertices(objs: list[bpy.types.Object]) -> np.ndarray:
+    """World-space vertex positions of ``objs`` (each subsampled to <= 20k), [N, 3] float64."""
+    chunks = []
+    for obj in objs:
+        n = len(obj.data.vertices)
+        if n == 0:
+            continue
+        co = np.empty(n * 3, dtype=np.float32)
+        obj.data.vertices.foreach_get("co", co)
+        co = co.reshape(-1, 3)[:: max(1, n // 20000)]
+        m = np.asarray(obj.matrix_world, dtype=np.float64)
+        chunks.append(co @ m[:3, :3].T + m[:3, 3])
+    return np.concatenate(chunks) if chunks else np.zeros((0, 3))
+
+
+def render_preview(scene: bpy.types.Scene, path: str, samples: int = 16, width: int = 640) -> None:
+    """Render ``scene`` with Cycles on the CPU from a new camera that frames the reconstruction.
+
+    Frames the point cloud (else every mesh, else the cameras): the 5th..95th percentile box, seen
+    along the reconstructed cameras' mean viewing direction, slightly from above. Points get a
+    radius of about one preview pixel so they show at any scene scale. The camera and radius are
+    restored afterwards (the .blend is saved before this runs).
+    """
+    from mathutils import Vector
+
+    from .builders.points import RADIUS_INPUT, modifier_input_id, set_points_inputs
+
+    clouds = _point_clouds(scene)
+    pts = _world_vertices(clouds)
+    if len(pts) == 0:
+        pts = _world_vertices([o for o in scene.objects if o.type == "MESH"])
+    cameras = [o for o in scene.objects if o.type == "CAMERA"]
+    if len(pts) == 0:
+        pts = np.array([list(o.matrix_world.translation) for o in cameras] or [[0.0, 0.0, 0.0]])
+    lo, hi = np.percentile(pts, 5, axis=0), np.percentile(pts, 95, axis=0)
+    center = Vector(((lo + hi) / 2).tolist())
+    radius = max(float(np.linalg.norm(hi - lo)) / 2, 1e-3)
+    forward = sum((o.matrix_world.to_3x3() @ Vector((0, 0, -1)) for o in cameras), Vector())
+    forward = forward.normalized() if forward.length > 1e-6 else Vector((0, 1, 0))
+
+    lens, sensor = 30.0, 36.0
+    dist = 1.1 * radius / math.sin(math.atan(0.75 * 0.5 * sensor / lens))  # fit the vertical (narrower) FOV
+    view = (forward - Vector((0, 0, 0.5))).normalized()  # look slightly down onto the scene
+    cam = bpy.data.objects.new("VGGT preview", bpy.data.cameras.new("VGGT preview"))
+    cam.data.sensor_fit, cam.data.sensor_width, cam.data.lens = "HORIZONTAL", sensor, lens
+    cam.data.clip_start, cam.data.clip_end = dist * 1e-3, dist + 10 * radius
+    cam.location = center - view * dist
+    cam.rotation_euler = view.to_track_quat("-Z", "Y").to_euler()
+    scene.collection.objects.link(cam)
+
+    pixel = dist * sensor / lens / width  # world size of one preview pixel at the scene's centre
+    radii = []
+    for obj in clouds:
+        mod = next(m for m in obj.modifiers if m.type == "NODES")
+        radii.append(mod[modifier_input_id(mod.node_group, RADIUS_INPUT)])
+        set_points_inputs(obj, radius=0.6 * pixel / max(obj.matrix_world.to_scale()[0], 1e-12))
+
+    if scene.world is None:
+        scene.world = bpy.data.worlds.new("VGGT preview")
+    scene.world.color = (0.2, 0.2, 0.2)  # soft ambient light for the (non-emissive) depth proxies
+    old_camera, scene.camera = scene.camera, cam
+    r = scene.render
+    r.engine = "CYCLES"
+    scene.cycles.device, scene.cycles.samples = "CPU", samples
+    r.resolution_x, r.resolution_y, r.resolution_percentage = width, width * 3 // 4, 100
+    r.pixel_aspect_x = r.pixel_aspect_y = 1.0
+    r.image_settings.file_format = "PNG"
+    r.filepath = path
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    try:
+        bpy.ops.render.render(write_still=True, scene=scene.name)
+    finally:
+        scene.camera = old_camera
+        for obj, rad in zip(clouds, radii):
+            set_points_inputs(obj, radius=rad)
+        cam_data = cam.data
+        bpy.data.objects.remove(cam)
+        bpy.data.cameras.remove(cam_data)

@@ -1,0 +1,88 @@
+"""3D View > Sidebar > VGGT: source, frames, import options, Run / progress + Cancel, re-import."""
+from __future__ import annotations
+
+import bpy
+
+from . import runs, worker
+
+
+class VGGT_PT_main(bpy.types.Panel):
+    bl_label = "VGGT"
+    bl_idname = "VGGT_PT_main"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "VGGT"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        props = context.scene.vggt
+        running = props.is_running or worker.is_busy()
+
+        col = layout.column()
+        col.enabled = not running
+        col.prop(props, "source_type")
+        if props.source_type == "FOLDER":
+            col.prop(props, "folder")
+        elif props.source_type == "CLIP":
+            col.prop(props, "movie_clip")
+        else:
+            strip = _active_strip_name(context.scene)
+            col.label(text=f"Strip: {strip}" if strip else "No active strip", icon="SEQUENCE")
+
+        box = col.box()
+        box.label(text="Frames")
+        row = box.row(align=True)
+        row.prop(props, "stride")
+        row.prop(props, "max_frames")
+        if props.source_type != "STRIP":  # a strip's range is its trim
+            row = box.row(align=True)
+            row.prop(props, "frame_start")
+            row.prop(props, "frame_end")
+        box.prop(props, "mode")
+
+        box = col.box()
+        box.label(text="Import")
+        box.prop(props, "import_cameras")
+        box.prop(props, "import_animated_camera")
+        row = box.row()
+        row.prop(props, "import_points")
+        sub = row.row()
+        sub.enabled = props.import_points
+        sub.prop(props, "point_source", text="")
+        if props.import_points:
+            row = box.row(align=True)
+            row.prop(props, "conf_percentile")
+            row.prop(props, "max_points")
+        row = box.row()
+        row.prop(props, "import_proxies")
+        sub = row.row()
+        sub.enabled = props.import_proxies
+        sub.prop(props, "proxy_every")
+        box.prop(props, "set_scene")
+
+        if running:
+            stage = props.stage or "Working..."
+            if not props.is_running:
+                stage = "Stopping the previous run..."
+            if hasattr(layout, "progress"):  # UILayout.progress: Blender >= 4.0
+                layout.progress(text=f"{stage} {props.progress:.0%}", factor=props.progress, type="BAR")
+            else:
+                layout.label(text=f"{stage} {props.progress:.0%}")
+            layout.operator("vggt.cancel", icon="CANCEL")
+        else:
+            layout.operator("vggt.run", icon="PLAY")
+        if props.last_message:
+            layout.label(text=props.last_message)
+
+        selected = runs.find_vggt_collection(context)
+        if selected is not None:
+            layout.operator("vggt.reimport", icon="FILE_REFRESH", text=f"Re-import '{selected.name}' from Cache")
+
+
+def _active_strip_name(scene: bpy.types.Scene) -> str:
+    se = scene.sequence_editor
+    strip = None if se is None else se.active_strip
+    return "" if strip is None else f"{strip.name} ({strip.type.lower()})"
+
+
+classes = (VGGT_PT_main,)

@@ -1,0 +1,159 @@
+"""One reconstruction run, shared by the operators and the CLI: plan (main thread, reads bpy) ->
+run (worker thread or synchronously, no bpy) -> import (main thread).
+
+Nothing here imports torch; the worker does, on first use.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+
+import bpy
+
+from vggt_core.errors import VGGTError
+
+from . import prefs, sources, worker
+from .convert import ImportSettings
+from .props import import_settings
+
+ADDON_ID = __package__
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a run needs, frozen on the main thread so the worker never reads bpy.
+
+    job: what the worker runs. import_settings: what the importer builds afterwards.
+    name: the new collection's name (None: derived from the source by the importer).
+    """
+
+    job: worker.Job
+    import_settings: ImportSettings
+    name: str | None = None
+
+
+def default_cache_dir() -> str:
+    """Where run results are cached: ``//vggt_cache`` next to a saved .blend, else the extension's
+    user folder (or the system temp folder when not installed as an extension)."""
+    if bpy.data.filepath:
+        return bpy.path.abspath("//vggt_cache")
+    try:
+        return bpy.utils.extension_path_user(ADDON_ID, path="cache", create=True)
+    except ValueError:  # imported from the source tree, not as an extension
+        return os.path.join(tempfile.gettempdir(), "vggt_cache")
+
+
+def plan_from_scene(context: bpy.types.Context) -> RunPlan:
+    """Freeze ``scene.vggt`` + the add-on preferences into a RunPlan. Raises VGGTError (one line)."""
+    from vggt_core.pipeline import ReconstructSettings
+
+    props = context.scene.vggt
+    src = sources.resolve(context.scene, props)
+    name = None
+    if props.source_type == "STRIP":
+        name = f"VGGT {sources.active_strip(context.scene).name}"
+    elif props.source_type == "CLIP":
+        name = f"VGGT {props.movie_clip.name}"
+    job = worker.Job(
+        inputs=src.inputs,
+        settings=ReconstructSettings(selection=src.selection, mode=props.mode),
+        engine=prefs.engine_spec(context),
+        cache_dir=default_cache_dir(),
+    )
+    return RunPlan(job, import_settings(props, src.plate), name)
+
+
+def import_result(scene: bpy.types.Scene, final: tuple, settings: ImportSettings,
+                  name: str | None = None) -> tuple[str, str]:
+    """Build a worker's final message into ``scene`` as collection ``name``; returns (report level,
+    one-line message).
+
+    Levels: "INFO" (imported), "WARNING" (cancelled), "ERROR" (failed; the scene is unchanged:
+    the importer removes whatever it created when it fails).
+    """
+    kind = final[0]
+    if kind == "cancelled":
+        return "WARNING", "VGGT: cancelled"
+    if kind == "error":
+        return "ERROR", final[1]
+    recon, cache_path = final[1], final[2]
+    from .builders.scene import import_reconstruction
+
+    try:
+        col = import_reconstruction(recon, settings, scene, name=name, cache_path=cache_path)
+    except VGGTError as err:
+        return "ERROR", worker.one_line(err)
+    except Exception as err:  # importer bug: it has rolled back; keep Blender running
+        import traceback
+
+        traceback.print_exc()
+        return "ERROR", f"Import failed ({type(err).__name__}): {worker.one_line(err)}"
+    seconds = sum(v for k, v in recon.timings.items() if k in ("frames", "preprocess", "model", "assemble"))
+    return "INFO", f"VGGT: imported {recon.num_frames} frames into '{col.name}' ({seconds:.1f} s)"
+
+
+def find_vggt_collection(context: bpy.types.Context) -> bpy.types.Collection | None:
+    """The VGGT import the user points at: the active collection, else one holding the active object
+    (or a parent of such a collection); None when neither belongs to a VGGT import."""
+    candidates = []
+    layer = getattr(context.view_layer, "active_layer_collection", None)
+    if layer is not None:
+        candidates.append(layer.collection)
+    obj = context.active_object
+    if obj is not None:
+        candidates.extend(obj.users_collection)
+    for col in candidates:
+        if "vggt_settings" in col:
+            return col
+        for parent in bpy.data.collections:
+            if "vggt_settings" in parent and col in parent.children_recursive:
+                return parent
+    return None
+
+
+def set_aside(col: bpy.types.Collection) -> list[tuple[bpy.types.ID, str]]:
+    """Rename a VGGT import's collections and objects (" (old)") so a rebuild can take their names.
+
+    Returns the original names, for ``restore_names`` if the rebuild fails.
+    """
+    cols = [col, *col.children_recursive]
+    ids = [*cols, *{o for c in cols for o in c.objects}]
+    saved = [(idb, idb.name) for idb in ids]
+    for idb, name in saved:
+        idb.name = f"{name} (old)"
+    return saved
+
+
+def restore_names(saved: list[tuple[bpy.types.ID, str]]) -> None:
+    """Undo ``set_aside``."""
+    for idb, name in saved:
+        idb.name = name
+
+
+def remove_import(col: bpy.types.Collection) -> None:
+    """Delete a VGGT import: its collections, objects, and object data nobody else uses."""
+    cols = [col, *col.children_recursive]
+    objs = {o for c in cols for o in c.objects}
+    data = {o.data for o in objs if o.data is not None}
+    bpy.data.batch_remove([*objs, *cols])
+    bpy.data.batch_remove([d for d in data if d.users == 0])
+
+
+# Stage -> (label, start, end) on the run's overall progress bar: rough shares of the run time.
+_STAGES = {
+    "Loading model": ("Loading model", 0.0, 0.05),
+    "frames": ("Reading frames", 0.05, 0.15),
+    "preprocess": ("Preprocessing", 0.15, 0.2),
+    "aggregator": ("Running the network", 0.2, 0.8),
+    "camera": ("Predicting cameras", 0.8, 0.85),
+    "depth": ("Predicting depth", 0.85, 0.92),
+    "points": ("Predicting points", 0.92, 0.97),
+    "tracks": ("Tracking", 0.97, 1.0),
+}
+
+
+def describe_stage(stage: str, fraction: float) -> tuple[str, float]:
+    """(label, overall fraction 0..1) for a pipeline/engine progress report ``(stage, fraction)``."""
+    label, lo, hi = _STAGES.get(stage, (stage.replace("_", " ").capitalize(), 0.0, 1.0))
+    return label, lo + (hi - lo) * min(1.0, max(0.0, fraction))

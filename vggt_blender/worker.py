@@ -1,0 +1,241 @@
+"""Run a reconstruction off the main thread. Never touches bpy (bpy is not thread-safe).
+
+The worker posts messages to a ``queue.Queue``:
+
+* ``("progress", stage: str, fraction: float in [0, 1])``
+* ``("done", recon: Reconstruction, cache_path: str | None)``
+* ``("cancelled", message: str)``
+* ``("error", message: str)`` (one line)
+
+The model is loaded once and kept in a module-level holder between runs (keyed by weights source,
+device and dtype), until ``unload_engine()`` or a run with a different key.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from vggt_core.errors import Cancelled, VGGTError, WeightsError
+from vggt_core.weights import is_local_source  # torch-free at import
+
+Post = Callable[[tuple], None]
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Which weights to run, where, and whether a download may happen.
+
+    source: HF repo id ("facebook/VGGT-1B"), or a local .safetensors/.pt/.pth file.
+    device: "auto" | "cuda" | "mps" | "cpu".
+    dtype: "auto" | "bf16" | "fp16" | "fp32".
+    token: Hugging Face token for gated repos (never part of the cache key's repr).
+    allow_online: ``bpy.app.online_access`` at the time the run was started.
+    """
+
+    source: str
+    device: str = "auto"
+    dtype: str = "auto"
+    token: str | None = None
+    allow_online: bool = True
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.source, self.device, self.dtype)
+
+    def __repr__(self) -> str:  # keep the token out of logs
+        return f"EngineSpec(source={self.source!r}, device={self.device!r}, dtype={self.dtype!r})"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One reconstruction: ``reconstruct(inputs, settings, engine, cache_dir=cache_dir)``.
+
+    inputs: image folder, video file, or a tuple of image files.
+    settings: a ``vggt_core.pipeline.ReconstructSettings``.
+    cache_dir: folder for the pipeline's result cache (same frames + weights + settings load
+        instantly next time), or None for no cache.
+    """
+
+    inputs: str | tuple[str, ...]
+    settings: Any
+    engine: EngineSpec
+    cache_dir: str | None = None
+
+
+_engine: Any = None
+_engine_key: tuple[str, str, str] | None = None
+_engine_lock = threading.Lock()  # guards the holder; also serialises runs (one model, one job)
+_current: "Worker | None" = None
+
+
+def offline_source(source: str) -> str:
+    """Resolve a repo id to its locally cached weights file without any network access.
+
+    Raises WeightsError telling the user to allow online access when nothing is cached.
+    """
+    hint = ("allow online access in Preferences > System > Network (or start Blender with --online-mode), "
+            "or choose a local checkpoint file")
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = snapshot_download(source, local_files_only=True)
+    except Exception:
+        raise WeightsError(f"Weights '{source}' are not downloaded yet and online access is disabled: {hint}") from None
+    names = sorted(os.listdir(folder))
+    for suffix in (".safetensors", ".pt", ".pth"):
+        for name in names:
+            if name.endswith(suffix):
+                return os.path.join(folder, name)
+    raise WeightsError(f"The cached copy of '{source}' holds no weights file: {hint}")
+
+
+def get_engine(spec: EngineSpec, progress: Callable[[str, float], None] | None = None) -> Any:
+    """The shared Engine for ``spec``, loading it (and dropping any other one) when needed."""
+    global _engine, _engine_key
+    with _engine_lock:
+        if _engine is not None and _engine_key == spec.key:
+            return _engine
+        if _engine is not None:
+            _engine.unload()
+            _engine, _engine_key = None, None
+        try:
+            import torch  # noqa: F401  (only ever imported here, in the worker, never at enable time)
+        except ImportError:
+            raise VGGTError("PyTorch is not installed: click Install Dependencies in Preferences > Add-ons > "
+                            "VGGT Reconstruct") from None
+        source = spec.source
+        if not spec.allow_online and not is_local_source(source):
+            source = offline_source(source)
+        if progress:
+            progress("Loading model", 0.0)
+        from vggt_core.engine import Engine
+
+        engine = Engine(source=source, device=spec.device, dtype=spec.dtype, token=spec.token)
+        engine.model  # load now: weights problems surface before any frame is read
+        _engine, _engine_key = engine, spec.key
+        return engine
+
+
+def unload_engine() -> bool:
+    """Free the shared model (and its GPU memory). Returns True when one was loaded."""
+    global _engine, _engine_key
+    with _engine_lock:
+        if _engine is None:
+            return False
+        _engine.unload()
+        _engine, _engine_key = None, None
+    return True
+
+
+def loaded_model() -> str | None:
+    """Weights source of the loaded model, or None."""
+    return None if _engine_key is None else _engine_key[0]
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as a single line (first line of its message, else its type)."""
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def cache_file(job: Job, recon: Any, engine: Any) -> str | None:
+    """The cache file ``reconstruct`` wrote (or loaded) for ``job``, or None."""
+    if not job.cache_dir:
+        return None
+    from vggt_core import cache
+
+    path = os.path.join(job.cache_dir, f"{cache.cache_key(recon.frames, engine.model_id, job.settings)}.npz")
+    return path if os.path.isfile(path) else None
+
+
+def run_job(job: Job, post: Post, cancel: Callable[[], bool] | None = None) -> None:
+    """Run ``job`` in the calling thread, posting progress and exactly one final message."""
+    def progress(stage: str, fraction: float) -> None:
+        post(("progress", stage, min(1.0, max(0.0, float(fraction)))))
+
+    try:
+        from vggt_core.frames import list_frames
+
+        list_frames(job.inputs, job.settings.selection)  # cheap: bad inputs fail before a model loads
+        engine = get_engine(job.engine, progress)
+        if cancel is not None and cancel():
+            raise Cancelled("Cancelled")
+        from vggt_core.pipeline import reconstruct
+
+        recon = reconstruct(job.inputs, job.settings, engine, progress=progress, cancel=cancel,
+                            cache_dir=job.cache_dir)
+        post(("done", recon, cache_file(job, recon, engine)))
+    except Cancelled as err:
+        post(("cancelled", one_line(err)))
+    except VGGTError as err:
+        post(("error", one_line(err)))
+    except MemoryError:
+        post(("error", "Out of memory: use fewer frames (Max Frames) or a larger stride"))
+    except Exception as err:  # a bug: keep Blender alive, show one line, print the traceback
+        traceback.print_exc(file=sys.stderr)
+        post(("error", f"Internal error ({type(err).__name__}): {one_line(err)}; see the system console"))
+
+
+class Worker(threading.Thread):
+    """A daemon thread running one Job; read ``queue`` on the main thread, set ``cancel_event`` to stop."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(name="vggt-worker", daemon=True)
+        self.job = job
+        self.queue: queue.Queue = queue.Queue()
+        self.cancel_event = threading.Event()
+
+    def run(self) -> None:
+        run_job(self.job, self.queue.put, self.cancel_event.is_set)
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+
+def start(job: Job) -> Worker:
+    """Start a Worker for ``job`` and make it the current one. Raises RuntimeError if one is running."""
+    global _current
+    if is_busy():
+        raise RuntimeError("A VGGT reconstruction is already running")
+    _current = Worker(job)
+    _current.start()
+    return _current
+
+
+def current() -> Worker | None:
+    """The most recently started Worker (running or finished), or None."""
+    return _current
+
+
+def is_busy() -> bool:
+    """True while a worker thread is alive (a second run must not start)."""
+    return _current is not None and _current.is_alive()
+
+
+def cancel_current() -> bool:
+    """Ask the running worker to stop; returns False when nothing is running."""
+    if not is_busy():
+        return False
+    _current.cancel()
+    return True
+
+
+def run_sync(job: Job, on_progress: Callable[[str, float], None] | None = None,
+             cancel: Callable[[], bool] | None = None) -> tuple:
+    """Run ``job`` in the calling thread (background mode, CLI) and return its final message."""
+    final: list[tuple] = []
+
+    def post(msg: tuple) -> None:
+        if msg[0] == "progress":
+            if on_progress:
+                on_progress(msg[1], msg[2])
+        else:
+            final.append(msg)
+
+    run_job(job, post, cancel)
+    return final[-1]

@@ -1,0 +1,232 @@
+"""Inference engine: device/precision choice, lazy model loading, progress, cancellation and OOM handling."""
+from __future__ import annotations
+
+import gc
+import math
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from .errors import Cancelled, InputError, OutOfMemoryError
+
+if TYPE_CHECKING:
+    import torch
+
+    from .models.vggt import VGGT
+
+Progress = Callable[[str, float], None]
+Cancel = Callable[[], bool]
+
+_DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16"}
+
+
+def pick_device(device: str = "auto") -> "torch.device":
+    """"auto" -> cuda if available, else mps, else cpu; anything else is passed to torch.device."""
+    import torch
+
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(dtype: str, device: "torch.device") -> "torch.dtype":
+    """Compute precision: "auto" = bf16 on CUDA capability >= 8, fp16 on older CUDA, fp32 elsewhere."""
+    import torch
+
+    if dtype == "auto":
+        if device.type == "cuda":
+            major, _ = torch.cuda.get_device_capability(device)
+            return torch.bfloat16 if major >= 8 else torch.float16
+        return torch.float32
+    if dtype not in _DTYPES:
+        raise InputError(f"unknown dtype {dtype!r}; use auto, fp32, bf16 or fp16")
+    return getattr(torch, _DTYPES[dtype])
+
+
+class Engine:
+    """Runs VGGT on a sequence of frames and returns numpy arrays.
+
+    The model is loaded on first use (from `source`, see vggt_core.weights) and kept until
+    `unload()`. Weights stay fp32; lower precision is applied with autocast to the aggregator and
+    track head only (camera/depth/point heads always compute in fp32, as in the released model).
+    """
+
+    def __init__(self, source: str | None = None, device: str = "auto", dtype: str = "auto", token: str | None = None) -> None:
+        from .weights import resolve_source
+
+        self.source = resolve_source(source)
+        self.token = token
+        self._device_arg = device
+        self._dtype_arg = dtype
+        self._model: "VGGT | None" = None
+
+    @classmethod
+    def from_model(cls, model: "VGGT", device: str = "auto", dtype: str = "auto") -> "Engine":
+        """Wrap an already built model (e.g. a tiny test model); `model_id` becomes "<in-memory>"."""
+        engine = cls.__new__(cls)
+        engine.source = "<in-memory>"
+        engine.token = None
+        engine._device_arg = device
+        engine._dtype_arg = dtype
+        engine._model = model.eval().to(engine.device)
+        return engine
+
+    @property
+    def model_id(self) -> str:
+        """The weights source: HF repo id, file path, or "<in-memory>"."""
+        return self.source
+
+    @property
+    def device(self) -> "torch.device":
+        return pick_device(self._device_arg)
+
+    @property
+    def dtype(self) -> "torch.dtype":
+        return pick_dtype(self._dtype_arg, self.device)
+
+    @property
+    def model(self) -> "VGGT":
+        """The model, loaded on first access and moved to `device`."""
+        if self._model is None:
+            from .weights import load_model
+
+            self._model = load_model(self.source, token=self.token).to(self.device)
+        return self._model
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def unload(self) -> None:
+        """Free the model (and cached GPU memory)."""
+        self._model = None
+        _free_memory(self.device)
+
+    def predict(
+        self,
+        images: Any,
+        query_points: Any = None,
+        progress: Progress | None = None,
+        cancel: Cancel | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Run the model on one sequence.
+
+        images: [S, 3, H, W] float32 in [0, 1] (numpy or torch), H and W multiples of 14.
+        query_points: optional [N, 2] (x, y) model pixels on frame 0 to track.
+        progress(stage, fraction): stage in "aggregator", "camera", "depth", "points", "tracks";
+            fractions rise to 1.0 within each stage.
+        cancel(): polled after every transformer block / head chunk; True raises Cancelled.
+        Returns float32 arrays: pose_enc [S,9], extrinsic [S,3,4] (camera-from-world), intrinsic
+        [S,3,3] (model pixels, principal point at the centre), depth [S,H,W], depth_conf [S,H,W],
+        world_points [S,H,W,3], world_points_conf [S,H,W], and with queries track [S,N,2],
+        vis [S,N], conf [S,N].
+        """
+        import torch
+
+        from .geometry import pose_encoding_to_extri_intri
+
+        images_t = _as_tensor(images, "images")
+        if images_t.ndim != 4:
+            raise InputError(f"images must be [S,3,H,W], got shape {tuple(images_t.shape)}")
+        queries_t = None if query_points is None else _as_tensor(query_points, "query_points")
+        model = self.model
+        device, dtype = self.device, self.dtype
+        last: dict[str, float] = {}
+
+        def callback(stage: str, done: int, total: int) -> None:
+            if cancel is not None and cancel():
+                raise Cancelled("reconstruction cancelled")
+            if progress is not None:
+                fraction = min(1.0, done / total)
+                if fraction >= last.get(stage, -1.0):
+                    last[stage] = fraction
+                    progress(stage, fraction)
+
+        if cancel is not None and cancel():
+            raise Cancelled("reconstruction cancelled")
+        autocast = (
+            torch.autocast(device.type, dtype=dtype)
+            if dtype != torch.float32 and device.type in ("cuda", "cpu", "mps")
+            else nullcontext()
+        )
+        failure: str | None = None
+        try:
+            with torch.inference_mode(), autocast:
+                x = images_t.to(device=device, dtype=torch.float32)
+                q = None if queries_t is None else queries_t.to(device=device, dtype=torch.float32)
+                out = model(x, q, callback=callback)
+                result = {k: out[k][0].float().cpu().numpy() for k in _OUTPUT_KEYS if k in out}
+                del out, x, q
+        except Cancelled:
+            failure = "cancelled"
+        except torch.cuda.OutOfMemoryError:
+            failure = "oom"
+        except RuntimeError as exc:  # MPS and some CUDA paths report OOM as a plain RuntimeError
+            if "out of memory" not in str(exc).lower():
+                raise
+            failure = "oom"
+        # Raised outside the except blocks so the failed call's frames (and tensors) are released first.
+        if failure is not None:
+            _free_memory(device)
+            if failure == "cancelled":
+                raise Cancelled("reconstruction cancelled")
+            raise OutOfMemoryError(self._oom_message(tuple(images_t.shape)))
+        H, W = images_t.shape[-2:]
+        extrinsic, intrinsic = pose_encoding_to_extri_intri(result["pose_enc"], (H, W))
+        result["extrinsic"], result["intrinsic"] = extrinsic.astype(np.float32), intrinsic.astype(np.float32)
+        result["depth"] = result["depth"][..., 0]
+        _free_memory(device)
+        return result
+
+    def _oom_message(self, shape: tuple[int, ...]) -> str:
+        import torch
+
+        S, _, H, W = shape
+        hint = ""
+        if self.device.type == "cuda":
+            try:
+                free, _total = torch.cuda.mem_get_info(self.device)
+                fits = estimate_max_frames(free, H, W, self.model.config.embed_dim, len(self.model.needed_layers(True)))
+                hint = f" (about {fits} frames at {W}x{H} would fit)" if fits < S else ""
+            except Exception:  # noqa: BLE001 - the estimate is only a hint
+                hint = ""
+        return f"out of GPU memory for {S} frames at {W}x{H}{hint}; use fewer frames or a lower resolution"
+
+
+_OUTPUT_KEYS = ("pose_enc", "depth", "depth_conf", "world_points", "world_points_conf", "track", "vis", "conf")
+
+
+def estimate_max_frames(free_bytes: int, H: int, W: int, embed_dim: int = 1024, kept_layers: int = 4) -> int:
+    """Rough number of frames whose activations fit in `free_bytes` (weights already resident).
+
+    Per frame: kept layer outputs (2*embed fp32 per token) plus ~8 token-sized working buffers of
+    the running block, plus the dense heads' full-resolution maps (~1 KB per pixel).
+    """
+    tokens = (H // 14) * (W // 14) + 5
+    per_frame = tokens * 2 * embed_dim * 4 * (kept_layers + 8) + H * W * 1024
+    return max(0, int(math.floor(free_bytes / per_frame)))
+
+
+def _as_tensor(x: Any, name: str) -> "torch.Tensor":
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        return x
+    try:
+        return torch.from_numpy(np.ascontiguousarray(x))
+    except TypeError as exc:
+        raise InputError(f"{name} must be a numpy array or torch tensor of floats") from exc
+
+
+def _free_memory(device: "torch.device") -> None:
+    gc.collect()
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()

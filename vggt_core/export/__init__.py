@@ -1,0 +1,1 @@
+"""Writers for standard formats: binary PLY point clouds (``ply``) and COLMAP sparse models (``colmap``)."""

@@ -1,0 +1,5 @@
+"""Prediction heads on top of the aggregator's tokens."""
+from .camera_head import CameraHead  # noqa: F401
+from .dpt_head import DPTHead
+
+__all__ = ["CameraHead", "DPTHead"]

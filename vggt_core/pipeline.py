@@ -1,0 +1,180 @@
+"""From "these images / this video" to a ``Reconstruction``: list -> read -> preprocess -> engine -> map back.
+
+Usable without Blender; the CLI and the Blender worker both call ``reconstruct``. Progress stages, in order:
+``"frames"`` (decoding + resizing, frame by frame), ``"preprocess"`` (reported once done), then the engine's
+own stages; ``cancel()`` is polled between frames while reading and inside the engine.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import cache, geometry
+from .errors import CacheError, InputError
+from .frames import FrameSelection, Inputs, iter_frames, list_frames
+from .preprocess import MODES, TARGET, intrinsics_to_original, plan_batch, render, valid_mask
+from .reconstruction import FrameInfo, PreprocessRecord, Reconstruction
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class ReconstructSettings:
+    """What to reconstruct and how; ``dataclasses.asdict`` gives the JSON form stored with results.
+
+    selection: which frames of the input to use.
+    mode: ``"crop"`` (full width, centre rows; the original's default) or ``"pad"`` (whole frame, white bars).
+    resolution: model canvas size in pixels (multiple of 14; 518 is what VGGT was trained at).
+    query_points: optional ``N x (x, y)`` points to track, in continuous model pixels of frame 0.
+    """
+
+    selection: FrameSelection = field(default_factory=FrameSelection)
+    mode: str = "crop"
+    resolution: int = TARGET
+    query_points: tuple[tuple[float, float], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InputError(f"unknown preprocessing mode {self.mode!r} (use 'crop' or 'pad')")
+        if self.query_points is not None:
+            pts = np.asarray(self.query_points, dtype=np.float64).reshape(-1, 2)
+            object.__setattr__(self, "query_points", tuple((float(x), float(y)) for x, y in pts))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReconstructSettings:
+        """Inverse of ``dataclasses.asdict``."""
+        data = dict(data)
+        data["selection"] = FrameSelection(**data.get("selection", {}))
+        return cls(**data)
+
+
+def reconstruct(
+    inputs: Inputs,
+    settings: ReconstructSettings,
+    engine: Any,
+    progress: Progress | None = None,
+    cancel: Callable[[], bool] | None = None,
+    cache_dir: str | Path | None = None,
+) -> Reconstruction:
+    """Run VGGT on ``inputs`` (image folder, video file, or image files) and return original-pixel results.
+
+    engine: a ``vggt_core.engine.Engine`` (anything with ``model_id`` and ``predict``).
+    cache_dir: when given, results are stored as ``<cache_dir>/<key>.npz``; a later call with the same frames
+        (paths, sizes, mtimes, video indices), weights and settings loads that file without running the model.
+        Engines whose ``model_id`` does not name the weights (``"<in-memory>"`` from ``Engine.from_model``)
+        are never cached, since two such models would share entries.
+    Raises InputError / WeightsError / OutOfMemoryError / Cancelled (all ``VGGTError``).
+    """
+    return reconstruct_frames(list_frames(inputs, settings.selection), settings, engine, progress, cancel, cache_dir)
+
+
+def cache_path(cache_dir: str | Path, infos: Sequence[FrameInfo], model_id: str, settings: ReconstructSettings) -> Path:
+    """Where ``reconstruct_frames`` stores (and looks for) the result of this run."""
+    return Path(cache_dir) / f"{cache.cache_key(infos, model_id, settings)}.npz"
+
+
+def reconstruct_frames(
+    infos: Sequence[FrameInfo],
+    settings: ReconstructSettings,
+    engine: Any,
+    progress: Progress | None = None,
+    cancel: Callable[[], bool] | None = None,
+    cache_dir: str | Path | None = None,
+) -> Reconstruction:
+    """``reconstruct`` for frames already listed with ``list_frames`` (``settings.selection`` is not re-applied)."""
+    report = progress or (lambda stage, fraction: None)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    cacheable = cache_dir is not None and not engine.model_id.startswith("<")
+    path = cache_path(cache_dir, infos, engine.model_id, settings) if cacheable else None
+    if path is not None and path.is_file():
+        try:
+            recon = cache.load(path)
+            recon.timings["cache_load"] = time.perf_counter() - t0
+            report("frames", 1.0)
+            return recon
+        except CacheError as err:
+            log.warning("ignoring unusable cache file: %s", err)
+
+    # Decode and resize frame by frame, so full-resolution frames never pile up in memory.
+    records = plan_batch([(i.width, i.height) for i in infos], settings.mode, settings.resolution)
+    wm, hm = records[0].model_size
+    images = np.empty((len(infos), 3, hm, wm), dtype=np.float32)
+    timings["preprocess"] = 0.0
+    report("frames", 0.0)
+    for pos, frame in iter_frames(infos, progress=lambda f: report("frames", f), cancel=cancel):
+        t1 = time.perf_counter()
+        render(frame, records[pos], images[pos])
+        timings["preprocess"] += time.perf_counter() - t1
+    timings["frames"] = time.perf_counter() - t0 - timings["preprocess"]
+    report("preprocess", 1.0)
+
+    t0 = time.perf_counter()
+    query = None if settings.query_points is None else np.asarray(settings.query_points, np.float32)
+    pred = engine.predict(images, query_points=query, progress=progress, cancel=cancel)
+    timings["model"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    recon = assemble(infos, records, images, pred, query, engine.model_id, asdict(settings), timings)
+    recon.timings["assemble"] = time.perf_counter() - t0
+    if path is not None:
+        cache.save(recon, path)
+    return recon
+
+
+def assemble(
+    infos: Sequence[FrameInfo],
+    records: Sequence[PreprocessRecord],
+    images: np.ndarray,
+    pred: Mapping[str, np.ndarray],
+    query_points: np.ndarray | None = None,
+    model_id: str = "",
+    settings: dict[str, Any] | None = None,
+    timings: dict[str, float] | None = None,
+) -> Reconstruction:
+    """Engine predictions (model pixels) + preprocessing records -> a ``Reconstruction``.
+
+    images: ``[S, 3, H, W]`` float32 in [0, 1], what the engine saw (becomes ``colors``).
+    pred: the engine's dict (see ``Engine.predict``): extrinsic [S,3,4], intrinsic [S,3,3] (model px),
+        depth [S,H,W(,1)], depth_conf, world_points, world_points_conf, optional track/vis/conf.
+    query_points: the ``[N, 2]`` model-pixel queries that produced ``pred["track"]``, if any.
+    Intrinsics are mapped to original pixels through each record; ``points_from_depth`` unprojects the depth
+    at pixel centres (u + 0.5, v + 0.5) with the model-pixel intrinsics.
+    """
+    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+    extrinsics = f32(pred["extrinsic"])
+    k_model = f32(pred["intrinsic"])
+    depth = f32(pred["depth"])
+    if depth.ndim == 4:
+        depth = depth[..., 0]
+    points = geometry.unproject_depth_map_to_point_map(depth, extrinsics, k_model, pixel_offset=0.5)
+    has_tracks = pred.get("track") is not None
+    return Reconstruction(
+        frames=list(infos),
+        preprocess=list(records),
+        extrinsics=extrinsics,
+        intrinsics=f32(intrinsics_to_original(k_model, records)),
+        intrinsics_model=k_model,
+        depth=depth,
+        depth_conf=f32(np.reshape(pred["depth_conf"], depth.shape)),
+        world_points=f32(pred["world_points"]),
+        world_points_conf=f32(np.reshape(pred["world_points_conf"], depth.shape)),
+        points_from_depth=f32(points),
+        colors=np.rint(np.asarray(images).transpose(0, 2, 3, 1) * 255.0).astype(np.uint8),
+        valid=np.stack([valid_mask(r) for r in records]),
+        model_id=model_id,
+        settings=dict(settings or {}),
+        timings=dict(timings or {}),
+        tracks=f32(pred["track"]) if has_tracks else None,
+        track_vis=f32(pred["vis"]) if has_tracks else None,
+        track_conf=f32(pred["conf"]) if has_tracks and pred.get("conf") is not None else None,
+        query_points=f32(query_points) if has_tracks and query_points is not None else None,
+    )
