@@ -35,32 +35,10 @@ def make_weights(reference_dir: Path) -> ModuleType:
 
 
 def randomize_(model, seed: int) -> None:
-    """Deterministic non-degenerate weights for a small model (in place).
+    """Synthetic deterministic weights for a small model, in place (see vggt_core.models.synthetic)."""
+    from vggt_core.models.synthetic import synthetic_init_
 
-    Plain default init leaves tokens/position embeddings at zero; these rules (normal 0.02, norm
-    weights near 1, layer scales near 0.1, larger output convs) make every input matter. The
-    tracker's update head is kept small: with large random updates the iterative tracker is chaotic
-    (float32 rounding noise grows ~100x per iteration), which would make exact comparisons meaningless.
-    """
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            z = torch.randn(p.shape, generator=gen)
-            if name.endswith("gamma"):
-                p.copy_(0.1 * (1 + 0.1 * z))
-            elif name.endswith("weight") and "norm" in name.rsplit(".", 2)[-2]:
-                p.copy_(1 + 0.02 * z)
-            elif name.endswith("flow_head.weight"):
-                p.copy_(0.005 * z)
-            elif name.endswith("output_conv2.2.weight"):
-                p.copy_(0.5 * z)
-            elif p.ndim >= 2 and "weight" in name:
-                fan_in = p[0].numel()
-                p.copy_(z / fan_in**0.5)
-            else:
-                p.copy_(0.005 * z)
+    synthetic_init_(model, seed)
 
 
 @pytest.fixture(scope="session")

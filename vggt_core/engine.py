@@ -122,8 +122,8 @@ class Engine:
         progress(stage, fraction): stage in "aggregator", "camera", "depth", "points", "tracks";
             fractions rise to 1.0 within each stage.
         cancel(): polled after every transformer block / head chunk; True raises Cancelled.
-        Returns float32 arrays: pose_enc [S,9], extrinsic [S,3,4] (camera-from-world), intrinsic
-        [S,3,3] (model pixels, principal point at the centre), depth [S,H,W], depth_conf [S,H,W],
+        Returns float32 arrays: pose_enc [S,9] (raw), extrinsic [S,3,4] (camera-from-world), intrinsic
+        [S,3,3] (model pixels, principal point at the centre, fov bounded below by MIN_FOV), depth [S,H,W], depth_conf [S,H,W],
         world_points [S,H,W,3], world_points_conf [S,H,W], and with queries track [S,N,2],
         vis [S,N], conf [S,N].
         """
@@ -178,7 +178,7 @@ class Engine:
                 raise Cancelled("reconstruction cancelled")
             raise OutOfMemoryError(self._oom_message(tuple(images_t.shape)))
         H, W = images_t.shape[-2:]
-        extrinsic, intrinsic = pose_encoding_to_extri_intri(result["pose_enc"], (H, W))
+        extrinsic, intrinsic = pose_encoding_to_extri_intri(result["pose_enc"], (H, W), min_fov=MIN_FOV)
         result["extrinsic"], result["intrinsic"] = extrinsic.astype(np.float32), intrinsic.astype(np.float32)
         result["depth"] = result["depth"][..., 0]
         _free_memory(device)
@@ -198,6 +198,9 @@ class Engine:
                 hint = ""
         return f"out of GPU memory for {S} frames at {W}x{H}{hint}; use fewer frames or a lower resolution"
 
+
+# 0.01 rad (focal ~ 200x the image width): bounds the ReLU'd fov away from 0 so cameras stay finite.
+MIN_FOV = 0.01
 
 _OUTPUT_KEYS = ("pose_enc", "depth", "depth_conf", "world_points", "world_points_conf", "track", "vis", "conf")
 

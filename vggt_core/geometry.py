@@ -74,10 +74,14 @@ def mat_to_quat(mat: "torch.Tensor") -> "torch.Tensor":
     return torch.cat((wxyz[..., 1:], wxyz[..., :1]), dim=-1)
 
 
-def pose_encoding_to_extri_intri(pose_enc: Any, image_size_hw: tuple[int, int]) -> tuple[Any, Any]:
+def pose_encoding_to_extri_intri(
+    pose_enc: Any, image_size_hw: tuple[int, int], min_fov: float = 0.0
+) -> tuple[Any, Any]:
     """pose_enc [..., 9] -> (extrinsic [..., 3, 4] camera-from-world, intrinsic [..., 3, 3]).
 
     fx = (W/2) / tan(fov_w/2), fy = (H/2) / tan(fov_h/2), principal point (W/2, H/2), model pixels.
+    min_fov (radians): lower bound for both fields of view. The network's ReLU allows a fov of 0, i.e.
+    an infinite focal length; a small positive bound keeps such cameras finite. 0 reproduces the original.
     """
     import torch
 
@@ -85,8 +89,11 @@ def pose_encoding_to_extri_intri(pose_enc: Any, image_size_hw: tuple[int, int]) 
     H, W = image_size_hw
     extrinsic = torch.cat((quat_to_mat(enc[..., 3:7]), enc[..., :3, None]), dim=-1)
     intrinsic = torch.zeros(enc.shape[:-1] + (3, 3), dtype=enc.dtype, device=enc.device)
-    intrinsic[..., 0, 0] = (W / 2.0) / torch.tan(enc[..., 8] / 2.0)
-    intrinsic[..., 1, 1] = (H / 2.0) / torch.tan(enc[..., 7] / 2.0)
+    fov_h, fov_w = enc[..., 7], enc[..., 8]
+    if min_fov > 0:
+        fov_h, fov_w = fov_h.clamp(min=min_fov), fov_w.clamp(min=min_fov)
+    intrinsic[..., 0, 0] = (W / 2.0) / torch.tan(fov_w / 2.0)
+    intrinsic[..., 1, 1] = (H / 2.0) / torch.tan(fov_h / 2.0)
     intrinsic[..., 0, 2] = W / 2.0
     intrinsic[..., 1, 2] = H / 2.0
     intrinsic[..., 2, 2] = 1.0

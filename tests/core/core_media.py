@@ -103,25 +103,6 @@ def make_recon(frames: int = 3, h: int = 28, w: int = 42, pad_rows: int = 0, see
     return assemble(infos, [rec] * frames, images, pred, query, "test-model", {"mode": "pad"}, {"model": 1.5})
 
 
-def with_fixed_fov(model, fov: float = 1.2):
-    """A copy of a (random-weight) VGGT whose camera head always predicts a field of view of ``fov`` radians.
-
-    Random weights often give fov <= 0 (relu) and hence infinite focal lengths; zeroing the fov rows of the
-    pose branch's last layer and setting their bias to ``fov / iterations`` makes cameras plausible while
-    poses, depth and points still come from the random network.
-    """
-    import copy
-
-    import torch
-
-    model = copy.deepcopy(model)
-    fc2 = model.camera_head.pose_branch.fc2
-    with torch.no_grad():
-        fc2.weight[7:] = 0.0
-        fc2.bias[7:] = fov / 4  # the head adds 4 iterations' deltas
-    return model
-
-
 def read_ply(path: Path) -> np.ndarray:
     """Minimal independent binary-little-endian PLY reader: header -> dtype -> np.frombuffer."""
     data = path.read_bytes()

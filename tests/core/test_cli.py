@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core_media import read_ply, with_fixed_fov, write_images
+from core_media import read_ply, write_images
 from vggt_core import cache
 from vggt_core.cli import main
 
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 def checkpoint(tiny_model, tmp_path_factory):
     weights = pytest.importorskip("vggt_core.weights")
     pytest.importorskip("vggt_core.engine", reason="vggt_core.engine not written yet")
-    return weights.save_checkpoint(with_fixed_fov(tiny_model), tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
+    return weights.save_checkpoint(tiny_model, tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
 
 
 def _run(args, capsys):

@@ -109,3 +109,17 @@ def test_fixture_cameras_and_unprojection(reference_dir):
     pts = unproject_depth_map_to_point_map(fx["out_depth"][0], fx["out_extrinsic"][0], fx["out_intrinsic"][0])
     ref = fx["out_world_points_from_depth"][0]
     assert float(np.abs(pts - ref).max()) <= 1e-4 * max(1.0, float(np.abs(ref).max()))
+
+
+def test_min_fov_keeps_degenerate_cameras_finite():
+    from vggt_core.geometry import pose_encoding_to_extri_intri
+
+    enc = np.zeros((2, 9), np.float32)
+    enc[:, 6] = 1.0  # identity rotation (w last)
+    enc[1, 7:9] = 0.8
+    _, raw = pose_encoding_to_extri_intri(enc, (28, 42))
+    _, bounded = pose_encoding_to_extri_intri(enc, (28, 42), min_fov=0.01)
+    assert np.isinf(raw[0, 0, 0])  # the original maps fov 0 to an infinite focal length
+    assert np.isclose(bounded[0, 0, 0], 21.0 / np.tan(0.005), rtol=1e-5)
+    assert np.isclose(bounded[0, 1, 1], 14.0 / np.tan(0.005), rtol=1e-5)
+    np.testing.assert_allclose(bounded[1], raw[1])  # ordinary cameras are untouched

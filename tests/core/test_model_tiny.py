@@ -96,7 +96,7 @@ def test_chunked_dpt_equals_unchunked(model2):
     finally:
         model2.frames_chunk_size = 8
     for key in ("depth", "depth_conf", "world_points", "world_points_conf"):
-        assert close(chunked[key], ref[key], 1e-6), key
+        assert close(chunked[key], ref[key], 1e-5), key  # float32 conv kernels differ by batch size
 
 
 @pytest.mark.parametrize("name", ["tiny_model", "model2"])

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from core_media import with_fixed_fov, write_images, write_video
+from core_media import write_images, write_video
 from vggt_core.errors import Cancelled
 from vggt_core.filters import select_points
 from vggt_core.frames import FrameSelection, list_frames, read_frames
@@ -17,7 +17,7 @@ from vggt_core.preprocess import pixels_to_original, preprocess
 @pytest.fixture(scope="module")
 def engine(tiny_model):
     engine_mod = pytest.importorskip("vggt_core.engine", reason="vggt_core.engine not written yet")
-    return engine_mod.Engine.from_model(with_fixed_fov(tiny_model))
+    return engine_mod.Engine.from_model(tiny_model)
 
 
 class RecordingEngine:

@@ -1,5 +1,5 @@
 """Prediction heads on top of the aggregator's tokens."""
-from .camera_head import CameraHead  # noqa: F401
+from .camera_head import CameraHead
 from .dpt_head import DPTHead
 
 __all__ = ["CameraHead", "DPTHead"]
