@@ -7,8 +7,6 @@ synchronously in ``execute()``.
 from __future__ import annotations
 
 import os
-import queue
-import time
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty
@@ -18,9 +16,6 @@ from vggt_core.errors import VGGTError
 from . import dependencies, runs, worker
 from .convert import ImportSettings
 from .props import import_settings
-
-CANCEL_GRACE_S = 1.0  # after Cancel, stop waiting for the worker after this long (it exits at its next check)
-
 
 def _redraw(context: bpy.types.Context, kinds: tuple[str, ...] = ("VIEW_3D",)) -> None:
     for window in context.window_manager.windows:
@@ -94,7 +89,6 @@ class VGGT_OT_run(bpy.types.Operator):
             return {"CANCELLED"}
         self._plan = plan
         self._worker = worker.start(plan.job)
-        self._cancel_time = None
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.modal_handler_add(self)
@@ -106,23 +100,11 @@ class VGGT_OT_run(bpy.types.Operator):
             self._worker.cancel()
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
-        final = None
-        while True:
-            try:
-                msg = self._worker.queue.get_nowait()
-            except queue.Empty:
-                break
-            if msg[0] == "progress":
-                props.stage, props.progress = runs.describe_stage(msg[1], msg[2])
-            else:
-                final = msg
-        if self._worker.cancel_event.is_set():
+        latest, final = self._worker.poll()
+        if latest is not None:
+            props.stage, props.progress = runs.describe_stage(*latest)
+        if self._worker.cancel_event.is_set() and final is None:
             props.stage = "Cancelling..."
-            self._cancel_time = self._cancel_time or time.monotonic()
-            if final is None and time.monotonic() - self._cancel_time > CANCEL_GRACE_S:
-                final = ("cancelled", "Cancelled")  # the thread exits at its next check; its result is dropped
-            elif final is not None and final[0] == "done":
-                final = ("cancelled", "Cancelled")
         _redraw(context)
         if final is None:
             return {"RUNNING_MODAL"}
@@ -130,7 +112,6 @@ class VGGT_OT_run(bpy.types.Operator):
         result = self._finish(context, self._plan, final)
         _redraw(context)
         return result
-
 
     def cancel(self, context: bpy.types.Context) -> None:
         """Blender ends the modal operator (e.g. a file is loaded): stop the worker, import nothing."""

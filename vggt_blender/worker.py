@@ -16,6 +16,7 @@ import os
 import queue
 import sys
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -24,6 +25,8 @@ from vggt_core.errors import Cancelled, VGGTError, WeightsError
 from vggt_core.weights import is_local_source  # torch-free at import
 
 Post = Callable[[tuple], None]
+
+CANCEL_GRACE_S = 1.0  # after cancel(), stop waiting for the thread after this long (it exits at its next check)
 
 
 @dataclass(frozen=True)
@@ -189,12 +192,39 @@ class Worker(threading.Thread):
         self.job = job
         self.queue: queue.Queue = queue.Queue()
         self.cancel_event = threading.Event()
+        self._cancel_time: float | None = None
 
     def run(self) -> None:
         run_job(self.job, self.queue.put, self.cancel_event.is_set)
 
     def cancel(self) -> None:
+        if self._cancel_time is None:
+            self._cancel_time = time.monotonic()
         self.cancel_event.set()
+
+    def poll(self) -> tuple[tuple[str, float] | None, tuple | None]:
+        """Drain the queue on the main thread (one GUI timer tick); never blocks.
+
+        Returns (latest progress as (stage, fraction) or None, final message or None). After
+        ``cancel()`` the final message is ``("cancelled", ...)``: as soon as the thread stops, or at the
+        latest CANCEL_GRACE_S seconds after the request even if it is still inside a long block (its
+        eventual result is then dropped), so a Cancel takes effect within a second.
+        """
+        latest, final = None, None
+        while True:
+            try:
+                msg = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if msg[0] == "progress":
+                latest = (msg[1], msg[2])
+            else:
+                final = msg
+        if self.cancel_event.is_set():
+            waited = time.monotonic() - self._cancel_time
+            if (final is None and waited > CANCEL_GRACE_S) or (final is not None and final[0] == "done"):
+                final = ("cancelled", "Cancelled")
+        return latest, final
 
 
 def start(job: Job) -> Worker:

@@ -39,7 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--model", help="Hugging Face repo id (default: $VGGT_WEIGHTS or facebook/VGGT-1B)")
     p.add_argument("--token", default=None, help="Hugging Face token for gated weights")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default auto)")
-    p.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
+    p.add_argument(
+        "--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+        help="compute precision (auto: bf16 on recent CUDA GPUs, fp32 on CPU)",
+    )
     p.add_argument("--export", default="ply,colmap", help="comma-separated: ply, colmap (default both; '' none)")
     p.add_argument("--source", choices=("depth", "points"), default="depth", help="points from depth or point head")
     p.add_argument("--conf-percentile", type=float, default=50.0, help="drop the least confident N%% (default 50)")

@@ -49,6 +49,18 @@ def pick_dtype(dtype: str, device: "torch.device") -> "torch.dtype":
     return getattr(torch, _DTYPES[dtype])
 
 
+def precision_context(device: "torch.device", dtype: "torch.dtype") -> Any:
+    """The autocast context `Engine.predict` runs the model in (a no-op for fp32).
+
+    Weights stay fp32; the model itself switches autocast off around the camera/depth/point heads.
+    """
+    import torch
+
+    if dtype != torch.float32 and device.type in ("cuda", "cpu", "mps"):
+        return torch.autocast(device.type, dtype=dtype)
+    return nullcontext()
+
+
 class Engine:
     """Runs VGGT on a sequence of frames and returns numpy arrays.
 
@@ -150,14 +162,9 @@ class Engine:
 
         if cancel is not None and cancel():
             raise Cancelled("reconstruction cancelled")
-        autocast = (
-            torch.autocast(device.type, dtype=dtype)
-            if dtype != torch.float32 and device.type in ("cuda", "cpu", "mps")
-            else nullcontext()
-        )
         failure: str | None = None
         try:
-            with torch.inference_mode(), autocast:
+            with torch.inference_mode(), precision_context(device, dtype):
                 x = images_t.to(device=device, dtype=torch.float32)
                 q = None if queries_t is None else queries_t.to(device=device, dtype=torch.float32)
                 out = model(x, q, callback=callback)

@@ -206,7 +206,7 @@ def test_worker_cancel_mid_run(scene, tmp_path, ckpt):
         def put(self, item, *args, **kwargs):
             if item[0] == "progress" and item[1] == "aggregator" and not cancelled_at:
                 cancelled_at.append(time.monotonic())
-                w.cancel_event.set()  # what the Cancel button / ESC does
+                w.cancel()  # what the Cancel button / ESC does
             super().put(item, *args, **kwargs)
 
     w.queue = CancelOnAggregator()
@@ -221,6 +221,43 @@ def test_worker_cancel_mid_run(scene, tmp_path, ckpt):
     stages = [m[1] for m in msgs if m[0] == "progress"]
     assert "camera" not in stages  # the heads never ran
     assert _counts() == before
+
+
+def test_modal_poll_delivers_progress_then_result(scene, tmp_path, ckpt):
+    """What the GUI modal operator does on each 0.1 s timer tick, without an event loop."""
+    from vggt_core.pipeline import ReconstructSettings
+
+    job = worker.Job(str(_images(tmp_path / "imgs", 2)), ReconstructSettings(), worker.EngineSpec(ckpt, device="cpu"))
+    w = worker.start(job)
+    seen, final, deadline = [], None, time.monotonic() + 60
+    while final is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        latest, final = w.poll()
+        if latest is not None:
+            seen.append(latest)
+    assert final is not None and final[0] == "done", final
+    assert final[1].num_frames == 2
+    assert seen and all(0.0 <= f <= 1.0 for _, f in seen)
+
+
+def test_modal_poll_cancel_takes_effect_within_a_second(tmp_path):
+    """A worker stuck inside a long block: after cancel() the poll reports cancelled within the grace period,
+    and a result that still arrives is dropped."""
+    w = worker.Worker(worker.Job(str(tmp_path), None, worker.EngineSpec("unused")))  # never started
+    w.queue.put(("progress", "aggregator", 0.5))
+    assert w.poll() == (("aggregator", 0.5), None)
+    t0 = time.monotonic()
+    w.cancel()
+    final = None
+    while final is None:
+        time.sleep(0.1)
+        _, final = w.poll()
+    assert final[0] == "cancelled"
+    assert worker.CANCEL_GRACE_S <= time.monotonic() - t0 <= worker.CANCEL_GRACE_S + 0.3
+    w2 = worker.Worker(worker.Job(str(tmp_path), None, worker.EngineSpec("unused")))
+    w2.cancel()
+    w2.queue.put(("done", object(), None))  # finished just as the user pressed Cancel
+    assert w2.poll()[1][0] == "cancelled"
 
 
 def test_second_run_refused_while_busy(scene, tmp_path, ckpt):

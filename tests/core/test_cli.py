@@ -32,7 +32,7 @@ def _run(args, capsys):
 def test_success_writes_everything_and_reuses_cache(tmp_path, checkpoint, capsys):
     write_images(tmp_path / "in", ["a.png", "b.png", "c.png", "d.png"], size=(112, 84))
     out = tmp_path / "out"
-    args = [tmp_path / "in", "--out", out, "--weights", checkpoint, "--device", "cpu", "--dtype", "float32",
+    args = [tmp_path / "in", "--out", out, "--weights", checkpoint, "--device", "cpu", "--dtype", "fp32",
             "--resolution", "112", "--max-frames", "3", "--conf-percentile", "20", "--max-points", "5000"]
     code, err = _run(args, capsys)
     assert code == 0, err
