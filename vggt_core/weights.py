@@ -77,27 +77,43 @@ def _hub_error(repo: str, err: Exception) -> WeightsError:
 def download_from_hub(repo: str, token: str | None = None) -> tuple[Path, Path | None]:
     """Download (or find in the cache) the checkpoint of `repo` -> (checkpoint path, config.json or None).
 
-    Honours HF_HUB_OFFLINE (cache only). Raises WeightsError with an actionable message.
+    A copy already in the Hugging Face cache is used without touching the network (fast, and works
+    offline); otherwise it is downloaded, unless HF_HUB_OFFLINE is set. Raises WeightsError with an
+    actionable message.
     """
     try:
-        from huggingface_hub import hf_hub_download
         from huggingface_hub import errors as hf
     except ImportError as exc:  # pragma: no cover - dependency of the package
         raise WeightsError("huggingface_hub is not installed; pass --weights PATH to a local checkpoint") from exc
-    kwargs: dict[str, Any] = {"token": token, "local_files_only": _offline()}
+    try:
+        return _fetch(repo, token, local_only=True)
+    except hf.LocalEntryNotFoundError as err:
+        if _offline():
+            raise _hub_error(repo, err) from err
+    return _fetch(repo, token, local_only=False)
+
+
+def _fetch(repo: str, token: str | None, local_only: bool) -> tuple[Path, Path | None]:
+    """One pass over the repo's candidate checkpoint names; cache misses in local_only mode propagate."""
+    from huggingface_hub import errors as hf
+    from huggingface_hub import hf_hub_download
+
+    kwargs: dict[str, Any] = {"token": token, "local_files_only": local_only}
     last: Exception | None = None
     checkpoint = None
     for filename in _REPO_FILES.get(repo, ("model.safetensors",)):
         try:
             checkpoint = Path(hf_hub_download(repo, filename, **kwargs))
             break
-        except (hf.EntryNotFoundError, hf.RemoteEntryNotFoundError) as err:  # try the next file name
-            last = err
+        except (hf.EntryNotFoundError, hf.RemoteEntryNotFoundError, hf.LocalEntryNotFoundError) as err:
+            last = err  # try the next file name
         except Exception as err:  # noqa: BLE001 - mapped to one actionable line
             raise _hub_error(repo, err) from err
     if checkpoint is None:
         assert last is not None
         if isinstance(last, hf.LocalEntryNotFoundError):
+            if local_only:
+                raise last
             raise _hub_error(repo, last) from last
         raise WeightsError(f"{repo} has no VGGT checkpoint file; pass --weights PATH to a local checkpoint") from last
     try:

@@ -144,17 +144,39 @@ def test_commercial_repo_falls_back_to_pt(monkeypatch, tiny_model, tmp_path):
     assert tried == ["model.safetensors", "vggt_1B_commercial.pt", "config.json"]
 
 
-def test_real_hub_cache_offline(monkeypatch, tiny_model, tmp_path):
-    """huggingface_hub itself resolves a pre-populated cache with HF_HUB_OFFLINE=1."""
-    repo, commit = "someone/tiny-vggt", "0123456789abcdef0123456789abcdef01234567"
-    root = tmp_path / "hub" / "models--someone--tiny-vggt"
+def _populate_hub_cache(tmp_path, model, repo: str = "someone/tiny-vggt"):
+    """A Hugging Face cache laid out as huggingface_hub writes it, holding `model` for `repo`."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    root = tmp_path / "hub" / ("models--" + repo.replace("/", "--"))
     snap = root / "snapshots" / commit
     snap.mkdir(parents=True)
     (root / "refs").mkdir()
     (root / "refs" / "main").write_text(commit)
-    weights.save_checkpoint(tiny_model, snap / "model.safetensors")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    weights.save_checkpoint(model, snap / "model.safetensors")
+    return tmp_path / "hub"
+
+
+def test_real_hub_cache_offline(monkeypatch, tiny_model, tmp_path):
+    """huggingface_hub itself resolves a pre-populated cache with HF_HUB_OFFLINE=1."""
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(_populate_hub_cache(tmp_path, tiny_model)))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    same_model(VGGT.from_pretrained(repo), tiny_model)
+    same_model(VGGT.from_pretrained("someone/tiny-vggt"), tiny_model)
     with pytest.raises(WeightsError, match="not cached"):
         VGGT.from_pretrained("someone/absent-repo")
+
+
+def test_cached_copy_is_used_without_network(monkeypatch, tiny_model, tmp_path):
+    """Online mode, but the weights are cached: no request is made (the hub download is never called online)."""
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(_populate_hub_cache(tmp_path, tiny_model)))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    real = huggingface_hub.hf_hub_download
+    online = []
+
+    def download(repo, filename, **kw):
+        if not kw.get("local_files_only"):
+            online.append(filename)
+        return real(repo, filename, **kw)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    same_model(VGGT.from_pretrained("someone/tiny-vggt"), tiny_model)
+    assert online == []
