@@ -66,7 +66,7 @@ class Case:
 # ----------------------------------------------------------------------------- measuring one case
 
 
-def build_engine(weights: str | None, tiny: bool, device: str, dtype: str) -> Any:
+def build_engine(weights: str | None, tiny: bool, device: str, dtype: str, dense_chunk: int | None = None) -> Any:
     """An Engine around either the checkpoint at `weights` or a synthetic model built on the meta device
     and materialised directly on the target device (no CPU copy of the weights on GPU runs)."""
     import torch
@@ -85,7 +85,7 @@ def build_engine(weights: str | None, tiny: bool, device: str, dtype: str) -> An
             model = VGGT(VGGTConfig.tiny() if tiny else VGGTConfig())
         model.to_empty(device=dev)
         synthetic_init_(model, seed=0)  # real values: uninitialised memory may hold NaNs/denormals (slow on CPU)
-    return Engine.from_model(model, device=str(dev), dtype=dtype)
+    return Engine.from_model(model, device=str(dev), dtype=dtype, dense_chunk=dense_chunk)
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -97,8 +97,12 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg)
 
 
-def _forward_fn(engine: Any, case: Case, queries: int) -> Callable[[], None]:
-    """The timed call: the engine's aggregator stage or its whole predict()."""
+def _forward_fn(engine: Any, case: Case, queries: int, stages: dict[str, float]) -> Callable[[], None]:
+    """The timed call: the engine's aggregator stage or its whole predict().
+
+    Full mode fills `stages` with the end time of each model stage and, on CPU, "aggregator_peak_gb"
+    (peak RSS when the aggregator finished, i.e. the aggregator's own peak within this run).
+    """
     import torch
 
     from vggt_core.engine import precision_context
@@ -111,8 +115,16 @@ def _forward_fn(engine: Any, case: Case, queries: int) -> Callable[[], None]:
         q = (torch.rand(queries, 2, generator=gen) * torch.tensor([case.width - 1.0, case.height - 1.0])).to(device)
     if case.mode == "full":
 
+        def progress(stage: str, fraction: float) -> None:
+            stages[stage] = time.perf_counter()
+            if stage == "aggregator" and fraction >= 1.0 and device.type == "cpu":
+                stages["aggregator_peak_gb"] = peak_rss_gb()
+
         def full() -> None:
-            engine.predict(images, q)
+            stages.clear()
+            stages["start"] = time.perf_counter()
+            engine.predict(images, q, progress=progress)
+            stages["end"] = time.perf_counter()
 
         return full
     keep = model.needed_layers(with_track=q is not None)
@@ -152,8 +164,9 @@ def measure(engine: Any, case: Case, queries: int, warmup: int, reps: int, max_c
     warm_times: list[float] = []
     t_case = time.perf_counter()
     fn = None
+    stages: dict[str, float] = {}
     try:
-        fn = _forward_fn(engine, case, queries)
+        fn = _forward_fn(engine, case, queries, stages)
         runs, i = warmup + reps, 0
         while i < runs:
             sync()
@@ -179,6 +192,15 @@ def measure(engine: Any, case: Case, queries: int, warmup: int, reps: int, max_c
         torch.cuda.empty_cache()
     else:
         peak = peak_rss_gb()
+    if "end" in stages:  # seconds per model stage in the last run (approximate on GPU: no sync per stage)
+        prev, split = stages["start"], {}
+        for name in ("aggregator", "camera", "depth", "points", "tracks"):
+            if name in stages:
+                split[name], prev = stages[name] - prev, stages[name]
+        split["rest"] = stages["end"] - prev  # outputs to numpy, camera conversion, engine clean-up (gc)
+        out["stage_s"] = split
+        if "aggregator_peak_gb" in stages:
+            out["aggregator_peak_gb"] = stages["aggregator_peak_gb"]
     out.update(
         status=status,
         time_s=statistics.median(times) if times else None,
@@ -208,7 +230,7 @@ def _child(spec: dict[str, Any]) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))  # fail with an allocation error, not the OOM killer
     t0 = time.perf_counter()
     rss0 = rss_gb()
-    engine = build_engine(spec["weights"], spec["tiny"], spec["device"], spec["dtype"])
+    engine = build_engine(spec["weights"], spec["tiny"], spec["device"], spec["dtype"], spec.get("dense_chunk"))
     build_s = time.perf_counter() - t0
     result = measure(engine, Case(**spec["case"]), spec["queries"], spec["warmup"], spec["reps"], spec["max_case_s"])
     result.update(build_s=build_s, rss_before_model_gb=rss0, threads=torch.get_num_threads())
@@ -263,10 +285,13 @@ def write_markdown(path: Path, data: dict[str, Any]) -> Path:
         table = [
             [r["frames"], r.get("tokens_per_frame", "-"), _fmt(r.get("time_s")), len(r.get("times_s", [])),
              _fmt(r.get("peak_gb")), _fmt(None if r.get("peak_gb") is None else r["peak_gb"] - meta["weights_gb"]),
-             r["status"] + (f": {r['error']}" if r.get("error") else "")]
+             " / ".join(f"{k} {v:.3g}" for k, v in r.get("stage_s", {}).items()) or "-",
+             _fmt(r.get("aggregator_peak_gb")), r["status"] + (f": {r['error']}" if r.get("error") else "")]
             for r in rows
         ]  # fmt: skip
-        lines += [md_table(["frames", "tokens/frame", "time s", "runs", "peak GB", "over weights GB", "status"], table), ""]
+        header = ["frames", "tokens/frame", "time s", "runs", "peak GB", "over weights GB", "stages s (last run)",
+                  "peak GB at aggregator end", "status"]  # fmt: skip
+        lines += [md_table(header, table), ""]
     pub = PUBLISHED
     ours = {r["frames"]: r for r in groups.get((pub["mode"], pub["height"], pub["width"]), [])}
     lines += [f"## Published reference ({pub['source']})", ""]
@@ -359,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, help="timed runs per case (default 3 on GPU, 1 on CPU)")
     ap.add_argument("--max-case-s", type=float, default=120.0, help="time budget per case (runs are dropped, series stopped)")
     ap.add_argument("--threads", type=int, help="torch CPU threads")
+    ap.add_argument("--dense-chunk", type=int, help="frames per dense-head chunk (default: the engine's, 1 on CPU, 8 on GPUs)")
     ap.add_argument("--mem-limit-gb", type=float, help="CPU: data limit per case subprocess (default: available RAM - 1 GB)")
     ap.add_argument("--name", help="result file stem in bench/results (default <device>_<dtype>)")
     ap.add_argument("--append", action="store_true", help="keep the other series already in <name>.json (split long suites)")
@@ -404,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             "model": "tiny" if args.tiny else "VGGT-1B",
             "weights_gb": params * 4 / GB,
             "queries": args.queries,
+            "dense_chunk": args.dense_chunk or ("1 (CPU default)" if cpu else "8 (default)"),
             "warmup": warmup,
             "reps": reps,
             "memory": "torch.cuda.max_memory_allocated (reset per case)" if not cpu else "VmHWM of a fresh subprocess per case",
@@ -423,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = None
     if not cpu:
         t0 = time.perf_counter()
-        engine = build_engine(args.weights, args.tiny, str(device), args.dtype)
+        engine = build_engine(args.weights, args.tiny, str(device), args.dtype, args.dense_chunk)
         data["meta"]["build_s"] = time.perf_counter() - t0
     print(f"{name}: {device} {dtype_name}, {'per-case subprocesses' if cpu else 'one process'}", flush=True)
     for mode in modes:
@@ -445,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
                         "weights": args.weights, "tiny": args.tiny, "device": str(device), "dtype": args.dtype,
                         "case": asdict(case), "queries": args.queries, "warmup": warmup, "reps": reps,
                         "max_case_s": args.max_case_s, "threads": args.threads, "mem_limit_gb": mem_limit,
+                        "dense_chunk": args.dense_chunk,
                     }  # fmt: skip
                     result = measure_in_subprocess(spec)
                 else:

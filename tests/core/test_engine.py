@@ -41,6 +41,20 @@ def test_predict_outputs_match_model(engine, tiny_model):
     assert "track" not in engine.predict(torch.from_numpy(IMAGES))
 
 
+def test_dense_chunking_defaults_to_one_frame_on_cpu(engine):
+    assert engine.dense_chunk == 1  # lowest peak RAM on CPU (bench/results/cpu_fp32_dense_chunk1.md)
+    one = engine.predict(IMAGES)
+    engine._dense_chunk = 8  # the original's chunking: same results up to float32 rounding
+    try:
+        eight = engine.predict(IMAGES)
+    finally:
+        engine._dense_chunk = None
+    for key in ("depth", "depth_conf", "world_points", "world_points_conf"):
+        scale = max(1.0, float(np.abs(eight[key]).max()))
+        assert np.abs(one[key] - eight[key]).max() <= 1e-5 * scale, key
+    assert Engine("x.safetensors", device="cpu", dense_chunk=4).dense_chunk == 4
+
+
 def test_progress_is_monotone_and_complete(engine):
     events: list[tuple[str, float]] = []
     engine.predict(IMAGES, QUERIES, progress=lambda stage, f: events.append((stage, f)))

@@ -9,7 +9,7 @@ from torch import nn
 
 from .activations import split_and_activate
 from .dpt_fusion import DPTDecoder
-from .pos_embed import add_uv_embedding
+from .pos_embed import add_uv_embedding_
 
 ChunkCallback = Callable[[int, int], None]
 
@@ -110,7 +110,7 @@ class DPTHead(nn.Module):
             x = x.permute(0, 2, 1).reshape(B * S, x.shape[-1], h, w)
             x = self.projects[i](x)
             if self.pos_embed:
-                x = add_uv_embedding(x, W, H)
+                x = add_uv_embedding_(x, W, H)  # x is this head's own conv output
             levels.append(self.resize_layers[i](x))
 
         out = self.scratch.fuse(levels)
@@ -118,7 +118,7 @@ class DPTHead(nn.Module):
         size = (int(h * self.patch_size / self.down_ratio), int(w * self.patch_size / self.down_ratio))
         out = F.interpolate(out, size=size, mode="bilinear", align_corners=True)
         if self.pos_embed:
-            out = add_uv_embedding(out, W, H)
+            out = add_uv_embedding_(out, W, H)
         if self.feature_only:
             return out.reshape(B, S, *out.shape[1:])
         out = self.scratch.output_conv2(out)
