@@ -168,7 +168,6 @@ class Engine:
             raise InputError(f"images must be [S,3,H,W], got shape {tuple(images_t.shape)}")
         queries_t = None if query_points is None else _as_tensor(query_points, "query_points")
         model = self.model
-        model.frames_chunk_size = self.dense_chunk
         device, dtype = self.device, self.dtype
         last: dict[str, float] = {}
 
@@ -188,7 +187,7 @@ class Engine:
             with torch.inference_mode(), precision_context(device, dtype):
                 x = images_t.to(device=device, dtype=torch.float32)
                 q = None if queries_t is None else queries_t.to(device=device, dtype=torch.float32)
-                out = model(x, q, callback=callback)
+                out = model(x, q, callback=callback, frames_chunk_size=self.dense_chunk)
                 result = {k: out[k][0].float().cpu().numpy() for k in _OUTPUT_KEYS if k in out}
                 del out, x, q
         except Cancelled:

@@ -30,7 +30,7 @@ def test_predict_outputs_match_model(engine, tiny_model):
     assert {k: v.shape for k, v in out.items()} == shapes
     assert all(isinstance(v, np.ndarray) and v.dtype == np.float32 for v in out.values())
     with torch.inference_mode():
-        ref = tiny_model(torch.from_numpy(IMAGES), torch.from_numpy(QUERIES))
+        ref = tiny_model(torch.from_numpy(IMAGES), torch.from_numpy(QUERIES), frames_chunk_size=engine.dense_chunk)
     np.testing.assert_array_equal(out["depth"], ref["depth"][0, ..., 0].numpy())
     np.testing.assert_array_equal(out["world_points"], ref["world_points"][0].numpy())
     np.testing.assert_array_equal(out["track"], ref["track"][0].numpy())

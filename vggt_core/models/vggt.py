@@ -173,18 +173,22 @@ class VGGT(nn.Module):
         images: torch.Tensor,
         query_points: torch.Tensor | None = None,
         callback: StageCallback | None = None,
+        frames_chunk_size: int | None = None,
     ) -> dict[str, Any]:
         """Predict cameras, depth, points (and tracks for `query_points`).
 
         images: [S,3,H,W] or [B,S,3,H,W] float in [0,1], H and W multiples of 14.
         query_points: [N,2] or [B,N,2] (x, y) input pixels on frame 0; the track head runs only then.
         callback(stage, done, total): called after every transformer block and head chunk.
+        frames_chunk_size: frames per depth/point-head chunk (default `self.frames_chunk_size`, 8);
+            smaller chunks lower peak memory, results agree to float32 rounding.
         Returns a dict (insertion order as the original): pose_enc [B,S,9], pose_enc_list (list of
         [B,S,9]), depth [B,S,H,W,1], depth_conf [B,S,H,W], world_points [B,S,H,W,3],
         world_points_conf [B,S,H,W], track [B,S,N,2], vis [B,S,N], conf [B,S,N] (with queries) and
         images [B,S,3,H,W] (eval mode only).
         """
         images, query_points = self.validate_inputs(images, query_points)
+        chunk = frames_chunk_size or self.frames_chunk_size
         with_track = query_points is not None and self.track_head is not None
 
         def stage(name: str) -> Callable[[int, int], None] | None:
@@ -203,10 +207,10 @@ class VGGT(nn.Module):
                 out["pose_enc"] = poses[-1]
                 out["pose_enc_list"] = poses
             if self.depth_head is not None:
-                depth, depth_conf = self.depth_head(fp32, images, psi, self.frames_chunk_size, stage("depth"))
+                depth, depth_conf = self.depth_head(fp32, images, psi, chunk, stage("depth"))
                 out["depth"], out["depth_conf"] = depth, depth_conf
             if self.point_head is not None:
-                pts, pts_conf = self.point_head(fp32, images, psi, self.frames_chunk_size, stage("points"))
+                pts, pts_conf = self.point_head(fp32, images, psi, chunk, stage("points"))
                 out["world_points"], out["world_points_conf"] = pts, pts_conf
             del fp32
         if with_track:
