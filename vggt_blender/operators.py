@@ -43,6 +43,10 @@ class VGGT_OT_run(bpy.types.Operator):
         return context.scene is not None
 
     def _start(self, context: bpy.types.Context) -> runs.RunPlan | None:
+        """Plan the run from the panel's settings; None (after reporting why) when it cannot start."""
+        if worker.is_busy():
+            self.report({"ERROR"}, "A VGGT run is already in progress")
+            return None
         props = context.scene.vggt
         try:
             plan = runs.plan_from_scene(context)
@@ -61,9 +65,6 @@ class VGGT_OT_run(bpy.types.Operator):
         return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        if worker.is_busy():
-            self.report({"ERROR"}, "A VGGT run is already in progress")
-            return {"CANCELLED"}
         plan = self._start(context)
         if plan is None:
             return {"CANCELLED"}
@@ -81,9 +82,6 @@ class VGGT_OT_run(bpy.types.Operator):
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         if not _interactive(context):
             return self.execute(context)
-        if worker.is_busy():
-            self.report({"ERROR"}, "A VGGT run is already in progress")
-            return {"CANCELLED"}
         plan = self._start(context)
         if plan is None:
             return {"CANCELLED"}
