@@ -460,9 +460,10 @@ def _grid(n: int, stride: int) -> np.ndarray:
 
 def model_to_original_uv(um: np.ndarray, vm: np.ndarray, rec: "PreprocessRecord") -> tuple[np.ndarray, np.ndarray]:
     """Continuous model pixels -> UV in the original image ([0, 1], v up), clipped to the image."""
-    (ox, oy), (wr, hr) = rec.offset, rec.resized_size
-    u = (np.asarray(um, dtype=np.float64) - ox) / wr  # == u0 / W0 with u0 = (um - ox) * W0 / Wr
-    v = (np.asarray(vm, dtype=np.float64) - oy) / hr
+    from vggt_core.preprocess import pixels_to_original
+
+    uv0 = pixels_to_original(np.stack([um, vm], axis=-1), rec)
+    u, v = uv0[..., 0] / rec.orig_size[0], uv0[..., 1] / rec.orig_size[1]
     return np.clip(u, 0.0, 1.0), np.clip(1.0 - v, 0.0, 1.0)
 
 
@@ -479,7 +480,8 @@ def depth_proxy_mesh(
     A vertex is valid when its pixel is not padding, its depth is finite and > 0 and its confidence
     is >= max(conf_min, the frame's ``conf_percentile`` percentile). A quad is kept when its 4
     corners are valid and ``dmax - dmin <= max_depth_jump * dmin`` (drops faces spanning depth
-    discontinuities). Vertices: ``X_world = R^T (d K^-1 [u, v, 1] - t)`` with the model intrinsics.
+    discontinuities). Vertices are the Reconstruction's ``points_from_depth`` at those pixels
+    (``X_world = R^T (d K^-1 [u + 0.5, v + 0.5, 1] - t)``, already computed by the pipeline).
     """
     depth = np.asarray(recon.depth[frame], dtype=np.float64)
     conf = np.asarray(recon.depth_conf[frame])
@@ -515,12 +517,7 @@ def depth_proxy_mesh(
 
     um = cols[c_idx] + 0.5  # pixel centres, continuous model pixels
     vm = rows[r_idx] + 0.5
-    z = d.ravel()[sel]
-    kinv = np.linalg.inv(np.asarray(recon.intrinsics_model[frame], dtype=np.float64))
-    ray = np.stack([um, vm, np.ones_like(um)], axis=1) @ kinv.T
-    xc = ray * z[:, None]
-    e = np.asarray(recon.extrinsics[frame], dtype=np.float64)
-    xw = (xc - e[:3, 3]) @ e[:3, :3]  # R^T (Xc - t), row-vector form
+    xw = recon.points_from_depth[frame][rows[r_idx], cols[c_idx]]
 
     uu, vv = model_to_original_uv(um, vm, recon.preprocess[frame])
     vert_uv = np.stack([uu, vv], axis=1).astype(np.float32)
