@@ -150,10 +150,10 @@ def cache_file(job: Job, recon: Any, engine: Any) -> str | None:
     """The cache file ``reconstruct`` wrote (or loaded) for ``job``, or None."""
     if not job.cache_dir:
         return None
-    from vggt_core import cache
+    from vggt_core.pipeline import cache_path
 
-    path = os.path.join(job.cache_dir, f"{cache.cache_key(recon.frames, engine.model_id, job.settings)}.npz")
-    return path if os.path.isfile(path) else None
+    path = cache_path(job.cache_dir, recon.frames, engine.model_id, job.settings)
+    return str(path) if path.is_file() else None
 
 
 def run_job(job: Job, post: Post, cancel: Callable[[], bool] | None = None) -> None:
