@@ -62,7 +62,7 @@ class CameraHead(nn.Module):
         tokens = aggregated_tokens_list[-1]
         if tokens is None:
             raise ValueError("CameraHead needs the last aggregator layer, which was not kept")
-        pose_tokens = self.token_norm(tokens[:, :, 0])
+        pose_tokens = self.token_norm(tokens[:, :, 0].to(self.token_norm.weight.dtype))  # kept layers may be bf16
         normed = self.adaln_norm(pose_tokens)
         B, S, _ = pose_tokens.shape
         raw: torch.Tensor | None = None

@@ -106,7 +106,7 @@ class DPTHead(nn.Module):
             if tokens is None:
                 raise ValueError(f"DPTHead needs aggregator layer {layer}, which was not kept")
             x = tokens[:, s0:s1, patch_start_idx:].reshape(B * S, h * w, -1)
-            x = self.norm(x)
+            x = self.norm(x.to(self.norm.weight.dtype))  # kept layers may be bf16
             x = x.permute(0, 2, 1).reshape(B * S, x.shape[-1], h, w)
             x = self.projects[i](x)
             if self.pos_embed:

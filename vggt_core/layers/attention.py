@@ -13,6 +13,8 @@ class Attention(nn.Module):
 
     qk_norm: LayerNorm over each head's features (affine, eps `norm_eps`), applied before RoPE.
     rope: shared RotaryPositionEmbedding2D or None (then `pos` is ignored).
+    Attention is exact (PyTorch SDPA picks a fused flash/memory-efficient kernel where it can, so the
+    [N, N] score matrix is never stored).
     """
 
     def __init__(
@@ -36,14 +38,24 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim, bias=proj_bias)
         self.rope = rope
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor | None = None, max_position: int | None = None) -> torch.Tensor:
-        """x [B, N, dim]; pos [B, N, 2] integer (y, x) positions for RoPE -> [B, N, dim]."""
-        B, N, C = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)
+    def project(
+        self, x: torch.Tensor, pos: torch.Tensor | None = None, max_position: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x [B, n, dim] -> q, k, v [B, heads, n, head_dim] (normed and rotated); token-wise, so it
+        can run on any slice of the sequence with the matching slice of `pos`."""
+        B, n, _ = x.shape
+        q, k, v = self.qkv(x).reshape(B, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
         q, k = self.q_norm(q), self.k_norm(k)
         if self.rope is not None and pos is not None:
             q = self.rope(q, pos, max_position)
             k = self.rope(k, pos, max_position)
-        out = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(out.transpose(1, 2).reshape(B, N, C))
+        return q, k, v
+
+    def output(self, attended: torch.Tensor) -> torch.Tensor:
+        """attended [B, heads, n, head_dim] (SDPA output, any token slice) -> [B, n, dim] projected."""
+        B, _, n, _ = attended.shape
+        return self.proj(attended.transpose(1, 2).reshape(B, n, self.num_heads * self.head_dim))
+
+    def forward(self, x: torch.Tensor, pos: torch.Tensor | None = None, max_position: int | None = None) -> torch.Tensor:
+        """x [B, N, dim]; pos [B, N, 2] integer (y, x) positions for RoPE -> [B, N, dim]."""
+        return self.output(F.scaled_dot_product_attention(*self.project(x, pos, max_position)))

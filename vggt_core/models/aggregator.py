@@ -82,7 +82,8 @@ class Aggregator(nn.Module):
         """images [B, S, 3, H, W] in [0, 1], H and W multiples of patch_size.
 
         keep_layers: layer indices whose outputs are returned (None: all). Other entries of the
-        returned list are None, so memory holds only what the heads read.
+        returned list are None, so memory holds only what the heads read. Under autocast the kept
+        outputs are stored in the autocast dtype (half the memory; the heads upcast per chunk).
         callback(done, total): called after every DINO, frame and global block.
         Returns (tokens_list of length `depth`, patch_start_idx).
         """
@@ -116,15 +117,17 @@ class Aggregator(nn.Module):
         pos = self._positions(B * S, h, w, images.device)
         pos_global = pos.reshape(B, S * n_tok, 2)
         max_pos = max(h, w)
+        dev = images.device.type
+        keep_dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else tokens.dtype
 
         outputs: list[torch.Tensor | None] = [None] * self.depth
         for i in range(self.depth):
             tokens = self.frame_blocks[i](tokens.reshape(B * S, n_tok, C), pos, max_pos)
-            frame_out = tokens.reshape(B, S, n_tok, C) if i in keep else None
+            frame_out = tokens.reshape(B, S, n_tok, C).to(keep_dtype) if i in keep else None
             tick()
             tokens = self.global_blocks[i](tokens.reshape(B, S * n_tok, C), pos_global, max_pos)
             if frame_out is not None:
-                outputs[i] = torch.cat((frame_out, tokens.reshape(B, S, n_tok, C)), dim=-1)
+                outputs[i] = torch.cat((frame_out, tokens.reshape(B, S, n_tok, C).to(keep_dtype)), dim=-1)
             del frame_out
             tick()
         return outputs, self.patch_start_idx

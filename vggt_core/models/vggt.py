@@ -200,19 +200,17 @@ class VGGT(nn.Module):
         out: dict[str, Any] = {}
         dev = images.device.type
         no_autocast = torch.autocast(dev, enabled=False) if dev in _AUTOCAST_DEVICES else nullcontext()
-        with no_autocast:  # camera/depth/point heads run in fp32, as in the released model
-            fp32 = [t if t is None or t.dtype == torch.float32 else t.float() for t in tokens]
+        with no_autocast:  # camera/depth/point heads run in fp32 (upcasting bf16 layers per chunk), as released
             if self.camera_head is not None:
-                poses = self.camera_head(fp32, self.config.camera_iters, stage("camera"))
+                poses = self.camera_head(tokens, self.config.camera_iters, stage("camera"))
                 out["pose_enc"] = poses[-1]
                 out["pose_enc_list"] = poses
             if self.depth_head is not None:
-                depth, depth_conf = self.depth_head(fp32, images, psi, chunk, stage("depth"))
+                depth, depth_conf = self.depth_head(tokens, images, psi, chunk, stage("depth"))
                 out["depth"], out["depth_conf"] = depth, depth_conf
             if self.point_head is not None:
-                pts, pts_conf = self.point_head(fp32, images, psi, chunk, stage("points"))
+                pts, pts_conf = self.point_head(tokens, images, psi, chunk, stage("points"))
                 out["world_points"], out["world_points_conf"] = pts, pts_conf
-            del fp32
         if with_track:
             if callback is not None:
                 callback("tracks", 0, 1)
