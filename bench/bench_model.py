@@ -297,6 +297,7 @@ def write_markdown(path: Path, data: dict[str, Any]) -> Path:
         "",
         f"`{meta['command']}`",
         "",
+        *([f"Note: {meta['note']}.", ""] if meta.get("note") else []),
     ]
     groups: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
     for r in results:
