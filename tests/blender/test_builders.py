@@ -308,6 +308,19 @@ def _write_grey_movie(path: str, n: int = 30) -> None:
         out.mux(st.encode())
 
 
+def _ortho_cycles_view(scene, ortho_scale: float, samples: int, size: tuple[int, int]) -> None:
+    """An orthographic camera 5 units above the origin looking down -Z; Cycles CPU, Standard view."""
+    cam = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
+    cam.data.type, cam.data.ortho_scale = "ORTHO", ortho_scale
+    cam.location = (0, 0, 5)
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    scene.render.engine = "CYCLES"
+    scene.cycles.device, scene.cycles.samples = "CPU", samples
+    scene.render.resolution_x, scene.render.resolution_y = size
+    scene.view_settings.view_transform = "Standard"
+
+
 def test_video_proxy_texture_holds_its_frame_in_a_render(scene, tmp_path):
     """Cycles render of a quad textured by build_frame_material for video frame 10: the movie image
     must show frame 10 (grey 80) whatever the scene frame."""
@@ -322,15 +335,7 @@ def test_video_proxy_texture_holds_its_frame_in_a_render(scene, tmp_path):
     me.uv_layers.new(name="UVMap").data.foreach_set("uv", [0, 0, 1, 0, 1, 1, 0, 1])
     me.materials.append(mat)
     scene.collection.objects.link(bpy.data.objects.new("quad", me))
-    cam = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
-    cam.data.type, cam.data.ortho_scale = "ORTHO", 1.0
-    cam.location = (0, 0, 5)
-    scene.collection.objects.link(cam)
-    scene.camera = cam
-    scene.render.engine = "CYCLES"
-    scene.cycles.device, scene.cycles.samples = "CPU", 1
-    scene.render.resolution_x = scene.render.resolution_y = 8
-    scene.view_settings.view_transform = "Standard"
+    _ortho_cycles_view(scene, ortho_scale=1.0, samples=1, size=(8, 8))
     scene.render.image_settings.file_format = "PNG"
     for f in (0, 1, 23):
         scene.frame_set(f)
@@ -353,15 +358,7 @@ def test_point_material_renders_point_colours(scene, tmp_path):
     root = bpy.data.objects.new("root", None)
     col.objects.link(root)
     build_point_cloud(Ledger(), pts, "t", col, root, radius=0.45)
-    cam = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
-    cam.data.type, cam.data.ortho_scale = "ORTHO", 2.0
-    cam.location = (0, 0, 5)
-    scene.collection.objects.link(cam)
-    scene.camera = cam
-    scene.render.engine = "CYCLES"
-    scene.cycles.device, scene.cycles.samples = "CPU", 4
-    scene.render.resolution_x, scene.render.resolution_y = 16, 8
-    scene.view_settings.view_transform = "Standard"
+    _ortho_cycles_view(scene, ortho_scale=2.0, samples=4, size=(16, 8))
     scene.render.filepath = str(tmp_path / "pts.png")
     bpy.ops.render.render(write_still=True)
     img = bpy.data.images.load(scene.render.filepath)

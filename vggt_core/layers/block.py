@@ -16,6 +16,11 @@ from .rope import RotaryPositionEmbedding2D
 CHUNK_ROWS = 16384
 
 
+def compute_dtype(device_type: str, default: torch.dtype) -> torch.dtype:
+    """The autocast dtype when autocast is on for `device_type`, else `default`."""
+    return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else default
+
+
 class Block(nn.Module):
     """x = x + ls1(attn(norm1(x))); x = x + ls2(mlp(norm2(x))). LayerNorms use `norm_eps`.
 
@@ -57,13 +62,12 @@ class Block(nn.Module):
         B, N, C = x.shape
         step = max(1, CHUNK_ROWS // B)
         spans = [(s, min(s + step, N)) for s in range(0, N, step)]
-        dev = x.device.type
         qkv: list[torch.Tensor] = []
         for s, e in spans:
             parts = self.attn.project(self.norm1(x[:, s:e]), None if pos is None else pos[:, s:e], max_position)
             if not qkv:
                 # The dtype SDPA would cast q, k, v to anyway: same rounding, half the buffer under bf16.
-                dt = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else parts[0].dtype
+                dt = compute_dtype(x.device.type, parts[0].dtype)
                 qkv = [torch.empty(B, t.shape[1], N, t.shape[3], dtype=dt, device=x.device) for t in parts]
             for buf, t in zip(qkv, parts):
                 buf[:, :, s:e] = t

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ..layers import Block, RotaryPositionEmbedding2D
+from ..layers.block import compute_dtype
 from .dinov2 import DinoVisionTransformer
 
 # ImageNet normalisation used by the DINOv2 backbone.
@@ -117,8 +118,7 @@ class Aggregator(nn.Module):
         pos = self._positions(B * S, h, w, images.device)
         pos_global = pos.reshape(B, S * n_tok, 2)
         max_pos = max(h, w)
-        dev = images.device.type
-        keep_dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else tokens.dtype
+        keep_dtype = compute_dtype(images.device.type, tokens.dtype)
 
         outputs: list[torch.Tensor | None] = [None] * self.depth
         for i in range(self.depth):
