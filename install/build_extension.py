@@ -6,9 +6,11 @@ install/deps.py, the "Install dependencies" back end) with ``pyproject.toml`` (w
 the pins), and ``wheels/``:
 
 * a wheel of ``vggt_core`` built from this repository (``pip wheel --no-deps``);
-* binary wheels, for each platform asked for, of the dependencies in pyproject.toml minus torch
-  (installed from the preferences: per-platform/CUDA builds of hundreds of MB to GBs) and minus what
-  Blender already bundles (numpy, requests and its deps, zstandard, cython).
+* binary wheels, for each platform asked for and each Python Blender runs (3.11 in 4.2 LTS-5.0,
+  3.13 from 5.1), of the dependencies in pyproject.toml minus torch (installed from the preferences:
+  per-platform/CUDA builds of hundreds of MB to GBs) and minus what Blender already bundles (numpy,
+  requests and its deps, zstandard, cython). Blender installs only the wheels that match its own
+  platform and Python (the newest version when several do, e.g. an abi3 wheel for 3.11 and one for 3.12+).
 
 Then Blender's own extension tool (bl_pkg/cli/blender_ext.py from the installed bpy wheel) builds
 and validates the zip. Usage::
@@ -28,7 +30,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PYTHON_VERSION = "3.11"  # Blender 4.2 LTS to 5.x
+PYTHON_VERSIONS = ("3.11", "3.13")  # Blender 4.2 LTS to 5.0, and 5.1 on (5.2 LTS)
 #: pip --platform tags per Blender platform (pip does not expand these itself).
 PIP_PLATFORMS = {
     "linux-x64": ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"],
@@ -70,9 +72,9 @@ def dependency_requirements() -> list[str]:
     return [d for d in deps if _dist_name(re.split(r"[<>=!~;\[ ]", d)[0]) not in NOT_BUNDLED | BLENDER_PROVIDES]
 
 
-def download_wheels(wheels: Path, platform: str) -> None:
-    """Binary wheels of the bundled dependencies (and their dependencies) for one Blender platform."""
-    cmd = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--python-version", PYTHON_VERSION,
+def download_wheels(wheels: Path, platform: str, python_version: str) -> None:
+    """Binary wheels of the bundled dependencies (and their dependencies) for one Blender platform and Python."""
+    cmd = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--python-version", python_version,
            "--implementation", "cp", "--dest", str(wheels), "--quiet"]
     for tag in PIP_PLATFORMS[platform]:
         cmd += ["--platform", tag]
@@ -103,7 +105,8 @@ def stage(staging: Path, platforms: list[str], package_dir: Path = ROOT / "vggt_
     wheels.mkdir()
     build_core_wheel(wheels)
     for platform in platforms:
-        download_wheels(wheels, platform)
+        for python_version in PYTHON_VERSIONS:
+            download_wheels(wheels, platform, python_version)
     for wheel in wheels.glob("*.whl"):  # pulled in as dependencies of the bundled ones
         if _dist_name(wheel.name) in BLENDER_PROVIDES | NOT_BUNDLED:
             wheel.unlink()

@@ -3,7 +3,10 @@
 # pyproject.toml + this script + the torch choice makes a re-run a no-op (well under a second).
 #
 #   .venv        Python 3.11: torch, vggt_core (editable) + [blender,test] extras (bpy 5.0.1, pytest, pycolmap)
-#   .venv-bpy42  Python 3.11: bpy 4.2 LTS, numpy<2, pillow, pytest (builder tests against 4.2); VGGT_SKIP_BPY42=1 skips it
+#   .venv-bpy42  Python 3.11: bpy 4.2 LTS, pytest and vggt_core's dependencies but torch, each at the lowest
+#                version pyproject.toml allows (builder and frame tests on 4.2 and those bounds); VGGT_SKIP_BPY42=1 skips it
+#   .venv-py313  Python 3.13: vggt_core (editable) + [blender,test] extras (bpy 5.2 LTS) with the newest torch,
+#                numpy and PyAV that pip resolves there (PyPI's default torch build); VGGT_SKIP_PY313=1 skips it
 #
 # Environment:
 #   VGGT_TORCH=default|cpu|cu121|cu124|cu128|mps|skip   (default: "default")
@@ -12,7 +15,8 @@
 #       cpu/cuXXX  the PyTorch index https://download.pytorch.org/whl/<variant>
 #       skip     install no torch (it must already be importable in .venv)
 #   VGGT_TORCH_SPEC  torch requirement to install (default torch==2.13.0)
-#   VGGT_PYTHON      python 3.11 interpreter to create the venvs with (default: python3.11, else python3)
+#   VGGT_PYTHON      Python 3.11 for .venv and .venv-bpy42 (default: python3.11, python3 or pyenv's 3.11)
+#   VGGT_PYTHON313   Python 3.13 for .venv-py313 (default: python3.13, python3 or pyenv's 3.13)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,13 +42,17 @@ pip_in() {  # pip_in VENV ARGS... ; one-line diagnosis on failure (pip's own out
         || die "pip install ${*:2} failed in $1 (is the package registry reachable? see pip's output above)"
 }
 
-find_python() {
+is_python() {  # is_python INTERPRETER X.Y
+    "$1" -c 'import sys; sys.exit("%d.%d" % sys.version_info[:2] != sys.argv[1])' "$2" 2>/dev/null
+}
+
+find_python() {  # find_python X.Y OVERRIDE -> an interpreter of that version (a pyenv shim may not run it)
     local py
-    for py in "${VGGT_PYTHON:-}" python3.11 python3; do
+    for py in "$2" "python$1" python3 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/"python$1"; do
         [ -n "$py" ] && command -v "$py" >/dev/null 2>&1 || continue
-        if "$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then echo "$py"; return; fi
+        if is_python "$py" "$1"; then echo "$py"; return; fi
     done
-    die "Python 3.11 not found (bpy wheels are cp311 only): install python3.11 (e.g. apt-get install python3.11 python3.11-venv, or pyenv) or set VGGT_PYTHON"
+    return 1
 }
 
 check_system_libs() {  # bpy's shared-library needs (Linux only); see shared/blender-notes.md §1
@@ -57,19 +65,30 @@ check_system_libs() {  # bpy's shared-library needs (Linux only); see shared/ble
     [ -z "$missing" ] || die "system libraries needed by bpy are missing:$missing; run: sudo $APT_LINE"
 }
 
-make_venv() {  # make_venv DIR
+make_venv() {  # make_venv DIR INTERPRETER X.Y
     if [ ! -x "$1/bin/python" ]; then
         log "creating $1"
-        "$PY" -m venv "$1" || die "could not create $1 (on Debian/Ubuntu: apt-get install python3.11-venv)"
+        "$2" -m venv "$1" || die "could not create $1 (on Debian/Ubuntu: apt-get install python$3-venv)"
     fi
-    "$1/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
-        || die "$1 is not a Python 3.11 venv: delete it and re-run"
+    is_python "$1/bin/python" "$3" || die "$1 is not a Python $3 venv: delete it and re-run"
+}
+
+lower_bounds() {  # pyproject's runtime dependencies but torch, each at its lowest allowed version on Python 3.11
+    "$PY" -c '
+import tomllib
+from pip._vendor.packaging.requirements import Requirement  # pip vendors the PEP 508 parser
+for dep in tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]:
+    req = Requirement(dep)
+    if req.name != "torch" and (req.marker is None or req.marker.evaluate()):
+        low = [s.version for s in req.specifier if s.operator == ">="]
+        print(f"{req.name}=={low[0]}" if low else req.name)
+'
 }
 
 setup_main() {
     local venv=.venv
     if is_fresh $venv; then log "$venv up to date"; return; fi
-    make_venv $venv
+    make_venv $venv "$PY" 3.11
     pip_in $venv -q -U pip setuptools wheel
     case "$VARIANT" in
         default|mps) pip_in $venv "$TORCH_SPEC" ;;
@@ -84,21 +103,43 @@ setup_main() {
 }
 
 setup_bpy42() {
-    local venv=.venv-bpy42
+    local venv=.venv-bpy42 reqs
     if [ "${VGGT_SKIP_BPY42:-0}" = 1 ]; then log "skipping $venv (VGGT_SKIP_BPY42=1)"; return; fi
     if is_fresh $venv; then log "$venv up to date"; return; fi
-    make_venv $venv
+    make_venv $venv "$PY" 3.11
     pip_in $venv -q -U pip
-    pip_in $venv "bpy==4.2.*" "numpy>=1.26,<2" pillow "pytest>=8.0"
+    reqs="$(lower_bounds)" || die "could not read the dependencies of pyproject.toml"
+    # shellcheck disable=SC2086  # one requirement per word
+    pip_in $venv "bpy==4.2.*" $reqs "pytest>=8.0"
     stamp_of $venv >$venv/.vggt-setup-stamp
     log "$venv ready"
 }
 
-# Fast path first: nothing to check or install when both stamps match.
-if is_fresh .venv && { [ "${VGGT_SKIP_BPY42:-0}" = 1 ] || is_fresh .venv-bpy42; }; then
+setup_py313() {
+    local venv=.venv-py313 py
+    if [ "${VGGT_SKIP_PY313:-0}" = 1 ]; then log "skipping $venv (VGGT_SKIP_PY313=1)"; return; fi
+    if is_fresh $venv; then log "$venv up to date"; return; fi
+    py="$(find_python 3.13 "${VGGT_PYTHON313:-}")" || die "Python 3.13 not found (bpy 5.2 wheels are cp313 only):" \
+        "install it (e.g. pyenv install 3.13), set VGGT_PYTHON313, or skip $venv with VGGT_SKIP_PY313=1"
+    make_venv $venv "$py" 3.13
+    pip_in $venv -q -U pip
+    pip_in $venv -e ".[blender,test]"  # nothing pinned beyond pyproject: the newest torch, numpy and PyAV for 3.13
+    stamp_of $venv >$venv/.vggt-setup-stamp
+    log "$venv ready"
+}
+
+fresh_or_skipped() {  # fresh_or_skipped VENV SKIP_FLAG
+    [ "$2" = 1 ] || is_fresh "$1"
+}
+
+# Fast path first: nothing to check or install when every stamp matches.
+if is_fresh .venv && fresh_or_skipped .venv-bpy42 "${VGGT_SKIP_BPY42:-0}" \
+        && fresh_or_skipped .venv-py313 "${VGGT_SKIP_PY313:-0}"; then
     log "environments up to date"; exit 0
 fi
-PY="$(find_python)"
+PY="$(find_python 3.11 "${VGGT_PYTHON:-}")" || die "Python 3.11 not found (bpy 4.2-5.0 wheels are cp311 only):" \
+    "install python3.11 (e.g. apt-get install python3.11 python3.11-venv, or pyenv) or set VGGT_PYTHON"
 check_system_libs
 setup_main
 setup_bpy42
+setup_py313

@@ -8,19 +8,10 @@ from __future__ import annotations
 
 import bpy
 
-from . import cli, dependencies, operators, panel, prefs, props, worker
+from . import cache_ops, cli, dependencies, gui_run, operators, panel, prefs, props, worker
 
-_classes = (*prefs.classes, *props.classes, *operators.classes, *panel.classes)
+_classes = (*prefs.classes, *props.classes, *operators.classes, *cache_ops.classes, *panel.classes)
 _cli_handle = None
-
-
-@bpy.app.handlers.persistent
-def _reset_runtime_state(_dummy: object = None) -> None:
-    """A loaded file may have been saved mid-run: its 'running' flags are stale."""
-    for scene in bpy.data.scenes:
-        state = getattr(scene, "vggt", None)
-        if state is not None and state.is_running and not worker.is_busy():
-            state.is_running, state.progress, state.stage = False, 0.0, ""
 
 
 def register() -> None:
@@ -29,8 +20,7 @@ def register() -> None:
     for cls in _classes:
         bpy.utils.register_class(cls)
     props.register()
-    if _reset_runtime_state not in bpy.app.handlers.load_post:
-        bpy.app.handlers.load_post.append(_reset_runtime_state)
+    cache_ops.register_handlers()
     _cli_handle = bpy.utils.register_cli_command("vggt", cli.main)
 
 
@@ -39,10 +29,10 @@ def unregister() -> None:
     if _cli_handle is not None:
         bpy.utils.unregister_cli_command(_cli_handle)
         _cli_handle = None
-    if _reset_runtime_state in bpy.app.handlers.load_post:
-        bpy.app.handlers.load_post.remove(_reset_runtime_state)
-    if not worker.cancel_current():
-        worker.unload_engine()  # disabling the extension frees the model's memory
+    cache_ops.unregister_handlers()
+    gui_run.abort()
+    worker.cancel_current()
+    worker.unload_when_idle()  # the model's memory is freed now, or as soon as a cancelled run ends
     props.unregister()
     for cls in reversed(_classes):
         bpy.utils.unregister_class(cls)

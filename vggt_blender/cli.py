@@ -2,8 +2,9 @@
 
 Registered with ``bpy.utils.register_cli_command("vggt", main)`` when the extension is enabled; from
 the bpy module call ``main([...])`` directly. Runs synchronously (no timers in background mode),
-imports into a new empty scene, saves the .blend and optionally renders a Cycles CPU preview.
-Exit codes: 0 success, 2 usage or user error (one line ``vggt: error: ...`` on stderr), 1 import bug.
+imports into a new scene from factory settings (or into ``--into FILE.blend``), saves the .blend,
+optionally writes a COLMAP dataset and renders a Cycles CPU preview.
+Exit codes: 0 success, 1 failure (one line ``vggt: error: ...`` on stderr), 2 usage error (bad options).
 """
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ import sys
 import bpy
 import numpy as np
 
+from vggt_core.cli import ProgressLog, check_output_dir
 from vggt_core.errors import InputError, VGGTError, WeightsError
 
 from . import runs, worker
 from .convert import ImportSettings
+
+_BLEND_MAGIC = (b"BLENDER", b"\x28\xb5\x2f\xfd", b"\x1f\x8b")  # plain, zstd- and gzip-compressed .blend
 
 
 class _UsageError(Exception):
@@ -32,11 +36,18 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="blender -b -c vggt", description="Reconstruct cameras, depth and points with VGGT "
-                "and save them as a .blend.")
+                "and save them as a .blend.", epilog="Exit codes: 0 success; 1 failure (one line "
+                "'vggt: error: ...' on stderr, nothing saved); 2 usage error (unknown, missing or invalid options).")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--images", metavar="DIR", help="folder of images")
     src.add_argument("--video", metavar="FILE", help="video file")
-    p.add_argument("--out", required=True, metavar="SCENE.blend", help="the .blend file to write")
+    p.add_argument("--out", metavar="SCENE.blend", help="the .blend file to write (required unless --into is given)")
+    p.add_argument("--into", metavar="FILE.blend", help="import into this file's active scene instead of a new "
+                   "scene from factory settings; saved to --out, else back to FILE.blend (Blender keeps the "
+                   "previous version as FILE.blend1)")
+    p.add_argument("--export-colmap", metavar="DIR", help="also write a COLMAP dataset: DIR/images/ (the frames at "
+                   "original resolution) and DIR/sparse/0/, with the points of --point-source/--conf-percentile/"
+                   "--max-points")
     w = p.add_argument_group("model")
     w.add_argument("--weights", metavar="PATH", help="local checkpoint (.safetensors/.pt/.pth)")
     w.add_argument("--model", metavar="ID", help="Hugging Face repo id (default: $VGGT_WEIGHTS, else facebook/VGGT-1B)")
@@ -47,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--start", type=int, default=0, help="first source frame (0-based)")
     f.add_argument("--end", type=int, default=None, help="source frame to stop before")
     f.add_argument("--max-frames", type=int, default=None, help="at most N frames, spread evenly")
+    f.add_argument("--fps", type=float, default=None, help="videos: about N frames per second of video time "
+                   "(applied before --stride and --max-frames)")
     f.add_argument("--mode", default="crop", choices=("crop", "pad"), help="preprocessing (default: crop)")
     i = p.add_argument_group("import")
     i.add_argument("--name", help="collection name (default: from the source)")
@@ -58,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--point-source", default="depth", choices=("depth", "points"))
     i.add_argument("--conf-percentile", type=float, default=50.0, metavar="P", help="drop points below this percentile")
     i.add_argument("--max-points", type=int, default=2_000_000, metavar="N", help="0 = no limit")
+    i.add_argument("--scale", type=float, default=1.0, help="uniform scale of the imported scene (default 1)")
+    i.add_argument("--sensor-width", type=float, default=36.0, metavar="MM",
+                   help="camera sensor width in mm (the focal length follows from it; default 36)")
     i.add_argument("--cache-dir", metavar="DIR", help="result cache (default: vggt_cache next to --out)")
     i.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
     r = p.add_argument_group("preview")
@@ -68,19 +84,34 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> None:
-    """Validate paths and numbers; raises InputError / WeightsError with a one-line fix."""
+    """Validate paths and numbers, and create and check the output folders; raises VGGTError (one line)."""
     if args.images is not None and not os.path.isdir(args.images):
         raise InputError(f"image folder not found: {args.images}")
     if args.video is not None and not os.path.isfile(args.video):
         raise InputError(f"video file not found: {args.video}")
     if args.weights is not None and not os.path.isfile(args.weights):
         raise WeightsError(f"checkpoint file not found: {args.weights}")
+    if args.into is not None:
+        if not os.path.isfile(args.into):
+            raise InputError(f"--into file not found: {args.into}")
+        with open(args.into, "rb") as fh:
+            if not fh.read(7).startswith(_BLEND_MAGIC):
+                raise InputError(f"--into {args.into} is not a .blend file")
     if not args.out.endswith(".blend"):
         raise InputError(f"--out must name a .blend file, got {args.out}")
+    if os.path.isdir(args.out):
+        raise InputError(f"--out {args.out} is a folder: name a .blend file")
     if args.proxy_every < 0 or not 0 <= args.conf_percentile <= 100 or args.max_points < 0:
         raise InputError("--proxy-every and --max-points must be >= 0 and --conf-percentile within 0..100")
+    if not (args.scale > 0 and args.sensor_width > 0):
+        raise InputError("--scale and --sensor-width must be > 0")
     if args.render_samples < 1 or args.render_width < 16:
         raise InputError("--render-samples must be >= 1 and --render-width >= 16")
+    check_output_dir(os.path.dirname(os.path.abspath(args.out)), "--out")
+    if args.render:
+        check_output_dir(os.path.dirname(os.path.abspath(args.render)), "--render")
+    if args.export_colmap:
+        check_output_dir(args.export_colmap, "--export-colmap")
 
 
 def _source(args: argparse.Namespace) -> str:
@@ -94,7 +125,8 @@ def _plan(args: argparse.Namespace) -> runs.RunPlan:
     from vggt_core.pipeline import ReconstructSettings
 
     out = os.path.abspath(args.out)
-    selection = FrameSelection(stride=args.stride, start=args.start, end=args.end, max_frames=args.max_frames)
+    selection = FrameSelection(stride=args.stride, start=args.start, end=args.end, max_frames=args.max_frames,
+                               fps=args.fps)
     cache_dir = None if args.no_cache else os.path.abspath(args.cache_dir or os.path.join(os.path.dirname(out), "vggt_cache"))
     job = worker.Job(
         inputs=os.path.abspath(args.images or args.video),
@@ -112,49 +144,73 @@ def _plan(args: argparse.Namespace) -> runs.RunPlan:
         max_points=args.max_points or None,
         depth_proxies=not args.no_proxies,
         proxy_every=args.proxy_every,
+        sensor_width=args.sensor_width,
+        scale=args.scale,
     )
     return runs.RunPlan(job, settings, args.name)
 
 
-def _progress_printer():
-    last = [""]
+def _error(message: str) -> int:
+    print(f"vggt: error: {message}", file=sys.stderr, flush=True)
+    return 1
 
-    def show(stage: str, fraction: float) -> None:
-        if stage != last[0]:
-            last[0] = stage
-            print(f"vggt: {runs.describe_stage(stage, fraction)[0]}", file=sys.stderr, flush=True)
 
-    return show
+def _export_colmap(args: argparse.Namespace, recon) -> None:
+    from vggt_core.export.colmap import write_colmap_dataset
+    from vggt_core.filters import select_points
+
+    points = select_points(recon, source=args.point_source, conf_percentile=args.conf_percentile,
+                           max_points=args.max_points or None)
+    with ProgressLog("vggt") as progress:
+        write_colmap_dataset(args.export_colmap, recon, points, lambda f: progress("Writing COLMAP images", f))
+    print(f"vggt: COLMAP dataset written to {os.path.abspath(args.export_colmap)}", file=sys.stderr)
+
+
+def _load_scene(args: argparse.Namespace) -> None:
+    """Open ``--into``, else start from factory settings (not the user's startup file) with no objects.
+
+    ``read_homefile(use_factory_startup=True)`` keeps preferences and enabled add-ons (this extension and
+    its CLI command stay registered; checked on bpy 5.0.1 and 4.2).
+    """
+    if args.into:
+        bpy.ops.wm.open_mainfile(filepath=os.path.abspath(args.into))
+    else:
+        bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)
 
 
 def main(argv: list[str]) -> int:
     """Run the command with ``argv`` (the arguments after ``-c vggt``); returns the exit code."""
     try:
         args = _parser().parse_args(argv)
+        if args.out is None and args.into is None:
+            raise _UsageError("--out is required (or --into FILE.blend)")
     except _UsageError as err:
         print(f"vggt: error: {err} (see --help)", file=sys.stderr)
         return 2
     except SystemExit as exit_:  # --help
         return int(exit_.code or 0)
+    args.out = args.out or args.into
     try:
         _check(args)
         plan = _plan(args)
     except VGGTError as err:
-        print(f"vggt: error: {worker.one_line(err)}", file=sys.stderr)
-        return 2
+        return _error(worker.one_line(err))
 
-    final = worker.run_sync(plan.job, _progress_printer())
+    with ProgressLog("vggt", label=lambda stage: runs.describe_stage(stage, 0.0)[0]) as progress:
+        final = worker.run_sync(plan.job, progress)
     if final[0] != "done":
-        print(f"vggt: error: {final[1]}", file=sys.stderr)
-        return 2
-    bpy.ops.wm.read_homefile(use_empty=True)  # a clean scene: no default cube/light/camera
+        return _error(final[1])
+    try:
+        if args.export_colmap:
+            _export_colmap(args, final[1])
+        _load_scene(args)
+    except (VGGTError, OSError, RuntimeError) as err:  # RuntimeError: a bpy operator failed
+        return _error(worker.one_line(err))
     scene = bpy.context.scene
     level, message = runs.import_result(scene, final, plan.import_settings, plan.name)
     if level != "INFO":
-        print(f"vggt: error: {message}", file=sys.stderr)
-        return 1
+        return _error(message)
     out = os.path.abspath(args.out)
-    os.makedirs(os.path.dirname(out), exist_ok=True)
     bpy.ops.wm.save_as_mainfile(filepath=out, check_existing=False)
     print(f"{message}; saved {out}", file=sys.stderr)
     if args.render:
@@ -193,7 +249,7 @@ def render_preview(scene: bpy.types.Scene, path: str, samples: int = 16, width: 
     """
     from mathutils import Vector
 
-    from .builders.points import RADIUS_INPUT, modifier_input_id, set_points_inputs
+    from .builders.points import RADIUS_INPUT, modifier_input, set_points_inputs
 
     clouds = _point_clouds(scene)
     pts = _world_vertices(clouds)
@@ -222,7 +278,7 @@ def render_preview(scene: bpy.types.Scene, path: str, samples: int = 16, width: 
     radii = []
     for obj in clouds:
         mod = next(m for m in obj.modifiers if m.type == "NODES")
-        radii.append(mod[modifier_input_id(mod.node_group, RADIUS_INPUT)])
+        radii.append(modifier_input(mod, RADIUS_INPUT))
         set_points_inputs(obj, radius=0.6 * pixel / max(obj.matrix_world.to_scale()[0], 1e-12))
 
     if scene.world is None:

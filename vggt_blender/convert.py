@@ -44,6 +44,8 @@ class PlateSettings:
         None -> ``scene.frame_start``.
     timeline_frames: explicit timeline frame for each reconstructed frame (overrides everything).
     fps: frames per second for the scene when ``ImportSettings.set_scene``; None -> the clip's fps.
+    strip: name of the Video Sequencer strip the frames come from (None: not a strip). Scene
+        settings are never changed when the sequencer holds any strip but this one.
     """
 
     movie: str | None = None
@@ -51,6 +53,7 @@ class PlateSettings:
     frame_start: int | None = None
     timeline_frames: tuple[int, ...] | None = None
     fps: float | None = None
+    strip: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,8 @@ class ImportSettings:
     proxy_conf_percentile: per-frame confidence percentile below which proxy pixels are invalid.
     sensor_width: Blender sensor width in mm (any value: lens is derived from it).
     scale: uniform scale of the root Empty.
-    set_scene: set render resolution/pixel aspect, fps, frame range and the active camera.
+    set_scene: set render resolution/pixel aspect, fps, frame range and the active camera from the
+        plate, except over a Video Sequencer edit that holds other strips (then only the camera).
     plate: footage for the animated camera; None -> derived from the frames (one video -> movie,
         a consistently numbered image sequence -> images).
     """
@@ -329,6 +333,24 @@ def default_name(recon: "Reconstruction") -> str:
     else:
         stem = os.path.basename(os.path.dirname(os.path.abspath(first)))
     return f"VGGT {stem}" if stem else "VGGT"
+
+
+#: Bytes an import keeps free after its collection name, for what builders append to it (" proxy 0012",
+#: " camera" + "Action") and Blender's own ".001" when the name is taken.
+NAME_SUFFIX_ROOM = 20
+
+
+def max_name_bytes(blender_version: Sequence[int]) -> int:
+    """Longest datablock name, in UTF-8 bytes, of a Blender version: 63 before 5.0, 255 from 5.0 on."""
+    return 255 if tuple(blender_version[:2]) >= (5, 0) else 63
+
+
+def safe_name(base: str, suffix: str = "", limit: int = 63) -> str:
+    """``base + suffix`` in at most ``limit`` UTF-8 bytes: ``base`` is cut on a character boundary and
+    ``suffix`` kept whole. (Blender cuts a long name itself, suffix first, so every child "<base> ..."
+    of a long base would collapse into the same name plus ".001", ".002"...)"""
+    room = max(limit - len(suffix.encode("utf-8")), 0)
+    return base.encode("utf-8")[:room].decode("utf-8", "ignore") + suffix
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Thin operators: run / cancel / re-import from cache / unload the model / install dependencies.
 
-GUI: Run starts the worker thread and a modal operator polls its queue on a 0.1 s timer.
-Background (``blender -b``, the bpy module): timers never fire there, so the same operator runs
-synchronously in ``execute()``.
+GUI: Run (also Repeat Last) starts the worker thread and a modal operator polls its queue on a
+0.1 s timer (``gui_run``). Background (``blender -b``, the bpy module): timers never fire there, so
+the same operator runs synchronously in ``execute()``.
 """
 from __future__ import annotations
 
@@ -13,15 +13,10 @@ from bpy.props import BoolProperty, EnumProperty
 
 from vggt_core.errors import VGGTError
 
-from . import dependencies, runs, worker
+from . import cache_ops, dependencies, gui_run, runs, worker
+from .builders import ownership
 from .convert import ImportSettings
-from .props import import_settings
-
-def _redraw(context: bpy.types.Context, kinds: tuple[str, ...] = ("VIEW_3D",)) -> None:
-    for window in context.window_manager.windows:
-        for area in window.screen.areas:
-            if area.type in kinds:
-                area.tag_redraw()
+from .props import begin_run, end_run, import_settings, run_state
 
 
 def _interactive(context: bpy.types.Context) -> bool:
@@ -42,80 +37,51 @@ class VGGT_OT_run(bpy.types.Operator):
             return False
         return context.scene is not None
 
-    def _start(self, context: bpy.types.Context) -> runs.RunPlan | None:
+    def _plan(self, context: bpy.types.Context) -> runs.RunPlan | None:
         """Plan the run from the panel's settings; None (after reporting why) when it cannot start."""
         if worker.is_busy():
             self.report({"ERROR"}, "A VGGT run is already in progress")
             return None
-        props = context.scene.vggt
+        state = run_state(context)
         try:
             plan = runs.plan_from_scene(context)
         except VGGTError as err:
-            props.last_message = worker.one_line(err)
-            self.report({"ERROR"}, props.last_message)
+            state.last_message = worker.one_line(err)
+            self.report({"ERROR"}, state.last_message)
             return None
-        props.is_running, props.progress, props.stage, props.last_message = True, 0.0, "Starting", ""
+        begin_run(state, context.scene)
         return plan
 
-    def _finish(self, context: bpy.types.Context, plan: runs.RunPlan, final: tuple) -> set[str]:
-        props = context.scene.vggt
-        level, message = runs.import_result(context.scene, final, plan.import_settings, plan.name)
-        props.is_running, props.progress, props.stage, props.last_message = False, 0.0, "", message
-        self.report({level}, message)
-        return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
-
     def execute(self, context: bpy.types.Context) -> set[str]:
-        plan = self._start(context)
+        """Invoke, Repeat Last and scripts all land here. In the UI the model always runs in the
+        background thread (``gui_run``); in background mode synchronously (timers never fire there)."""
+        plan = self._plan(context)
         if plan is None:
             return {"CANCELLED"}
-        props = context.scene.vggt
+        if _interactive(context):
+            self._run = gui_run.GuiRun(context, plan, self.report)
+            context.window_manager.modal_handler_add(self)
+            return {"RUNNING_MODAL"}
+        state = run_state(context)
         last_stage = [""]
 
         def on_progress(stage: str, fraction: float) -> None:
-            props.stage, props.progress = runs.describe_stage(stage, fraction)
+            state.stage, state.progress = runs.describe_stage(stage, fraction)
             if stage != last_stage[0]:  # one console line per stage in batch runs
                 last_stage[0] = stage
-                print(f"vggt: {props.stage}")
+                print(f"vggt: {state.stage}")
 
-        return self._finish(context, plan, worker.run_sync(plan.job, on_progress))
-
-    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        if not _interactive(context):
-            return self.execute(context)
-        plan = self._start(context)
-        if plan is None:
-            return {"CANCELLED"}
-        self._plan = plan
-        self._worker = worker.start(plan.job)
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.1, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
+        final = worker.run_sync(plan.job, on_progress)
+        level, message = runs.import_result(context.scene, final, plan.import_settings, plan.name)
+        end_run(state, message)
+        self.report({level}, message)
+        return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
 
     def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        props = context.scene.vggt
-        if event.type == "ESC" and event.value == "PRESS":
-            self._worker.cancel()
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        latest, final = self._worker.poll()
-        if latest is not None:
-            props.stage, props.progress = runs.describe_stage(*latest)
-        if self._worker.cancel_event.is_set() and final is None:
-            props.stage = "Cancelling..."
-        _redraw(context)
-        if final is None:
-            return {"RUNNING_MODAL"}
-        context.window_manager.event_timer_remove(self._timer)
-        result = self._finish(context, self._plan, final)
-        _redraw(context)
-        return result
+        return self._run.on_event(context, event.type, event.value, event.mouse_x, event.mouse_y)
 
     def cancel(self, context: bpy.types.Context) -> None:
-        """Blender ends the modal operator (e.g. a file is loaded): stop the worker, import nothing."""
-        self._worker.cancel()
-        context.window_manager.event_timer_remove(self._timer)
-        context.scene.vggt.is_running = False
+        self._run.cancel(context)
 
 
 class VGGT_OT_cancel(bpy.types.Operator):
@@ -143,7 +109,9 @@ class VGGT_OT_reimport(bpy.types.Operator):
     use_panel_settings: BoolProperty(
         name="Use Panel Settings", default=True,
         description="Use the panel's current import options (the footage and timing stay those of the original import)")
-    replace: BoolProperty(name="Replace", default=True, description="Delete the old import after the new one is built")
+    replace: BoolProperty(name="Replace", default=True,
+                          description="Delete the old import after the new one is built (objects you added "
+                                      "to it move to the new one)")
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -156,7 +124,7 @@ class VGGT_OT_reimport(bpy.types.Operator):
         from vggt_core import cache
 
         old = runs.find_vggt_collection(context)
-        cache_path = old.get("vggt_cache", "")
+        cache_path = cache_ops.cache_file_of(old)
         if not cache_path:
             self.report({"ERROR"}, f"'{old.name}' was imported without a cache file: run VGGT again")
             return {"CANCELLED"}
@@ -171,13 +139,13 @@ class VGGT_OT_reimport(bpy.types.Operator):
             self.report({"ERROR"}, worker.one_line(err))
             return {"CANCELLED"}
         name = old.name
-        saved = runs.set_aside(old) if self.replace else []  # free the names for the rebuild
-        level, message = runs.import_result(context.scene, ("done", recon, cache_path), settings, name)
+        saved = ownership.set_aside(old) if self.replace else []  # free the names for the rebuild
+        level, message, new = runs.import_final(context.scene, ("done", recon, cache_path), settings, name)
         if self.replace:
             if level == "INFO":
-                runs.remove_import(old)
+                ownership.remove_import(old, heir=new)  # the artist's additions move to the new import
             else:
-                runs.restore_names(saved)
+                ownership.restore_names(saved)
         self.report({level}, message)
         return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
 
@@ -242,7 +210,7 @@ class VGGT_OT_install_dependencies(bpy.types.Operator):
     def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
-        _redraw(context, ("PREFERENCES", "VIEW_3D"))
+        gui_run.redraw(context, ("PREFERENCES", "VIEW_3D"))
         state = dependencies.state()
         if state.running:
             return {"RUNNING_MODAL"}

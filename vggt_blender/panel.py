@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import bpy
 
-from . import runs, worker
+from . import runs, sources, worker
+from .props import run_state
 
 
 class VGGT_PT_main(bpy.types.Panel):
@@ -16,7 +17,8 @@ class VGGT_PT_main(bpy.types.Panel):
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         props = context.scene.vggt
-        running = props.is_running or worker.is_busy()
+        state = run_state(context)
+        running = state.is_running or worker.is_busy()
 
         col = layout.column()
         col.enabled = not running
@@ -26,7 +28,7 @@ class VGGT_PT_main(bpy.types.Panel):
         elif props.source_type == "CLIP":
             col.prop(props, "movie_clip")
         else:
-            strip = _active_strip_name(context.scene)
+            strip = _active_strip_name(context)
             col.label(text=f"Strip: {strip}" if strip else "No active strip", icon="SEQUENCE")
 
         box = col.box()
@@ -61,27 +63,28 @@ class VGGT_PT_main(bpy.types.Panel):
         box.prop(props, "set_scene")
 
         if running:
-            stage = props.stage or "Working..."
-            if not props.is_running:
+            stage = state.stage or "Working..."
+            if not state.is_running:
                 stage = "Stopping the previous run..."
             if hasattr(layout, "progress"):  # UILayout.progress: Blender >= 4.0
-                layout.progress(text=f"{stage} {props.progress:.0%}", factor=props.progress, type="BAR")
+                layout.progress(text=f"{stage} {state.progress:.0%}", factor=state.progress, type="BAR")
             else:
-                layout.label(text=f"{stage} {props.progress:.0%}")
+                layout.label(text=f"{stage} {state.progress:.0%}")
+            if state.scene_name and state.scene_name != context.scene.name:
+                layout.label(text=f"Importing into scene '{state.scene_name}'", icon="SCENE_DATA")
             layout.operator("vggt.cancel", icon="CANCEL")
         else:
             layout.operator("vggt.run", icon="PLAY")
-        if props.last_message:
-            layout.label(text=props.last_message)
+        if state.last_message:
+            layout.label(text=state.last_message)
 
         selected = runs.find_vggt_collection(context)
         if selected is not None:
             layout.operator("vggt.reimport", icon="FILE_REFRESH", text=f"Re-import '{selected.name}' from Cache")
 
 
-def _active_strip_name(scene: bpy.types.Scene) -> str:
-    se = scene.sequence_editor
-    strip = None if se is None else se.active_strip
+def _active_strip_name(context: bpy.types.Context) -> str:
+    strip = sources.active_strip(context)
     return "" if strip is None else f"{strip.name} ({strip.type.lower()})"
 
 

@@ -1,11 +1,12 @@
-"""Add-on preferences: which weights, which device and precision, and the dependency installer."""
+"""Add-on preferences: which weights, which device and precision, the dependency installer, the model
+download and the result cache (``cache_ops``)."""
 from __future__ import annotations
 
 import importlib.util
 import os
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, StringProperty
 
 from vggt_core.errors import WeightsError
 from vggt_core.weights import is_local_source
@@ -46,6 +47,10 @@ class VGGTPreferences(bpy.types.AddonPreferences):
                                      description="Local .safetensors/.pt/.pth checkpoint")
     device: EnumProperty(name="Device", items=DEVICES, default="auto")
     precision: EnumProperty(name="Precision", items=PRECISIONS, default="auto")
+    cache_results: BoolProperty(
+        name="Cache Results", default=True,
+        description="Keep each run's result (about 4 MB per frame) in the cache folder, so the same run again "
+                    "loads instantly and Re-import from Cache works")
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
@@ -84,6 +89,10 @@ class VGGTPreferences(bpy.types.AddonPreferences):
         row.label(text=f"Loaded model: {loaded}" if loaded else "No model loaded")
         row.operator("vggt.unload_model", icon="X")
 
+        from . import cache_ops  # imported here: cache_ops imports this module
+
+        cache_ops.draw_preferences(layout, self)
+
 
 def torch_installed() -> bool:
     """Whether ``import torch`` can work, without importing it (that takes seconds)."""
@@ -98,6 +107,12 @@ def get(context: bpy.types.Context | None = None) -> VGGTPreferences | None:
     context = context or bpy.context
     addon = context.preferences.addons.get(ADDON_ID)
     return None if addon is None else addon.preferences
+
+
+def cache_results(context: bpy.types.Context | None = None) -> bool:
+    """Whether runs store their results in the cache folder (the "Cache Results" preference)."""
+    p = get(context)
+    return True if p is None else p.cache_results
 
 
 def engine_spec(context: bpy.types.Context | None = None) -> worker.EngineSpec:

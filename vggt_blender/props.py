@@ -1,11 +1,23 @@
-"""Per-scene settings of the VGGT panel (``scene.vggt``) and their frozen, bpy-free counterparts."""
+"""Per-scene settings of the VGGT panel (``scene.vggt``), their frozen, bpy-free counterparts, and the
+run state on the window manager (``window_manager.vggt_run``)."""
 from __future__ import annotations
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.types import PropertyGroup
 
 from .convert import ImportSettings, PlateSettings
 
+# Values 0/1 are what the former boolean "Set Scene From Plate" stored (False/True) in saved files.
+SCENE_SETTINGS = [
+    ("KEEP", "Keep", "Change no scene settings", 0),
+    ("AUTO", "From Plate, Not Strips",
+     "Image folders and movie clips set resolution, frame rate, frame range and the active camera; "
+     "a Video Sequencer strip leaves the edit's settings alone", 1),
+    ("PLATE", "From Plate",
+     "Set resolution, frame rate, frame range and the active camera from the plate, strips included "
+     "(never while the sequencer holds other strips)", 2),
+]
 SOURCE_TYPES = [
     ("FOLDER", "Image Folder", "All images in a folder (natural sort order)"),
     ("STRIP", "Active Strip", "The visible (trimmed) range of the active movie or image strip in the Video Sequencer"),
@@ -21,8 +33,8 @@ POINT_SOURCES = [
 ]
 
 
-class VGGTSceneProps(bpy.types.PropertyGroup):
-    """What to reconstruct, what to import, and the state of the current run."""
+class VGGTSceneProps(PropertyGroup):
+    """What to reconstruct and what to import (saved with the scene)."""
 
     # Source
     source_type: EnumProperty(name="Source", items=SOURCE_TYPES, default="FOLDER")
@@ -52,14 +64,35 @@ class VGGTSceneProps(bpy.types.PropertyGroup):
     conf_percentile: FloatProperty(name="Confidence %", default=50.0, min=0.0, max=100.0, subtype="PERCENTAGE",
                                    description="Drop points below this confidence percentile")
     max_points: IntProperty(name="Max Points", default=2_000_000, min=0, description="0 = no limit")
-    set_scene: BoolProperty(name="Set Scene From Plate", default=True,
-                            description="Set resolution, frame rate, frame range and the active camera")
+    set_scene: EnumProperty(name="Scene Settings", items=SCENE_SETTINGS, default="AUTO")
 
-    # Runtime state (shown by the panel; reset on file load)
+
+class VGGTRunState(PropertyGroup):
+    """The current/last run (``window_manager.vggt_run``): on the window manager, so it is never saved
+    in the .blend nor rolled back by undo, and one run shows the same in every scene."""
+
     is_running: BoolProperty(name="Running", default=False)
     progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")
     stage: StringProperty(name="Stage", default="")
     last_message: StringProperty(name="Last Message", default="")
+    scene_name: StringProperty(name="Scene", default="", description="The scene the running result goes into")
+
+
+def run_state(context: bpy.types.Context | None = None) -> VGGTRunState:
+    """The run state (``window_manager.vggt_run``) of ``context`` (default: ``bpy.context``)."""
+    return (context or bpy.context).window_manager.vggt_run
+
+
+def begin_run(state: VGGTRunState, scene: bpy.types.Scene) -> None:
+    """Show a run starting for ``scene``."""
+    state.is_running, state.progress, state.stage, state.last_message = True, 0.0, "Starting", ""
+    state.scene_name = scene.name
+
+
+def end_run(state: VGGTRunState, message: str) -> None:
+    """Show no run, and ``message`` (the outcome of the last one)."""
+    state.is_running, state.progress, state.stage, state.scene_name = False, 0.0, "", ""
+    state.last_message = message
 
 
 def import_settings(props: VGGTSceneProps, plate: PlateSettings | None) -> ImportSettings:
@@ -77,17 +110,19 @@ def import_settings(props: VGGTSceneProps, plate: PlateSettings | None) -> Impor
         max_points=props.max_points if props.max_points > 0 else None,
         depth_proxies=props.import_proxies,
         proxy_every=props.proxy_every,
-        set_scene=props.set_scene,
+        set_scene=props.set_scene == "PLATE" or (props.set_scene == "AUTO" and props.source_type != "STRIP"),
         plate=plate,
     )
 
 
-classes = (VGGTSceneProps,)
+classes = (VGGTSceneProps, VGGTRunState)
 
 
 def register() -> None:
     bpy.types.Scene.vggt = PointerProperty(type=VGGTSceneProps)
+    bpy.types.WindowManager.vggt_run = PointerProperty(type=VGGTRunState)
 
 
 def unregister() -> None:
+    del bpy.types.WindowManager.vggt_run
     del bpy.types.Scene.vggt

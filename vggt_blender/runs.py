@@ -49,48 +49,57 @@ def plan_from_scene(context: bpy.types.Context) -> RunPlan:
     from vggt_core.pipeline import ReconstructSettings
 
     props = context.scene.vggt
-    src = sources.resolve(context.scene, props)
+    src = sources.resolve(context, props)
     name = None
     if props.source_type == "STRIP":
-        name = f"VGGT {sources.active_strip(context.scene).name}"
+        name = f"VGGT {sources.active_strip(context).name}"
     elif props.source_type == "CLIP":
         name = f"VGGT {props.movie_clip.name}"
     job = worker.Job(
         inputs=src.inputs,
         settings=ReconstructSettings(selection=src.selection, mode=props.mode),
         engine=prefs.engine_spec(context),
-        cache_dir=default_cache_dir(),
+        cache_dir=default_cache_dir() if prefs.cache_results(context) else None,
     )
     return RunPlan(job, import_settings(props, src.plate), name)
 
 
-def import_result(scene: bpy.types.Scene, final: tuple, settings: ImportSettings,
+def import_result(scene: bpy.types.Scene | None, final: tuple, settings: ImportSettings,
                   name: str | None = None) -> tuple[str, str]:
     """Build a worker's final message into ``scene`` as collection ``name``; returns (report level,
     one-line message).
 
     Levels: "INFO" (imported), "WARNING" (cancelled), "ERROR" (failed; the scene is unchanged:
-    the importer removes whatever it created when it fails).
+    the importer removes whatever it created when it fails). ``scene`` is only read for "done".
     """
+    level, message, _ = import_final(scene, final, settings, name)
+    return level, message
+
+
+def import_final(scene: bpy.types.Scene | None, final: tuple, settings: ImportSettings,
+                 name: str | None = None) -> tuple[str, str, bpy.types.Collection | None]:
+    """``import_result`` plus the new collection (None unless the level is "INFO")."""
     kind = final[0]
     if kind == "cancelled":
-        return "WARNING", "VGGT: cancelled"
+        return "WARNING", "VGGT: cancelled", None
     if kind == "error":
-        return "ERROR", final[1]
+        return "ERROR", final[1], None
     recon, cache_path = final[1], final[2]
     from .builders.scene import import_reconstruction
 
     try:
         col = import_reconstruction(recon, settings, scene, name=name, cache_path=cache_path)
     except VGGTError as err:
-        return "ERROR", worker.one_line(err)
+        return "ERROR", worker.one_line(err), None
     except Exception as err:  # importer bug: it has rolled back; keep Blender running
         import traceback
 
         traceback.print_exc()
-        return "ERROR", f"Import failed ({type(err).__name__}): {worker.one_line(err)}"
+        return "ERROR", f"Import failed ({type(err).__name__}): {worker.one_line(err)}", None
     seconds = sum(v for k, v in recon.timings.items() if k in ("frames", "preprocess", "model", "assemble"))
-    return "INFO", f"VGGT: imported {recon.num_frames} frames into '{col.name}' ({seconds:.1f} s)"
+    changed = col.get("vggt_scene_changes", "")
+    scene_note = f"; scene: {changed}" if changed else ""
+    return "INFO", f"VGGT: imported {recon.num_frames} frames into '{col.name}' ({seconds:.1f} s){scene_note}", col
 
 
 def find_vggt_collection(context: bpy.types.Context) -> bpy.types.Collection | None:
@@ -110,34 +119,6 @@ def find_vggt_collection(context: bpy.types.Context) -> bpy.types.Collection | N
             if "vggt_settings" in parent and col in parent.children_recursive:
                 return parent
     return None
-
-
-def set_aside(col: bpy.types.Collection) -> list[tuple[bpy.types.ID, str]]:
-    """Rename a VGGT import's collections and objects (" (old)") so a rebuild can take their names.
-
-    Returns the original names, for ``restore_names`` if the rebuild fails.
-    """
-    cols = [col, *col.children_recursive]
-    ids = [*cols, *{o for c in cols for o in c.objects}]
-    saved = [(idb, idb.name) for idb in ids]
-    for idb, name in saved:
-        idb.name = f"{name} (old)"
-    return saved
-
-
-def restore_names(saved: list[tuple[bpy.types.ID, str]]) -> None:
-    """Undo ``set_aside``."""
-    for idb, name in saved:
-        idb.name = name
-
-
-def remove_import(col: bpy.types.Collection) -> None:
-    """Delete a VGGT import: its collections, objects, and object data nobody else uses."""
-    cols = [col, *col.children_recursive]
-    objs = {o for c in cols for o in c.objects}
-    data = {o.data for o in objs if o.data is not None}
-    bpy.data.batch_remove([*objs, *cols])
-    bpy.data.batch_remove([d for d in data if d.users == 0])
 
 
 # Stage -> (label, start, end) on the run's overall progress bar: rough shares of the run time.

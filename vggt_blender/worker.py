@@ -8,7 +8,10 @@ The worker posts messages to a ``queue.Queue``:
 * ``("error", message: str)`` (one line)
 
 The model is loaded once and kept in a module-level holder between runs (keyed by weights source,
-device and dtype), until ``unload_engine()`` or a run with a different key.
+device and dtype), until ``unload_engine()`` or a run with a different key. A run whose result is
+cached returns it without loading the model; otherwise the model is downloaded if needed (stage
+"Downloading model", with its fraction, cancellable) and loaded (stage "Loading model") before frames
+are read.
 """
 from __future__ import annotations
 
@@ -74,6 +77,8 @@ _engine: Any = None
 _engine_key: tuple[str, str, str] | None = None
 _engine_lock = threading.Lock()  # guards the holder; also serialises runs (one model, one job)
 _current: "Worker | None" = None
+_run_lock = threading.Lock()  # held by a Worker thread for its whole run
+_unload_after_run = False  # set by unload_when_idle() during a run; the Worker honours it as it ends
 
 
 def offline_source(source: str) -> str:
@@ -97,8 +102,8 @@ def offline_source(source: str) -> str:
     raise WeightsError(f"The cached copy of '{source}' holds no weights file: {hint}")
 
 
-def get_engine(spec: EngineSpec, progress: Callable[[str, float], None] | None = None) -> Any:
-    """The shared Engine for ``spec``, loading it (and dropping any other one) when needed."""
+def get_engine(spec: EngineSpec) -> Any:
+    """The shared Engine for ``spec`` (dropping any other one); its model may not be loaded yet."""
     global _engine, _engine_key
     with _engine_lock:
         if _engine is not None and _engine_key == spec.key:
@@ -114,14 +119,21 @@ def get_engine(spec: EngineSpec, progress: Callable[[str, float], None] | None =
         source = spec.source
         if not spec.allow_online and not is_local_source(source):
             source = offline_source(source)
-        if progress:
-            progress("Loading model", 0.0)
         from vggt_core.engine import Engine
 
-        engine = Engine(source=source, device=spec.device, dtype=spec.dtype, token=spec.token)
-        engine.model  # load now: weights problems surface before any frame is read
-        _engine, _engine_key = engine, spec.key
-        return engine
+        _engine = Engine(source=source, device=spec.device, dtype=spec.dtype, token=spec.token)
+        _engine_key = spec.key
+        return _engine
+
+
+_LOAD_STAGES = {"download": "Downloading model", "load": "Loading model"}
+
+
+def load_engine(engine: Any, progress: Callable[[str, float], None], cancel: Callable[[], bool] | None) -> None:
+    """Download (if needed) and load ``engine``'s model, reporting "Downloading model" / "Loading model"."""
+    with _engine_lock:
+        if not engine.loaded:
+            engine.load(progress=lambda stage, f: progress(_LOAD_STAGES.get(stage, stage), f), cancel=cancel)
 
 
 def unload_engine() -> bool:
@@ -135,25 +147,29 @@ def unload_engine() -> bool:
     return True
 
 
+def unload_when_idle() -> None:
+    """Free the model now, or, while a Worker runs, as soon as it ends (disabling the extension
+    mid-run). Never blocks: a model still loading holds ``_engine_lock``."""
+    global _unload_after_run
+    _unload_after_run = True
+    if _run_lock.acquire(blocking=False):
+        try:
+            _unload_after_run = False
+            unload_engine()
+        finally:
+            _run_lock.release()
+
+
 def loaded_model() -> str | None:
     """Weights source of the loaded model, or None."""
-    return None if _engine_key is None else _engine_key[0]
+    engine = _engine
+    return None if engine is None or not engine.loaded else _engine_key[0]
 
 
 def one_line(err: BaseException) -> str:
     """An exception as a single line (first line of its message, else its type)."""
     text = str(err).strip().splitlines()
     return text[0] if text else type(err).__name__
-
-
-def cache_file(job: Job, recon: Any, engine: Any) -> str | None:
-    """The cache file ``reconstruct`` wrote (or loaded) for ``job``, or None."""
-    if not job.cache_dir:
-        return None
-    from vggt_core.pipeline import cache_path
-
-    path = cache_path(job.cache_dir, recon.frames, engine.model_id, job.settings)
-    return str(path) if path.is_file() else None
 
 
 def run_job(job: Job, post: Post, cancel: Callable[[], bool] | None = None) -> None:
@@ -163,16 +179,23 @@ def run_job(job: Job, post: Post, cancel: Callable[[], bool] | None = None) -> N
 
     try:
         from vggt_core.frames import list_frames
+        from vggt_core.pipeline import cache_path, load_cached, reconstruct_frames
 
-        list_frames(job.inputs, job.settings.selection)  # cheap: bad inputs fail before a model loads
-        engine = get_engine(job.engine, progress)
-        if cancel is not None and cancel():
-            raise Cancelled("Cancelled")
-        from vggt_core.pipeline import reconstruct
-
-        recon = reconstruct(job.inputs, job.settings, engine, progress=progress, cancel=cancel,
-                            cache_dir=job.cache_dir)
-        post(("done", recon, cache_file(job, recon, engine)))
+        infos = list_frames(job.inputs, job.settings.selection)  # cheap: bad inputs fail before a model loads
+        engine = get_engine(job.engine)
+        path = None
+        if job.cache_dir:
+            progress("Checking cache", 0.0)  # hashes a local checkpoint the first time (seconds)
+            path = cache_path(job.cache_dir, infos, engine, job.settings)
+        recon = load_cached(path)  # a hit never loads (or downloads) the model
+        if recon is None:
+            load_engine(engine, progress, cancel)  # weights problems surface before any frame is read
+            if cancel is not None and cancel():
+                raise Cancelled("Cancelled")
+            recon = reconstruct_frames(infos, job.settings, engine, progress=progress, cancel=cancel,
+                                       cache_dir=job.cache_dir)
+            path = cache_path(job.cache_dir, infos, engine, job.settings) if job.cache_dir else None
+        post(("done", recon, str(path) if path is not None and path.is_file() else None))
     except Cancelled as err:
         post(("cancelled", one_line(err)))
     except VGGTError as err:
@@ -195,7 +218,12 @@ class Worker(threading.Thread):
         self._cancel_time: float | None = None
 
     def run(self) -> None:
-        run_job(self.job, self.queue.put, self.cancel_event.is_set)
+        global _unload_after_run
+        with _run_lock:
+            run_job(self.job, self.queue.put, self.cancel_event.is_set)
+        if _unload_after_run:  # read after the release: see unload_when_idle
+            _unload_after_run = False
+            unload_engine()
 
     def cancel(self) -> None:
         if self._cancel_time is None:

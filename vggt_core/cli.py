@@ -1,8 +1,11 @@
 """``vggt-reconstruct INPUT... --out DIR``: images or a video -> cameras, depth, points, PLY and COLMAP files.
 
 Writes into DIR: ``reconstruction.npz`` (the cache format, loadable with ``vggt_core.cache.load`` and by the
-Blender add-on), ``points.ply``, ``sparse/0/{cameras,images,points3D}.{bin,txt}`` and ``summary.json``.
-Exit codes: 0 success, 2 for any user-fixable problem (one line "error: ..." on stderr), 130 on Ctrl-C.
+Blender add-on), ``points.ply``, a COLMAP dataset (``images/`` + ``sparse/0/{cameras,images,points3D}.{bin,txt}``)
+and ``summary.json``. Exit codes: 0 success, 2 for any user-fixable problem (one line "error: ..." on stderr),
+130 on Ctrl-C. Progress goes to stderr: tqdm bars on a terminal, plain lines otherwise (``ProgressLog``).
+
+``check_output_dir`` and ``ProgressLog`` are shared with the Blender command (``blender -b -c vggt``).
 """
 from __future__ import annotations
 
@@ -11,10 +14,13 @@ import json
 import os
 import shutil
 import sys
+import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from .errors import VGGTError, WeightsError
+from .errors import InputError, VGGTError, WeightsError
 
 EXPORTS = ("ply", "colmap")
 
@@ -25,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reconstruct cameras, depth and a point cloud from photos or a video with VGGT.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="an image folder, a video file, or image files")
-    p.add_argument("--out", required=True, type=Path, help="output folder (created)")
+    p.add_argument("--out", required=True, type=Path, help="output folder (created; must be writable)")
     sel = p.add_argument_group("frame selection")
     sel.add_argument("--stride", type=int, default=1, help="use every N-th frame")
     sel.add_argument("--start", type=int, default=0, help="first frame index (0-based)")
@@ -75,6 +81,7 @@ def run(args: argparse.Namespace) -> dict:
     unknown = sorted(set(exports) - set(EXPORTS))
     if unknown:
         raise VGGTError(f"unknown export {unknown[0]!r} (choose from {', '.join(EXPORTS)})")
+    check_output_dir(args.out, "--out")
     if args.weights is not None and not args.weights.is_file():
         raise WeightsError(f"weights file not found: {args.weights}")
     settings = ReconstructSettings(
@@ -84,22 +91,22 @@ def run(args: argparse.Namespace) -> dict:
     )
     inputs = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     infos = list_frames(inputs, settings.selection)  # input problems surface before any weights load
-    args.out.mkdir(parents=True, exist_ok=True)
     cache_dir = None if args.no_cache else (args.cache_dir or args.out / "cache")
 
-    from .engine import Engine
+    from .engine import Engine, pick_device
     from .weights import resolve_source
 
+    pick_device(args.device)  # an unusable --device is a one-line error before anything loads
     source = resolve_source(str(args.weights.resolve()) if args.weights is not None else args.model)
     engine = Engine(source=source, device=args.device, dtype=args.dtype, token=args.token)
-    with _ProgressBars() as bars:
-        recon = reconstruct_frames(infos, settings, engine, progress=bars, cache_dir=cache_dir)
+    with ProgressLog("vggt-reconstruct") as progress:
+        recon = reconstruct_frames(infos, settings, engine, progress=progress, cache_dir=cache_dir)
     target = args.out / "reconstruction.npz"
     target.unlink(missing_ok=True)
-    if cache_dir is None:
+    cached = None if cache_dir is None else cache_path(cache_dir, infos, engine, settings)
+    if cached is None or not cached.is_file():  # not cached (no cache, or weights not identifiable)
         cache.save(recon, target)
     else:
-        cached = cache_path(cache_dir, infos, engine.model_id, settings)
         try:
             os.link(cached, target)  # same data, no second copy on disk
         except OSError:
@@ -108,7 +115,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> dict:
-    from .export.colmap import write_colmap
+    from .export.colmap import write_colmap_dataset
     from .export.ply import write_ply
     from .filters import select_points
 
@@ -120,8 +127,9 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
         write_ply(args.out / "points.ply", points)
         written.append("points.ply")
     if "colmap" in exports:
-        write_colmap(args.out / "sparse" / "0", recon, points)
-        written.append("sparse/0")
+        with ProgressLog("vggt-reconstruct") as progress:
+            write_colmap_dataset(args.out, recon, points, lambda f: progress("colmap images", f))
+        written += ["images", "sparse/0"]
     summary = {
         "frames": len(recon.frames),
         "sources": sorted({f.source for f in recon.frames}),
@@ -139,29 +147,66 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
     return summary
 
 
-class _ProgressBars:
-    """``progress(stage, fraction)`` callback showing one tqdm bar per stage (hidden when not a terminal)."""
+def check_output_dir(path: str | Path, option: str) -> Path:
+    """Create folder ``path`` (with parents) and check that a file can be written in it, before any work.
 
-    def __init__(self) -> None:
+    option: the command-line option that named it, for the message. Raises InputError (one line) when
+    ``path`` is an existing file, lies under one, or cannot be created or written.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{option}: {path} is an existing file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise InputError(f"{option}: cannot write to {path} ({err.strerror or err}): choose another folder") from None
+    return path
+
+
+class ProgressLog:
+    """``progress(stage, fraction)`` callback for command lines, writing to stderr.
+
+    On a terminal: one tqdm bar per stage. Otherwise (farm logs, pipes): a line ``PREFIX: LABEL NN%`` when a
+    stage starts, then again each time it has advanced 10 points, or at least 1 point after ``interval``
+    seconds without a line, and at 100 %; each line flushed at once. ``label`` turns a stage key into text.
+    """
+
+    def __init__(self, prefix: str, label: Callable[[str], str] = str, interval: float = 30.0) -> None:
+        self.prefix, self.label, self.interval = prefix, label, interval
+        self.tty = sys.stderr.isatty()
         self.stage: str | None = None
         self.bar = None
+        self.shown, self.last = 0, 0.0
 
     def __call__(self, stage: str, fraction: float) -> None:
-        from tqdm import tqdm
-
+        pct = min(100, max(0, round(100 * fraction)))
         if stage != self.stage:
             self.close()
             self.stage = stage
-            self.bar = tqdm(total=100, desc=stage, unit="%", leave=True, disable=None, file=sys.stderr)
-        self.bar.n = min(100, round(100 * fraction))
-        self.bar.refresh()
+            if self.tty:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=100, desc=self.label(stage), unit="%", leave=True, file=sys.stderr)
+            else:
+                self._line(pct)
+        if self.bar is not None:
+            self.bar.n = pct
+            self.bar.refresh()
+        elif pct >= self.shown + 10 or (pct > self.shown and (pct == 100 or time.monotonic() - self.last >= self.interval)):
+            self._line(pct)
+
+    def _line(self, pct: int) -> None:
+        self.shown, self.last = pct, time.monotonic()
+        print(f"{self.prefix}: {self.label(self.stage)} {pct}%", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
 
-    def __enter__(self) -> _ProgressBars:
+    def __enter__(self) -> ProgressLog:
         return self
 
     def __exit__(self, *exc) -> None:

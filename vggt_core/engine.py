@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .errors import Cancelled, InputError, OutOfMemoryError
+from .errors import Cancelled, InputError, OutOfMemoryError, VGGTError
 
 if TYPE_CHECKING:
     import torch
@@ -21,12 +21,30 @@ Cancel = Callable[[], bool]
 _DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16"}
 
 
+class DeviceError(VGGTError):
+    """The requested device does not exist or this PyTorch build cannot use it."""
+
+
 def pick_device(device: str = "auto") -> "torch.device":
-    """"auto" -> cuda if available, else mps, else cpu; anything else is passed to torch.device."""
+    """"auto" -> cuda if available, else mps, else cpu; anything else must name a usable device
+    ("cpu", "cuda", "cuda:N", "mps"), else DeviceError (one line)."""
     import torch
 
     if device != "auto":
-        return torch.device(device)
+        try:
+            dev = torch.device(device)
+        except RuntimeError:
+            raise DeviceError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps") from None
+        if dev.type == "cuda":
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if count == 0:
+                why = "this PyTorch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU/driver found"
+                raise DeviceError(f"device {device!r} is not available ({why}): use device auto or cpu")
+            if dev.index is not None and dev.index >= count:
+                raise DeviceError(f"device {device!r} does not exist ({count} CUDA device(s)): use cuda:0..cuda:{count - 1}")
+        if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise DeviceError(f"device {device!r} is not available on this machine: use device auto or cpu")
+        return dev
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
@@ -154,12 +172,23 @@ class Engine:
         return 1 if self.device.type == "cpu" else 8
 
     @property
+    def numerics(self) -> dict[str, str]:
+        """What besides the weights changes the outputs: the resolved device type and compute dtype
+        (e.g. {"device": "cuda", "dtype": "bfloat16"}); part of the result cache key."""
+        return {"device": self.device.type, "dtype": str(self.dtype).removeprefix("torch.")}
+
+    @property
     def model(self) -> "VGGT":
         """The model, loaded on first access and moved to `device`."""
+        return self.load()
+
+    def load(self, progress: Progress | None = None, cancel: Cancel | None = None) -> "VGGT":
+        """Load the model now unless it is loaded; see `weights.load_model` for progress/cancel."""
         if self._model is None:
             from .weights import load_model
 
-            self._model = self._prepare(load_model(self.source, token=self.token))
+            self.device  # an unusable device fails here, before gigabytes of weights load
+            self._model = self._prepare(load_model(self.source, token=self.token, progress=progress, cancel=cancel))
         return self._model
 
     @property
@@ -168,6 +197,8 @@ class Engine:
 
     def unload(self) -> None:
         """Free the model (and cached GPU memory)."""
+        if self._model is None:  # nothing to free; the device may not even exist (DeviceError)
+            return
         self._model = None
         _free_memory(self.device)
 

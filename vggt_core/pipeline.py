@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from . import cache, geometry
+from . import cache
 from .errors import CacheError, InputError
 from .frames import FrameSelection, Inputs, iter_frames, list_frames
-from .preprocess import MODES, TARGET, intrinsics_to_original, plan_batch, render, valid_mask
+from .preprocess import MODES, TARGET, intrinsics_to_original, plan_batch, render
 from .reconstruction import FrameInfo, PreprocessRecord, Reconstruction
 
 log = logging.getLogger(__name__)
@@ -67,18 +67,46 @@ def reconstruct(
     """Run VGGT on ``inputs`` (image folder, video file, or image files) and return original-pixel results.
 
     engine: a ``vggt_core.engine.Engine`` (anything with ``model_id`` and ``predict``).
-    cache_dir: when given, results are stored as ``<cache_dir>/<key>.npz``; a later call with the same frames
-        (paths, sizes, mtimes, video indices), weights and settings loads that file without running the model.
-        Engines whose ``model_id`` does not name the weights (``"<in-memory>"`` from ``Engine.from_model``)
-        are never cached, since two such models would share entries.
+    cache_dir: when given, results are stored as ``<cache_dir>/<key>.npz`` (see ``cache_path``); a later call
+        with the same frames (paths, sizes, mtimes, video indices), weights, device type, precision and settings
+        loads that file without loading or running the model. Engines whose ``model_id`` does not name the
+        weights (``"<in-memory>"`` from ``Engine.from_model``) are never cached, since two such models would
+        share entries.
     Raises InputError / WeightsError / OutOfMemoryError / Cancelled (all ``VGGTError``).
     """
     return reconstruct_frames(list_frames(inputs, settings.selection), settings, engine, progress, cancel, cache_dir)
 
 
-def cache_path(cache_dir: str | Path, infos: Sequence[FrameInfo], model_id: str, settings: ReconstructSettings) -> Path:
-    """Where ``reconstruct_frames`` stores (and looks for) the result of this run."""
-    return Path(cache_dir) / f"{cache.cache_key(infos, model_id, settings)}.npz"
+def cache_path(cache_dir: str | Path, infos: Sequence[FrameInfo], engine: Any, settings: ReconstructSettings) -> Path | None:
+    """Where ``reconstruct_frames`` stores (and looks for) the result of this run, without loading a model.
+
+    The key covers the frames, ``settings``, the weights by content (``cache.weights_identity``: a repo id,
+    its file in the Hugging Face cache and a copy of that file all agree), the engine's resolved device type
+    and compute dtype (``engine.numerics``) and the cache format version. None when the weights cannot be
+    identified yet: an in-memory model (``model_id`` "<in-memory>"), or a repo not downloaded yet.
+    """
+    if engine.model_id.startswith("<"):
+        return None
+    weights = cache.weights_identity(engine.model_id, memo_dir=cache_dir)
+    if weights is None:
+        return None
+    key = cache.cache_key(infos, {"weights": weights, **engine.numerics}, settings)
+    return Path(cache_dir) / f"{key}.npz"
+
+
+def load_cached(path: Path | None) -> Reconstruction | None:
+    """The result stored at ``path`` (timed as ``timings["cache_load"]``), or None when there is none or it
+    is unusable (logged; it is then recomputed and overwritten)."""
+    if path is None or not path.is_file():
+        return None
+    t0 = time.perf_counter()
+    try:
+        recon = cache.load(path)
+    except CacheError as err:
+        log.warning("ignoring unusable cache file: %s", err)
+        return None
+    recon.timings["cache_load"] = time.perf_counter() - t0
+    return recon
 
 
 def reconstruct_frames(
@@ -89,21 +117,19 @@ def reconstruct_frames(
     cancel: Callable[[], bool] | None = None,
     cache_dir: str | Path | None = None,
 ) -> Reconstruction:
-    """``reconstruct`` for frames already listed with ``list_frames`` (``settings.selection`` is not re-applied)."""
+    """``reconstruct`` for frames already listed with ``list_frames`` (``settings.selection`` is not re-applied).
+
+    A cache hit returns before the engine loads its model.
+    """
     report = progress or (lambda stage, fraction: None)
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    cacheable = cache_dir is not None and not engine.model_id.startswith("<")
-    path = cache_path(cache_dir, infos, engine.model_id, settings) if cacheable else None
-    if path is not None and path.is_file():
-        try:
-            recon = cache.load(path)
-            recon.timings["cache_load"] = time.perf_counter() - t0
-            report("frames", 1.0)
-            return recon
-        except CacheError as err:
-            log.warning("ignoring unusable cache file: %s", err)
+    path = cache_path(cache_dir, infos, engine, settings) if cache_dir is not None else None
+    recon = load_cached(path)
+    if recon is not None:
+        report("frames", 1.0)
+        return recon
 
+    t0 = time.perf_counter()
     # Decode and resize frame by frame, so full-resolution frames never pile up in memory.
     records = plan_batch([(i.width, i.height) for i in infos], settings.mode, settings.resolution)
     wm, hm = records[0].model_size
@@ -125,8 +151,10 @@ def reconstruct_frames(
     t0 = time.perf_counter()
     recon = assemble(infos, records, images, pred, query, engine.model_id, asdict(settings), timings)
     recon.timings["assemble"] = time.perf_counter() - t0
-    if path is not None:
-        cache.save(recon, path)
+    if cache_dir is not None:
+        path = path or cache_path(cache_dir, infos, engine, settings)  # a first download makes weights known
+        if path is not None:
+            cache.save(recon, path)
     return recon
 
 
@@ -155,7 +183,7 @@ def assemble(
     depth = f32(pred["depth"])
     if depth.ndim == 4:
         depth = depth[..., 0]
-    points = geometry.unproject_depth_map_to_point_map(depth, extrinsics, k_model, pixel_offset=0.5)
+    derived = cache.derived_arrays(depth, extrinsics, k_model, records)
     has_tracks = pred.get("track") is not None
     return Reconstruction(
         frames=list(infos),
@@ -167,9 +195,8 @@ def assemble(
         depth_conf=f32(np.reshape(pred["depth_conf"], depth.shape)),
         world_points=f32(pred["world_points"]),
         world_points_conf=f32(np.reshape(pred["world_points_conf"], depth.shape)),
-        points_from_depth=f32(points),
         colors=np.rint(np.asarray(images).transpose(0, 2, 3, 1) * 255.0).astype(np.uint8),
-        valid=np.stack([valid_mask(r) for r in records]),
+        **derived,
         model_id=model_id,
         settings=dict(settings or {}),
         timings=dict(timings or {}),

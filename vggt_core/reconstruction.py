@@ -26,9 +26,11 @@ class FrameInfo:
     """Where one input frame came from.
 
     source: image path, or the video file path.
-    index: position of the frame in its source (video frame number, 0-based; for image lists the
-        position in the sorted list).
-    timestamp: presentation time in seconds for video frames, None for still images.
+    index: position of the frame in its source: for videos Blender's movie frame number (0-based,
+        by presentation time x frame rate, see ``vggt_core.frames``); for image lists the position in
+        the sorted list.
+    timestamp: seconds since the stream start (``index / frame rate``) for video frames, None for
+        still images.
     width, height: the original frame size in pixels (after EXIF orientation).
     """
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from .errors import WeightsError
+from .errors import Cancelled, WeightsError
 
 if TYPE_CHECKING:
     import torch
@@ -23,6 +25,9 @@ CONFIG_METADATA_KEY = "vggt_config"
 _LOCAL_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 # Files tried, in order, per repo; other repos use model.safetensors.
 _REPO_FILES = {"facebook/VGGT-1B-Commercial": ("model.safetensors", "vggt_1B_commercial.pt")}
+
+Progress = Callable[[str, float], None]  # (stage, fraction 0..1): "download" (bytes), "load" (tensors read)
+Cancel = Callable[[], bool]
 
 
 def resolve_source(arg: str | None) -> str:
@@ -74,12 +79,17 @@ def _hub_error(repo: str, err: Exception) -> WeightsError:
     return WeightsError(f"could not download weights for {repo}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
 
 
-def download_from_hub(repo: str, token: str | None = None) -> tuple[Path, Path | None]:
+def download_from_hub(
+    repo: str, token: str | None = None, progress: Progress | None = None, cancel: Cancel | None = None
+) -> tuple[Path, Path | None]:
     """Download (or find in the cache) the checkpoint of `repo` -> (checkpoint path, config.json or None).
 
     A copy already in the Hugging Face cache is used without touching the network (fast, and works
     offline); otherwise it is downloaded, unless HF_HUB_OFFLINE is set. Raises WeightsError with an
     actionable message.
+    progress("download", fraction): bytes received, only when a download happens.
+    cancel(): polled every 0.1 s during a download; True raises Cancelled at once. The transfer then
+        stops at its next chunk (huggingface_hub keeps the partial file and resumes it next time).
     """
     try:
         from huggingface_hub import errors as hf
@@ -90,15 +100,90 @@ def download_from_hub(repo: str, token: str | None = None) -> tuple[Path, Path |
     except hf.LocalEntryNotFoundError as err:
         if _offline():
             raise _hub_error(repo, err) from err
-    return _fetch(repo, token, local_only=False)
+    if progress is None and cancel is None:
+        return _fetch(repo, token, local_only=False)
+    stop = threading.Event()
+    return _abandonable(lambda: _fetch(repo, token, False, _reporting_tqdm(progress, stop)), cancel, stop)
 
 
-def _fetch(repo: str, token: str | None, local_only: bool) -> tuple[Path, Path | None]:
+def locate(source: str) -> tuple[Path, Path | None] | None:
+    """The local checkpoint file of `source` and its config.json (or None), without any network access.
+
+    None when a local file is missing or a Hugging Face repo is not in the cache yet.
+    """
+    if is_local_source(source):
+        path = _checkpoint_file(Path(source).expanduser())
+        if not path.is_file():
+            return None
+        sibling = path.with_name("config.json")
+        return path, sibling if sibling.is_file() else None
+    try:
+        from huggingface_hub import errors as hf
+    except ImportError:  # pragma: no cover - dependency of the package
+        return None
+    try:
+        return _fetch(source, None, local_only=True)
+    except (hf.LocalEntryNotFoundError, WeightsError):
+        return None
+
+
+def _reporting_tqdm(progress: Progress | None, stop: threading.Event) -> type:
+    """A tqdm class for huggingface_hub that reports the largest fraction done of any of its bars and
+    raises Cancelled on the next update once `stop` is set (which ends an HTTP transfer)."""
+    from huggingface_hub.utils import tqdm as hf_tqdm
+
+    best = [0.0]
+
+    class ReportingTqdm(hf_tqdm):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._done = kwargs.get("initial", 0) or 0  # counted here: a disabled tqdm does not count
+
+        def update(self, n: float | None = 1) -> bool | None:
+            if stop.is_set():
+                raise Cancelled("download cancelled")
+            self._done += n or 0
+            total = self.total or 0
+            if progress is not None and total > 0 and self._done / total > best[0]:
+                best[0] = min(1.0, self._done / total)
+                progress("download", best[0])
+            return super().update(n)
+
+    return ReportingTqdm
+
+
+def _abandonable(fn: Callable[[], Any], cancel: Cancel | None, stop: threading.Event) -> Any:
+    """Run `fn` in a daemon thread; return its result or raise its exception. When cancel() turns True,
+    set `stop` and raise Cancelled without waiting (the thread ends at its next progress update)."""
+    result: list[Any] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(fn())
+        except BaseException as err:  # noqa: BLE001 - handed to the waiting thread
+            failure.append(err)
+
+    thread = threading.Thread(target=target, name="vggt-download", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        if cancel is not None and cancel():
+            stop.set()
+            raise Cancelled("download cancelled")
+        thread.join(0.1)
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+def _fetch(repo: str, token: str | None, local_only: bool, tqdm_class: type | None = None) -> tuple[Path, Path | None]:
     """One pass over the repo's candidate checkpoint names; cache misses in local_only mode propagate."""
     from huggingface_hub import errors as hf
     from huggingface_hub import hf_hub_download
 
     kwargs: dict[str, Any] = {"token": token, "local_files_only": local_only}
+    if tqdm_class is not None:
+        kwargs["tqdm_class"] = tqdm_class
     last: Exception | None = None
     checkpoint = None
     for filename in _REPO_FILES.get(repo, ("model.safetensors",)):
@@ -107,6 +192,8 @@ def _fetch(repo: str, token: str | None, local_only: bool) -> tuple[Path, Path |
             break
         except (hf.EntryNotFoundError, hf.RemoteEntryNotFoundError, hf.LocalEntryNotFoundError) as err:
             last = err  # try the next file name
+        except Cancelled:
+            raise
         except Exception as err:  # noqa: BLE001 - mapped to one actionable line
             raise _hub_error(repo, err) from err
     if checkpoint is None:
@@ -118,6 +205,8 @@ def _fetch(repo: str, token: str | None, local_only: bool) -> tuple[Path, Path |
         raise WeightsError(f"{repo} has no VGGT checkpoint file; pass --weights PATH to a local checkpoint") from last
     try:
         config = Path(hf_hub_download(repo, "config.json", **kwargs))
+    except Cancelled:
+        raise
     except Exception:  # noqa: BLE001 - config.json is optional
         config = None
     return checkpoint, config
@@ -132,15 +221,24 @@ def _read_config_json(path: Path) -> "VGGTConfig":
         raise WeightsError(f"cannot read model config {path}: {exc}") from exc
 
 
-def _load_file(path: Path) -> tuple[dict[str, "torch.Tensor"], "VGGTConfig | None"]:
-    """Tensors of one local checkpoint file + the config stored with it (metadata or sibling config.json).
-
-    A directory stands for the first of model.safetensors / model.pt inside it.
-    """
+def _checkpoint_file(path: Path) -> Path:
+    """A directory stands for the first of model.safetensors / model.pt inside it."""
     if path.is_dir():
-        path = next((path / n for n in ("model.safetensors", "model.pt") if (path / n).is_file()), path / "model.safetensors")
+        return next((path / n for n in ("model.safetensors", "model.pt") if (path / n).is_file()), path / "model.safetensors")
+    return path
+
+
+def _load_file(
+    path: Path, progress: Progress | None = None, cancel: Cancel | None = None
+) -> tuple[dict[str, "torch.Tensor"], "VGGTConfig | None"]:
+    """Tensors of one local checkpoint file (or folder, see `_checkpoint_file`) + the config stored with
+    it (metadata or sibling config.json). progress("load", 0.0) first; for .safetensors, progress and
+    cancel() then run per tensor."""
+    path = _checkpoint_file(path)
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist; check --weights / VGGT_WEIGHTS")
+    if progress is not None:
+        progress("load", 0.0)
     config = None
     if path.suffix.lower() == ".safetensors":
         from safetensors import SafetensorError, safe_open
@@ -148,7 +246,14 @@ def _load_file(path: Path) -> tuple[dict[str, "torch.Tensor"], "VGGTConfig | Non
         try:
             with safe_open(str(path), framework="pt", device="cpu") as f:
                 meta = f.metadata() or {}
-                state = {k: f.get_tensor(k) for k in f.keys()}
+                keys = list(f.keys())
+                state = {}
+                for i, k in enumerate(keys):
+                    if cancel is not None and cancel():
+                        raise Cancelled("model loading cancelled")
+                    state[k] = f.get_tensor(k)
+                    if progress is not None:
+                        progress("load", (i + 1) / len(keys))
         except (SafetensorError, OSError) as exc:
             raise WeightsError(f"{path} is not a readable .safetensors file ({exc}); re-download it") from exc
         if CONFIG_METADATA_KEY in meta:
@@ -177,15 +282,18 @@ def _load_file(path: Path) -> tuple[dict[str, "torch.Tensor"], "VGGTConfig | Non
     return normalize_state_dict(state), config
 
 
-def load_state_dict_from(source: str, token: str | None = None) -> tuple[dict[str, "torch.Tensor"], "VGGTConfig | None"]:
+def load_state_dict_from(
+    source: str, token: str | None = None, progress: Progress | None = None, cancel: Cancel | None = None
+) -> tuple[dict[str, "torch.Tensor"], "VGGTConfig | None"]:
     """Load the raw tensors of `source` (HF repo id or local file) -> (state dict, config or None).
 
     The config is None when the source does not describe one (then VGGT-1B is assumed).
+    progress/cancel: see `download_from_hub` and `_load_file`.
     """
     if is_local_source(source):
-        return _load_file(Path(source).expanduser())
-    checkpoint, config_json = download_from_hub(source, token)
-    state, config = _load_file(checkpoint)
+        return _load_file(Path(source).expanduser(), progress, cancel)
+    checkpoint, config_json = download_from_hub(source, token, progress, cancel)
+    state, config = _load_file(checkpoint, progress, cancel)
     if config is None and config_json is not None:
         config = _read_config_json(config_json)
     return state, config
@@ -219,10 +327,20 @@ def model_from_state_dict(state: Mapping[str, "torch.Tensor"], config: "VGGTConf
     return model.eval()
 
 
-def load_model(source: str | None = None, token: str | None = None, config: "VGGTConfig | None" = None) -> "VGGT":
-    """VGGT from `resolve_source(source)`; `config` overrides the one stored with the weights."""
+def load_model(
+    source: str | None = None,
+    token: str | None = None,
+    config: "VGGTConfig | None" = None,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+) -> "VGGT":
+    """VGGT from `resolve_source(source)`; `config` overrides the one stored with the weights.
+
+    progress(stage, fraction): "download" (only when a Hugging Face download happens), then "load".
+    cancel(): polled during the download and between tensors; True raises Cancelled.
+    """
     source = resolve_source(source)
-    state, stored = load_state_dict_from(source, token=token)
+    state, stored = load_state_dict_from(source, token=token, progress=progress, cancel=cancel)
     return model_from_state_dict(state, config or stored, source)
 
 

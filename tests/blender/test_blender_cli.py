@@ -1,7 +1,11 @@
 """``blender -b -c vggt ...`` = vggt_blender.cli.main(argv), called directly (the bpy module cannot dispatch -c)."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -27,15 +31,43 @@ def _one_error_line(capsys) -> str:
 @pytest.mark.parametrize("argv,needle", [
     ([], "required"),
     (["--images", "x", "--video", "y", "--out", "o.blend"], "not allowed with"),
+    (["--images", ".", "--out", "o.blend", "--mode", "squash"], "invalid choice"),
+    (["--images", "."], "--out is required"),
+])
+def test_usage_errors_exit_2_with_one_line(capsys, argv, needle):
+    assert cli.main(argv) == 2
+    assert needle in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("argv,needle", [
     (["--images", "/nonexistent/dir", "--out", "o.blend"], "image folder not found"),
     (["--images", ".", "--out", "o.blend", "--weights", "/nonexistent.safetensors"], "checkpoint file not found"),
     (["--images", ".", "--out", "scene.txt"], ".blend"),
     (["--images", ".", "--out", "o.blend", "--stride", "0"], "stride"),
-    (["--images", ".", "--out", "o.blend", "--mode", "squash"], "invalid choice"),
+    (["--images", ".", "--out", "o.blend", "--fps", "0"], "fps"),
+    (["--images", ".", "--out", "o.blend", "--scale", "0"], "--scale"),
+    (["--images", ".", "--into", "/nonexistent.blend"], "--into file not found"),
+    (["--images", ".", "--into", __file__], "not a .blend file"),
 ])
-def test_bad_arguments_exit_2_with_one_line(capsys, argv, needle):
-    assert cli.main(argv) == 2
+def test_bad_values_exit_1_with_one_line(capsys, argv, needle):
+    assert cli.main(argv) == 1
     assert needle in _one_error_line(capsys)
+
+
+def test_unusable_outputs_fail_before_the_model_runs(capsys, tmp_path):
+    """No --weights: were the model reached, the default repo's download would fail with another message."""
+    imgs = write_images(tmp_path / "imgs", 1)
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dir.blend").mkdir()
+    for extra, needle in [(["--out", str(tmp_path / "file" / "o.blend")], "is an existing file, not a folder"),
+                          (["--out", str(tmp_path / "dir.blend")], "is a folder"),
+                          (["--out", str(tmp_path / "o.blend"), "--export-colmap", str(tmp_path / "file")],
+                           "--export-colmap: "),
+                          (["--out", str(tmp_path / "o.blend"), "--render", str(tmp_path / "file" / "sub" / "p.png")],
+                           "--render: cannot write")]:
+        assert cli.main(["--images", str(imgs), *extra]) == 1
+        assert needle in _one_error_line(capsys)
+    assert worker.loaded_model() is None and not (tmp_path / "o.blend").exists()
 
 
 def test_help_exits_0(capsys):
@@ -57,7 +89,7 @@ def test_unreadable_video_is_a_one_line_error(capsys, tmp_path, ckpt):
     n_objects = len(bpy.data.objects)
     rc = cli.main(["--video", str(tmp_path / "clip.mp4"), "--out", str(tmp_path / "o.blend"), "--weights", str(ckpt),
                    "--device", "cpu"])
-    assert rc == 2
+    assert rc == 1
     assert "clip.mp4" in _one_error_line(capsys)
     assert not (tmp_path / "o.blend").exists() and len(bpy.data.objects) == n_objects
 
@@ -91,3 +123,112 @@ def test_images_to_blend_and_preview(tmp_path, ckpt, capsys):
     background = np.median(img.reshape(-1, 3), axis=0)
     lit = np.abs(img - background).max(axis=2) > 10
     assert lit.mean() > 0.01  # the framed points cover part of the view
+
+
+def _vggt_collection() -> bpy.types.Collection:
+    cols = [c for c in bpy.data.collections if "vggt_settings" in c]
+    assert len(cols) == 1, [c.name for c in cols]
+    return cols[0]
+
+
+def test_device_cuda_without_cuda_is_one_line(capsys, tmp_path, ckpt):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    imgs = write_images(tmp_path / "imgs", 2)
+    rc = cli.main(["--images", str(imgs), "--out", str(tmp_path / "o.blend"), "--weights", str(ckpt), "--device", "cuda"])
+    assert rc == 1
+    assert "device 'cuda' is not available" in _one_error_line(capsys)
+    assert worker.loaded_model() is None and not (tmp_path / "o.blend").exists()
+
+
+def test_video_fps_colmap_scale_sensor(tmp_path, ckpt, capsys):
+    import pycolmap
+    import torch
+    from PIL import Image
+
+    from ext_helpers import write_video
+
+    torch.set_num_threads(1)
+    video = write_video(tmp_path / "my clip.mp4", list(range(0, 240, 8)), size=(64, 48), rate=10)  # 30 frames, 3 s
+    out, colmap = tmp_path / "scene.blend", tmp_path / "colmap"
+    rc = cli.main(["--video", str(video), "--out", str(out), "--weights", str(ckpt), "--device", "cpu", "--fps", "1",
+                   "--no-proxies", "--export-colmap", str(colmap), "--scale", "2.5", "--sensor-width", "24"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "vggt: Running the network 100%" in err.splitlines()  # not a terminal: plain progress lines
+    worker.unload_engine()
+
+    model = pycolmap.Reconstruction(str(colmap / "sparse" / "0"))
+    names = [model.images[k + 1].name for k in range(len(model.images))]
+    assert names == [f"my_clip_{i:06d}.png" for i in (0, 10, 20)]  # 1 of the video's 10 frames per second
+    for name in names:
+        assert Image.open(colmap / "images" / name).size == (64, 48)
+
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    objs = list(_vggt_collection().all_objects)
+    cams = [o for o in objs if o.type == "CAMERA"]
+    assert len(cams) == 3 + 1 and all(c.data.sensor_width == 24 for c in cams)
+    root = next(o for o in objs if o.parent is None)
+    assert tuple(root.scale) == pytest.approx((2.5, 2.5, 2.5))
+
+
+def test_into_existing_blend(tmp_path, ckpt, capsys):
+    import torch
+
+    torch.set_num_threads(1)
+    imgs = write_images(tmp_path / "imgs", 2)
+    bpy.ops.wm.read_homefile(use_factory_startup=True)
+    bpy.context.scene.name = "Shot"
+    into = tmp_path / "shot.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(into))
+    before = into.read_bytes()
+    base = ["--images", str(imgs), "--weights", str(ckpt), "--device", "cpu", "--no-proxies", "--into", str(into)]
+
+    assert cli.main([*base, "--out", str(tmp_path / "copy.blend")]) == 0, capsys.readouterr().err
+    assert into.read_bytes() == before  # with --out the --into file is only read
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "copy.blend"))
+    assert bpy.context.scene.name == "Shot" and "Cube" in bpy.data.objects
+    assert _vggt_collection().name in bpy.context.scene.collection.children
+
+    assert cli.main(base) == 0, capsys.readouterr().err  # no --out: saved back, the old version kept as .blend1
+    worker.unload_engine()
+    assert (tmp_path / "shot.blend1").read_bytes() == before
+    bpy.ops.wm.open_mainfile(filepath=str(into))
+    assert "Cube" in bpy.data.objects and _vggt_collection()
+
+
+# Runs in a fresh interpreter with its own user folder holding a customised startup file.
+FACTORY_PROBE = textwrap.dedent("""
+    import json, sys
+    sys.path[:0] = [REPO, HERE]
+    import bpy, addon_utils
+    addon_utils.enable("vggt_blender", default_set=True)
+    import vggt_blender
+    from ext_helpers import write_images
+    scene = bpy.context.scene
+    scene.unit_settings.system, scene.render.engine = "IMPERIAL", "BLENDER_WORKBENCH"
+    bpy.ops.wm.save_homefile()  # the user's startup file: a batch job must not inherit it
+    from vggt_blender import cli
+    imgs = write_images(__import__("pathlib").Path(TMP) / "imgs", 2)
+    rc = cli.main(["--images", str(imgs), "--out", TMP + "/o.blend", "--weights", CKPT, "--device", "cpu",
+                   "--no-proxies"])
+    out = {"rc": rc, "registered": hasattr(bpy.types, "VGGT_OT_run"), "cli": vggt_blender._cli_handle is not None}
+    bpy.ops.wm.open_mainfile(filepath=TMP + "/o.blend")
+    out["units"], out["engine"] = bpy.context.scene.unit_settings.system, bpy.context.scene.render.engine
+    addon_utils.disable("vggt_blender", default_set=True)
+    print("PROBE:" + json.dumps(out))
+""")
+
+
+def test_new_scene_starts_from_factory_settings(tmp_path, ckpt):
+    code = "".join(f"{k} = {str(v)!r}\n" for k, v in
+                   {"REPO": REPO, "HERE": Path(__file__).parent, "TMP": tmp_path, "CKPT": ckpt}.items()) + FACTORY_PROBE
+    env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "user"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("PROBE:")), None)
+    assert line is not None, proc.stdout[-2000:] + proc.stderr[-3000:]
+    out = json.loads(line[len("PROBE:"):])
+    assert out["engine"] != "BLENDER_WORKBENCH"  # the factory default, not the user's engine
+    assert {**out, "engine": None} == {"rc": 0, "registered": True, "cli": True, "units": "METRIC", "engine": None}

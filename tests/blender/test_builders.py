@@ -272,6 +272,26 @@ def test_collection_properties_for_reimport(scene):
     assert all(o.name.startswith("shot A.001") for o in col2.all_objects)
 
 
+def test_long_multibyte_folder_name_keeps_children_apart(scene):
+    """A 100-character folder name (3- and 4-byte characters) exceeds Blender's name limit (63 bytes on
+    4.2, 255 from 5.0): the collection name is shortened on a character boundary so that every child
+    keeps its own "<collection> <suffix>" name, also for a second import (".001")."""
+    folder = ("撮影🎥ショット-" * 15)[:100]
+    recon = make_recon([(64, 48)] * 3, image_paths=[f"/nonexistent/{folder}/f{i}.png" for i in range(3)])
+    limit = convert.max_name_bytes(bpy.app.version)
+    for expected_suffix in ("", ".001"):
+        before = {kind: set(getattr(bpy.data, kind).keys()) for kind in DATA_COLLECTIONS}
+        col = import_reconstruction(recon, convert.ImportSettings(proxy_every=1), scene)
+        assert col.name.endswith(expected_suffix)
+        base = col.name[:len(col.name) - len(expected_suffix)]
+        assert ("VGGT " + folder).startswith(base) and len(base) > 10
+        new = [n for kind in DATA_COLLECTIONS for n in getattr(bpy.data, kind).keys() if n not in before[kind]]
+        assert all(len(n.encode()) <= limit and n.startswith(col.name) for n in new), new
+        suffixes = {n[len(col.name):] for n in bpy.data.objects.keys() if n in new}
+        assert {"", " camera", " points", " cam 0000", " cam 0002", " proxy 0002"} <= suffixes, suffixes
+        assert {n[len(col.name):] for n in col.children.keys()} == {" cameras", " proxies"}
+
+
 def test_movie_plate(scene, tmp_path):
     av = pytest.importorskip("av", reason="PyAV is needed to write the test video")
     path = str(tmp_path / "clip.mp4")

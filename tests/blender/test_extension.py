@@ -17,7 +17,7 @@ sys.path[:0] = [str(REPO)]
 
 import vggt_blender  # noqa: E402
 
-CLASSES = ("VGGTPreferences", "VGGTSceneProps", "VGGT_OT_run", "VGGT_OT_cancel", "VGGT_OT_reimport",
+CLASSES = ("VGGTPreferences", "VGGTSceneProps", "VGGTRunState", "VGGT_OT_run", "VGGT_OT_cancel", "VGGT_OT_reimport",
            "VGGT_OT_unload_model", "VGGT_OT_install_dependencies", "VGGT_PT_main")
 
 
@@ -38,7 +38,7 @@ def test_register_unregister_three_times():
         assert vggt_blender._cli_handle is not None
         vggt_blender.unregister()
         assert _registered() == []
-        assert not hasattr(bpy.types.Scene, "vggt")
+        assert not hasattr(bpy.types.Scene, "vggt") and not hasattr(bpy.types.WindowManager, "vggt_run")
         assert dependencies.deps_dir() not in sys.path
         assert vggt_blender._cli_handle is None
 

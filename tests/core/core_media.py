@@ -1,6 +1,8 @@
 """Synthetic inputs and independent readers for the pipeline tests (images, videos, reconstructions, PLY)."""
 from __future__ import annotations
 
+from collections.abc import Collection
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -30,28 +32,45 @@ def write_images(folder: Path, names: list[str], size: tuple[int, int] = (64, 48
 
 
 def frame_level(i: int) -> int:
-    """Grey level that identifies video frame ``i`` (survives lossy coding to within a few levels)."""
-    return 8 * i
+    """Grey level that identifies video frame ``i`` (0..36; survives lossy coding to within a few levels)."""
+    return 7 * i
 
 
 def write_video(
-    path: Path, n: int = 30, rate: int = 10, codec: str = "libx264", size=(64, 48), rotation=None, gop: int | None = None
+    path: Path,
+    n: int = 30,
+    rate: int | Fraction = 10,
+    codec: str = "libx264",
+    size=(64, 48),
+    rotation=None,
+    gop: int | None = None,
+    drop: Collection[int] = (),
+    fmt: str | None = None,
 ) -> Path:
-    """An ``n``-frame video; frame i is grey ``frame_level(i)`` with a white 8x8 marker in the top-left."""
+    """An ``n``-frame video; frame i is grey ``frame_level(i)`` with a white 8x8 marker in the top-left.
+
+    Frame i has timestamp ``i / rate``; the frames in ``drop`` are left out (a gap in the timestamps, as a
+    camera or capture that drops frames writes). ``fmt``: container format (e.g. ``"h264"``, a raw stream).
+    """
     import av
 
     w, h = size
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", format=fmt) as container:
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.time_base = Fraction(1, rate)
         if gop is not None:
             stream.codec_context.gop_size = gop
         if rotation is not None:
             stream.set_display_rotation(rotation)
         for i in range(n):
+            if i in drop:
+                continue
             img = np.full((h, w, 3), frame_level(i), np.uint8)
             img[:8, :8] = 255
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, rate)
+            for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
@@ -61,6 +80,11 @@ def write_video(
 def decoded_level(frame: np.ndarray) -> int:
     """The grey level of a decoded synthetic video frame (median ignores the marker)."""
     return int(np.median(frame))
+
+
+def decoded_index(frame: np.ndarray) -> int:
+    """The frame number a decoded synthetic video frame shows (nearest ``frame_level``)."""
+    return round(decoded_level(frame) / frame_level(1))
 
 
 def make_recon(frames: int = 3, h: int = 28, w: int = 42, pad_rows: int = 0, seed: int = 0, tracks: bool = False):

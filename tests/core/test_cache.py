@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 
@@ -65,27 +66,120 @@ def test_rejects_other_schema_version(tmp_path):
         cache.load(tmp_path / "v2.npz")
 
 
-def test_cache_key_tracks_inputs_weights_and_settings(tmp_path):
+MODEL_A = {"weights": {"checkpoint": "a" * 64, "config": None}, "device": "cpu", "dtype": "float32"}
+
+
+def test_cache_key_tracks_inputs_model_and_settings(tmp_path):
     paths = write_images(tmp_path, ["a.png", "b.png"])
     infos = list_frames(tmp_path)
     settings = ReconstructSettings()
-    key = cache.cache_key(infos, "model-A", settings)
-    assert len(key) == 64 and key == cache.cache_key(list_frames(tmp_path), "model-A", settings)
-    assert key != cache.cache_key(infos, "model-B", settings)
-    assert key != cache.cache_key(infos, "model-A", ReconstructSettings(mode="pad"))
-    assert key != cache.cache_key(infos, "model-A", ReconstructSettings(query_points=[[1, 2]]))
-    assert key != cache.cache_key(infos[:1], "model-A", settings)
-    assert key != cache.cache_key([dataclasses.replace(infos[1], index=5)] + infos[1:], "model-A", settings)
+    key = cache.cache_key(infos, MODEL_A, settings)
+    assert len(key) == 64 and key == cache.cache_key(list_frames(tmp_path), dict(MODEL_A), settings)
+    for change in ({"weights": {"checkpoint": "b" * 64, "config": None}}, {"dtype": "bfloat16"}, {"device": "cuda"}):
+        assert key != cache.cache_key(infos, {**MODEL_A, **change}, settings), change
+    assert key != cache.cache_key(infos, MODEL_A, ReconstructSettings(mode="pad"))
+    assert key != cache.cache_key(infos, MODEL_A, ReconstructSettings(query_points=[[1, 2]]))
+    assert key != cache.cache_key(infos[:1], MODEL_A, settings)
+    assert key != cache.cache_key([dataclasses.replace(infos[1], index=5)] + infos[1:], MODEL_A, settings)
     # A dict form of the settings (as stored in a Reconstruction) gives the same key.
-    assert key == cache.cache_key(infos, "model-A", dataclasses.asdict(settings))
-    weights = tmp_path / "w.safetensors"
-    weights.write_bytes(b"1234")
-    wkey = cache.cache_key(infos, str(weights), settings)
-    weights.write_bytes(b"12345")  # checkpoint replaced at the same path -> new key
-    assert wkey != cache.cache_key(infos, str(weights), settings)
+    assert key == cache.cache_key(infos, MODEL_A, dataclasses.asdict(settings))
     st = os.stat(paths[0])
     os.utime(paths[0], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched file -> new key
-    assert key != cache.cache_key(infos, "model-A", settings)
+    assert key != cache.cache_key(infos, MODEL_A, settings)
+
+
+def test_format_version_is_part_of_the_key(tmp_path, monkeypatch):
+    write_images(tmp_path, ["a.png"])
+    key = cache.cache_key(list_frames(tmp_path), MODEL_A, ReconstructSettings())
+    monkeypatch.setattr(cache, "VERSION", cache.VERSION + 1)
+    assert key != cache.cache_key(list_frames(tmp_path), MODEL_A, ReconstructSettings())
+
+
+def _hub_cache(root, repo, payload: bytes, config: bytes | None = None):
+    """A Hugging Face cache as huggingface_hub writes it: snapshot files are symlinks to blobs/<sha256>."""
+    base = root / ("models--" + repo.replace("/", "--"))
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    snap = base / "snapshots" / commit
+    for d in (base / "blobs", snap, base / "refs"):
+        d.mkdir(parents=True, exist_ok=True)
+    (base / "refs" / "main").write_text(commit)
+    files = {"model.safetensors": payload, **({"config.json": config} if config is not None else {})}
+    for name, data in files.items():
+        blob = base / "blobs" / (hashlib.sha256(data).hexdigest() if name.endswith(".safetensors") else "c" * 40)
+        blob.write_bytes(data)
+        (snap / name).symlink_to(os.path.relpath(blob, snap))
+    return snap / "model.safetensors"
+
+
+def test_weights_identity_is_content_not_name(tmp_path, monkeypatch):
+    """A repo id (online run), its resolved file in the HF cache (offline run) and a copy agree."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    resolved = _hub_cache(tmp_path / "hub", "someone/vggt", b"weights-one", b'{"depth": 1}')
+    by_repo = cache.weights_identity("someone/vggt")
+    assert by_repo == {"checkpoint": hashlib.sha256(b"weights-one").hexdigest(),
+                       "config": hashlib.sha256(b'{"depth": 1}').hexdigest()}
+    assert cache.weights_identity(str(resolved)) == by_repo  # offline: worker passes the resolved path
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "model.safetensors").write_bytes(b"weights-one")
+    (copy / "config.json").write_bytes(b'{"depth": 1}')
+    assert cache.weights_identity(str(copy / "model.safetensors")) == by_repo
+    assert cache.weights_identity(str(copy)) == by_repo  # a folder means its model.safetensors
+    (copy / "model.safetensors").write_bytes(b"weights-two")  # replaced in place -> new identity
+    assert cache.weights_identity(str(copy))["checkpoint"] == hashlib.sha256(b"weights-two").hexdigest()
+    # Weights that are not on this machine cannot be identified (yet).
+    assert cache.weights_identity("someone/not-downloaded") is None
+    assert cache.weights_identity(str(tmp_path / "missing.safetensors")) is None
+
+
+def test_local_checkpoint_hash_is_remembered(tmp_path, monkeypatch):
+    ckpt = tmp_path / "w.safetensors"
+    ckpt.write_bytes(b"x" * 1000)
+    hashed = []
+    real = hashlib.file_digest
+    monkeypatch.setattr(hashlib, "file_digest", lambda fh, name: hashed.append(fh.name) or real(fh, name))
+    monkeypatch.setattr(cache, "_memo", {})
+    digest = cache.file_sha256(ckpt, memo_dir=tmp_path / "cache")
+    assert digest == hashlib.sha256(b"x" * 1000).hexdigest() and len(hashed) == 1
+    assert cache.file_sha256(ckpt, memo_dir=tmp_path / "cache") == digest and len(hashed) == 1
+    monkeypatch.setattr(cache, "_memo", {})  # a new session: the memo file in the cache folder answers
+    assert cache.file_sha256(ckpt, memo_dir=tmp_path / "cache") == digest and len(hashed) == 1
+    st = os.stat(ckpt)
+    os.utime(ckpt, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched -> hashed again
+    assert cache.file_sha256(ckpt, memo_dir=tmp_path / "cache") == digest and len(hashed) == 2
+
+
+def test_derived_arrays_are_not_stored(tmp_path):
+    recon = make_recon(frames=2, h=14, w=28, pad_rows=2)
+    path = cache.save(recon, tmp_path / "r.npz")
+    with np.load(path) as data:
+        assert "points_from_depth" not in data.files and "valid" not in data.files
+    back = cache.load(path)
+    np.testing.assert_array_equal(back.points_from_depth, recon.points_from_depth)
+    np.testing.assert_array_equal(back.valid, recon.valid)
+    assert not back.valid[:, :2].any() and back.valid[:, 2:].all()
+
+
+def test_usage_and_clear_touch_only_cache_files(tmp_path):
+    folder = tmp_path / "vggt_cache"
+    for i in range(2):
+        cache.save(make_recon(), folder / f"{str(i) * 64}.npz")
+    (folder / cache.WEIGHTS_MEMO).write_text("{}")
+    (folder / "notes.txt").write_text("mine")
+    (folder / "other.npz").write_bytes(b"x")
+    count, size = cache.usage(folder)
+    assert count == 2 and size == sum((folder / n).stat().st_size for n in ["0" * 64 + ".npz", "1" * 64 + ".npz",
+                                                                            cache.WEIGHTS_MEMO])
+    assert cache.clear(folder) == (2, size)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt", "other.npz"]
+    (folder / "notes.txt").unlink()
+    (folder / "other.npz").unlink()
+    cache.save(make_recon(), folder / f"{'2' * 64}.npz")
+    assert cache.clear(folder)[0] == 1 and not folder.exists()  # emptied -> removed
+    assert cache.usage(folder) == (0, 0) and cache.clear(folder) == (0, 0)
 
 
 def test_settings_serialise():

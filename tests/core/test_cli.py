@@ -8,19 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 
 from core_media import read_ply, write_images
 from vggt_core import cache
-from vggt_core.cli import main
+from vggt_core.cli import ProgressLog, main
+from vggt_core.weights import save_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tiny_model, tmp_path_factory):
-    weights = pytest.importorskip("vggt_core.weights")
-    pytest.importorskip("vggt_core.engine", reason="vggt_core.engine not written yet")
-    return weights.save_checkpoint(tiny_model, tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
+    return save_checkpoint(tiny_model, tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
 
 
 def _run(args, capsys):
@@ -30,7 +31,7 @@ def _run(args, capsys):
 
 
 def test_success_writes_everything_and_reuses_cache(tmp_path, checkpoint, capsys):
-    write_images(tmp_path / "in", ["a.png", "b.png", "c.png", "d.png"], size=(112, 84))
+    write_images(tmp_path / "in", ["a.png", "b.png", "c c.png", "d.png"], size=(112, 84))
     out = tmp_path / "out"
     args = [tmp_path / "in", "--out", out, "--weights", checkpoint, "--device", "cpu", "--dtype", "fp32",
             "--resolution", "112", "--max-frames", "3", "--conf-percentile", "20", "--max-points", "5000"]
@@ -51,6 +52,14 @@ def test_success_writes_everything_and_reuses_cache(tmp_path, checkpoint, capsys
     assert len(model.images) == 3 and len(model.points3D) == len(ply)
     k = recon.intrinsics[0]
     np.testing.assert_allclose(model.cameras[1].params, [k[0, 0], k[1, 1], k[0, 2], k[1, 2]], rtol=1e-6)
+    names = sorted(image.name for image in model.images.values())
+    assert names == ["a.png", "c_c.png", "d.png"]
+    for name in names:  # the COLMAP dataset layout trainers read: OUT/images/NAME next to OUT/sparse/0
+        assert Image.open(out / "images" / name).size == (112, 84)
+    # not a terminal: plain progress lines, at most one per 10 % of a stage, flushed as they come
+    lines = err.splitlines()
+    assert "vggt-reconstruct: frames 0%" in lines and "vggt-reconstruct: aggregator 100%" in lines
+    assert len([line for line in lines if line.startswith("vggt-reconstruct: aggregator")]) <= 11
 
     code, err = _run(args + ["--export", "ply"], capsys)  # second run: cache hit
     assert code == 0, err
@@ -81,4 +90,36 @@ def test_module_entry_point_no_traceback(tmp_path):
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )
     assert proc.returncode == 2
-    assert proc.stderr == f"error: no images (jpg/png/tif/webp/bmp) found in {tmp_path / 'empty'}\n"
+    assert proc.stderr.startswith("error: no images (") and proc.stderr.count("\n") == 1
+    assert proc.stderr.endswith(f" found in {tmp_path / 'empty'}\n")
+
+
+def test_unusable_out_is_one_line_before_any_work(tmp_path, checkpoint, capsys):
+    write_images(tmp_path / "in", ["a.png"], size=(56, 42))
+    (tmp_path / "file").write_text("x")
+    for out, needle in [(tmp_path / "file", "is an existing file"), (tmp_path / "file" / "sub", "cannot write")]:
+        code, err = _run([tmp_path / "in", "--out", out, "--weights", checkpoint], capsys)
+        assert code == 2 and err.startswith(f"error: --out") and needle in err and err.count("\n") == 1, err
+    assert (tmp_path / "file").read_text() == "x"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("device,needle", [("cuda", "'cuda' is not available"), ("cuda:1", "'cuda:1' is not"),
+                                           ("tpu", "unknown device 'tpu'")])
+def test_unusable_device_is_one_line(tmp_path, checkpoint, capsys, device, needle):
+    write_images(tmp_path / "in", ["a.png"], size=(56, 42))
+    code, err = _run([tmp_path / "in", "--out", tmp_path / "o", "--weights", checkpoint, "--device", device], capsys)
+    assert code == 2 and err.startswith("error: ") and needle in err and err.count("\n") == 1, err
+
+
+def test_progress_log_lines_when_not_a_terminal(capsys):
+    with ProgressLog("p", label=str.upper) as log:
+        for k in range(101):
+            log("stage", k / 100)
+        log("next", 0.05)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"p: STAGE {pct}%" for pct in range(0, 101, 10)] + ["p: NEXT 5%"]
+    with ProgressLog("p", interval=0.0) as log:  # past the interval every new percentage is shown
+        for frac in (0.0, 0.01, 0.02, 0.02):
+            log("s", frac)
+    assert capsys.readouterr().err.splitlines() == ["p: s 0%", "p: s 1%", "p: s 2%"]

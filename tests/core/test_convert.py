@@ -95,7 +95,6 @@ def test_confidence_rank():
 
 
 def test_point_cloud_arrays_from_select_points():
-    pytest.importorskip("vggt_core.filters")
     recon = make_recon([(640, 480)] * 3)
     st = cv.ImportSettings(conf_percentile=30.0, max_points=None)
     pts = cv.point_cloud_arrays(recon, st)
@@ -174,3 +173,21 @@ def test_settings_json_roundtrip_and_validation():
     assert cv.ImportSettings.from_json(st.to_json()) == st
     with pytest.raises(ValueError):
         cv.ImportSettings(camera_interpolation="SMOOTH")
+
+
+@pytest.mark.parametrize("base, suffix, limit, expected", [
+    ("shot", " cameras", 63, "shot cameras"),                       # fits: unchanged
+    ("a" * 100, " cameras", 63, "a" * 55 + " cameras"),             # the suffix is kept whole
+    ("é" * 40, " proxy 0001", 63, "é" * 26 + " proxy 0001"),       # 2-byte characters: 52 + 11 bytes
+    ("ab" + "🎥" * 20, "", 11, "ab🎥🎥"),                           # never half a 4-byte character
+    ("撮影", "x" * 70, 63, "x" * 70),                               # no room left for the base
+])
+def test_safe_name_cuts_the_base_on_a_character_boundary(base, suffix, limit, expected):
+    out = cv.safe_name(base, suffix, limit)
+    assert out == expected
+    assert len(out.encode("utf-8")) <= max(limit, len(suffix.encode("utf-8")))
+
+
+def test_max_name_bytes_by_blender_version():
+    assert cv.max_name_bytes((4, 2, 23)) == 63 and cv.max_name_bytes((4, 5, 0)) == 63
+    assert cv.max_name_bytes((5, 0, 1)) == 255 and cv.max_name_bytes((5, 2, 3)) == 255

@@ -59,7 +59,9 @@ def test_requirements_come_from_pyproject_without_numpy():
     pins = _pyproject_deps()
     assert to_install == [d for d in pins if not d.startswith("numpy")]
     assert constraints == [d for d in pins if d.startswith("numpy")]
-    assert any(c.replace(" ", "").endswith("<2.0") for c in constraints)
+    # Blender's own numpy stays: <2 under Python 3.11 (4.2-5.0), 2.x under 3.13 (5.1 on)
+    assert any("<2.0" in c and "python_version < '3.12'" in c for c in constraints), constraints
+    assert any(">=2.2" in c and "python_version >= '3.12'" in c for c in constraints), constraints
 
 
 def test_cpu_variant_installs_torch_from_pytorch_index_then_the_rest(fake_python, tmp_path):

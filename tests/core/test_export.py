@@ -4,10 +4,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core_media import make_recon, read_ply
-from vggt_core.export.colmap import image_names, rotation_to_quaternion, write_colmap
+import dataclasses
+import os
+
+from PIL import Image
+
+from core_media import decoded_level, frame_level, make_recon, read_ply, write_images, write_video
+from vggt_core.export.colmap import image_names, rotation_to_quaternion, write_colmap, write_colmap_dataset
 from vggt_core.export.ply import write_ply
 from vggt_core.filters import select_points
+from vggt_core.frames import FrameSelection, list_frames, read_image
 from vggt_core.reconstruction import FrameInfo
 
 
@@ -44,6 +50,21 @@ def test_image_names_unique():
     assert image_names(frames) == ["x.jpg", "clip_000012.png"]
     dup = [FrameInfo("/a/x.jpg", 0, None, 4, 4), FrameInfo("/b/x.jpg", 1, None, 4, 4)]
     assert image_names(dup) == ["00000_x.jpg", "00001_x.jpg"]
+    spaced = [FrameInfo("/a/my photo\t1.jpg", 0, None, 4, 4), FrameInfo("/v/my clip.mp4", 3, 0.1, 4, 4)]
+    assert image_names(spaced) == ["my_photo_1.jpg", "my_clip_000003.png"]
+    assert image_names(spaced, as_png=[True, True]) == ["my_photo_1.png", "my_clip_000003.png"]
+
+
+@pytest.mark.parametrize("fmt", ["bin", "txt"])
+def test_colmap_names_with_spaces_read_back(tmp_path, fmt):
+    """COLMAP's text reader splits a line on spaces: "my photo.jpg" would come back as "my"."""
+    pycolmap = pytest.importorskip("pycolmap")
+    recon = make_recon(frames=2)
+    recon = dataclasses.replace(recon, frames=[dataclasses.replace(f, source=f"/shots/day 1/my photo {k}.jpg")
+                                               for k, f in enumerate(recon.frames)])
+    out = write_colmap(tmp_path, recon, binary=fmt == "bin", text=fmt == "txt")
+    model = pycolmap.Reconstruction(str(out))
+    assert sorted(im.name for im in model.images.values()) == ["my_photo_0.jpg", "my_photo_1.jpg"]
 
 
 @pytest.mark.parametrize("fmt", ["bin", "txt"])
@@ -68,3 +89,36 @@ def test_colmap_read_back_with_pycolmap(tmp_path, fmt):
     rgb = np.array([model.points3D[i + 1].color for i in range(len(pts))])
     np.testing.assert_allclose(xyz, pts.xyz, rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(rgb, pts.rgb)
+
+
+def test_colmap_dataset_writes_the_frames_it_names(tmp_path):
+    """images/ holds every named frame at original resolution: video frames decoded to PNG, rotated photos
+    re-encoded upright, plain photos hard-linked; sparse/0 names exactly those files."""
+    pycolmap = pytest.importorskip("pycolmap")
+    video = write_video(tmp_path / "my clip.mp4", n=20, rate=10, size=(64, 48))
+    photos = write_images(tmp_path / "ds" / "images", ["plain shot.png", "rotated.jpg", "plain.png", "flat.bmp"],
+                          size=(40, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    Image.open(photos[1]).save(photos[1], exif=exif)
+    frames = list_frames(video, FrameSelection(stride=7)) + list_frames(photos)
+    assert [(f.width, f.height) for f in frames[-4:]] == [(40, 30), (30, 40), (40, 30), (40, 30)]
+    recon = make_recon(frames=len(frames))
+    recon = dataclasses.replace(recon, frames=frames)
+
+    root = write_colmap_dataset(tmp_path / "dataset", recon)
+    model = pycolmap.Reconstruction(str(root / "sparse" / "0"))
+    names = [model.images[k + 1].name for k in range(len(frames))]
+    assert names[:3] == ["my_clip_000000.png", "my_clip_000007.png", "my_clip_000014.png"]
+    assert names[3:] == ["plain_shot.png", "rotated.png", "plain.png", "flat.png"]
+    assert sorted(os.listdir(root / "images")) == sorted(names)
+    for k, (frame, name) in enumerate(zip(frames, names)):
+        img = np.asarray(Image.open(root / "images" / name))
+        assert img.shape[:2] == (frame.height, frame.width) == (model.cameras[k + 1].height, model.cameras[k + 1].width)
+        if frame.timestamp is not None:
+            assert abs(decoded_level(img) - frame_level(frame.index)) <= 3
+    assert os.path.samefile(root / "images" / "plain_shot.png", photos[0])
+    np.testing.assert_array_equal(np.asarray(Image.open(root / "images" / "rotated.png")), read_image(photos[1]))
+
+    write_colmap_dataset(tmp_path / "ds", recon)  # writing into the input folder itself keeps the inputs
+    assert np.array_equal(np.asarray(Image.open(photos[2])), np.asarray(Image.open(root / "images" / "plain.png")))

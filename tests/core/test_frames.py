@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core_media import decoded_level, frame_level, gradient_image, write_images, write_video
+from core_media import decoded_index, decoded_level, frame_level, gradient_image, write_images, write_video
 from vggt_core.errors import Cancelled, InputError
 from vggt_core.frames import FrameSelection, list_frames, natural_key, read_frames, read_image
 
@@ -59,6 +59,44 @@ def test_grey_and_rgba_on_white(tmp_path):
     out = read_image(tmp_path / "rgba.png")
     assert np.abs(out.astype(float) - expected).max() <= 1.0
     assert (out[:, 0] == 255).all()  # fully transparent column is white, not black
+
+
+def _write_oiio(path, pixels, fmt, **attributes):
+    import OpenImageIO as oiio
+
+    h, w, c = pixels.shape
+    spec = oiio.ImageSpec(w, h, c, fmt)
+    for name, value in attributes.items():
+        spec.attribute(name, value)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec) and out.write_image(pixels) and out.close()
+
+
+def test_exr_linear_to_display_srgb(tmp_path):
+    # Linear 0.18 (mid grey) is sRGB 118; above 1 clips to white; channels keep their order.
+    lin = np.array([[[0.0, 0.18, 1.0], [4.0, 0.0, 0.18], [0.5, 0.5, 0.5]]], np.float32)
+    alpha = np.array([[[1.0], [1.0], [0.5]]], np.float32)  # premultiplied: 0.5 grey at 50% over white -> 1.0
+    _write_oiio(tmp_path / "b.exr", np.concatenate([lin, alpha], axis=2), "half")
+    _write_oiio(tmp_path / "a.exr", np.repeat(np.repeat(lin, 4, axis=0), 2, axis=1), "float")
+    infos = list_frames(tmp_path)
+    assert [(i.source.rsplit("/", 1)[-1], i.width, i.height) for i in infos] == [("a.exr", 6, 4), ("b.exr", 3, 1)]
+    a, b = read_frames(infos)
+    assert a.dtype == np.uint8 and a.shape == (4, 6, 3)
+    np.testing.assert_array_equal(a[0, ::2], [[0, 118, 255], [255, 0, 118], [188, 188, 188]])
+    np.testing.assert_array_equal(b[0], [[0, 118, 255], [255, 0, 118], [255, 255, 255]])
+
+
+def test_dpx_ten_bit_code_values_and_linear_transfer(tmp_path):
+    codes = np.array([[[0, 512, 1023], [1023, 256, 0]]], np.uint16) * 64  # 10-bit codes, 16-bit scale
+    _write_oiio(tmp_path / "video.dpx", codes, "uint16", **{"oiio:BitsPerSample": 10, "dpx:Transfer": "ITU-R 709-4"})
+    _write_oiio(tmp_path / "lin.dpx", codes, "uint16", **{"oiio:BitsPerSample": 10, "dpx:Transfer": "Linear"})
+    (info,) = list_frames(tmp_path / "video.dpx")
+    assert (info.width, info.height) == (2, 1)
+    np.testing.assert_array_equal(read_frames([info])[0], [[[0, 128, 255], [255, 64, 0]]])  # codes as they are
+    np.testing.assert_array_equal(read_image(tmp_path / "lin.dpx"), [[[0, 188, 255], [255, 137, 0]]])  # sRGB-encoded
+    (tmp_path / "cut.dpx").write_bytes((tmp_path / "lin.dpx").read_bytes()[:1000])  # inside the header
+    with pytest.raises(InputError, match="cannot read image .*cut.dpx"):
+        read_image(tmp_path / "cut.dpx")
 
 
 def test_exif_orientation_applied(tmp_path):
@@ -152,6 +190,29 @@ def test_video_rotation_metadata(tmp_path):
     assert frame.shape == (64, 48, 3)
     # ffmpeg shows a +90 display matrix as a counter-clockwise turn: the top-left marker ends bottom-left.
     assert frame[-6:, :6].min() > 200 and frame[:6, :6].max() < 60
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])  # stream duration / container duration
+def test_video_with_dropped_frames_is_numbered_like_blender(tmp_path, suffix):
+    # 24 fps, frames 10-12 never written: Blender counts 33 frames and holds frame 9 over the gap.
+    video = write_video(tmp_path / f"gap{suffix}", n=33, rate=24, drop=(10, 11, 12))
+    infos = list_frames(video)
+    assert [i.index for i in infos] == list(range(33))
+    assert [i.timestamp for i in infos] == pytest.approx([n / 24 for n in range(33)])
+    shown = [n if n not in (10, 11, 12) else 9 for n in range(33)]
+    assert [decoded_index(f) for f in read_frames(infos)] == shown
+    chosen = list_frames(video, FrameSelection(indices=(31, 11, 13, 2, 12)))
+    assert [decoded_index(f) for f in read_frames(chosen)] == [31, 9, 13, 2, 9]
+
+
+def test_raw_h264_stream_without_timestamps(tmp_path):
+    video = write_video(tmp_path / "raw.h264", n=20, rate=24, fmt="h264")
+    infos = list_frames(video)
+    assert [i.index for i in infos] == list(range(20))
+    assert [i.timestamp for i in infos] == pytest.approx([n / 24 for n in range(20)])
+    assert [decoded_index(f) for f in read_frames(infos)] == list(range(20))
+    chosen = list_frames(video, FrameSelection(indices=(17, 3, 18)))
+    assert [decoded_index(f) for f in read_frames(chosen)] == [17, 3, 18]
 
 
 def test_corrupt_video_and_cancel(tmp_path):

@@ -1,23 +1,30 @@
 """End to end with a tiny VGGT: frames -> preprocess -> engine -> Reconstruction in original pixels."""
 from __future__ import annotations
 
+import copy
 import os
 
 import numpy as np
 import pytest
 
 from core_media import write_images, write_video
+from vggt_core.engine import Engine
 from vggt_core.errors import Cancelled
 from vggt_core.filters import select_points
 from vggt_core.frames import FrameSelection, list_frames, read_frames
 from vggt_core.pipeline import ReconstructSettings, cache_path, reconstruct
 from vggt_core.preprocess import pixels_to_original, preprocess
+from vggt_core.weights import save_checkpoint
 
 
 @pytest.fixture(scope="module")
 def engine(tiny_model):
-    engine_mod = pytest.importorskip("vggt_core.engine", reason="vggt_core.engine not written yet")
-    return engine_mod.Engine.from_model(tiny_model)
+    # A copy: the engine takes its model over (moves it, casts it on a GPU); tiny_model is session-wide.
+    return Engine.from_model(copy.deepcopy(tiny_model))
+
+
+def test_engine_leaves_the_shared_tiny_model_alone(engine, tiny_model):
+    assert engine.model is not tiny_model
 
 
 class RecordingEngine:
@@ -26,6 +33,7 @@ class RecordingEngine:
     def __init__(self, engine, model_id=None):
         self.engine, self.calls = engine, 0
         self.model_id = model_id or engine.model_id
+        self.numerics = engine.numerics
         self.images = self.output = None
 
     def predict(self, images, **kwargs):
@@ -90,9 +98,10 @@ def test_pad_mode_mixed_sizes_marks_padding(tmp_path, engine):
     assert len(pts) == int(recon.valid.sum()) == 2 * 126 * 84
 
 
-def test_cache_hit_skips_engine(tmp_path, engine):
+def test_cache_hit_skips_engine(tmp_path, engine, tiny_model):
     write_images(tmp_path / "imgs", ["a.png", "b.png"], size=(70, 56))
-    counting = RecordingEngine(engine, model_id="tiny-test-weights")  # names the weights -> cacheable
+    ckpt = str(save_checkpoint(tiny_model, tmp_path / "w.safetensors"))
+    counting = RecordingEngine(engine, model_id=ckpt)  # names the weights -> cacheable
     settings = ReconstructSettings(resolution=70)
     first = reconstruct(tmp_path / "imgs", settings, counting, cache_dir=tmp_path / "cache")
     second = reconstruct(tmp_path / "imgs", settings, counting, cache_dir=tmp_path / "cache")
@@ -101,7 +110,7 @@ def test_cache_hit_skips_engine(tmp_path, engine):
     np.testing.assert_array_equal(first.intrinsics, second.intrinsics)
     assert first.frames == second.frames
     # (Keys changing with settings / touched files are covered in test_cache.py.)
-    cache_path(tmp_path / "cache", list_frames(tmp_path / "imgs"), counting.model_id, settings).write_bytes(b"broken")
+    cache_path(tmp_path / "cache", list_frames(tmp_path / "imgs"), counting, settings).write_bytes(b"broken")
     again = reconstruct(tmp_path / "imgs", settings, counting, cache_dir=tmp_path / "cache")
     assert counting.calls == 2 and again.num_frames == 2  # unusable cache entry -> recomputed, not an error
     # An in-memory model does not identify its weights: never cached.
@@ -109,6 +118,25 @@ def test_cache_hit_skips_engine(tmp_path, engine):
     assert anonymous.model_id == "<in-memory>"
     reconstruct(tmp_path / "imgs", settings, anonymous, cache_dir=tmp_path / "cache2")
     assert not (tmp_path / "cache2").exists()
+
+
+def test_cache_hit_does_not_load_the_model_and_keys_on_precision(tmp_path, tiny_model):
+    from vggt_core.engine import Engine
+
+    write_images(tmp_path / "imgs", ["a.png", "b.png"], size=(56, 42))
+    ckpt = str(save_checkpoint(tiny_model, tmp_path / "w.safetensors"))
+    settings = ReconstructSettings(resolution=56)
+    infos = list_frames(tmp_path / "imgs")
+    fp32 = reconstruct(tmp_path / "imgs", settings, Engine(ckpt, device="cpu", dtype="fp32"), cache_dir=tmp_path / "c")
+    fresh = Engine(ckpt, device="cpu", dtype="fp32")
+    hit = reconstruct(tmp_path / "imgs", settings, fresh, cache_dir=tmp_path / "c")
+    assert "cache_load" in hit.timings and not fresh.loaded  # the 5 GB model is never loaded for a hit
+    np.testing.assert_array_equal(hit.depth, fp32.depth)
+    bf16 = Engine(ckpt, device="cpu", dtype="bf16")
+    assert cache_path(tmp_path / "c", infos, bf16, settings) != cache_path(tmp_path / "c", infos, fresh, settings)
+    other = reconstruct(tmp_path / "imgs", settings, bf16, cache_dir=tmp_path / "c")
+    assert "cache_load" not in other.timings and bf16.loaded  # bf16 computes its own result
+    assert len(list((tmp_path / "c").glob("*.npz"))) == 2
 
 
 def test_cancel_while_reading_and_in_engine(tmp_path, engine):

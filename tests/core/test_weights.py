@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx2
 import huggingface_hub
@@ -11,7 +12,7 @@ from huggingface_hub import errors as hf_errors
 from safetensors.torch import save_file
 
 from vggt_core import weights
-from vggt_core.errors import WeightsError
+from vggt_core.errors import Cancelled, WeightsError
 from vggt_core.models.vggt import VGGT, VGGTConfig
 
 X = torch.rand(2, 3, 28, 42, generator=torch.Generator().manual_seed(0))
@@ -180,3 +181,69 @@ def test_cached_copy_is_used_without_network(monkeypatch, tiny_model, tmp_path):
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
     same_model(VGGT.from_pretrained("someone/tiny-vggt"), tiny_model)
     assert online == []
+
+
+def _slow_hub(monkeypatch, target, chunks: int = 200, delay: float = 0.02):
+    """A hub whose cache is empty and whose download streams `chunks` updates through `tqdm_class`."""
+    state = {"updates": 0, "finished": False, "stopped": None}
+
+    def download(repo, filename, token=None, local_files_only=False, tqdm_class=None):
+        if local_files_only:
+            raise hf_errors.LocalEntryNotFoundError("not cached")
+        if filename == "config.json":
+            raise hf_errors.RemoteEntryNotFoundError("404", response=fake_response(404))
+        try:
+            with tqdm_class(total=chunks * 10, initial=0, disable=True) as bar:
+                for _ in range(chunks):
+                    time.sleep(delay)
+                    bar.update(10)
+                    state["updates"] += 1
+        except Cancelled as err:
+            state["stopped"] = err
+            raise
+        state["finished"] = True
+        return str(target)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return state
+
+
+def test_download_reports_progress(monkeypatch, tiny_model, tmp_path):
+    path = weights.save_checkpoint(tiny_model, tmp_path / "model.safetensors")
+    _slow_hub(monkeypatch, path, chunks=20, delay=0.0)
+    seen = []
+    model = weights.load_model("someone/tiny", config=VGGTConfig.tiny(), progress=lambda s, f: seen.append((s, f)))
+    same_model(model, tiny_model)
+    download = [f for s, f in seen if s == "download"]
+    load = [f for s, f in seen if s == "load"]
+    assert len(download) == 20 and download == sorted(download) and download[-1] == 1.0
+    assert load[-1] == 1.0 and load == sorted(load) and seen.index(("download", 1.0)) < seen.index(("load", load[0]))
+
+
+def test_download_cancels_within_a_second(monkeypatch, tmp_path):
+    state = _slow_hub(monkeypatch, tmp_path / "never.safetensors", chunks=500, delay=0.02)  # a 10 s download
+    t0 = time.monotonic()
+    with pytest.raises(Cancelled):
+        weights.download_from_hub("someone/big", cancel=lambda: time.monotonic() - t0 > 0.3)
+    assert time.monotonic() - t0 < 0.6
+    time.sleep(0.2)  # the transfer itself stops at its next chunk
+    assert isinstance(state["stopped"], Cancelled) and not state["finished"] and state["updates"] < 50
+
+
+def test_loading_cancels_between_tensors(tiny_model, tmp_path):
+    path = weights.save_checkpoint(tiny_model, tmp_path / "model.safetensors")
+    seen = []
+    with pytest.raises(Cancelled):
+        weights.load_model(str(path), progress=lambda s, f: seen.append(f), cancel=lambda: len(seen) >= 3)
+    assert len(seen) == 3
+
+
+def test_locate_never_downloads(monkeypatch, tiny_model, tmp_path):
+    _slow_hub(monkeypatch, tmp_path / "x.safetensors")
+    assert weights.locate("someone/not-cached") is None
+    assert weights.locate(str(tmp_path / "missing.safetensors")) is None
+    path = weights.save_checkpoint(tiny_model, tmp_path / "m" / "model.safetensors")
+    assert weights.locate(str(path)) == (path, None)
+    (path.parent / "config.json").write_text("{}")
+    assert weights.locate(str(path.parent)) == (path, path.parent / "config.json")

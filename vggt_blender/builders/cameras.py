@@ -125,7 +125,7 @@ def build_animated_camera(
         vals = np.array([getattr(cams[i], attr) for i in order])
         if _varies(vals):
             path = "lens" if attr == "lens_mm" else attr
-            set_keys(fcurve_ensure(data, path, 0, ledger), tl, vals, interpolation)
+            set_keys(fcurve_ensure(data, path, 0, ledger, share=obj), tl, vals, interpolation)
 
     if plate is not None:
         _attach_plate(ledger, data, plate, frames, timeline, name)

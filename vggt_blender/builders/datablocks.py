@@ -1,8 +1,10 @@
-"""Datablock bookkeeping shared by the builders: a ledger for all-or-nothing imports, loaders that
-reuse existing images/clips, and small version-compat helpers (Blender 4.2 LTS .. 5.0)."""
+"""Datablock bookkeeping shared by the builders: a ledger for all-or-nothing imports that marks what
+it creates, loaders that reuse the artist's images/clips, and small version-compat helpers
+(Blender 4.2 LTS .. 5.0)."""
 from __future__ import annotations
 
 import os
+import uuid
 from typing import Any, Iterable
 
 import bpy
@@ -11,20 +13,54 @@ import numpy as np
 _INTERP_CODES = {"CONSTANT": 0, "LINEAR": 1, "BEZIER": 2}  # FCurve keyframe interpolation enum values
 
 
+IMPORT_KEY = "vggt_import"  # custom property on every datablock an import creates: that import's id
+# The datablock's name when its import finished. Duplicating an object (Shift+D) copies its custom
+# properties but not its name, so a copy the artist made is never taken for the import's own.
+NAME_KEY = "vggt_name"
+
+
+def import_id(idblock: Any) -> str | None:
+    """The id of the VGGT import that created ``idblock``, or None (the artist's own data, a copy
+    of an imported datablock included)."""
+    value = idblock.get(IMPORT_KEY)
+    if not isinstance(value, str):
+        return None
+    sealed = idblock.get(NAME_KEY)
+    return value if sealed is None or sealed == idblock.name else None
+
+
+def seal_name(idblock: Any) -> None:
+    """Record ``idblock``'s current name as the one its import gave it (see ``NAME_KEY``)."""
+    idblock[NAME_KEY] = idblock.name
+
+
 class Ledger:
-    """Records every datablock an import creates so a failure can remove exactly those."""
+    """Records every datablock an import creates, so a failure can remove exactly those, and marks
+    each with ``IMPORT_KEY = import_id`` so that a later Replace/remove finds them (and only them)."""
 
     def __init__(self) -> None:
+        self.import_id = uuid.uuid4().hex
         self._ids: list[bpy.types.ID] = []
 
     def add(self, idblock: Any) -> Any:
-        """Record ``idblock`` (returned unchanged, for chaining)."""
+        """Record and mark ``idblock`` (returned unchanged, for chaining)."""
+        idblock[IMPORT_KEY] = self.import_id
         self._ids.append(idblock)
         return idblock
 
     def owns(self, idblock: Any) -> bool:
         """True when ``idblock`` was created by this import."""
-        return any(idblock == x for x in self._ids)
+        return import_id(idblock) == self.import_id
+
+    def seal(self) -> None:
+        """The import succeeded: record every datablock's final name (see ``NAME_KEY``)."""
+        for idb in self._ids:
+            seal_name(idb)
+
+    def may_reuse(self, idblock: Any) -> bool:
+        """True for the artist's data and this import's own: another import's data is never shared,
+        so removing that import can delete it."""
+        return import_id(idblock) in (None, self.import_id)
 
     def rollback(self) -> None:
         """Remove every recorded datablock (newest first). Safe to call once after a failure."""
@@ -63,11 +99,12 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def load_image(ledger: Ledger, path: str, reuse: bool = True) -> bpy.types.Image | None:
-    """The Image for ``path`` (with ``reuse``, an already loaded single image of that file; else loaded
-    and recorded); None if unreadable."""
+    """The Image for ``path`` (with ``reuse``, an already loaded single image of that file that the
+    artist or this import loaded; else loaded and recorded); None if unreadable."""
     if reuse:
         for img in bpy.data.images:
-            if img.filepath and img.source in ("FILE", "MOVIE") and _same_file(img.filepath, path):
+            if (img.filepath and img.source in ("FILE", "MOVIE") and ledger.may_reuse(img)
+                    and _same_file(img.filepath, path)):
                 return img
     if not os.path.isfile(path):
         return None
@@ -78,10 +115,11 @@ def load_image(ledger: Ledger, path: str, reuse: bool = True) -> bpy.types.Image
 
 
 def load_clip(ledger: Ledger, path: str, reuse: bool = True) -> bpy.types.MovieClip | None:
-    """The MovieClip for ``path`` (with ``reuse``, an already loaded one); None if it cannot be opened."""
+    """The MovieClip for ``path`` (with ``reuse``, an already loaded one of the artist or this import);
+    None if it cannot be opened."""
     if reuse:
         for clip in bpy.data.movieclips:
-            if clip.filepath and _same_file(clip.filepath, path):
+            if clip.filepath and ledger.may_reuse(clip) and _same_file(clip.filepath, path):
                 return clip
     if not os.path.isfile(path):
         return None
@@ -115,13 +153,19 @@ def photo_material(ledger: Ledger, name: str) -> tuple[bpy.types.Material, bpy.t
     return mat, emit.inputs["Color"]
 
 
-def fcurve_ensure(idblock: bpy.types.ID, data_path: str, index: int, ledger: Ledger) -> bpy.types.FCurve:
+def fcurve_ensure(idblock: bpy.types.ID, data_path: str, index: int, ledger: Ledger,
+                  share: bpy.types.ID | None = None) -> bpy.types.FCurve:
     """An F-Curve for ``idblock.data_path[index]``, creating (and recording) the action if needed.
 
-    4.4+ has layered actions (``Action.fcurve_ensure_for_datablock`` creates slot/layer/strip);
-    4.2 only has the legacy ``Action.fcurves``.
+    4.4+ has layered actions (``Action.fcurve_ensure_for_datablock`` creates slot/layer/strip), so
+    ``share`` (e.g. the camera object animating ``idblock``, its camera data) lends its action and
+    ``idblock`` gets a slot in it: one action per animated camera. 4.2 only has the legacy
+    ``Action.fcurves``, one ID type per action, so there ``share`` is ignored.
     """
     ad = idblock.animation_data or idblock.animation_data_create()
+    shared = share.animation_data.action if share is not None and share.animation_data else None
+    if ad.action is None and shared is not None and hasattr(shared, "fcurve_ensure_for_datablock"):
+        ad.action = shared
     if ad.action is None:
         ad.action = ledger.add(bpy.data.actions.new(f"{idblock.name}Action"))
     act = ad.action

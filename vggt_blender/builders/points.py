@@ -98,13 +98,30 @@ def modifier_input_id(ng: bpy.types.NodeTree, name: str) -> str:
     raise KeyError(name)
 
 
+def modifier_input(mod: bpy.types.Modifier, name: str) -> float:
+    """The value of Geometry Nodes modifier ``mod``'s group input ``name``."""
+    key = modifier_input_id(mod.node_group, name)
+    if hasattr(mod, "properties"):  # 5.1+: typed inputs; ``mod[key]`` raises there
+        return getattr(mod.properties.inputs, key).value
+    return mod[key]
+
+
+def set_modifier_input(mod: bpy.types.Modifier, name: str, value: float) -> None:
+    """Set Geometry Nodes modifier ``mod``'s group input ``name`` (4.2 to 5.2)."""
+    key = modifier_input_id(mod.node_group, name)
+    if hasattr(mod, "properties"):
+        getattr(mod.properties.inputs, key).value = value
+    else:
+        mod[key] = value
+
+
 def set_points_inputs(obj: bpy.types.Object, threshold: float | None = None, radius: float | None = None) -> None:
     """Set the point modifier's threshold/radius on ``obj`` and tag it for re-evaluation."""
     mod = obj.modifiers["VGGT Points"]
     if threshold is not None:
-        mod[modifier_input_id(mod.node_group, THRESHOLD_INPUT)] = float(threshold)
+        set_modifier_input(mod, THRESHOLD_INPUT, float(threshold))
     if radius is not None:
-        mod[modifier_input_id(mod.node_group, RADIUS_INPUT)] = float(radius)
+        set_modifier_input(mod, RADIUS_INPUT, float(radius))
     obj.update_tag()
 
 

@@ -35,19 +35,50 @@ def _child_collection(ledger: Ledger, parent: bpy.types.Collection, name: str) -
     return col
 
 
+def _edit_strips(scene: bpy.types.Scene, plate_strip: str | None) -> list[str]:
+    """Names of the scene's sequencer strips other than the plate's own strip (an edit to protect)."""
+    se = scene.sequence_editor
+    if se is None:
+        return []
+    strips = se.strips_all if hasattr(se, "strips_all") else se.sequences_all  # 5.0 / 4.2
+    return [s.name for s in strips if s.name != plate_strip]
+
+
 def _configure_scene(scene: bpy.types.Scene, cam: convert.BlenderCamera, timeline, camera_obj,
-                     fps: float | None) -> None:
-    """Plate resolution and pixel aspect, fps, the keyed frame range and the active camera."""
+                     fps: float | None, plate_strip: str | None = None) -> list[str]:
+    """Plate resolution and pixel aspect, fps, the keyed frame range and the active camera.
+
+    Over a Video Sequencer edit holding strips other than ``plate_strip`` only the active camera is
+    set: the edit's resolution, fps and frame range belong to it. Returns what changed, one short
+    phrase per setting (empty when nothing did).
+    """
+    changes = []
     r = scene.render
-    r.resolution_x, r.resolution_y = cam.resolution
-    r.resolution_percentage = 100
-    r.pixel_aspect_x, r.pixel_aspect_y = cam.pixel_aspect_x, cam.pixel_aspect_y
-    if fps and fps > 0:
-        r.fps = max(1, round(fps))
-        r.fps_base = r.fps / fps
-    scene.frame_start, scene.frame_end = int(min(timeline)), int(max(timeline))
-    if camera_obj is not None:
+    edit = _edit_strips(scene, plate_strip)
+    if edit:
+        changes.append(f"kept the edit's resolution, fps and frame range (the sequencer holds {len(edit)} "
+                       "other strips)")
+    else:
+        old = (r.resolution_x, r.resolution_y, r.resolution_percentage, r.pixel_aspect_x, r.pixel_aspect_y)
+        r.resolution_x, r.resolution_y = cam.resolution
+        r.resolution_percentage = 100
+        r.pixel_aspect_x, r.pixel_aspect_y = cam.pixel_aspect_x, cam.pixel_aspect_y
+        if old != (r.resolution_x, r.resolution_y, r.resolution_percentage, r.pixel_aspect_x, r.pixel_aspect_y):
+            changes.append(f"resolution {r.resolution_x}x{r.resolution_y} (was {old[0]}x{old[1]} at {old[2]}%)")
+        if fps and fps > 0:
+            old_fps = r.fps / r.fps_base
+            r.fps = max(1, round(fps))
+            r.fps_base = r.fps / fps
+            if abs(old_fps - fps) > 1e-6:
+                changes.append(f"{fps:g} fps (was {old_fps:g})")
+        old_range = (scene.frame_start, scene.frame_end)
+        scene.frame_start, scene.frame_end = int(min(timeline)), int(max(timeline))
+        if old_range != (scene.frame_start, scene.frame_end):
+            changes.append(f"frames {scene.frame_start}-{scene.frame_end} (was {old_range[0]}-{old_range[1]})")
+    if camera_obj is not None and scene.camera != camera_obj:
         scene.camera = camera_obj
+        changes.append(f"active camera '{camera_obj.name}'")
+    return changes
 
 
 def import_reconstruction(
@@ -64,14 +95,19 @@ def import_reconstruction(
     cameras (child collection "<name> cameras"), the animated camera, the point cloud, and depth
     proxies (child collection "<name> proxies"). The collection carries custom properties
     "vggt_settings" (``ImportSettings.to_json()``), "vggt_cache" (``cache_path`` or ""),
-    "vggt_model" and "vggt_num_frames". Must run on the main thread.
+    "vggt_model", "vggt_num_frames" and, with ``settings.set_scene``, "vggt_scene_changes" (what the
+    import changed in the scene's settings, for the one-line report). Every datablock it creates
+    (the collection included) carries "vggt_import" = this import's id (``builders.ownership``).
+    Must run on the main thread.
+    A long ``name`` is shortened (``convert.safe_name``) so that every child's name still fits Blender's limit (63 bytes before 5.0).
 
     On any exception every datablock created so far is removed and scene settings are restored
     before re-raising, so a failed import leaves the file as it was.
     """
     settings = settings or ImportSettings()
     scene = _scene_of(context_or_scene)
-    name = name or convert.default_name(recon)
+    name = convert.safe_name(name or convert.default_name(recon),
+                             limit=convert.max_name_bytes(bpy.app.version) - convert.NAME_SUFFIX_ROOM)
     if recon.num_frames == 0:
         raise ValueError("the reconstruction has no frames")
 
@@ -119,7 +155,10 @@ def import_reconstruction(
             if fps is None and anim is not None and anim.data.background_images:
                 clip = anim.data.background_images[0].clip
                 fps = float(clip.fps) if clip is not None and getattr(clip, "fps", 0) else None
-            _configure_scene(scene, cams[0], timeline, anim or (frame_cam_objs[0] if frame_cam_objs else None), fps)
+            active = anim or (frame_cam_objs[0] if frame_cam_objs else None)
+            changes = _configure_scene(scene, cams[0], timeline, active, fps,
+                                       plate.strip if plate is not None else None)
+            col["vggt_scene_changes"] = "; ".join(changes)
     except BaseException:
         ledger.rollback()
         for (a, f), v in saved.items():
@@ -129,4 +168,5 @@ def import_reconstruction(
                 if f == "camera":
                     scene.camera = None
         raise
+    ledger.seal()
     return col

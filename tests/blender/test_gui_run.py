@@ -1,0 +1,151 @@
+"""The UI run path (``VGGT_OT_run`` in a window: worker thread + modal operator), against real bpy
+and the tiny model.
+
+bpy's background mode has no event loop, so ``modal()`` is never called there: the tests make the
+operator take its UI path (``operators._interactive``), then feed ``gui_run.GuiRun`` the events
+``modal()`` would forward. Invoking the operator, its modal handler, the window's areas, file loading
+(which makes Blender call the operator's ``cancel()``) and disabling the extension are all real.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="the bpy module is not installed (pip install bpy==5.0.1)")
+pytest.importorskip("torch", reason="torch is needed to run the tiny model")
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).parent)]
+
+import addon_utils  # noqa: E402
+
+from ext_helpers import write_images  # noqa: E402
+from test_operators import addon, ckpt, scene  # noqa: E402,F401  (shared fixtures)
+from vggt_blender import gui_run, operators, worker  # noqa: E402
+
+
+@pytest.fixture()
+def ui(scene, tmp_path, monkeypatch):
+    """A scene set up to reconstruct 2 images, with the run operator on its UI path."""
+    monkeypatch.setattr(operators, "_interactive", lambda context: True)
+    props = scene.vggt
+    props.source_type, props.folder = "FOLDER", str(write_images(tmp_path / "imgs", 2))
+    props.import_proxies = False
+    yield scene
+    w = worker.current()
+    if w is not None:  # a cancelled worker may still be finishing its block
+        w.cancel()
+        w.join(timeout=60)
+
+
+def _start() -> gui_run.GuiRun:
+    before = set(bpy.data.collections.keys())
+    # EXEC_DEFAULT: what Repeat Last / F3 / a script call in the UI do. It must not run the model here.
+    assert bpy.ops.vggt.run("EXEC_DEFAULT") == {"RUNNING_MODAL"}
+    run = gui_run.active()
+    assert run is not None and run.worker is worker.current() and run.timer is not None
+    assert set(bpy.data.collections.keys()) == before  # nothing imported yet
+    assert bpy.context.window_manager.vggt_run.is_running
+    return run
+
+
+def _drive(run: gui_run.GuiRun, timeout: float = 60.0) -> set[str]:
+    """Timer ticks, as the 0.1 s event timer would send them, until the operator ends."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        result = run.on_event(bpy.context, "TIMER", "NOTHING", 0, 0)
+        if result != {"PASS_THROUGH"}:
+            return result
+    raise AssertionError("the run did not finish")
+
+
+def _centre(area_type: str) -> tuple[int, int]:
+    area = next(a for a in bpy.context.window.screen.areas if a.type == area_type)
+    return area.x + area.width // 2, area.y + area.height // 2
+
+
+def _imports(scene) -> list[str]:
+    return [c.name for c in scene.collection.children_recursive if "vggt_settings" in c]
+
+
+def test_run_belongs_to_its_scene_and_other_events_pass_through(ui):
+    run = _start()
+    other = bpy.data.scenes.new("Other")
+    bpy.context.window.scene = other  # the artist switches scenes mid-run
+    assert run.on_event(bpy.context, "ESC", "PRESS", *_centre("PROPERTIES")) == {"PASS_THROUGH"}
+    assert run.on_event(bpy.context, "MOUSEMOVE", "NOTHING", *_centre("VIEW_3D")) == {"PASS_THROUGH"}
+    assert not run.worker.cancel_event.is_set()
+
+    assert _drive(run) == {"FINISHED"}
+    assert bpy.context.scene == other
+    assert _imports(ui) == ["VGGT imgs"] and _imports(other) == []
+    state = bpy.context.window_manager.vggt_run
+    assert not state.is_running and state.scene_name == ""
+    assert state.last_message.startswith("VGGT: imported 2 frames into 'VGGT imgs'")
+    assert gui_run.active() is None and run.timer is None
+
+
+def test_result_dropped_when_its_scene_was_deleted(ui):
+    run = _start()
+    other = bpy.data.scenes.new("Other")
+    bpy.context.window.scene = other
+    bpy.data.scenes.remove(ui)
+
+    assert _drive(run) == {"CANCELLED"}
+    assert not [c for c in bpy.data.collections if "vggt_settings" in c]
+    state = bpy.context.window_manager.vggt_run
+    assert not state.is_running and "was deleted" in state.last_message and "\n" not in state.last_message
+
+
+def test_esc_over_the_3d_view_cancels_once(ui):
+    run = _start()
+    x, y = _centre("VIEW_3D")
+    assert run.on_event(bpy.context, "ESC", "RELEASE", x, y) == {"PASS_THROUGH"}
+    assert run.on_event(bpy.context, "ESC", "PRESS", x, y) == {"RUNNING_MODAL"}  # consumed
+    assert run.worker.cancel_event.is_set()
+    assert bpy.context.window_manager.vggt_run.stage == "Cancelling..."
+    assert run.on_event(bpy.context, "ESC", "PRESS", x, y) == {"PASS_THROUGH"}  # nothing left to cancel
+
+    assert _drive(run) == {"CANCELLED"}
+    assert _imports(ui) == []
+    assert bpy.context.window_manager.vggt_run.last_message == "VGGT: cancelled"
+
+
+def test_over_view_follows_the_area_rectangles(ui):
+    window = bpy.context.window
+    view = next(a for a in window.screen.areas if a.type == "VIEW_3D")
+    assert gui_run.over_view(window, view.x, view.y)
+    assert gui_run.over_view(window, view.x + view.width - 1, view.y + view.height - 1)
+    assert not gui_run.over_view(window, view.x + view.width, view.y)  # the right neighbour's column
+    assert not gui_run.over_view(window, view.x, view.y - 1)
+    assert not gui_run.over_view(None, view.x, view.y)
+
+
+def test_loading_a_file_cancels_the_run(ui):
+    run = _start()
+    bpy.ops.wm.read_homefile(use_empty=True)  # Blender ends the modal operator through cancel()
+
+    assert run.worker.cancel_event.is_set()
+    assert gui_run.active() is None and run.timer is None
+    run.worker.join(timeout=60)
+    assert not [c for c in bpy.data.collections if "vggt_settings" in c]
+    assert not bpy.context.window_manager.vggt_run.is_running
+
+
+def test_disabling_the_extension_mid_run_frees_the_model(ui, ckpt, tmp_path):
+    assert _drive(_start()) == {"FINISHED"}  # loads the model, which stays loaded
+    ui.vggt.folder = str(write_images(tmp_path / "more", 3))  # not cached: the next run uses the model
+    run = _start()
+    assert run.worker.is_alive() and worker.loaded_model() is not None
+    addon_utils.disable("vggt_blender", default_set=True)
+    try:
+        assert run.worker.cancel_event.is_set() and gui_run.active() is None
+        run.worker.join(timeout=60)
+        assert worker.loaded_model() is None  # freed as the cancelled run ended
+    finally:
+        addon_utils.enable("vggt_blender", default_set=True)
+        prefs = bpy.context.preferences.addons["vggt_blender"].preferences
+        prefs.model_source, prefs.local_checkpoint, prefs.device = "LOCAL", ckpt, "cpu"

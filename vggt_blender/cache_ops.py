@@ -1,0 +1,252 @@
+"""Model download and result cache in the preferences, and cache paths that survive moving a project.
+
+* *Download Model*: fetches the chosen Hugging Face weights in a background thread (progress in the
+  preferences, cancellable), so the first run does not wait on 5 GB.
+* *Clear Cache*: deletes this extension's result files (``vggt_core.cache.clear``) in the current cache folder.
+* A collection's "vggt_cache" property is written relative to the .blend (``//vggt_cache/<key>.npz``) when
+  the file lies in the .blend's folder: a ``save_pre`` handler rewrites it for the path being saved (and
+  ``save_post`` for the one then current, which differs after *Save Copy*), and ``cache_file_of``
+  resolves it, so re-import keeps working after the project folder is moved.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+
+import bpy
+
+from vggt_core import cache
+from vggt_core.errors import VGGTError
+from vggt_core.weights import is_local_source
+
+from . import prefs, runs, worker
+
+CACHE_PROP = "vggt_cache"
+
+
+def portable_path(path: str, blend_path: str) -> str:
+    """``path`` (absolute) as "//..." relative to ``blend_path``'s folder when it lies inside it, else unchanged."""
+    if not path or not blend_path or path.startswith("//"):
+        return path
+    base = os.path.dirname(os.path.abspath(blend_path))
+    try:
+        rel = os.path.relpath(path, base)
+    except ValueError:  # another drive (Windows)
+        return path
+    if rel == os.curdir or rel.split(os.sep, 1)[0] == os.pardir:
+        return path  # outside the project folder: it does not move with it
+    return "//" + rel.replace(os.sep, "/")
+
+
+def cache_file_of(col: bpy.types.Collection) -> str:
+    """The absolute cache file path stored on a VGGT collection ("" when it has none)."""
+    stored = col.get(CACHE_PROP, "")
+    return os.path.normpath(bpy.path.abspath(stored, library=col.library)) if stored else ""
+
+
+_absolute: dict[str, str] = {}  # collection name -> absolute cache path, between save_pre and save_post
+
+
+def _rewrite(blend_path: str) -> None:
+    for name, path in _absolute.items():
+        col = bpy.data.collections.get(name)
+        if col is not None:
+            col[CACHE_PROP] = portable_path(path, blend_path)
+
+
+@bpy.app.handlers.persistent
+def _save_pre(filepath: str = "", _unused: object = None) -> None:
+    _absolute.clear()
+    for col in bpy.data.collections:
+        if col.library is None and col.get(CACHE_PROP):
+            _absolute[col.name] = cache_file_of(col)
+    _rewrite(filepath)
+
+
+@bpy.app.handlers.persistent
+def _save_post(_filepath: str = "", _unused: object = None) -> None:
+    _rewrite(bpy.data.filepath)  # the open file's path (not the copy's, after Save Copy)
+    _absolute.clear()
+
+
+def register_handlers() -> None:
+    for handlers, fn in ((bpy.app.handlers.save_pre, _save_pre), (bpy.app.handlers.save_post, _save_post)):
+        if fn not in handlers:
+            handlers.append(fn)
+
+
+def unregister_handlers() -> None:
+    for handlers, fn in ((bpy.app.handlers.save_pre, _save_pre), (bpy.app.handlers.save_post, _save_post)):
+        if fn in handlers:
+            handlers.remove(fn)
+
+
+@dataclass
+class DownloadState:
+    """The running (or last) model download, written by its thread, read by the preferences UI."""
+
+    running: bool = False
+    fraction: float = 0.0
+    message: str = ""
+    failed: bool = False
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+_download = DownloadState()
+
+
+def download_state() -> DownloadState:
+    return _download
+
+
+def _download_thread(repo: str, token: str | None) -> None:
+    from vggt_core.weights import download_from_hub
+
+    def progress(stage: str, fraction: float) -> None:
+        _download.fraction = fraction
+
+    try:
+        checkpoint, _config = download_from_hub(repo, token, progress=progress, cancel=_download.cancel.is_set)
+        _download.message, _download.failed = f"{repo} is downloaded ({checkpoint.stat().st_size / 1e9:.2f} GB)", False
+    except VGGTError as err:  # Cancelled included
+        _download.message, _download.failed = worker.one_line(err), not _download.cancel.is_set()
+    except Exception as err:  # noqa: BLE001 - shown in the preferences as one line
+        _download.message, _download.failed = f"Download failed ({type(err).__name__}): {worker.one_line(err)}", True
+    finally:
+        _download.running = False
+
+
+def start_download(repo: str, token: str | None, wait: bool = False) -> None:
+    """Download ``repo``'s weights into the Hugging Face cache in a thread (``wait``: block until done)."""
+    if _download.running:
+        raise RuntimeError("A model download is already running")
+    _download.running, _download.fraction, _download.message, _download.failed = True, 0.0, "", False
+    _download.cancel.clear()
+    thread = threading.Thread(target=_download_thread, args=(repo, token), name="vggt-download-model", daemon=True)
+    thread.start()
+    if wait:
+        thread.join()
+
+
+def _redraw_preferences(context: bpy.types.Context) -> None:
+    for window in context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type == "PREFERENCES":
+                area.tag_redraw()
+
+
+class VGGT_OT_download_model(bpy.types.Operator):
+    """Download the chosen model's weights now (about 5 GB, once), so the first run does not wait for them"""
+
+    bl_idname = "vggt.download_model"
+    bl_label = "Download Model"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return not _download.running
+
+    def _begin(self, context: bpy.types.Context) -> bool:
+        try:
+            spec = prefs.engine_spec(context)
+        except VGGTError as err:
+            self.report({"ERROR"}, worker.one_line(err))
+            return False
+        if is_local_source(spec.source):
+            self.report({"INFO"}, f"VGGT: a local checkpoint is selected ({spec.source}); nothing to download")
+            return False
+        if not bpy.app.online_access:
+            self.report({"ERROR"}, "Online access is disabled: allow it in Preferences > System > Network to download the model")
+            return False
+        start_download(spec.source, spec.token, wait=bpy.app.background)
+        return True
+
+    def _report_end(self) -> set[str]:
+        self.report({"ERROR" if _download.failed else "INFO"}, _download.message)
+        return {"CANCELLED"} if _download.failed else {"FINISHED"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        if not self._begin(context):
+            return {"CANCELLED"}
+        return self._report_end() if not _download.running else {"FINISHED"}
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        if not self._begin(context):
+            return {"CANCELLED"}
+        self._timer = context.window_manager.event_timer_add(0.25, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        _redraw_preferences(context)
+        if _download.running:
+            return {"RUNNING_MODAL"}
+        context.window_manager.event_timer_remove(self._timer)
+        return self._report_end()
+
+
+class VGGT_OT_cancel_download(bpy.types.Operator):
+    """Stop the model download (the part already received is kept and resumed next time)"""
+
+    bl_idname = "vggt.cancel_download"
+    bl_label = "Cancel Download"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return _download.running and not _download.cancel.is_set()
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        _download.cancel.set()
+        return {"FINISHED"}
+
+
+class VGGT_OT_clear_cache(bpy.types.Operator):
+    """Delete the cached VGGT results in this file's cache folder (Re-import from Cache then needs a new run)"""
+
+    bl_idname = "vggt.clear_cache"
+    bl_label = "Clear Cache"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if worker.is_busy():
+            cls.poll_message_set("A VGGT run is in progress")
+            return False
+        return True
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        return context.window_manager.invoke_confirm(self, event)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        folder = runs.default_cache_dir()
+        removed, freed = cache.clear(folder)
+        self.report({"INFO"}, f"VGGT: removed {removed} cached results ({freed / 1e6:.1f} MB) from {folder}")
+        return {"FINISHED"}
+
+
+def draw_preferences(layout: bpy.types.UILayout, addon_prefs: bpy.types.AddonPreferences) -> None:
+    """The preferences' download and cache boxes."""
+    box = layout.box()
+    if _download.running:
+        row = box.row()
+        row.progress(text=f"Downloading model {_download.fraction:.0%}", factor=_download.fraction, type="BAR")
+        row.operator("vggt.cancel_download", text="", icon="CANCEL")
+    else:
+        box.operator("vggt.download_model", icon="IMPORT")
+        if _download.message:
+            box.label(text=_download.message, icon="ERROR" if _download.failed else "INFO")
+
+    box = layout.box()
+    box.prop(addon_prefs, "cache_results")
+    folder = runs.default_cache_dir()
+    count, size = cache.usage(folder)
+    row = box.row()
+    row.label(text=f"{count} cached results, {size / 1e6:.1f} MB")
+    row.operator("vggt.clear_cache", icon="TRASH")
+    box.label(text=f"Folder: {folder}")
+
+
+classes = (VGGT_OT_download_model, VGGT_OT_cancel_download, VGGT_OT_clear_cache)
