@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import bpy
 
-from . import cache_ops, cli, dependencies, gui_run, operators, panel, prefs, props, worker
+from . import cache_ops, cli, dependencies, export_ops, gui_run, operators, panel, prefs, props, setup_ops, worker
 
-_classes = (*prefs.classes, *props.classes, *operators.classes, *cache_ops.classes, *panel.classes)
+_classes = (*prefs.classes, *props.classes, *operators.classes, *cache_ops.classes, *setup_ops.classes,
+            *export_ops.classes, *panel.classes)
 _cli_handle = None
 
 

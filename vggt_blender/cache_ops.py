@@ -21,6 +21,7 @@ from vggt_core.errors import VGGTError
 from vggt_core.weights import is_local_source
 
 from . import prefs, runs, worker
+from .threaded_op import ThreadedOperator
 
 CACHE_PROP = "vggt_cache"
 
@@ -129,14 +130,7 @@ def start_download(repo: str, token: str | None, wait: bool = False) -> None:
         thread.join()
 
 
-def _redraw_preferences(context: bpy.types.Context) -> None:
-    for window in context.window_manager.windows:
-        for area in window.screen.areas:
-            if area.type == "PREFERENCES":
-                area.tag_redraw()
-
-
-class VGGT_OT_download_model(bpy.types.Operator):
+class VGGT_OT_download_model(ThreadedOperator, bpy.types.Operator):
     """Download the chosen model's weights now (about 5 GB, once), so the first run does not wait for them"""
 
     bl_idname = "vggt.download_model"
@@ -146,7 +140,7 @@ class VGGT_OT_download_model(bpy.types.Operator):
     def poll(cls, context: bpy.types.Context) -> bool:
         return not _download.running
 
-    def _begin(self, context: bpy.types.Context) -> bool:
+    def _start(self, context: bpy.types.Context, wait: bool) -> bool:
         try:
             spec = prefs.engine_spec(context)
         except VGGTError as err:
@@ -158,35 +152,11 @@ class VGGT_OT_download_model(bpy.types.Operator):
         if not bpy.app.online_access:
             self.report({"ERROR"}, "Online access is disabled: allow it in Preferences > System > Network to download the model")
             return False
-        start_download(spec.source, spec.token, wait=bpy.app.background)
+        start_download(spec.source, spec.token, wait=wait)
         return True
 
-    def _report_end(self) -> set[str]:
-        self.report({"ERROR" if _download.failed else "INFO"}, _download.message)
-        return {"CANCELLED"} if _download.failed else {"FINISHED"}
-
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        if not self._begin(context):
-            return {"CANCELLED"}
-        return self._report_end() if not _download.running else {"FINISHED"}
-
-    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        if bpy.app.background or context.window is None:
-            return self.execute(context)
-        if not self._begin(context):
-            return {"CANCELLED"}
-        self._timer = context.window_manager.event_timer_add(0.25, window=context.window)
-        context.window_manager.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        _redraw_preferences(context)
-        if _download.running:
-            return {"RUNNING_MODAL"}
-        context.window_manager.event_timer_remove(self._timer)
-        return self._report_end()
+    def _state(self) -> DownloadState:
+        return _download
 
 
 class VGGT_OT_cancel_download(bpy.types.Operator):

@@ -5,6 +5,8 @@ the bpy module call ``main([...])`` directly. Runs synchronously (no timers in b
 imports into a new scene from factory settings (or into ``--into FILE.blend``), saves the .blend,
 optionally writes a COLMAP dataset and renders a Cycles CPU preview.
 Exit codes: 0 success, 1 failure (one line ``vggt: error: ...`` on stderr), 2 usage error (bad options).
+The last stdout line is a JSON record (status, error, output files, timings: ``vggt_core.batch.result``).
+``--manifest SHOTS.csv --shot N --out DIR`` runs one shot of a shot manifest (a farm task, ``farm/``).
 """
 from __future__ import annotations
 
@@ -12,14 +14,18 @@ import argparse
 import math
 import os
 import sys
+import time
 
 import bpy
 import numpy as np
 
+from vggt_core import batch, chunks
 from vggt_core.cli import ProgressLog, check_output_dir
 from vggt_core.errors import InputError, VGGTError, WeightsError
+from vggt_core.solve import cli_args as solve_args
+from vggt_core.solve.report import summary_line
 
-from . import runs, worker
+from . import runs, scene_cli, worker
 from .convert import ImportSettings
 
 _BLEND_MAGIC = (b"BLENDER", b"\x28\xb5\x2f\xfd", b"\x1f\x8b")  # plain, zstd- and gzip-compressed .blend
@@ -37,10 +43,12 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="blender -b -c vggt", description="Reconstruct cameras, depth and points with VGGT "
                 "and save them as a .blend.", epilog="Exit codes: 0 success; 1 failure (one line "
-                "'vggt: error: ...' on stderr, nothing saved); 2 usage error (unknown, missing or invalid options).")
+                "'vggt: error: ...' on stderr, nothing saved); 2 usage error (unknown, missing or invalid options). "
+                "The last line on stdout is a JSON record: status, error, out, files, frames, timings_s.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--images", metavar="DIR", help="folder of images")
     src.add_argument("--video", metavar="FILE", help="video file")
+    batch.add_manifest_arguments(p, src)
     p.add_argument("--out", metavar="SCENE.blend", help="the .blend file to write (required unless --into is given)")
     p.add_argument("--into", metavar="FILE.blend", help="import into this file's active scene instead of a new "
                    "scene from factory settings; saved to --out, else back to FILE.blend (Blender keeps the "
@@ -61,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--fps", type=float, default=None, help="videos: about N frames per second of video time "
                    "(applied before --stride and --max-frames)")
     f.add_argument("--mode", default="crop", choices=("crop", "pad"), help="preprocessing (default: crop)")
+    chunks.add_arguments(p)
+    solve_args.add_arguments(p, sensor_width=False)  # --sensor-width (import group) serves the known lens too
     i = p.add_argument_group("import")
     i.add_argument("--name", help="collection name (default: from the source)")
     i.add_argument("--no-cameras", action="store_true", help="no per-frame cameras")
@@ -80,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--render", metavar="PREVIEW.png", help="also render a Cycles CPU preview")
     r.add_argument("--render-samples", type=int, default=16, metavar="N")
     r.add_argument("--render-width", type=int, default=640, metavar="PX", help="height is 3/4 of it")
+    scene_cli.add_arguments(p)
     return p
 
 
@@ -112,6 +123,7 @@ def _check(args: argparse.Namespace) -> None:
         check_output_dir(os.path.dirname(os.path.abspath(args.render)), "--render")
     if args.export_colmap:
         check_output_dir(args.export_colmap, "--export-colmap")
+    scene_cli.check(args)
 
 
 def _source(args: argparse.Namespace) -> str:
@@ -130,7 +142,8 @@ def _plan(args: argparse.Namespace) -> runs.RunPlan:
     cache_dir = None if args.no_cache else os.path.abspath(args.cache_dir or os.path.join(os.path.dirname(out), "vggt_cache"))
     job = worker.Job(
         inputs=os.path.abspath(args.images or args.video),
-        settings=ReconstructSettings(selection=selection, mode=args.mode),
+        settings=ReconstructSettings(selection=selection, mode=args.mode, **chunks.settings_fields(args),
+                                    **solve_args.settings_fields(args)),
         engine=worker.EngineSpec(source=_source(args), device=args.device, dtype=args.dtype,
                                  allow_online=bool(bpy.app.online_access)),
         cache_dir=cache_dir,
@@ -150,20 +163,10 @@ def _plan(args: argparse.Namespace) -> runs.RunPlan:
     return runs.RunPlan(job, settings, args.name)
 
 
-def _error(message: str) -> int:
+def _error(message: str, started: float) -> int:
     print(f"vggt: error: {message}", file=sys.stderr, flush=True)
+    batch.print_result(batch.result("failed", started, error=message))
     return 1
-
-
-def _export_colmap(args: argparse.Namespace, recon) -> None:
-    from vggt_core.export.colmap import write_colmap_dataset
-    from vggt_core.filters import select_points
-
-    points = select_points(recon, source=args.point_source, conf_percentile=args.conf_percentile,
-                           max_points=args.max_points or None)
-    with ProgressLog("vggt") as progress:
-        write_colmap_dataset(args.export_colmap, recon, points, lambda f: progress("Writing COLMAP images", f))
-    print(f"vggt: COLMAP dataset written to {os.path.abspath(args.export_colmap)}", file=sys.stderr)
 
 
 def _load_scene(args: argparse.Namespace) -> None:
@@ -180,8 +183,10 @@ def _load_scene(args: argparse.Namespace) -> None:
 
 def main(argv: list[str]) -> int:
     """Run the command with ``argv`` (the arguments after ``-c vggt``); returns the exit code."""
+    started = time.monotonic()
+    parser = _parser()
     try:
-        args = _parser().parse_args(argv)
+        args = parser.parse_args(argv)
         if args.out is None and args.into is None:
             raise _UsageError("--out is required (or --into FILE.blend)")
     except _UsageError as err:
@@ -189,27 +194,32 @@ def main(argv: list[str]) -> int:
         return 2
     except SystemExit as exit_:  # --help
         return int(exit_.code or 0)
-    args.out = args.out or args.into
+    shot_dir = None
     try:
+        if args.manifest:
+            shot_dir = batch.apply_shot(parser, args)
+        args.out = args.out or args.into
         _check(args)
         plan = _plan(args)
     except VGGTError as err:
-        return _error(worker.one_line(err))
+        return _error(worker.one_line(err), started)
 
     with ProgressLog("vggt", label=lambda stage: runs.describe_stage(stage, 0.0)[0]) as progress:
         final = worker.run_sync(plan.job, progress)
     if final[0] != "done":
-        return _error(final[1])
+        return _error(final[1], started)
     try:
-        if args.export_colmap:
-            _export_colmap(args, final[1])
         _load_scene(args)
     except (VGGTError, OSError, RuntimeError) as err:  # RuntimeError: a bpy operator failed
-        return _error(worker.one_line(err))
+        return _error(worker.one_line(err), started)
     scene = bpy.context.scene
-    level, message = runs.import_result(scene, final, plan.import_settings, plan.name)
+    level, message, col = runs.import_final(scene, final, plan.import_settings, plan.name)
     if level != "INFO":
-        return _error(message)
+        return _error(message, started)
+    try:  # floor, origin, scale, then the exports (COLMAP too: in the set-up world)
+        exported = scene_cli.apply(args, bpy.context, col, final[1])
+    except (ValueError, VGGTError, OSError, RuntimeError) as err:
+        return _error(worker.one_line(err), started)
     out = os.path.abspath(args.out)
     bpy.ops.wm.save_as_mainfile(filepath=out, check_existing=False)
     print(f"{message}; saved {out}", file=sys.stderr)
@@ -217,6 +227,15 @@ def main(argv: list[str]) -> int:
         path = os.path.abspath(args.render)
         render_preview(scene, path, samples=args.render_samples, width=args.render_width)
         print(f"vggt: preview rendered to {path}", file=sys.stderr)
+    if final[1].solve is not None:
+        print(f"vggt: camera solve: {summary_line(final[1].solve)}", file=sys.stderr)
+    summary = {"frames": len(final[1].frames), "timings_s": {k: round(v, 3) for k, v in final[1].timings.items()},
+               "files": [os.path.abspath(p) for p in (out, args.render) if p] + exported}
+    if shot_dir is not None:  # the farm task's done marker, written last
+        summary["files"].append(str(shot_dir / "summary.json"))
+        batch.write_summary(shot_dir / "summary.json", batch.result("ok", started, summary, out=shot_dir,
+                                                                      solve=final[1].solve))
+    batch.print_result(batch.result("ok", started, summary, out=os.path.dirname(out), solve=final[1].solve))
     return 0
 
 
@@ -285,6 +304,9 @@ def render_preview(scene: bpy.types.Scene, path: str, samples: int = 16, width: 
         scene.world = bpy.data.worlds.new("VGGT preview")
     scene.world.color = (0.2, 0.2, 0.2)  # soft ambient light for the (non-emissive) depth proxies
     old_camera, scene.camera = scene.camera, cam
+    hidden = [o for o in scene.objects if o.type == "MESH" and o.hide_render]  # points and proxies: reference only
+    for obj in hidden:
+        obj.hide_render = False
     r = scene.render
     r.engine = "CYCLES"
     scene.cycles.device, scene.cycles.samples = "CPU", samples
@@ -297,6 +319,8 @@ def render_preview(scene: bpy.types.Scene, path: str, samples: int = 16, width: 
         bpy.ops.render.render(write_still=True, scene=scene.name)
     finally:
         scene.camera = old_camera
+        for obj in hidden:
+            obj.hide_render = True
         for obj, rad in zip(clouds, radii):
             set_points_inputs(obj, radius=rad)
         cam_data = cam.data

@@ -23,6 +23,11 @@ def active() -> "GuiRun | None":
     return _active
 
 
+def interactive(context: bpy.types.Context) -> bool:
+    """True in a GUI session with a window: long work must run in a thread, never on the UI thread."""
+    return not bpy.app.background and context.window is not None
+
+
 def redraw(context: bpy.types.Context, kinds: tuple[str, ...] = ("VIEW_3D",)) -> None:
     """Tag every area of type ``kinds`` in every window for redraw."""
     for window in context.window_manager.windows:

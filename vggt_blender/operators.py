@@ -17,10 +17,7 @@ from . import cache_ops, dependencies, gui_run, runs, worker
 from .builders import ownership
 from .convert import ImportSettings
 from .props import begin_run, end_run, import_settings, run_state
-
-
-def _interactive(context: bpy.types.Context) -> bool:
-    return not bpy.app.background and context.window is not None
+from .threaded_op import ThreadedOperator
 
 
 class VGGT_OT_run(bpy.types.Operator):
@@ -58,7 +55,7 @@ class VGGT_OT_run(bpy.types.Operator):
         plan = self._plan(context)
         if plan is None:
             return {"CANCELLED"}
-        if _interactive(context):
+        if gui_run.interactive(context):
             self._run = gui_run.GuiRun(context, plan, self.report)
             context.window_manager.modal_handler_add(self)
             return {"RUNNING_MODAL"}
@@ -168,7 +165,7 @@ class VGGT_OT_unload_model(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class VGGT_OT_install_dependencies(bpy.types.Operator):
+class VGGT_OT_install_dependencies(ThreadedOperator, bpy.types.Operator):
     """Download and install PyTorch and the other Python packages VGGT needs into the extension's folder"""
 
     bl_idname = "vggt.install_dependencies"
@@ -183,40 +180,15 @@ class VGGT_OT_install_dependencies(bpy.types.Operator):
     def poll(cls, context: bpy.types.Context) -> bool:
         return not dependencies.state().running
 
-    def _begin(self) -> bool:
+    def _start(self, context: bpy.types.Context, wait: bool) -> bool:
         if not bpy.app.online_access:
             self.report({"ERROR"}, "Online access is disabled: allow it in Preferences > System > Network to download PyTorch")
             return False
+        dependencies.start_install(self.build, wait=wait)
         return True
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        if not self._begin():
-            return {"CANCELLED"}
-        dependencies.start_install(self.build, wait=True)
-        state = dependencies.state()
-        self.report({"ERROR" if state.failed else "INFO"}, state.message)
-        return {"CANCELLED"} if state.failed else {"FINISHED"}
-
-    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        if not _interactive(context):
-            return self.execute(context)
-        if not self._begin():
-            return {"CANCELLED"}
-        dependencies.start_install(self.build)
-        self._timer = context.window_manager.event_timer_add(0.25, window=context.window)
-        context.window_manager.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        gui_run.redraw(context, ("PREFERENCES", "VIEW_3D"))
-        state = dependencies.state()
-        if state.running:
-            return {"RUNNING_MODAL"}
-        context.window_manager.event_timer_remove(self._timer)
-        self.report({"ERROR" if state.failed else "INFO"}, state.message)
-        return {"CANCELLED"} if state.failed else {"FINISHED"}
+    def _state(self) -> dependencies.InstallState:
+        return dependencies.state()
 
 
 classes = (VGGT_OT_run, VGGT_OT_cancel, VGGT_OT_reimport, VGGT_OT_unload_model, VGGT_OT_install_dependencies)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import runs, sources, worker
+from . import export_ops, runs, setup_ops, sources, worker
 from .props import run_state
 
 
@@ -40,7 +40,25 @@ class VGGT_PT_main(bpy.types.Panel):
             row = box.row(align=True)
             row.prop(props, "frame_start")
             row.prop(props, "frame_end")
+        if props.source_type != "FOLDER":
+            box.prop(props, "fps")
         box.prop(props, "mode")
+        row = box.row(align=True)
+        row.prop(props, "chunk_size")
+        row.prop(props, "overlap")
+
+        box = col.box()
+        box.label(text="Camera Solve")
+        box.prop(props, "lens")
+        if props.lens == "known":
+            row = box.row(align=True)
+            row.prop(props, "lens_focal_mm")
+            row.prop(props, "lens_sensor_mm")
+        box.prop(props, "refine")
+        if props.refine and props.lens != "per-frame":
+            box.prop(props, "distortion")
+        if props.refine:
+            box.prop(props, "track_markers")
 
         box = col.box()
         box.label(text="Import")
@@ -79,8 +97,13 @@ class VGGT_PT_main(bpy.types.Panel):
             layout.label(text=state.last_message)
 
         selected = runs.find_vggt_collection(context)
+        for key, icon in (("vggt_solve_summary", "CON_CAMERASOLVER"), ("vggt_lens_warning", "ERROR")):
+            if selected is not None and key in selected:
+                layout.label(text=selected[key], icon=icon)
         if selected is not None:
             layout.operator("vggt.reimport", icon="FILE_REFRESH", text=f"Re-import '{selected.name}' from Cache")
+        setup_ops.draw_panel(layout, context)
+        export_ops.draw_panel(layout, context)
 
 
 def _active_strip_name(context: bpy.types.Context) -> str:

@@ -27,6 +27,17 @@ MODES = [
     ("crop", "Crop", "Resize to 518 px wide and crop the height (what VGGT was trained on)"),
     ("pad", "Pad", "Fit the whole frame in 518x518 with white padding (keeps every pixel)"),
 ]
+LENSES = [
+    ("auto", "Auto", "Shared when every frame has the same size (movies, strips, clips), per-frame otherwise"),
+    ("per-frame", "Per Frame", "VGGT's own focal length and pixel aspect for every frame"),
+    ("shared", "Shared", "One lens for the shot: square pixels, the predictions' median focal length"),
+    ("known", "Known", "One lens of the focal length you give"),
+]
+DISTORTIONS = [
+    ("none", "None", "No lens distortion"),
+    ("k1", "k1", "Radial distortion k1 (onto the Movie Clip's tracking camera)"),
+    ("k1k2", "k1, k2", "Radial distortion k1 and k2 (onto the Movie Clip's tracking camera)"),
+]
 POINT_SOURCES = [
     ("depth", "Depth", "Depth maps unprojected through the predicted cameras (usually more accurate)"),
     ("points", "Point Head", "The point head's direct world points"),
@@ -51,6 +62,29 @@ class VGGTSceneProps(PropertyGroup):
                             description="At most this many frames, spread evenly (0 = no limit). "
                                         "Memory grows with the frame count")
     mode: EnumProperty(name="Preprocess", items=MODES, default="crop")
+    fps: FloatProperty(name="Frames per Second", default=0.0, min=0.0,
+                       description="Movies: sample about this many frames per second of playback, before Stride "
+                                   "and Max Frames (0 = every frame)")
+    chunk_size: IntProperty(name="Chunk Size", default=0, min=0,
+                            description="Frames per network run: longer selections run in overlapping chunks "
+                                        "aligned into one world, and an interrupted run resumes from its last "
+                                        "chunk (0 = automatic, from free GPU memory or RAM)")
+    overlap: IntProperty(name="Overlap", default=0, min=0,
+                         description="Frames each chunk shares with the previous one (0 = automatic)")
+
+    # Camera solve (vggt_core.solve)
+    lens: EnumProperty(name="Lens", items=LENSES, default="auto")
+    lens_focal_mm: FloatProperty(name="Focal Length", default=35.0, min=0.1, unit="CAMERA",
+                                 description="Known lens: focal length in mm, on a sensor of Sensor Width")
+    lens_sensor_mm: FloatProperty(name="Sensor Width", default=36.0, min=0.1, unit="CAMERA",
+                                  description="Known lens: the sensor width the plate's width covers, in mm")
+    refine: BoolProperty(name="Refine (Bundle Adjustment)", default=False,
+                         description="Track points through the shot and refine cameras, points and lens "
+                                     "by bundle adjustment (pycolmap); the solve error is reported")
+    distortion: EnumProperty(name="Distortion", items=DISTORTIONS, default="none")
+    track_markers: BoolProperty(name="Tracks as Markers", default=False,
+                                description="Refined tracks as markers of the plate's Movie Clip, and the solved "
+                                            "lens on its tracking camera (movie plates)")
 
     # Import
     import_cameras: BoolProperty(name="Per-Frame Cameras", default=True, description="One camera per frame")
@@ -112,6 +146,7 @@ def import_settings(props: VGGTSceneProps, plate: PlateSettings | None) -> Impor
         proxy_every=props.proxy_every,
         set_scene=props.set_scene == "PLATE" or (props.set_scene == "AUTO" and props.source_type != "STRIP"),
         plate=plate,
+        track_markers=props.refine and props.track_markers,
     )
 
 

@@ -6,8 +6,10 @@ Nothing here imports torch; the worker does, on first use.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
+from typing import Any
 
 import bpy
 
@@ -57,11 +59,21 @@ def plan_from_scene(context: bpy.types.Context) -> RunPlan:
         name = f"VGGT {props.movie_clip.name}"
     job = worker.Job(
         inputs=src.inputs,
-        settings=ReconstructSettings(selection=src.selection, mode=props.mode),
+        settings=ReconstructSettings(selection=src.selection, mode=props.mode, chunk_size=props.chunk_size,
+                                     overlap=props.overlap, **solve_settings(props)),
         engine=prefs.engine_spec(context),
         cache_dir=default_cache_dir() if prefs.cache_results(context) else None,
     )
     return RunPlan(job, import_settings(props, src.plate), name)
+
+
+def solve_settings(props: Any) -> dict[str, Any]:
+    """``ReconstructSettings`` camera-solve fields from the panel's ``scene.vggt``."""
+    known = props.lens == "known"
+    refine = "ba" if props.refine else "none"
+    return {"lens": props.lens, "focal_mm": props.lens_focal_mm if known else None,
+            "sensor_width_mm": props.lens_sensor_mm if known else None, "refine": refine,
+            "distortion": props.distortion if props.refine and props.lens != "per-frame" else "none"}
 
 
 def import_result(scene: bpy.types.Scene | None, final: tuple, settings: ImportSettings,
@@ -99,7 +111,9 @@ def import_final(scene: bpy.types.Scene | None, final: tuple, settings: ImportSe
     seconds = sum(v for k, v in recon.timings.items() if k in ("frames", "preprocess", "model", "assemble"))
     changed = col.get("vggt_scene_changes", "")
     scene_note = f"; scene: {changed}" if changed else ""
-    return "INFO", f"VGGT: imported {recon.num_frames} frames into '{col.name}' ({seconds:.1f} s){scene_note}", col
+    solve_note = "".join(f"; {col[k]}" for k in ("vggt_solve_summary", "vggt_lens_warning") if k in col)
+    return ("INFO", f"VGGT: imported {recon.num_frames} frames into '{col.name}' ({seconds:.1f} s){solve_note}"
+            f"{scene_note}", col)
 
 
 def find_vggt_collection(context: bpy.types.Context) -> bpy.types.Collection | None:
@@ -135,6 +149,15 @@ _STAGES = {
 
 
 def describe_stage(stage: str, fraction: float) -> tuple[str, float]:
-    """(label, overall fraction 0..1) for a pipeline/engine progress report ``(stage, fraction)``."""
+    """(label, overall fraction 0..1) for a pipeline/engine progress report ``(stage, fraction)``.
+
+    Long shots report ``"chunk K/N: STAGE"`` (vggt_core.chunks): "Chunk 3/12: Running the network", with the
+    bar spread over the N chunks.
+    """
+    chunk = re.fullmatch(r"chunk (\d+)/(\d+): (.*)", stage)
+    if chunk:
+        k, n = int(chunk[1]), int(chunk[2])
+        label, inner = describe_stage(chunk[3], fraction)
+        return f"Chunk {k}/{n}: {label}", (k - 1 + inner) / max(n, 1)
     label, lo, hi = _STAGES.get(stage, (stage.replace("_", " ").capitalize(), 0.0, 1.0))
     return label, lo + (hi - lo) * min(1.0, max(0.0, fraction))

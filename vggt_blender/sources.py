@@ -41,9 +41,13 @@ class ResolvedSource:
     plate: PlateSettings | None
 
 
-def _pick(count: int, stride: int, max_frames: int) -> list[int]:
-    """Positions ``0..count-1`` kept by stride and max_frames (<= 0: no limit), as the pipeline would."""
-    return FrameSelection(stride=max(1, stride), max_frames=max_frames if max_frames > 0 else None).pick(count)
+def _pick(count: int, stride: int, max_frames: int, fps: float = 0.0, rate: float | None = None) -> list[int]:
+    """Positions ``0..count-1`` kept by stride and max_frames (<= 0: no limit), as the pipeline would; with
+    ``fps`` > 0 and the frames' playback ``rate`` known, first about ``fps`` frames per second of playback."""
+    timed = fps > 0 and bool(rate)
+    selection = FrameSelection(stride=max(1, stride), max_frames=max_frames if max_frames > 0 else None,
+                               fps=fps if timed else None)
+    return selection.pick(count, [p / rate for p in range(count)] if timed else None)
 
 
 def scene_fps(scene: bpy.types.Scene) -> float:
@@ -81,12 +85,13 @@ def resolve(context: Any, props: Any) -> ResolvedSource:
         strip = active_strip(context)
         if strip is None:
             raise InputError("No active strip in the Video Sequencer: select a movie or image strip")
-        return from_strip(strip, sequencer_scene(context), stride=props.stride, max_frames=props.max_frames)
+        return from_strip(strip, sequencer_scene(context), stride=props.stride, max_frames=props.max_frames,
+                          fps=props.fps)
     if props.source_type == "CLIP":
         if props.movie_clip is None:
             raise InputError("No movie clip chosen: pick one in the VGGT panel")
         return from_clip(props.movie_clip, stride=props.stride, start=props.frame_start,
-                         end=props.frame_end, max_frames=props.max_frames)
+                         end=props.frame_end, max_frames=props.max_frames, fps=props.fps)
     raise InputError(f"Unknown source type {props.source_type!r}")
 
 
@@ -170,7 +175,8 @@ def movie_strip_source_index(strip: Any, timeline_frame: int, rate: float, movie
     return min(max(math.floor(offset * rate + 0.5), 0), n - 1) + strip.animation_offset_start
 
 
-def from_strip(strip: Any, scene: bpy.types.Scene, stride: int = 1, max_frames: int = 0) -> ResolvedSource:
+def from_strip(strip: Any, scene: bpy.types.Scene, stride: int = 1, max_frames: int = 0,
+               fps: float = 0.0) -> ResolvedSource:
     """Frames of a movie or image strip's visible (trimmed) range ``[frame_final_start,
     frame_final_end)``, subsampled; ``scene`` is the scene whose sequencer holds the strip.
 
@@ -179,7 +185,7 @@ def from_strip(strip: Any, scene: bpy.types.Scene, stride: int = 1, max_frames: 
     """
     kind = getattr(strip, "type", "")
     visible = range(strip.frame_final_start, strip.frame_final_end)
-    timeline = [visible[p] for p in _pick(len(visible), stride, max_frames)]
+    timeline = [visible[p] for p in _pick(len(visible), stride, max_frames, fps, scene_fps(scene))]
     if not timeline:
         raise InputError(f"Strip '{strip.name}' shows no frames")
     if kind == "MOVIE":
@@ -224,7 +230,8 @@ def clip_sequence_files(clip: Any) -> list[str]:
     return [os.path.join(folder, f"{head}{first + i:0{len(digits)}d}{tail}") for i in range(clip.frame_duration)]
 
 
-def from_clip(clip: Any, stride: int = 1, start: int = 0, end: int = 0, max_frames: int = 0) -> ResolvedSource:
+def from_clip(clip: Any, stride: int = 1, start: int = 0, end: int = 0, max_frames: int = 0,
+              fps: float = 0.0) -> ResolvedSource:
     """Frames of a movie clip (Movie Clip Editor footage): a movie, or an image sequence.
 
     Source index i (0-based frame of the clip) plays at timeline frame
@@ -233,7 +240,7 @@ def from_clip(clip: Any, stride: int = 1, start: int = 0, end: int = 0, max_fram
     """
     first = max(0, start)
     stop = clip.frame_duration if end <= 0 else min(end, clip.frame_duration)
-    sources = [first + p for p in _pick(max(0, stop - first), stride, max_frames)]
+    sources = [first + p for p in _pick(max(0, stop - first), stride, max_frames, fps, float(clip.fps))]
     if not sources:
         raise InputError(f"Frames {start}..{end} select nothing from clip '{clip.name}' ({clip.frame_duration} frames)")
     timeline = tuple(clip.frame_start + i - clip.frame_offset for i in sources)

@@ -2,7 +2,7 @@
 
 File layout (VERSION 2): every stored array field of ``Reconstruction`` under its own name (optional track
 arrays only when present) and ``meta``, a uint8 array holding UTF-8 JSON: ``{"format", "version", "frames",
-"preprocess", "model_id", "settings", "timings"}``. ``points_from_depth`` and ``valid`` follow from the other
+"preprocess", "model_id", "settings", "timings", "chunks", "solve"}`` (``chunks`` null unless stitched from chunks; ``solve`` null unless a camera solve ran). ``points_from_depth`` and ``valid`` follow from the other
 fields and are recomputed on load by the same code that made them (``derived_arrays``), so a loaded result is
 bit-identical to the one saved; this keeps a file at about 27 bytes per model pixel (4.1 MB per 518x294 frame,
 against 6.1 MB with them). Nothing is pickled; files load with ``allow_pickle=False``. Files are written to a
@@ -35,7 +35,7 @@ _STORED = (
     "extrinsics", "intrinsics", "intrinsics_model", "depth", "depth_conf", "world_points",
     "world_points_conf", "colors",
 )
-_OPTIONAL = ("tracks", "track_vis", "track_conf", "query_points")
+_OPTIONAL = ("tracks", "track_vis", "track_conf", "query_points", "sparse_points", "sparse_colors", "sparse_obs", "sparse_uv")
 _RESULT_NAME = re.compile(r"[0-9a-f]{64}\.npz")  # what ``cache_key`` names produce
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 WEIGHTS_MEMO = "weights-sha256.json"  # in a cache folder: sha256 of local checkpoints by (path, size, mtime)
@@ -67,6 +67,8 @@ def save(recon: Reconstruction, path: str | Path) -> Path:
         "model_id": recon.model_id,
         "settings": recon.settings,
         "timings": recon.timings,
+        "chunks": recon.chunks,
+        "solve": recon.solve,
     }
     arrays = {name: getattr(recon, name) for name in _STORED}
     arrays.update({name: getattr(recon, name) for name in _OPTIONAL if getattr(recon, name) is not None})
@@ -106,6 +108,8 @@ def load(path: str | Path) -> Reconstruction:
             model_id=meta["model_id"],
             settings=meta["settings"],
             timings=meta["timings"],
+            chunks=meta.get("chunks"),
+            solve=meta.get("solve"),
             **arrays,
         )
     except CacheError:

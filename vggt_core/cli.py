@@ -2,15 +2,16 @@
 
 Writes into DIR: ``reconstruction.npz`` (the cache format, loadable with ``vggt_core.cache.load`` and by the
 Blender add-on), ``points.ply``, a COLMAP dataset (``images/`` + ``sparse/0/{cameras,images,points3D}.{bin,txt}``)
-and ``summary.json``. Exit codes: 0 success, 2 for any user-fixable problem (one line "error: ..." on stderr),
-130 on Ctrl-C. Progress goes to stderr: tqdm bars on a terminal, plain lines otherwise (``ProgressLog``).
+and ``summary.json`` (written last). ``--batch SHOTS.csv`` runs every shot of a manifest into DIR/NAME/
+(``vggt_core.batch``). Exit codes: 0 success; 1 failure (one line "error: ..." on stderr; in a batch, any
+shot failed); 2 usage error (argparse); 130 on Ctrl-C. The last stdout line is a JSON record (status,
+outputs, timings). Progress goes to stderr: tqdm bars on a terminal, plain lines otherwise (``ProgressLog``).
 
 ``check_output_dir`` and ``ProgressLog`` are shared with the Blender command (``blender -b -c vggt``).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -20,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from . import batch, chunks
+from .solve import cli_args as solve_args
 from .errors import InputError, VGGTError, WeightsError
 
 EXPORTS = ("ply", "colmap")
@@ -29,8 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vggt-reconstruct",
         description="Reconstruct cameras, depth and a point cloud from photos or a video with VGGT.",
+        epilog="Exit codes: 0 success; 1 failure (one line 'error: ...' on stderr; with --batch: any shot "
+        "failed); 2 usage error (unknown or missing options); 130 interrupted. The last line on stdout is "
+        "a JSON record: status, error, out, files, frames, timings_s (with --batch: shots).",
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="an image folder, a video file, or image files")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="an image folder, a video file, or image files")
+    p.add_argument("--batch", metavar="SHOTS.csv", help="instead of INPUT: every shot of a shot manifest into "
+                   "OUT/NAME/; shots with OUT/NAME/summary.json are skipped (see vggt_core/batch.py)")
     p.add_argument("--out", required=True, type=Path, help="output folder (created; must be writable)")
     sel = p.add_argument_group("frame selection")
     sel.add_argument("--stride", type=int, default=1, help="use every N-th frame")
@@ -40,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--fps", type=float, default=None, help="videos: sample about N frames per second")
     p.add_argument("--mode", choices=("crop", "pad"), default="crop", help="fit frames to 518 px (default crop)")
     p.add_argument("--resolution", type=int, default=518, help="model resolution, multiple of 14 (default 518)")
+    chunks.add_arguments(p)
+    solve_args.add_arguments(p)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--weights", type=Path, help="local checkpoint (.safetensors, .pt, .pth)")
     src.add_argument("--model", help="Hugging Face repo id (default: $VGGT_WEIGHTS or facebook/VGGT-1B)")
@@ -59,20 +69,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if bool(args.inputs) == bool(args.batch):
+        parser.error("give INPUT... or --batch SHOTS.csv")
+    started = time.monotonic()
     try:
-        run(args)
+        if args.batch:
+            rows = batch.run_batch(parser, args, run)
+            print(batch.format_table(rows), file=sys.stderr, flush=True)
+            failed = any(r["status"] == "failed" for r in rows)
+            batch.print_result(batch.result("failed" if failed else "ok", started, out=args.out, shots=rows))
+            return int(failed)
+        summary = run(args)
     except VGGTError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        batch.print_result(batch.result("failed", started, error=str(err)))
+        return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    batch.print_result(batch.result("ok", started, summary, out=args.out, solve=summary.get("solve")))
     return 0
 
 
-def run(args: argparse.Namespace) -> dict:
-    """Do the work of ``main``; returns the summary written to ``summary.json``."""
+def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
+    """Do the work of ``main``; returns the summary written to ``summary.json``.
+
+    engines: engines by (source, device, dtype, token), reused across calls (a batch loads the model once).
+    """
     from . import cache
     from .frames import FrameSelection, list_frames
     from .pipeline import ReconstructSettings, cache_path, reconstruct_frames
@@ -82,12 +107,15 @@ def run(args: argparse.Namespace) -> dict:
     if unknown:
         raise VGGTError(f"unknown export {unknown[0]!r} (choose from {', '.join(EXPORTS)})")
     check_output_dir(args.out, "--out")
+    (args.out / "summary.json").unlink(missing_ok=True)  # summary.json marks a finished run: written last
     if args.weights is not None and not args.weights.is_file():
         raise WeightsError(f"weights file not found: {args.weights}")
     settings = ReconstructSettings(
         selection=FrameSelection(args.stride, args.start, args.end, args.max_frames, args.fps),
         mode=args.mode,
         resolution=args.resolution,
+        **chunks.settings_fields(args),
+        **solve_args.settings_fields(args),
     )
     inputs = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     infos = list_frames(inputs, settings.selection)  # input problems surface before any weights load
@@ -98,7 +126,10 @@ def run(args: argparse.Namespace) -> dict:
 
     pick_device(args.device)  # an unusable --device is a one-line error before anything loads
     source = resolve_source(str(args.weights.resolve()) if args.weights is not None else args.model)
-    engine = Engine(source=source, device=args.device, dtype=args.dtype, token=args.token)
+    key = (source, args.device, args.dtype, args.token)
+    engine = (engines or {}).get(key) or Engine(source=source, device=args.device, dtype=args.dtype, token=args.token)
+    if engines is not None:
+        engines[key] = engine
     with ProgressLog("vggt-reconstruct") as progress:
         recon = reconstruct_frames(infos, settings, engine, progress=progress, cache_dir=cache_dir)
     target = args.out / "reconstruction.npz"
@@ -118,6 +149,7 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
     from .export.colmap import write_colmap_dataset
     from .export.ply import write_ply
     from .filters import select_points
+    from .solve.report import summary_line
 
     points = select_points(
         recon, source=args.source, conf_percentile=args.conf_percentile, max_points=args.max_points
@@ -141,8 +173,11 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
         "timings_s": {k: round(v, 3) for k, v in recon.timings.items()},
         "settings": asdict(settings),
         "files": written + ["summary.json"],
+        "solve": recon.solve,
     }
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    batch.write_summary(args.out / "summary.json", summary)
+    if recon.solve is not None:
+        print(f"camera solve: {summary_line(recon.solve)}", file=sys.stderr)
     print(f"{len(recon.frames)} frames, {len(points)} points -> {args.out}", file=sys.stderr)
     return summary
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import cache
+from . import cache, chunks, solve
 from .errors import CacheError, InputError
 from .frames import FrameSelection, Inputs, iter_frames, list_frames
 from .preprocess import MODES, TARGET, intrinsics_to_original, plan_batch, render
@@ -34,12 +34,27 @@ class ReconstructSettings:
     mode: ``"crop"`` (full width, centre rows; the original's default) or ``"pad"`` (whole frame, white bars).
     resolution: model canvas size in pixels (multiple of 14; 518 is what VGGT was trained at).
     query_points: optional ``N x (x, y)`` points to track, in continuous model pixels of frame 0.
+    chunk_size: frames per network run; longer shots are reconstructed in overlapping chunks stitched into
+        one world (``vggt_core.chunks``). 0 = automatic: one run when the frames fit in free GPU memory / RAM.
+    overlap: frames each chunk shares with the previous one (0 = automatic, ``chunks.auto_overlap``).
+    strategy: ``"anchored"`` (every chunk also holds a few frames spread across the shot) or ``"chained"``.
+    lens, focal_mm, sensor_width_mm, focal_px, refine, distortion: the camera solve run after the model
+        (``vggt_core.solve.solve``); ``refine="ba"`` also tracks a grid of frame-0 points with the track head.
     """
 
     selection: FrameSelection = field(default_factory=FrameSelection)
     mode: str = "crop"
     resolution: int = TARGET
     query_points: tuple[tuple[float, float], ...] | None = None
+    chunk_size: int = 0
+    overlap: int = 0
+    strategy: str = chunks.DEFAULT_STRATEGY
+    lens: str = "per-frame"
+    focal_mm: float | None = None
+    sensor_width_mm: float | None = None
+    focal_px: float | None = None
+    refine: str = "none"
+    distortion: str = "none"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -47,6 +62,13 @@ class ReconstructSettings:
         if self.query_points is not None:
             pts = np.asarray(self.query_points, dtype=np.float64).reshape(-1, 2)
             object.__setattr__(self, "query_points", tuple((float(x), float(y)) for x, y in pts))
+        if self.chunk_size < 0 or self.overlap < 0:
+            raise InputError("--chunk-size and --overlap must be >= 0 (0 = automatic)")
+        if 0 < self.chunk_size <= self.overlap:
+            raise InputError(f"--overlap ({self.overlap}) must be smaller than --chunk-size ({self.chunk_size})")
+        if self.strategy not in chunks.STRATEGIES:
+            raise InputError(f"unknown chunk strategy {self.strategy!r} (use {' or '.join(chunks.STRATEGIES)})")
+        solve.check(self.lens, self.refine, self.distortion, self.focal_px, self.focal_mm, self.sensor_width_mm)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReconstructSettings:
@@ -119,19 +141,58 @@ def reconstruct_frames(
 ) -> Reconstruction:
     """``reconstruct`` for frames already listed with ``list_frames`` (``settings.selection`` is not re-applied).
 
-    A cache hit returns before the engine loads its model.
+    A cache hit returns before the engine loads its model. More frames than the chunk size (see
+    ``ReconstructSettings``) are reconstructed in chunks, each chunk's raw result stored in ``cache_dir``
+    until the stitched result is, so an interrupted run resumes from the chunk it stopped in.
     """
     report = progress or (lambda stage, fraction: None)
-    timings: dict[str, float] = {}
     path = cache_path(cache_dir, infos, engine, settings) if cache_dir is not None else None
     recon = load_cached(path)
     if recon is not None:
         report("frames", 1.0)
         return recon
 
+    records = plan_batch([(i.width, i.height) for i in infos], settings.mode, settings.resolution)
+    wm, hm = records[0].model_size
+    size = settings.chunk_size or chunks.auto_chunk_size(engine, len(infos), hm, wm)
+    plan = chunks.plan_chunks(len(infos), size, settings.overlap or chunks.auto_overlap(size), settings.strategy)
+    chunk_cache = None
+    if len(plan) == 1:
+        recon = run_frames(infos, records, settings, engine, progress, cancel)
+    else:
+        if settings.query_points is not None or settings.refine == "ba":
+            raise InputError("point tracking needs a single run: set the chunk size to 0 or above the frame count")
+        if cache_dir is not None:
+            key = {"chunk_of": {"mode": settings.mode, "resolution": settings.resolution, "model_size": [wm, hm]}}
+            chunk_cache = lambda pos: cache_path(cache_dir, [infos[p] for p in pos], engine, key)  # noqa: E731
+        recon = chunks.reconstruct_chunked(
+            infos, records, plan,
+            lambda pos, recs, prog, stop: run_frames([infos[p] for p in pos], recs, settings, engine, prog, stop),
+            chunk_cache, progress, cancel)
+    recon = solve.solve(recon, settings.lens, settings.focal_px, settings.focal_mm, settings.sensor_width_mm,
+                        settings.refine, settings.distortion, cancel)
+    if cache_dir is not None:
+        path = path or cache_path(cache_dir, infos, engine, settings)  # a first download makes weights known
+        if path is not None:
+            cache.save(recon, path)
+            if chunk_cache is not None:
+                chunks.remove_chunk_files(plan, chunk_cache)
+    return recon
+
+
+def run_frames(
+    infos: Sequence[FrameInfo],
+    records: Sequence[PreprocessRecord],
+    settings: ReconstructSettings,
+    engine: Any,
+    progress: Progress | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Reconstruction:
+    """One network run on ``infos`` (preprocessed as ``records`` say): decode, engine, assemble; no cache."""
+    report = progress or (lambda stage, fraction: None)
+    timings: dict[str, float] = {}
     t0 = time.perf_counter()
     # Decode and resize frame by frame, so full-resolution frames never pile up in memory.
-    records = plan_batch([(i.width, i.height) for i in infos], settings.mode, settings.resolution)
     wm, hm = records[0].model_size
     images = np.empty((len(infos), 3, hm, wm), dtype=np.float32)
     timings["preprocess"] = 0.0
@@ -145,16 +206,14 @@ def reconstruct_frames(
 
     t0 = time.perf_counter()
     query = None if settings.query_points is None else np.asarray(settings.query_points, np.float32)
+    if query is None and settings.refine == "ba":
+        query = solve.grid_queries(records[0], solve.TRACK_QUERIES)
     pred = engine.predict(images, query_points=query, progress=progress, cancel=cancel)
     timings["model"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     recon = assemble(infos, records, images, pred, query, engine.model_id, asdict(settings), timings)
     recon.timings["assemble"] = time.perf_counter() - t0
-    if cache_dir is not None:
-        path = path or cache_path(cache_dir, infos, engine, settings)  # a first download makes weights known
-        if path is not None:
-            cache.save(recon, path)
     return recon
 
 

@@ -87,6 +87,15 @@ class Reconstruction:
     valid: [S, H, W] bool, False where the model pixel lies in padding (no original pixel behind it).
     tracks, track_vis, track_conf: optional [S, N, 2] float32 (model pixels, continuous), [S, N], [S, N].
     query_points: optional [N, 2] float32 model pixels on frame 0.
+    solve: optional camera-solve report (``vggt_core.solve.report``: lens, focal before/after, errors in
+        original pixels, distortion k1/k2 on COLMAP's radial model), None when no solve ran.
+    sparse_points, sparse_colors: optional [P, 3] float32 world points triangulated from the tracks and
+        bundle-adjusted, and their uint8 sRGB colours.
+    sparse_obs, sparse_uv: optional [M, 2] int32 (frame index, sparse point index) and [M, 2] float32
+        original pixels: the inlier observations of those points.
+    chunks: optional, for a shot reconstructed in chunks (``vggt_core.chunks``): per chunk a JSON dict with
+        its frame positions (``frames``), ``sim3`` (4x4 world-from-chunk, scale in the 3x3), ``scale``,
+        ``shared_frames`` and the fit's ``residual_median`` / ``residual_p90`` (relative to depth), ``inliers``.
     model_id: identity of the weights (repo id or file path + size).
     settings: the run's settings (JSON-serialisable).
     timings: seconds per stage, e.g. {"load": .., "preprocess": .., "model": ..}.
@@ -111,6 +120,12 @@ class Reconstruction:
     track_vis: np.ndarray | None = None
     track_conf: np.ndarray | None = None
     query_points: np.ndarray | None = None
+    chunks: list[dict[str, Any]] | None = None
+    solve: dict[str, Any] | None = None
+    sparse_points: np.ndarray | None = None
+    sparse_colors: np.ndarray | None = None
+    sparse_obs: np.ndarray | None = None
+    sparse_uv: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:

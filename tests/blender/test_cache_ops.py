@@ -16,35 +16,13 @@ pytest.importorskip("torch", reason="torch is needed to run the tiny model")
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(Path(__file__).parent)]
 
-import addon_utils  # noqa: E402
 import huggingface_hub  # noqa: E402
 from huggingface_hub import errors as hf_errors  # noqa: E402
 
 from ext_helpers import write_images  # noqa: E402
 from vggt_core import cache  # noqa: E402
-from vggt_core.errors import Cancelled  # noqa: E402
 from vggt_core.pipeline import ReconstructSettings  # noqa: E402
-from vggt_core.weights import save_checkpoint  # noqa: E402
 from vggt_blender import cache_ops, runs, worker  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory, tiny_model) -> str:
-    return str(save_checkpoint(tiny_model, tmp_path_factory.mktemp("w") / "tiny.safetensors"))
-
-
-@pytest.fixture(scope="module")
-def addon(ckpt):
-    import torch
-
-    torch.set_num_threads(1)  # shared 2-core machine
-    os.environ.pop("VGGT_WEIGHTS", None)
-    addon_utils.enable("vggt_blender", default_set=True)
-    prefs = bpy.context.preferences.addons["vggt_blender"].preferences
-    prefs.model_source, prefs.local_checkpoint, prefs.device = "LOCAL", ckpt, "cpu"
-    yield prefs
-    worker.unload_engine()
-    addon_utils.disable("vggt_blender", default_set=True)
 
 
 @pytest.fixture()

@@ -2,15 +2,17 @@
 and the tiny model.
 
 bpy's background mode has no event loop, so ``modal()`` is never called there: the tests make the
-operator take its UI path (``operators._interactive``), then feed ``gui_run.GuiRun`` the events
+operator take its UI path (``gui_run.interactive``), then feed ``gui_run.GuiRun`` the events
 ``modal()`` would forward. Invoking the operator, its modal handler, the window's areas, file loading
 (which makes Blender call the operator's ``cancel()``) and disabling the extension are all real.
 """
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -22,14 +24,15 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).par
 import addon_utils  # noqa: E402
 
 from ext_helpers import write_images  # noqa: E402
-from test_operators import addon, ckpt, scene  # noqa: E402,F401  (shared fixtures)
-from vggt_blender import gui_run, operators, worker  # noqa: E402
+from test_operators import scene  # noqa: E402,F401  (shared fixture)
+from vggt_blender import gui_run, worker  # noqa: E402
+from vggt_blender.threaded_op import ThreadedOperator  # noqa: E402
 
 
 @pytest.fixture()
 def ui(scene, tmp_path, monkeypatch):
     """A scene set up to reconstruct 2 images, with the run operator on its UI path."""
-    monkeypatch.setattr(operators, "_interactive", lambda context: True)
+    monkeypatch.setattr(gui_run, "interactive", lambda context: True)
     props = scene.vggt
     props.source_type, props.folder = "FOLDER", str(write_images(tmp_path / "imgs", 2))
     props.import_proxies = False
@@ -149,3 +152,56 @@ def test_disabling_the_extension_mid_run_frees_the_model(ui, ckpt, tmp_path):
         addon_utils.enable("vggt_blender", default_set=True)
         prefs = bpy.context.preferences.addons["vggt_blender"].preferences
         prefs.model_source, prefs.local_checkpoint, prefs.device = "LOCAL", ckpt, "cpu"
+
+
+class _Nap(ThreadedOperator, bpy.types.Operator):
+    """A threaded task of 0.3 s, standing in for Install Dependencies / Download Model."""
+
+    bl_idname = "vggt_test.nap"
+    bl_label = "Nap"
+    state = SimpleNamespace(running=False, failed=False, message="")
+    started: list = []
+
+    def _start(self, context, wait: bool) -> bool:
+        def nap() -> None:
+            time.sleep(0.3)
+            _Nap.state.running, _Nap.state.message = False, "rested"
+
+        _Nap.state.running = True
+        _Nap.started.append(self)
+        thread = threading.Thread(target=nap, daemon=True)
+        thread.start()
+        if wait:
+            thread.join()
+        return True
+
+    def _state(self):
+        return _Nap.state
+
+
+@pytest.fixture()
+def nap_op():
+    bpy.utils.register_class(_Nap)
+    _Nap.started.clear()
+    yield _Nap
+    bpy.utils.unregister_class(_Nap)
+
+
+def test_threaded_operator_never_blocks_the_ui_and_passes_timers_on(nap_op, monkeypatch):
+    monkeypatch.setattr(gui_run, "interactive", lambda context: True)
+    t0 = time.monotonic()
+    assert bpy.ops.vggt_test.nap("EXEC_DEFAULT") == {"RUNNING_MODAL"}  # F3 / Repeat Last included
+    assert time.monotonic() - t0 < 0.25 and nap_op.state.running
+    op = nap_op.started[-1]
+    tick = SimpleNamespace(type="TIMER", value="NOTHING")
+    assert op.modal(bpy.context, tick) == {"PASS_THROUGH"}  # other operators' timers get through
+    assert op.modal(bpy.context, SimpleNamespace(type="ESC", value="PRESS")) == {"PASS_THROUGH"}
+    deadline = time.monotonic() + 10
+    while nap_op.state.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert op.modal(bpy.context, tick) == {"FINISHED"}
+
+
+def test_threaded_operator_waits_in_background_mode(nap_op):
+    assert bpy.ops.vggt_test.nap("EXEC_DEFAULT") == {"FINISHED"}
+    assert not nap_op.state.running and nap_op.state.message == "rested"

@@ -20,10 +20,8 @@ pytest.importorskip("torch", reason="torch is needed to run the tiny model")
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(Path(__file__).parent)]
 
-import addon_utils  # noqa: E402
 
 from ext_helpers import write_images, write_video  # noqa: E402
-from vggt_core.weights import save_checkpoint  # noqa: E402
 from vggt_blender import convert, worker  # noqa: E402
 
 DATA = ("objects", "meshes", "cameras", "collections", "materials", "node_groups", "images", "movieclips", "actions")
@@ -31,25 +29,6 @@ DATA = ("objects", "meshes", "cameras", "collections", "materials", "node_groups
 
 def _counts() -> dict[str, int]:
     return {k: len(getattr(bpy.data, k)) for k in DATA}
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory, tiny_model) -> str:
-    return str(save_checkpoint(tiny_model, tmp_path_factory.mktemp("w") / "tiny.safetensors"))
-
-
-@pytest.fixture(scope="module")
-def addon(ckpt):
-    import torch
-
-    torch.set_num_threads(1)  # shared 2-core machine
-    os.environ.pop("VGGT_WEIGHTS", None)
-    addon_utils.enable("vggt_blender", default_set=True)
-    prefs = bpy.context.preferences.addons["vggt_blender"].preferences
-    prefs.model_source, prefs.local_checkpoint, prefs.device = "LOCAL", ckpt, "cpu"
-    yield prefs
-    worker.unload_engine()
-    addon_utils.disable("vggt_blender", default_set=True)
 
 
 @pytest.fixture()

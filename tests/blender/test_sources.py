@@ -93,10 +93,9 @@ def test_movie_strip_visible_range(scene, tmp_path, offset, reverse):
     assert timeline == list(range(15, 45, 3))
     assert res.inputs == str(video) and res.plate.movie == str(video)
     idx = list(res.selection.indices)
-    expected = [t - 10 + offset for t in timeline]
-    if reverse:
-        expected = [(strip.frame_duration - 1 - (t - 10)) + offset for t in timeline]
-    assert idx == expected
+    # Every 3rd timeline frame is every 3rd movie frame, backwards when reversed. (Where the content
+    # sits differs by version: 5.2 moves frame_start when animation_offset_start changes.)
+    assert np.diff(idx).tolist() == [-3 if reverse else 3] * (len(idx) - 1)
     # What Blender shows at each timeline frame is exactly the source frame we will reconstruct.
     for t, s in zip(timeline, idx):
         assert abs(_shown(scene, t, tmp_path) - s) < 0.5, (t, s)
@@ -323,7 +322,7 @@ def test_active_strip_comes_from_the_workspace_sequencer_scene(scene, tmp_path):
     edit.render.fps = 24
     strip = _strips(edit.sequence_editor_create()).new_movie("shot", str(video), 1, 100)
     edit.sequence_editor.active_strip = strip
-    props = SimpleNamespace(source_type="STRIP", stride=4, max_frames=0)
+    props = SimpleNamespace(source_type="STRIP", stride=4, max_frames=0, fps=0.0)
     with pytest.raises(InputError, match="No active strip"):
         sources.resolve(bpy.context, props)  # no sequencer scene: the 3D View's scene has no edit
     ws.sequencer_scene = edit

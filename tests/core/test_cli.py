@@ -1,4 +1,4 @@
-"""``vggt-reconstruct``: outputs on success, exit code 2 with one "error: ..." line otherwise."""
+"""``vggt-reconstruct``: outputs on success, exit code 1 with one "error: ..." line otherwise."""
 from __future__ import annotations
 
 import json
@@ -66,21 +66,21 @@ def test_success_writes_everything_and_reuses_cache(tmp_path, checkpoint, capsys
     assert "cache_load" in json.loads((out / "summary.json").read_text())["timings_s"]
 
 
-def test_user_errors_are_one_line_exit_2(tmp_path, checkpoint, capsys):
+def test_user_errors_are_one_line_exit_1(tmp_path, checkpoint, capsys):
     (tmp_path / "empty").mkdir()
     code, err = _run([tmp_path / "empty", "--out", tmp_path / "o1", "--weights", checkpoint], capsys)
-    assert code == 2 and err.startswith("error: no images") and err.count("\n") == 1
+    assert code == 1 and err.startswith("error: no images") and err.count("\n") == 1
 
     write_images(tmp_path / "bad", ["a.png"])
     (tmp_path / "bad" / "b.jpg").write_bytes(b"not a jpeg at all")
     code, err = _run([tmp_path / "bad", "--out", tmp_path / "o2", "--weights", checkpoint, "--no-cache"], capsys)
-    assert code == 2 and err.startswith("error: cannot read image") and "b.jpg" in err and err.count("\n") == 1
+    assert code == 1 and err.startswith("error: cannot read image") and "b.jpg" in err and err.count("\n") == 1
 
     code, err = _run([tmp_path / "bad", "--out", tmp_path / "o3", "--weights", tmp_path / "nope.safetensors"], capsys)
-    assert code == 2 and err == f"error: weights file not found: {tmp_path / 'nope.safetensors'}\n"
+    assert code == 1 and err == f"error: weights file not found: {tmp_path / 'nope.safetensors'}\n"
 
     code, err = _run([tmp_path / "bad", "--out", tmp_path / "o4", "--start", "-3"], capsys)
-    assert code == 2 and err.startswith("error: start frame")
+    assert code == 1 and err.startswith("error: start frame")
 
 
 def test_module_entry_point_no_traceback(tmp_path):
@@ -89,7 +89,7 @@ def test_module_entry_point_no_traceback(tmp_path):
         [sys.executable, "-m", "vggt_core", str(tmp_path / "empty"), "--out", str(tmp_path / "o")],
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert proc.stderr.startswith("error: no images (") and proc.stderr.count("\n") == 1
     assert proc.stderr.endswith(f" found in {tmp_path / 'empty'}\n")
 
@@ -99,7 +99,7 @@ def test_unusable_out_is_one_line_before_any_work(tmp_path, checkpoint, capsys):
     (tmp_path / "file").write_text("x")
     for out, needle in [(tmp_path / "file", "is an existing file"), (tmp_path / "file" / "sub", "cannot write")]:
         code, err = _run([tmp_path / "in", "--out", out, "--weights", checkpoint], capsys)
-        assert code == 2 and err.startswith(f"error: --out") and needle in err and err.count("\n") == 1, err
+        assert code == 1 and err.startswith(f"error: --out") and needle in err and err.count("\n") == 1, err
     assert (tmp_path / "file").read_text() == "x"
 
 
@@ -109,7 +109,7 @@ def test_unusable_out_is_one_line_before_any_work(tmp_path, checkpoint, capsys):
 def test_unusable_device_is_one_line(tmp_path, checkpoint, capsys, device, needle):
     write_images(tmp_path / "in", ["a.png"], size=(56, 42))
     code, err = _run([tmp_path / "in", "--out", tmp_path / "o", "--weights", checkpoint, "--device", device], capsys)
-    assert code == 2 and err.startswith("error: ") and needle in err and err.count("\n") == 1, err
+    assert code == 1 and err.startswith("error: ") and needle in err and err.count("\n") == 1, err
 
 
 def test_progress_log_lines_when_not_a_terminal(capsys):

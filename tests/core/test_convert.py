@@ -16,7 +16,9 @@ from synth_recon import look_at_extrinsic, make_recon, project  # noqa: E402
 
 def _load_convert():
     # Load the module file directly: vggt_blender/__init__.py is the Blender extension and imports bpy.
-    spec = importlib.util.spec_from_file_location("vggt_blender_convert", REPO / "vggt_blender" / "convert.py")
+    pkg = REPO / "vggt_blender" / "convert"
+    spec = importlib.util.spec_from_file_location("vggt_blender_convert", pkg / "__init__.py",
+                                                  submodule_search_locations=[str(pkg)])
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)

@@ -6,7 +6,7 @@ from typing import Sequence
 import bpy
 import numpy as np
 
-from ..convert import BlenderCamera, PlateSettings, movie_plate_start, sequence_plate_anchor
+from ..convert import BlenderCamera, PlateSettings, frame_labels, movie_plate_start, sequence_plate_anchor
 from .datablocks import Ledger, fcurve_ensure, load_clip, load_image, new_object, set_keys
 
 
@@ -58,10 +58,11 @@ def build_frame_cameras(
     name: str,
     scale: float = 1.0,
 ) -> list[bpy.types.Object]:
-    """One static camera object per frame, parented to ``root``; stills get their photo as background."""
+    """One static camera object per frame, parented to ``root``, named after its source frame
+    (``convert.frame_labels``); stills get their photo as background."""
     objs = []
-    for i, (bc, fr) in enumerate(zip(cams, frames)):
-        data = ledger.add(bpy.data.cameras.new(f"{name} cam {i:04d}"))
+    for i, (bc, fr, label) in enumerate(zip(cams, frames, frame_labels(frames))):
+        data = ledger.add(bpy.data.cameras.new(f"{name} cam {label}"))
         apply_camera_data(data, bc, scale)
         obj = new_object(ledger, data.name, data, collection, parent=root, matrix=bc.matrix_world)
         _tag_camera(obj, bc)
@@ -95,7 +96,9 @@ def build_animated_camera(
     scale: float = 1.0,
 ) -> bpy.types.Object:
     """A camera keyed at ``timeline[i]`` with frame i's pose (location + XYZ Euler, flip-free) and,
-    when they vary, lens and shifts. The plate (movie clip or image sequence) is its background, placed
+    when they vary, lens and shifts; custom properties ``vggt_reconstructed_frames`` (the keyed timeline
+    frames) and ``vggt_interpolated_frames`` (how many frames between the first and last key have none).
+    The plate (movie clip or image sequence) is its background, placed
     so frame i's footage shows at ``timeline[i]``."""
     from mathutils import Matrix
 
@@ -120,6 +123,10 @@ def build_animated_camera(
     for path, vals in (("location", locs), ("rotation_euler", eulers)):
         for k in range(3):
             set_keys(fcurve_ensure(obj, path, k, ledger), tl, vals[:, k], interpolation)
+    # Keys sit on reconstructed frames only; say so, and how many frames in between are interpolated.
+    keyed = sorted({int(round(t)) for t in tl})
+    obj["vggt_reconstructed_frames"] = keyed
+    obj["vggt_interpolated_frames"] = keyed[-1] - keyed[0] + 1 - len(keyed)
 
     for attr in ("lens_mm", "shift_x", "shift_y"):
         vals = np.array([getattr(cams[i], attr) for i in order])

@@ -14,6 +14,10 @@ RANK_ATTR = "conf_percentile"
 FRAME_ATTR = "frame"
 THRESHOLD_INPUT = "Confidence Threshold"
 RADIUS_INPUT = "Point Radius"
+FIRST_FRAME_INPUT = "First Frame"  # reconstructed frame indices (the "frame" attribute), inclusive
+LAST_FRAME_INPUT = "Last Frame"
+DARK_INPUT = "Drop Darker Than"  # brightness of the linear colour, 0-1: 0 and 1 keep every point
+BRIGHT_INPUT = "Drop Brighter Than"
 
 
 def build_point_mesh(ledger: Ledger, pts: PointArrays, name: str) -> bpy.types.Mesh:
@@ -50,8 +54,9 @@ def build_point_material(ledger: Ledger, name: str) -> bpy.types.Material:
 
 def build_points_node_group(ledger: Ledger, name: str, material: bpy.types.Material,
                             attribute: str = RANK_ATTR) -> bpy.types.NodeTree:
-    """GN group: delete points whose ``attribute`` < "Confidence Threshold", Mesh to Points with
-    "Point Radius", Set Material. Inputs: Geometry, Confidence Threshold, Point Radius."""
+    """GN group: delete points whose ``attribute`` < "Confidence Threshold", whose frame is outside
+    "First Frame".."Last Frame", or whose colour's brightness is below "Drop Darker Than" or above "Drop
+    Brighter Than" (background); Mesh to Points with "Point Radius", Set Material."""
     ng = ledger.add(bpy.data.node_groups.new(name, "GeometryNodeTree"))
     if hasattr(ng, "is_modifier"):
         ng.is_modifier = True
@@ -61,6 +66,12 @@ def build_points_node_group(ledger: Ledger, name: str, material: bpy.types.Mater
     thr.min_value, thr.max_value, thr.default_value = 0.0, 100.0 if attribute == RANK_ATTR else 1e9, 0.0
     rad = iface.new_socket(RADIUS_INPUT, in_out="INPUT", socket_type="NodeSocketFloat")
     rad.min_value, rad.default_value = 0.0, 0.005
+    for label, kind, default in ((FIRST_FRAME_INPUT, "NodeSocketInt", 0), (LAST_FRAME_INPUT, "NodeSocketInt", 1 << 30),
+                                 (DARK_INPUT, "NodeSocketFloat", 0.0), (BRIGHT_INPUT, "NodeSocketFloat", 1.0)):
+        sock = iface.new_socket(label, in_out="INPUT", socket_type=kind)
+        sock.min_value, sock.default_value = 0, default
+        if kind == "NodeSocketFloat":
+            sock.max_value = 1.0
     iface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
 
     nodes, link = ng.nodes, ng.links.new
@@ -80,7 +91,26 @@ def build_points_node_group(ledger: Ledger, name: str, material: bpy.types.Mater
     link(named.outputs["Attribute"], less.inputs[0])  # inputs 0/1 are the FLOAT A/B
     link(gi.outputs[THRESHOLD_INPUT], less.inputs[1])
     link(gi.outputs["Geometry"], delete.inputs["Geometry"])
-    link(less.outputs["Result"], delete.inputs["Selection"])
+    drop = less.outputs["Result"]
+    for attr, kind, op, bound in ((FRAME_ATTR, "INT", "LESS_THAN", FIRST_FRAME_INPUT),
+                                  (FRAME_ATTR, "INT", "GREATER_THAN", LAST_FRAME_INPUT),
+                                  (COLOR_ATTR, "FLOAT", "LESS_THAN", DARK_INPUT),  # a colour read as FLOAT: brightness
+                                  (COLOR_ATTR, "FLOAT", "GREATER_THAN", BRIGHT_INPUT)):
+        value = nodes.new("GeometryNodeInputNamedAttribute")
+        value.data_type = kind
+        value.inputs["Name"].default_value = attr
+        cmp = nodes.new("FunctionNodeCompare")
+        cmp.data_type, cmp.operation = kind, op
+        # A and B of this type: the first two enabled inputs (up to 5.0 every type's sockets exist, hidden)
+        a, b = [sock for sock in cmp.inputs if getattr(sock, "enabled", True)][:2]
+        link(value.outputs["Attribute"], a)
+        link(gi.outputs[bound], b)
+        either = nodes.new("FunctionNodeBooleanMath")
+        either.operation = "OR"
+        link(drop, either.inputs[0])
+        link(cmp.outputs["Result"], either.inputs[1])
+        drop = either.outputs["Boolean"]
+    link(drop, delete.inputs["Selection"])
     link(delete.outputs["Geometry"], to_points.inputs["Mesh"])
     link(gi.outputs[RADIUS_INPUT], to_points.inputs["Radius"])
     link(to_points.outputs["Points"], set_mat.inputs["Geometry"])
@@ -136,6 +166,8 @@ def build_point_cloud(ledger: Ledger, pts: PointArrays, name: str, collection: b
     mod = obj.modifiers.new("VGGT Points", "NODES")
     mod.node_group = ng
     set_points_inputs(obj, threshold=threshold, radius=radius)
+    if len(pts):
+        set_modifier_input(mod, LAST_FRAME_INPUT, int(pts.frame.max()))
     return obj
 
 

@@ -81,6 +81,35 @@ def _configure_scene(scene: bpy.types.Scene, cam: convert.BlenderCamera, timelin
     return changes
 
 
+def solve_props(col: bpy.types.Collection, recon: "Reconstruction") -> None:
+    """The camera solve on the collection: "vggt_solve" (the report as JSON, ``vggt_core.solve.report``) and
+    "vggt_solve_summary" (one line) when a solve ran; "vggt_lens_warning" when frames differ in size or pixel
+    aspect (a per-frame lens), so one animated camera cannot fit them all."""
+    import json
+
+    from vggt_core.solve.lens import aspect_warning
+    from vggt_core.solve.report import summary_line
+
+    if recon.solve is not None:
+        col["vggt_solve"] = json.dumps(recon.solve)
+        col["vggt_solve_summary"] = summary_line(recon.solve)
+    warning = aspect_warning(recon.intrinsics, [(f.width, f.height) for f in recon.frames])
+    if warning:
+        col["vggt_lens_warning"] = warning
+
+
+def _track_markers(anim: bpy.types.Object, recon: "Reconstruction", name: str, sensor_width: float) -> None:
+    """The solve's tracks onto the animated camera's Movie Clip (and its lens onto the clip's tracking camera)."""
+    from .markers import apply_tracking_camera, build_track_markers
+
+    clips = [bg.clip for bg in anim.data.background_images if bg.source == "MOVIE_CLIP" and bg.clip is not None]
+    if recon.sparse_points is None or not clips:
+        return
+    build_track_markers(clips[0], recon, prefix=name)
+    if (recon.solve or {}).get("lens") in ("shared", "known"):
+        apply_tracking_camera(clips[0], recon, sensor_width)
+
+
 def import_reconstruction(
     recon: "Reconstruction",
     settings: ImportSettings | None = None,
@@ -121,6 +150,7 @@ def import_reconstruction(
         col["vggt_cache"] = cache_path or ""
         col["vggt_model"] = recon.model_id
         col["vggt_num_frames"] = recon.num_frames
+        solve_props(col, recon)
 
         root = new_object(ledger, name, None, col, matrix=convert.root_matrix(settings.scale))
         root.empty_display_type = "ARROWS"
@@ -138,17 +168,26 @@ def import_reconstruction(
         if settings.animated_camera:
             anim = build_animated_camera(ledger, cams, timeline, col, root, name, recon.frames, plate,
                                          settings.camera_interpolation, settings.scale)
+        if settings.track_markers and anim is not None:
+            _track_markers(anim, recon, name, settings.sensor_width)
+        size = convert.camera_display_size(recon)
+        for cam_obj in (*frame_cam_objs, *([anim] if anim is not None else [])):
+            cam_obj.data.display_size = size
+        # Points and proxies are reference geometry: hidden from renders (shown in the viewport).
         if settings.point_cloud:
             pts = convert.point_cloud_arrays(recon, settings)
-            if len(pts):
-                build_point_cloud(ledger, pts, name, col, root, settings.point_radius)
+            if len(pts):  # the GN threshold starts at the import's cut (below it there are no points)
+                cloud = build_point_cloud(ledger, pts, name, col, root, settings.point_radius,
+                                          threshold=min(settings.conf_percentile, float(pts.conf_percentile.min())))
+                cloud.hide_render = True
         if settings.depth_proxies:
             proxies = _child_collection(ledger, col, f"{name} proxies")
             for i in convert.proxy_frame_indices(recon.num_frames, settings.proxy_every, settings.proxy_frames):
                 pm = convert.depth_proxy_mesh(recon, i, settings.proxy_stride, settings.proxy_max_depth_jump,
                                               settings.proxy_conf_percentile)
                 if pm.num_faces:
-                    build_depth_proxy(ledger, pm, f"{name} proxy {i:04d}", proxies, root, recon.frames[i])
+                    build_depth_proxy(ledger, pm, f"{name} proxy {i:04d}", proxies, root,
+                                      recon.frames[i]).hide_render = True
 
         if settings.set_scene:
             fps = plate.fps if plate is not None else None

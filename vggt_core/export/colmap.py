@@ -4,11 +4,13 @@ Written from COLMAP's documented formats (little-endian binary; text with ``#`` 
 
 * one PINHOLE camera per frame (``camera_id = image_id = frame position + 1``) at the frame's ORIGINAL
   resolution with the original-pixel intrinsics ``fx fy cx cy`` (COLMAP also puts pixel centres at
-  ``i + 0.5``, like ``Reconstruction``);
+  ``i + 0.5``, like ``Reconstruction``); after a camera solve with one lens for the shot (``recon.solve``),
+  one camera (id 1) shared by every image: PINHOLE, or SIMPLE_RADIAL / RADIAL when distortion was solved;
 * images: ``qvec = (w, x, y, z)`` and ``tvec`` of the camera-from-world pose, named by ``image_names``
-  (whitespace becomes ``_``: COLMAP's text reader splits on spaces); no 2D keypoints;
-* points3D: the given ``PointSet`` with ``error = 0`` and **empty tracks** (the points come from dense depth,
-  not from matched keypoints; tools that need observations, e.g. COLMAP's bundle adjuster, must re-triangulate).
+  (whitespace becomes ``_``: COLMAP's text reader splits on spaces); 2D points: the solve's observations;
+* points3D: first the solve's bundle-adjusted points with their tracks and reprojection errors (when
+  ``recon.sparse_points`` exists), then the given ``PointSet`` with ``error = 0`` and **empty tracks** (those come
+  from dense depth, not from tracked keypoints).
 
 ``write_colmap_dataset`` writes the layout Gaussian-splatting trainers read (``ROOT/images/`` holding every
 frame under its model name, ``ROOT/sparse/0/`` the model).
@@ -27,7 +29,7 @@ import numpy as np
 from ..filters import PointSet
 from ..reconstruction import FrameInfo, Reconstruction
 
-PINHOLE_MODEL_ID = 1
+_MODEL_IDS = {"PINHOLE": 1, "SIMPLE_RADIAL": 2, "RADIAL": 3}
 _POINT_DTYPE = np.dtype(
     [("id", "<u8"), ("xyz", "<f8", (3,)), ("rgb", "u1", (3,)), ("error", "<f8"), ("track_length", "<u8")]
 )
@@ -130,25 +132,79 @@ def write_colmap(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cams = [
-        (k + 1, f.width, f.height, [K[0, 0], K[1, 1], K[0, 2], K[1, 2]])
-        for k, (f, K) in enumerate(zip(recon.frames, np.asarray(recon.intrinsics, np.float64)))
-    ]
+    cams, cam_of = _cameras(recon)
     names = image_names(recon.frames) if names is None else list(names)
     if len(names) != len(recon.frames) or any(re.search(r"\s", n) for n in names):
         raise ValueError("need one image name per frame, without whitespace")
+    obs = _observations(recon)
     imgs = [
-        (k + 1, rotation_to_quaternion(E[:, :3]), E[:, 3], name)
+        (k + 1, rotation_to_quaternion(E[:, :3]), E[:, 3], cam_of[k], name, obs[k])
         for k, (E, name) in enumerate(zip(np.asarray(recon.extrinsics, np.float64), names))
     ]
     pts = points if points is not None else PointSet(
         np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8), np.zeros(0, np.float32), np.zeros(0, np.int32)
     )
+    tracked = _tracked_points(recon, obs)
     if binary:
-        _write_binary(out, cams, imgs, pts)
+        _write_binary(out, cams, imgs, tracked, pts)
     if text:
-        _write_text(out, cams, imgs, pts)
+        _write_text(out, cams, imgs, tracked, pts)
     return out
+
+
+def _cameras(recon: Reconstruction) -> tuple[list, list[int]]:
+    """COLMAP cameras ``(id, model, width, height, params)`` and each frame's camera id."""
+    k = np.asarray(recon.intrinsics, np.float64)
+    solve = recon.solve or {}
+    if solve.get("lens") in ("shared", "known"):
+        f = recon.frames[0]
+        model = {"SIMPLE_RADIAL": "SIMPLE_RADIAL", "RADIAL": "RADIAL"}.get(solve.get("camera_model"), "PINHOLE")
+        params = {"PINHOLE": [k[0, 0, 0], k[0, 1, 1], k[0, 0, 2], k[0, 1, 2]],
+                  "SIMPLE_RADIAL": [k[0, 0, 0], k[0, 0, 2], k[0, 1, 2], solve.get("k1", 0.0)],
+                  "RADIAL": [k[0, 0, 0], k[0, 0, 2], k[0, 1, 2], solve.get("k1", 0.0), solve.get("k2", 0.0)]}[model]
+        return [(1, model, f.width, f.height, params)], [1] * len(recon.frames)
+    cams = [(i + 1, "PINHOLE", f.width, f.height, [K[0, 0], K[1, 1], K[0, 2], K[1, 2]])
+            for i, (f, K) in enumerate(zip(recon.frames, k))]
+    return cams, [i + 1 for i in range(len(recon.frames))]
+
+
+def _observations(recon: Reconstruction) -> list[list[tuple[float, float, int]]]:
+    """Per frame, the solve's observations ``(x, y, point3D_id)`` in original pixels (empty without a solve)."""
+    out: list[list[tuple[float, float, int]]] = [[] for _ in recon.frames]
+    if recon.sparse_obs is not None:
+        for (frame, point), (x, y) in zip(recon.sparse_obs.tolist(), recon.sparse_uv.tolist()):
+            out[frame].append((x, y, point + 1))
+    return out
+
+
+def _tracked_points(recon: Reconstruction, obs: list) -> list[tuple[int, np.ndarray, np.ndarray, float, list]]:
+    """The solve's points ``(id, xyz, rgb, mean error px, [(image_id, point2D_idx), ...])``, ids from 1."""
+    if recon.sparse_points is None:
+        return []
+    tracks: list[list[tuple[int, int]]] = [[] for _ in recon.sparse_points]
+    for frame, rows in enumerate(obs):
+        for idx, (_, _, pid) in enumerate(rows):
+            tracks[pid - 1].append((frame + 1, idx))
+    errors = _point_errors(recon)
+    return [(i + 1, xyz, rgb, err, tr) for i, (xyz, rgb, err, tr) in
+            enumerate(zip(recon.sparse_points.astype(np.float64), recon.sparse_colors, errors, tracks))]
+
+
+def _point_errors(recon: Reconstruction) -> np.ndarray:
+    """Mean reprojection error (px) of each solve point over its observations, as COLMAP stores it (through the
+    solved radial distortion ``1 + k1 r^2 + k2 r^4`` when there is one)."""
+    frame, point = recon.sparse_obs.T
+    ext = np.asarray(recon.extrinsics, np.float64)[frame]
+    cam = np.einsum("mij,mj->mi", ext[:, :, :3], recon.sparse_points[point].astype(np.float64)) + ext[:, :, 3]
+    xy = cam[:, :2] / cam[:, 2:]
+    r2 = np.sum(xy**2, axis=1, keepdims=True)
+    k1, k2 = (recon.solve or {}).get("k1", 0.0), (recon.solve or {}).get("k2", 0.0)
+    xy = xy * (1 + k1 * r2 + k2 * r2**2)
+    k = np.asarray(recon.intrinsics, np.float64)[frame]
+    uv = np.stack([k[:, 0, 0] * xy[:, 0] + k[:, 0, 2], k[:, 1, 1] * xy[:, 1] + k[:, 1, 2]], axis=1)
+    err = np.linalg.norm(uv - recon.sparse_uv, axis=1)
+    total = np.bincount(point, err, minlength=len(recon.sparse_points))
+    return total / np.maximum(np.bincount(point, minlength=len(recon.sparse_points)), 1)
 
 
 def write_colmap_dataset(
@@ -165,44 +221,54 @@ def write_colmap_dataset(
     return root
 
 
-def _write_binary(out: Path, cams: list, imgs: list, pts: PointSet) -> None:
+def _write_binary(out: Path, cams: list, imgs: list, tracked: list, pts: PointSet) -> None:
     with open(out / "cameras.bin", "wb") as fh:
         fh.write(struct.pack("<Q", len(cams)))
-        for cam_id, w, h, params in cams:
-            fh.write(struct.pack("<iiQQ4d", cam_id, PINHOLE_MODEL_ID, w, h, *params))
+        for cam_id, model, w, h, params in cams:
+            fh.write(struct.pack(f"<iiQQ{len(params)}d", cam_id, _MODEL_IDS[model], w, h, *params))
     with open(out / "images.bin", "wb") as fh:
         fh.write(struct.pack("<Q", len(imgs)))
-        for image_id, q, t, name in imgs:
-            fh.write(struct.pack("<i4d3di", image_id, *q, *t, image_id))
+        for image_id, q, t, cam_id, name, obs in imgs:
+            fh.write(struct.pack("<i4d3di", image_id, *q, *t, cam_id))
             fh.write(name.encode("utf-8") + b"\0")
-            fh.write(struct.pack("<Q", 0))  # no 2D points
+            fh.write(struct.pack("<Q", len(obs)))
+            if obs:
+                np.array(obs, dtype=[("x", "<f8"), ("y", "<f8"), ("id", "<i8")]).tofile(fh)
     records = np.zeros(len(pts), dtype=_POINT_DTYPE)  # error 0, track length 0
-    records["id"] = np.arange(1, len(pts) + 1)
+    records["id"] = np.arange(1, len(pts) + 1) + len(tracked)
     records["xyz"] = pts.xyz
     records["rgb"] = pts.rgb
     with open(out / "points3D.bin", "wb") as fh:
-        fh.write(struct.pack("<Q", len(pts)))
+        fh.write(struct.pack("<Q", len(tracked) + len(pts)))
+        for pid, xyz, rgb, err, track in tracked:
+            fh.write(struct.pack("<Q3d3BdQ", pid, *xyz, *rgb, err, len(track)))
+            fh.write(np.asarray(track, "<i4").tobytes())
         records.tofile(fh)
 
 
-def _write_text(out: Path, cams: list, imgs: list, pts: PointSet) -> None:
+def _write_text(out: Path, cams: list, imgs: list, tracked: list, pts: PointSet) -> None:
     with open(out / "cameras.txt", "w", encoding="utf-8") as fh:
         fh.write("# Camera list with one line of data per camera:\n#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]\n")
         fh.write(f"# Number of cameras: {len(cams)}\n")
-        for cam_id, w, h, params in cams:
-            fh.write(f"{cam_id} PINHOLE {w} {h} " + " ".join(repr(float(p)) for p in params) + "\n")
+        for cam_id, model, w, h, params in cams:
+            fh.write(f"{cam_id} {model} {w} {h} " + " ".join(repr(float(p)) for p in params) + "\n")
     with open(out / "images.txt", "w", encoding="utf-8") as fh:
         fh.write("# Image list with two lines of data per image:\n")
         fh.write("#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME\n#   POINTS2D[] as (X, Y, POINT3D_ID)\n")
-        fh.write(f"# Number of images: {len(imgs)}, mean observations per image: 0\n")
-        for image_id, q, t, name in imgs:
+        fh.write(f"# Number of images: {len(imgs)}, mean observations per image: "
+                 f"{sum(len(i[5]) for i in imgs) / max(len(imgs), 1):g}\n")
+        for image_id, q, t, cam_id, name, obs in imgs:
             pose = " ".join(repr(float(v)) for v in (*q, *t))
-            fh.write(f"{image_id} {pose} {image_id} {name}\n\n")
+            fh.write(f"{image_id} {pose} {cam_id} {name}\n" + " ".join(f"{x!r} {y!r} {p}" for x, y, p in obs) + "\n")
     with open(out / "points3D.txt", "w", encoding="utf-8") as fh:
         fh.write("# 3D point list with one line of data per point:\n")
         fh.write("#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)\n")
-        fh.write(f"# Number of points: {len(pts)}, mean track length: 0\n")
+        n = len(tracked) + len(pts)
+        fh.write(f"# Number of points: {n}, mean track length: {sum(len(p[4]) for p in tracked) / max(n, 1):g}\n")
+        for pid, xyz, (r, g, b), err, track in tracked:
+            fh.write(f"{pid} {float(xyz[0])!r} {float(xyz[1])!r} {float(xyz[2])!r} {r} {g} {b} {float(err)!r} "
+                     + " ".join(f"{i} {j}" for i, j in track) + "\n")
         if len(pts):
-            ids = np.arange(1, len(pts) + 1, dtype=np.float64)  # exact in float64 far beyond any point count
+            ids = np.arange(1, len(pts) + 1, dtype=np.float64) + len(tracked)  # exact in float64 far beyond any point count
             rows = np.column_stack([ids, pts.xyz.astype(np.float64), pts.rgb, np.zeros(len(pts))])
             np.savetxt(fh, rows, fmt=["%d", "%.9g", "%.9g", "%.9g", "%d", "%d", "%d", "%g"])

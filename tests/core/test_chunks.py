@@ -1,0 +1,190 @@
+"""Long shots in chunks: plan boundaries, the robust Sim(3), stitching accuracy, resume, cancel, one-chunk identity."""
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core_media import write_images
+from vggt_core import cache
+from vggt_core.chunks import fit_sim3, plan_chunks
+from vggt_core.engine import Engine
+from vggt_core.errors import Cancelled, InputError
+from vggt_core.frames import list_frames
+from vggt_core.pipeline import ReconstructSettings, reconstruct, reconstruct_frames, run_frames
+from vggt_core.preprocess import plan_batch
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+import bench_long  # noqa: E402  (the ground-truth engine stand-in lives with the benchmark, not in the product)
+
+
+def test_plan_covers_every_frame_with_the_overlap_and_rejects_impossible_ones():
+    assert plan_chunks(12, 6, 2, "chained") == [[0, 1, 2, 3, 4, 5], [4, 5, 6, 7, 8, 9], [6, 7, 8, 9, 10, 11]]
+    assert plan_chunks(12, 0, 2) == plan_chunks(12, 12, 2) == plan_chunks(12, 40, 2) == [list(range(12))]
+    # 9 frames, chunks of 6 sharing 4: a last chunk of 1 new frame would be shorter than the overlap; it is
+    # moved back to a full chunk instead.
+    plan = plan_chunks(9, 6, 4, "chained")
+    assert plan == [[0, 1, 2, 3, 4, 5], [2, 3, 4, 5, 6, 7], [3, 4, 5, 6, 7, 8]]
+    for n, size, overlap, strategy in [(9, 6, 4, "chained"), (100, 16, 3, "chained"), (240, 32, 8, "anchored"),
+                                       (13, 7, 1, "anchored")]:
+        plan = plan_chunks(n, size, overlap, strategy)
+        assert sorted(set().union(*plan)) == list(range(n)) and all(len(c) <= size for c in plan)
+        assert all(len(set(a) & set(b)) >= overlap for a, b in zip(plan, plan[1:]))
+    anchored = plan_chunks(240, 32, 8, "anchored")
+    assert all({0, 120, 239} <= set(c) for c in anchored)  # the same anchors across the whole shot in every chunk
+    for size, overlap in [(6, 6), (6, 9)]:
+        with pytest.raises(InputError, match="overlap"):
+            plan_chunks(20, size, overlap, "chained")
+        with pytest.raises(InputError, match="overlap"):
+            ReconstructSettings(chunk_size=size, overlap=overlap)
+    with pytest.raises(InputError, match="overlap"):
+        plan_chunks(20, 6, 0, "chained")
+    with pytest.raises(InputError, match="strategy"):
+        ReconstructSettings(strategy="loop")
+    assert ReconstructSettings.from_dict({"mode": "pad"}).chunk_size == 0  # results stored before chunks load
+
+
+def test_fit_sim3_is_robust_to_confident_outliers():
+    rng = np.random.default_rng(0)
+    src = rng.normal(size=(4000, 3)) + [0, 0, 5]
+    angle = 0.7
+    R = np.array([[np.cos(angle), 0, np.sin(angle)], [0, 1, 0], [-np.sin(angle), 0, np.cos(angle)]])
+    dst = 2.5 * src @ R.T + [1.0, -2.0, 3.0]
+    dst *= 1 + 0.005 * rng.normal(size=(len(dst), 1))
+    bad = rng.random(len(dst)) < 0.25
+    dst[bad] += rng.normal(scale=3.0, size=(int(bad.sum()), 3))
+    conf = rng.uniform(1, 10, len(dst))
+    fit = fit_sim3(src, dst, conf, depth=dst[:, 2])
+    assert fit.scale == pytest.approx(2.5, rel=2e-3)
+    assert np.abs(fit.rotation - R).max() < 2e-3 and np.abs(fit.translation - [1, -2, 3]).max() < 0.05
+    assert 0.7 < fit.inliers < 0.8 and fit.residual_median < 0.01
+
+
+@pytest.fixture(scope="module")
+def shot_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shot")
+    bench_long.write_shot_frames(folder, 60, size=(112, 56))
+    return folder
+
+
+def _standin(folder, settings, **kw):
+    return bench_long.standin_for(folder, bench_long.synthetic_shot(60), settings, **kw)
+
+
+def test_stitched_shot_matches_the_truth_up_to_one_similarity(shot_folder):
+    settings = ReconstructSettings(resolution=112, chunk_size=16, overlap=4)
+    infos, engine = _standin(shot_folder, settings)
+    stages = []
+    recon = reconstruct_frames(infos, settings, engine, progress=lambda s, f: stages.append(s))
+    assert recon.num_frames == 60 and [f.index for f in recon.frames] == list(range(60))
+    assert len(engine.calls) == len(recon.chunks) == 5 and all(len(c) == 16 for c in engine.calls)
+    scores = bench_long.evaluate(recon.extrinsics, recon.depth, bench_long.synthetic_shot(60))
+    assert scores["ate_percent"] < 0.5 and scores["scale_drift_percent"] < 2.0  # unaligned: ~50 %
+    # The per-chunk similarity is recorded: chunk 0 defines the world, the others carry their own scale.
+    first, second = recon.chunks[0], recon.chunks[1]
+    np.testing.assert_array_equal(first["sim3"], np.eye(4))
+    assert second["shared_frames"] == 4 and second["scale"] != 1.0 and second["residual_median"] < 0.05
+    assert "chunk 2/5: aggregator" in stages and "chunk 5/5: frames" in stages
+    with pytest.raises(InputError, match="tracking"):
+        reconstruct_frames(infos, ReconstructSettings(resolution=112, chunk_size=16, overlap=4,
+                                                      query_points=[[5.0, 5.0]]), engine)
+    # The points agree with the stitched cameras (derived from the stitched depth like any result).
+    np.testing.assert_allclose(recon.points_from_depth, cache.derived_arrays(
+        recon.depth, recon.extrinsics, recon.intrinsics_model, recon.preprocess)["points_from_depth"])
+
+
+def test_resume_after_a_kill_recomputes_only_the_missing_chunks(shot_folder, tmp_path):
+    weights = tmp_path / "standin.safetensors"
+    weights.write_bytes(b"stand-in weights")  # names the "weights", so results are cached
+    settings = ReconstructSettings(resolution=112, chunk_size=16, overlap=4)
+    infos, dying = _standin(shot_folder, settings, model_id=str(weights))
+    real = dying.predict
+
+    def killed_at_third_chunk(images, **kw):
+        if len(dying.calls) == 2:
+            raise KeyboardInterrupt  # what a kill, OOM or Ctrl-C leaves behind: no result, chunks 1-2 on disk
+        return real(images, **kw)
+
+    dying.predict = killed_at_third_chunk
+    with pytest.raises(KeyboardInterrupt):
+        reconstruct_frames(infos, settings, dying, cache_dir=tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+
+    _, again = _standin(shot_folder, settings, model_id=str(weights))
+    stages = []
+    resumed = reconstruct_frames(infos, settings, again, progress=lambda s, f: stages.append(s),
+                                 cache_dir=tmp_path / "cache")
+    assert stages[0] == "resuming from chunk 3/5"
+    assert again.calls == [list(range(24, 40)), list(range(36, 52)), list(range(44, 60))]
+    # Same result as a run that was never interrupted; afterwards only the stitched result stays cached.
+    _, fresh = _standin(shot_folder, settings)
+    whole = reconstruct_frames(infos, settings, fresh)
+    np.testing.assert_array_equal(resumed.extrinsics, whole.extrinsics)
+    np.testing.assert_array_equal(resumed.depth, whole.depth)
+    stored = list((tmp_path / "cache").glob("*.npz"))
+    assert len(stored) == 1
+    assert cache.load(stored[0]).chunks == resumed.chunks == whole.chunks
+
+
+def test_cancel_between_and_inside_chunks(shot_folder):
+    settings = ReconstructSettings(resolution=112, chunk_size=16, overlap=4)
+    infos, engine = _standin(shot_folder, settings)
+    with pytest.raises(Cancelled):  # between: right after chunk 1 finished
+        reconstruct_frames(infos, settings, engine, cancel=lambda: len(engine.calls) == 1)
+    assert len(engine.calls) == 1
+    infos, engine = _standin(shot_folder, settings)
+    stages = []
+    with pytest.raises(Cancelled):  # inside chunk 2's network run
+        reconstruct_frames(infos, settings, engine, progress=lambda s, f: stages.append((s, f)),
+                           cancel=lambda: ("chunk 2/5: aggregator", 0.0) in stages)
+    assert len(engine.calls) == 2 and stages[-1] == ("chunk 2/5: aggregator", 0.0)
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model):
+    return Engine.from_model(copy.deepcopy(tiny_model))
+
+
+def test_one_chunk_is_the_plain_run_bit_for_bit(tmp_path, engine):
+    write_images(tmp_path, [f"{i}.png" for i in range(5)], size=(84, 56))
+    infos = list_frames(tmp_path)
+    records = plan_batch([(i.width, i.height) for i in infos], "crop", 56)
+    plain = run_frames(infos, records, ReconstructSettings(resolution=56), engine)
+    for size in (0, 5, 9):  # automatic (everything fits), exactly the frame count, more
+        recon = reconstruct(tmp_path, ReconstructSettings(resolution=56, chunk_size=size, overlap=2), engine)
+        assert recon.chunks is None
+        for name in ("extrinsics", "intrinsics", "depth", "depth_conf", "world_points", "points_from_depth", "colors"):
+            np.testing.assert_array_equal(getattr(recon, name), getattr(plain, name))
+
+
+def test_bundled_example_in_chunks_of_6_gives_12_cameras_and_a_colmap_model(tmp_path, engine):
+    pycolmap = pytest.importorskip("pycolmap")
+    from vggt_core.export.colmap import write_colmap_dataset
+    from vggt_core.filters import select_points
+
+    settings = ReconstructSettings(resolution=112, chunk_size=6, overlap=2)
+    recon = reconstruct(REPO / "examples" / "orbit" / "images", settings, engine)
+    assert recon.num_frames == 12 and len(recon.chunks) == 3
+    assert np.isfinite(recon.extrinsics).all() and np.isfinite(recon.points_from_depth).all()
+    write_colmap_dataset(tmp_path, recon, select_points(recon, max_points=5000))
+    model = pycolmap.Reconstruction(str(tmp_path / "sparse" / "0"))
+    assert len(model.images) == 12 and len(model.cameras) == 12
+
+
+def test_command_line_options_reach_the_settings(tmp_path, capsys):
+    from vggt_core import chunks
+    from vggt_core.cli import build_parser, main
+
+    args = build_parser().parse_args(["in", "--out", "o", "--chunk-size", "24", "--overlap", "6",
+                                      "--chunk-strategy", "anchored"])
+    assert ReconstructSettings(**chunks.settings_fields(args)) == ReconstructSettings(
+        chunk_size=24, overlap=6, strategy="anchored")
+    defaults = build_parser().parse_args(["in", "--out", "o"])
+    assert ReconstructSettings(**chunks.settings_fields(defaults)) == ReconstructSettings()
+    write_images(tmp_path / "imgs", ["a.png", "b.png"])
+    assert main([str(tmp_path / "imgs"), "--out", str(tmp_path / "out"), "--chunk-size", "6", "--overlap", "6"]) == 1
+    assert "--overlap (6) must be smaller than --chunk-size (6)" in capsys.readouterr().err

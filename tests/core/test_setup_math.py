@@ -1,0 +1,134 @@
+"""Pure-numpy tests of the scene setup math (vggt_blender/convert/setup.py): floor, origin, forward, level, scale."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _load_convert():
+    # Load the package by path: vggt_blender/__init__.py is the Blender extension and imports bpy.
+    pkg = REPO / "vggt_blender" / "convert"
+    spec = importlib.util.spec_from_file_location("vggt_blender_convert_setup", pkg / "__init__.py",
+                                                  submodule_search_locations=[str(pkg)])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return importlib.import_module(spec.name + ".setup")
+
+
+su = _load_convert()
+
+
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q *= np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    c = np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b)
+    return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+
+
+def room(rng: np.random.Generator, n_floor: int = 3000, n_wall: int = 3600, n_clutter: int = 800):
+    """A room in true coordinates (floor Z=0, 4 x 4 m): a floor, a LARGER wall behind it, a box of clutter,
+    and 8 cameras at 1.5 m looking ahead and down. Returns (points, floor mask, centres, ups, forwards)."""
+    floor = np.c_[rng.uniform(-2, 2, (n_floor, 2)), rng.normal(0, 0.003, n_floor)]
+    wall = np.c_[rng.uniform(-3, 3, n_wall), 2 + rng.normal(0, 0.003, n_wall), rng.uniform(0, 3, n_wall)]
+    clutter = rng.uniform([-0.5, -0.5, 0.05], [0.5, 0.5, 1.0], (n_clutter, 3))
+    pts = np.concatenate([floor, wall, clutter])
+    mask = np.r_[np.ones(n_floor, bool), np.zeros(n_wall + n_clutter, bool)]
+    centres = np.c_[np.linspace(-1.5, 1.5, 8), np.full(8, -1.8), np.full(8, 1.5)]
+    fwd = np.array([0.0, np.cos(0.4), -np.sin(0.4)])  # ahead (+Y), 23 deg down
+    up = np.array([0.0, np.sin(0.4), np.cos(0.4)])
+    return pts, mask, centres, np.tile(up, (8, 1)), np.tile(fwd, (8, 1))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_auto_floor_finds_the_floor_not_the_larger_wall_after_random_tilt(seed):
+    rng = np.random.default_rng(seed)
+    pts, mask, centres, ups, _ = room(rng)
+    r, t, s = random_rotation(rng), rng.normal(0, 3, 3), rng.uniform(0.2, 5.0)  # the unknown similarity
+    tilt = lambda x: s * np.asarray(x) @ r.T + t  # noqa: E731
+    plane = su.detect_floor(tilt(pts), tilt(centres), ups @ r.T)
+    assert angle_deg(plane.normal, r @ [0, 0, 1]) < 0.5
+    assert plane.inliers.sum() > 0.9 * mask.sum()
+
+    d = su.floor_transform(plane.normal, plane.centre)
+    floor_after = su.transform_points(d, tilt(pts[mask]))
+    cams_after = su.transform_points(d, tilt(centres))
+    assert angle_deg(d[:3, :3] @ r @ [0, 0, 1], [0, 0, 1]) < 0.5
+    assert np.abs(np.median(floor_after[:, 2])) < 0.01 * s
+    np.testing.assert_allclose(cams_after[:, 2], 1.5 * s, rtol=0.02)  # above the floor, at their height
+    np.testing.assert_allclose(d[:3, :3] @ d[:3, :3].T, np.eye(3), atol=1e-12)  # rigid
+
+
+def test_no_floor_when_cameras_sit_on_both_sides_of_every_plane():
+    rng = np.random.default_rng(5)
+    pts = np.c_[rng.uniform(-1, 1, (2000, 2)), np.zeros(2000)]
+    centres = np.array([[0, 0, 1.0], [0, 0, -1.0], [0.5, 0, 1.0], [0.5, 0, -1.0]])
+    with pytest.raises(ValueError, match="no floor found"):
+        su.detect_floor(pts, centres, np.tile([0, 0, 1.0], (4, 1)))
+
+
+def test_ransac_plane_refits_on_inliers_with_outliers():
+    rng = np.random.default_rng(1)
+    n = np.array([0.3, -0.2, 0.93])
+    n /= np.linalg.norm(n)
+    basis = np.linalg.svd(n[None])[2][1:]
+    on = rng.uniform(-1, 1, (1500, 2)) @ basis + 0.7 * n + rng.normal(0, 1e-4, (1500, 1)) * n
+    off = rng.uniform(-1, 1, (1000, 3))
+    plane = su.ransac_plane(np.concatenate([on, off]), threshold=0.005, rng=rng)
+    assert min(angle_deg(plane.normal, n), angle_deg(-plane.normal, n)) < 0.05
+    assert abs(abs(plane.offset) - 0.7) < 1e-3
+    assert plane.inliers[:1500].all()
+
+
+def test_rotation_between_including_opposite_directions():
+    rng = np.random.default_rng(2)
+    for a, b in [(rng.normal(size=3), rng.normal(size=3)), ([0, 0, -1.0], [0, 0, 1.0]), ([1.0, 0, 0], [1.0, 0, 0])]:
+        rot = su.rotation_between(a, b)
+        np.testing.assert_allclose(rot @ (np.asarray(a) / np.linalg.norm(a)), np.asarray(b) / np.linalg.norm(b),
+                                   atol=1e-12)
+        np.testing.assert_allclose(rot @ rot.T, np.eye(3), atol=1e-12)
+        assert np.linalg.det(rot) == pytest.approx(1.0)
+
+
+def test_origin_forward_and_level():
+    p = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(su.transform_points(su.origin_transform(p), p), [[0, 0, 0]], atol=1e-15)
+    np.testing.assert_allclose(su.transform_points(su.origin_transform(p, keep_height=True), p), [[0, 0, 0.5]])
+
+    d = su.forward_transform([1.0, 1.0, 0.7])
+    out = d[:3, :3] @ [1.0, 1.0, 0.7]
+    np.testing.assert_allclose(out, [0.0, np.sqrt(2), 0.7], atol=1e-12)  # along +Y, height kept
+    with pytest.raises(ValueError, match="vertical"):
+        su.forward_transform([0.0, 0.0, 1.0])
+
+    rng = np.random.default_rng(3)
+    r = random_rotation(rng)
+    ups = (np.array([0, 0, 1.0]) + rng.normal(0, 0.05, (20, 3))) @ r.T  # a level camera's jitter, tilted
+    lev = su.level_transform(ups)
+    assert angle_deg(lev[:3, :3] @ ups.mean(0), [0, 0, 1]) < 1e-9
+
+
+def test_scale_from_two_points_and_from_camera_height_is_exact():
+    a, b = np.array([0.3, 0.1, 0.0]), np.array([-0.2, 0.5, 0.25])
+    f = su.distance_scale(a, b, 2.5)
+    sa, sb = su.transform_points(su.scale_transform(f), np.stack([a, b]))
+    assert abs(np.linalg.norm(sa - sb) - 2.5) < 1e-12
+    cams = np.array([[0, 0, 0.4], [1, 0, 0.6]])
+    g = su.camera_height_scale(cams, 1.6)
+    assert np.mean(su.transform_points(su.scale_transform(g), cams)[:, 2]) == pytest.approx(1.6, abs=1e-12)
+    with pytest.raises(ValueError, match="coincide"):
+        su.distance_scale(a, a, 1.0)
+    with pytest.raises(ValueError, match="set the floor first"):
+        su.camera_height_scale(-cams, 1.6)
+    with pytest.raises(ValueError, match="positive"):
+        su.scale_transform(0.0)

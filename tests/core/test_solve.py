@@ -1,0 +1,126 @@
+"""Camera solve (vggt_core.solve): lens models, bundle adjustment on tracks, report, cache round trip.
+
+Synthetic shots with known cameras (tests/solve_shots.py) stand in for VGGT's tracks and cameras."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from solve_shots import make_shot, project, rotation_errors_deg, shot_recon  # noqa: E402
+from synth_recon import make_recon  # noqa: E402
+
+from vggt_core import cache  # noqa: E402
+from vggt_core.errors import InputError  # noqa: E402
+from vggt_core.preprocess import intrinsics_to_model  # noqa: E402
+from vggt_core.solve import solve  # noqa: E402
+from vggt_core.solve.lens import resolve  # noqa: E402
+
+
+def test_shared_lens_gives_every_frame_one_square_centred_camera():
+    recon = make_recon([(64, 36)] * 4)  # per-frame fx != fy, off-centre principal points
+    out = solve(recon, lens="shared")
+    f = np.median(np.sqrt(recon.intrinsics[:, 0, 0] * recon.intrinsics[:, 1, 1]))
+    np.testing.assert_allclose(out.intrinsics, np.broadcast_to([[f, 0, 32], [0, f, 18], [0, 0, 1]], (4, 3, 3)), rtol=1e-6)
+    assert out.solve["lens"] == "shared" and out.solve["focal_after_px"] == pytest.approx(f)
+    # The model-pixel cameras (and the depth points built on them) follow the shared lens.
+    np.testing.assert_allclose(out.intrinsics_model, intrinsics_to_model(out.intrinsics, recon.preprocess), rtol=1e-6)
+    assert not np.allclose(out.points_from_depth, recon.points_from_depth)
+
+
+def test_known_lens_from_mm_and_px():
+    recon = make_recon([(640, 360)] * 3)
+    assert solve(recon, lens="known", focal_mm=35, sensor_width_mm=36).intrinsics[:, 0, 0] == pytest.approx(35 / 36 * 640)
+    assert solve(recon, lens="known", focal_px=700).intrinsics[2, 1, 1] == pytest.approx(700)
+    with pytest.raises(InputError, match="focal"):
+        solve(recon, lens="known", focal_mm=35)
+
+
+def test_auto_lens_follows_frame_sizes_and_shared_refuses_mixed_sizes():
+    assert resolve("auto", [(64, 36)] * 3) == "shared"
+    assert resolve("auto", [(64, 36), (36, 64)]) == "per-frame"
+    with pytest.raises(InputError, match="per-frame"):
+        resolve("shared", [(64, 36), (36, 64)])
+    recon = make_recon([(64, 36), (36, 64)])
+    assert solve(recon, lens="per-frame") is recon  # today's behaviour, untouched
+
+
+@pytest.mark.parametrize("kind", ["orbit", "handheld"])
+def test_bundle_adjustment_recovers_the_shot(kind):
+    shot = make_shot(kind, frames=16, tracks=300, size=(640, 360), focal_px=500.0, seed=1)
+    out = solve(shot_recon(shot), lens="shared", refine="ba")
+    rep = out.solve
+    assert abs(out.intrinsics[0, 0, 0] / 500.0 - 1) < 0.005
+    assert np.all(out.intrinsics == out.intrinsics[0])
+    assert rotation_errors_deg(out.extrinsics.astype(np.float64), shot.extrinsics).max() < 0.1
+    np.testing.assert_allclose(out.extrinsics[0], np.eye(3, 4), atol=1e-5)  # world = first camera still
+    assert rep["rmse_px"] < 0.8 and rep["outliers_rejected"] >= 0.9 * shot.outlier.sum()
+    assert rep["focal_before_px"] != pytest.approx(rep["focal_after_px"], rel=1e-3)
+    assert len(rep["per_frame_px"]) == 16 and rep["tracks_used"] == len(out.sparse_points)
+    # The stored sparse points reproject through the stored cameras to their observations.
+    f, p = out.sparse_obs.T
+    uv, _ = project(out.intrinsics.astype(np.float64), out.extrinsics.astype(np.float64), out.sparse_points.astype(np.float64))
+    err = np.linalg.norm(uv[f, p] - out.sparse_uv, axis=1)
+    assert err.mean() == pytest.approx(rep["mean_px"], abs=0.01)
+
+
+def test_bundle_adjustment_solves_radial_distortion():
+    shot = make_shot("orbit", frames=16, tracks=400, size=(640, 360), focal_px=500.0, seed=2, outliers=0.0)
+    # Distort the observations with COLMAP's SIMPLE_RADIAL (k1 on normalised coordinates).
+    xy = (shot.uv - shot.k[:2, 2]) / 500.0
+    shot.uv = shot.k[:2, 2] + 500.0 * xy * (1 - 0.08 * np.sum(xy**2, axis=2, keepdims=True))
+    out = solve(shot_recon(shot), lens="shared", refine="ba", distortion="k1")
+    assert out.solve["camera_model"] == "SIMPLE_RADIAL" and out.solve["k1"] == pytest.approx(-0.08, abs=0.01)
+    assert out.solve["rmse_px"] < 0.8
+
+
+def test_solve_fields_survive_the_cache(tmp_path):
+    shot = make_shot("orbit", frames=8, tracks=60, size=(640, 360), focal_px=500.0)
+    out = solve(shot_recon(shot), lens="shared", refine="ba")
+    back = cache.load(cache.save(out, tmp_path / "r.npz"))
+    assert back.solve == out.solve
+    for name in ("sparse_points", "sparse_colors", "sparse_obs", "sparse_uv"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(out, name))
+
+
+def test_too_few_tracks_skip_adjustment_with_a_reason():
+    shot = make_shot("orbit", frames=6, tracks=4, size=(640, 360), focal_px=500.0)
+    out = solve(shot_recon(shot), lens="shared", refine="ba")
+    assert "skipped" in out.solve and out.sparse_points is None
+
+
+@pytest.mark.parametrize("distortion", ["none", "k1k2"])
+def test_colmap_export_of_a_solve_reads_back_with_tracks(tmp_path, distortion):
+    import pycolmap
+
+    from vggt_core.export.colmap import write_colmap
+
+    shot = make_shot("orbit", frames=8, tracks=80, size=(640, 360), focal_px=500.0, outliers=0.0)
+    if distortion != "none":  # a real lens, so the stored per-point errors must go through it
+        xy = (shot.uv - shot.k[:2, 2]) / 500.0
+        shot.uv = shot.k[:2, 2] + 500.0 * xy * (1 - 0.1 * np.sum(xy**2, axis=2, keepdims=True))
+    out = solve(shot_recon(shot), lens="shared", refine="ba", distortion=distortion)
+    for sub, kw in (("bin", dict(text=False)), ("txt", dict(binary=False))):
+        write_colmap(tmp_path / sub, out, **kw)
+        model = pycolmap.Reconstruction(tmp_path / sub)
+        assert model.num_cameras() == 1 and model.num_images() == 8
+        cam = model.cameras[1]
+        assert cam.model.name == {"none": "PINHOLE", "k1k2": "RADIAL"}[distortion]
+        assert cam.params[0] == pytest.approx(out.intrinsics[0, 0, 0])
+        assert model.num_points3D() == len(out.sparse_points)
+        assert sum(p.track.length() for p in model.points3D.values()) == len(out.sparse_obs)
+        # COLMAP's own reprojection error of the model matches the solve's.
+        assert model.compute_mean_reprojection_error() == pytest.approx(out.solve["mean_px"], abs=0.02)
+        model.update_point_3d_errors()  # COLMAP recomputes them through its own camera model
+        assert model.compute_mean_reprojection_error() == pytest.approx(out.solve["mean_px"], abs=0.02)
+
+
+def test_cancel_stops_the_adjustment():
+    from vggt_core.errors import Cancelled
+
+    shot = make_shot("orbit", frames=16, tracks=200, size=(640, 360), focal_px=500.0)
+    with pytest.raises(Cancelled):
+        solve(shot_recon(shot), lens="shared", refine="ba", cancel=lambda: True)

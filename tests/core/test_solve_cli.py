@@ -1,0 +1,58 @@
+"""``vggt-reconstruct --lens ... --refine ba``: the solve runs after the model, is cached, reported on stderr
+and in summary.json, and the COLMAP model follows it (tiny synthetic model: its tracks mean nothing, so this
+checks the wiring, not accuracy; tests/core/test_solve.py checks accuracy on shots with known cameras)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core_media import write_images
+from vggt_core import cache
+from vggt_core.cli import main
+from vggt_core.errors import InputError
+from vggt_core.pipeline import ReconstructSettings
+from vggt_core.weights import save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tiny_model, tmp_path_factory):
+    return save_checkpoint(tiny_model, tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
+
+
+def test_refine_ba_end_to_end(tmp_path, checkpoint, capsys):
+    import pycolmap
+
+    write_images(tmp_path / "in", [f"{i}.png" for i in range(4)], size=(112, 63))
+    out = tmp_path / "out"
+    code = main([str(a) for a in [tmp_path / "in", "--out", out, "--weights", checkpoint, "--device", "cpu",
+                                  "--dtype", "fp32", "--resolution", "112", "--refine", "ba"]])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    rep = summary["solve"]
+    assert rep["lens"] == "shared" and rep["refine"] == "ba" and "solve" in summary["timings_s"]
+    assert "camera solve: lens shared" in err
+    recon = cache.load(out / "reconstruction.npz")
+    assert recon.solve == rep and recon.tracks is not None
+    assert np.all(recon.intrinsics == recon.intrinsics[0])
+    model = pycolmap.Reconstruction(str(out / "sparse" / "0"))
+    assert model.num_cameras() == 1
+    if "skipped" not in rep:  # the random model's tracks may not triangulate
+        assert sum(p.track.length() for p in model.points3D.values()) == len(recon.sparse_obs)
+
+
+def test_per_frame_default_of_the_settings_keeps_todays_cameras():
+    s = ReconstructSettings()
+    assert (s.lens, s.refine, s.distortion) == ("per-frame", "none", "none")
+    assert ReconstructSettings.from_dict({"lens": "known", "focal_px": 800.0}).focal_px == 800.0
+
+
+@pytest.mark.parametrize("kw, needle", [
+    ({"lens": "zoom"}, "unknown lens"), ({"refine": "magic"}, "unknown refinement"),
+    ({"lens": "known"}, "focal"), ({"distortion": "k1"}, "distortion"),
+])
+def test_bad_solve_settings_are_one_line_errors(kw, needle):
+    with pytest.raises(InputError, match=needle):
+        ReconstructSettings(**kw)

@@ -1,0 +1,155 @@
+"""Synthetic camera-solve shots with ground truth (tests and bench only; the product never sees ground truth).
+
+A shot: 16:9 plate, one pinhole lens (square pixels, centred principal point), a camera path, 3D points in
+front of it and their tracks (``uv [S, N, 2]`` pixels, ``seen [S, N]``) with Gaussian noise and a share of
+gross outliers; plus a start perturbed like VGGT's errors (rotations off by a few degrees, focal +-10 % with
+per-frame jitter, camera centres off by a little). Frame 0 stays the world, as in VGGT.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+KINDS = ("dolly", "orbit", "handheld")
+
+
+def rotation(rotvec: np.ndarray) -> np.ndarray:
+    """Rodrigues: 3x3 rotation for a rotation vector (radians)."""
+    theta = float(np.linalg.norm(rotvec))
+    if theta < 1e-12:
+        return np.eye(3)
+    k = np.asarray(rotvec, float) / theta
+    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + np.sin(theta) * kx + (1 - np.cos(theta)) * kx @ kx
+
+
+def look_at(center: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """[3, 4] camera-from-world (OpenCV axes, world y down) of a camera at ``center`` looking at ``target``."""
+    z = target - center
+    z = z / np.linalg.norm(z)
+    x = np.cross([0.0, -1.0, 0.0], z)
+    x /= np.linalg.norm(x)
+    r = np.stack([x, np.cross(z, x), z])
+    return np.concatenate([r, (-r @ center)[:, None]], axis=1)
+
+
+@dataclass
+class Shot:
+    kind: str
+    size: tuple[int, int]  # (W, H)
+    k: np.ndarray  # [3,3] true intrinsics
+    extrinsics: np.ndarray  # [S,3,4] true, world = first camera
+    points: np.ndarray  # [N,3] true
+    uv: np.ndarray  # [S,N,2] observed pixels (noise + outliers)
+    seen: np.ndarray  # [S,N]
+    outlier: np.ndarray  # [S,N] which observations are gross outliers
+    k_start: np.ndarray  # [S,3,3] perturbed
+    extrinsics_start: np.ndarray  # [S,3,4] perturbed
+
+    @property
+    def centers(self) -> np.ndarray:
+        return np.einsum("sji,sj->si", self.extrinsics[:, :, :3], -self.extrinsics[:, :, 3])
+
+
+def _path(kind: str, frames: int, rng: np.random.Generator) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, frames)
+    out = []
+    for i, u in enumerate(t):
+        if kind == "dolly":  # lateral track of 4 units, panning 12 degrees to follow the action
+            c = np.array([4.0 * u, 0.0, 0.0])
+            e = look_at(c, np.array([2.0 + 2.0 * u, 0.3, 10.0]))
+        elif kind == "orbit":  # 50 degree arc at radius 8 around the scene centre
+            a = np.radians(-25 + 50 * u)
+            c = np.array([8 * np.sin(a), -0.5, 10 - 8 * np.cos(a)])
+            e = look_at(c, np.array([0.0, 0.0, 10.0]))
+        else:  # handheld push-in: 3 units forward, a slow drift and shake of about a degree
+            c = np.array([0.2 * np.sin(3 * u), 0.1 * np.sin(5 * u), 3.0 * u])
+            e = look_at(c, np.array([0.0, 0.0, 10.0]))
+            shake = rotation(np.radians(0.6) * np.sin(np.array([7.0, 11.0, 5.0]) * u * 6.28 + i * 0.1))
+            e = np.concatenate([shake @ e[:, :3], (shake @ e[:, 3])[:, None]], axis=1)
+        out.append(e)
+    ext = np.array(out)
+    # Re-express in the first camera's frame: VGGT's world.
+    r0, t0 = ext[0, :, :3], ext[0, :, 3]
+    world = np.empty_like(ext)
+    world[:, :, :3] = ext[:, :, :3] @ r0.T
+    world[:, :, 3] = ext[:, :, 3] - world[:, :, :3] @ t0
+    return world
+
+
+def project(k: np.ndarray, ext: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels [S,N,2] and depths [S,N] of ``points`` [N,3] through cameras ``k`` [3,3] (or [S,3,3]), ``ext`` [S,3,4]."""
+    cam = np.einsum("sij,nj->sni", ext[:, :, :3], points) + ext[:, None, :, 3]
+    ks = np.broadcast_to(k, (len(ext), 3, 3))
+    h = np.einsum("sij,snj->sni", ks, cam)
+    return h[..., :2] / h[..., 2:3], cam[..., 2]
+
+
+def make_shot(
+    kind: str, frames: int = 24, tracks: int = 500, noise_px: float = 0.5, outliers: float = 0.1, seed: int = 0,
+    size: tuple[int, int] = (1920, 1080), focal_px: float = 1500.0, rot_err_deg: float = 2.0,
+    focal_err: float = 0.1, focal_jitter: float = 0.02,
+) -> Shot:
+    """A shot of ``kind`` (dolly, orbit, handheld). noise_px: Gaussian sigma per image axis; outliers: share of
+    observations moved 10-60 px; the start has rotations off by ``rot_err_deg`` (sigma per axis), focal off by
+    up to ``focal_err`` (one factor) times ``focal_jitter`` per frame, centres off by 1 % of the scene depth."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    k = np.array([[focal_px, 0, w / 2], [0, focal_px, h / 2], [0, 0, 1.0]])
+    ext = _path(kind, frames, rng)
+    # Points in front of the first camera, spread in depth so focal and depth are separable.
+    depth = rng.uniform(5.0, 16.0, tracks)
+    pix = rng.uniform([0, 0], [w, h], (tracks, 2))
+    points = np.c_[(pix - k[:2, 2]) / focal_px * depth[:, None], depth]
+    uv, z = project(k, ext, points)
+    seen = (z > 0.1) & np.all((uv >= 0) & (uv <= [w, h]), axis=2)
+    uv = uv + rng.normal(0.0, noise_px, uv.shape)
+    outlier = seen & (rng.random(seen.shape) < outliers)
+    outlier[0] = False  # the query frame sees its own queries exactly, as the track head does
+    ang = rng.uniform(0, 2 * np.pi, outlier.sum())
+    uv[outlier] += np.c_[np.cos(ang), np.sin(ang)] * rng.uniform(10, 60, outlier.sum())[:, None]
+    k_start = np.repeat(k[None], frames, axis=0)
+    scale = (1 + rng.uniform(-focal_err, focal_err)) * (1 + rng.normal(0, focal_jitter, frames))
+    k_start[:, 0, 0] *= scale
+    k_start[:, 1, 1] *= scale
+    start = ext.copy()
+    for s in range(1, frames):
+        r = rotation(rng.normal(0, np.radians(rot_err_deg), 3))
+        c = -ext[s, :, :3].T @ ext[s, :, 3] + rng.normal(0, 0.1, 3)
+        start[s, :, :3] = r @ ext[s, :, :3]
+        start[s, :, 3] = -start[s, :, :3] @ c
+    return Shot(kind, size, k, ext, points, uv, seen, outlier, k_start, start)
+
+
+def rotation_errors_deg(est: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Angle (degrees) between the rotations of ``est`` and ``true`` [S,3,4] camera-from-world."""
+    rel = est[:, :, :3] @ np.transpose(true[:, :, :3], (0, 2, 1))
+    return np.degrees(np.arccos(np.clip((np.trace(rel, axis1=1, axis2=2) - 1) / 2, -1, 1)))
+
+
+def center_errors(est: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Camera-centre errors as a fraction of the true path length, after the best scale (both worlds are the
+    first camera's frame, so only scale is free)."""
+    c_est = np.einsum("sji,sj->si", est[:, :, :3], -est[:, :, 3])
+    c_true = np.einsum("sji,sj->si", true[:, :, :3], -true[:, :, 3])
+    scale = np.sum(c_est * c_true) / np.sum(c_est * c_est)
+    path = np.sum(np.linalg.norm(np.diff(c_true, axis=0), axis=1))
+    return np.linalg.norm(scale * c_est - c_true, axis=1) / path
+
+
+def shot_recon(shot: Shot, model_hw: tuple[int, int] = (28, 42)):
+    """A ``Reconstruction`` (analytic depth from tests/synth_recon.py) whose cameras are the shot's perturbed
+    start and whose tracks (model pixels) are its observations: what the solve gets from VGGT."""
+    from synth_recon import make_recon
+
+    from vggt_core.preprocess import intrinsics_to_model, pixels_to_model
+
+    s = len(shot.extrinsics)
+    recon = make_recon([shot.size] * s, model_hw, video="/nonexistent/plate.mov")
+    k = shot.k_start.astype(np.float32)
+    tracks = np.stack([pixels_to_model(shot.uv[i], r) for i, r in enumerate(recon.preprocess)]).astype(np.float32)
+    return replace(recon, extrinsics=shot.extrinsics_start.astype(np.float32), intrinsics=k,
+                   intrinsics_model=intrinsics_to_model(k, recon.preprocess).astype(np.float32), tracks=tracks,
+                   track_vis=shot.seen.astype(np.float32), track_conf=np.ones(shot.seen.shape, np.float32),
+                   query_points=tracks[0])

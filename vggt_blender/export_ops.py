@@ -1,0 +1,305 @@
+"""Exports from Blender: the animated camera (Alembic, USD, FBX through Blender's own exporters, and a
+Nuke ``.chan``), the coloured points as GLB, and a COLMAP dataset, all in the scene's world (after any
+Set Floor / Origin / Scale).
+
+Every export leaves the scene as it was: the selection, the frame range and the current frame are
+restored and a temporary baked camera is removed.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+
+import bpy
+import numpy as np
+from bpy.props import BoolProperty, StringProperty
+from mathutils import Matrix
+
+from . import setup_ops
+from .convert import ImportSettings, chan
+from .convert import setup as su
+
+if TYPE_CHECKING:
+    from vggt_core.filters import PointSet
+    from vggt_core.reconstruction import Reconstruction
+
+CAMERA_FORMATS = {".abc": "Alembic", ".usd": "USD", ".usda": "USD", ".usdc": "USD", ".fbx": "FBX", ".chan": "Nuke chan"}
+
+
+def animated_camera(root: bpy.types.Object) -> bpy.types.Object:
+    """The animated (matchmove) camera under ``root``; ValueError when the import has none."""
+    cam = next((o for o in root.children_recursive if o.type == "CAMERA" and "vggt_frame" not in o), None)
+    if cam is None:
+        raise ValueError("the import has no animated camera: re-import it with Animated Camera on")
+    return cam
+
+
+def camera_frames(cam: bpy.types.Object, scene: bpy.types.Scene) -> range:
+    """The frames the camera is keyed over (its action's range), else the scene's frame range."""
+    ad = cam.animation_data
+    if ad is not None and ad.action is not None:
+        lo, hi = ad.action.frame_range
+        return range(int(round(lo)), int(round(hi)) + 1)
+    return range(scene.frame_start, scene.frame_end + 1)
+
+
+def sample_camera(scene: bpy.types.Scene, cam: bpy.types.Object,
+                  frames: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """World matrices [F, 4, 4] and focal lengths [F] (mm) of ``cam`` at ``frames``; the current frame is restored."""
+    current = scene.frame_current
+    mats, lens = [], []
+    try:
+        for f in frames:
+            scene.frame_set(f)
+            mats.append(np.array(cam.matrix_world, dtype=np.float64))
+            lens.append(cam.data.lens)
+    finally:
+        scene.frame_set(current)
+    return np.array(mats), np.array(lens)
+
+
+def _unscaled(m: np.ndarray) -> np.ndarray:
+    out = m.copy()
+    out[:3, :3] /= np.linalg.norm(m[:3, :3], axis=0)
+    return out
+
+
+@contextlib.contextmanager
+def _export_state(context: bpy.types.Context, objs: Sequence[bpy.types.Object], frames: range) -> Iterator[None]:
+    """Select only ``objs`` and set the scene's frame range to ``frames``; restore both afterwards."""
+    scene, layer = context.scene, context.view_layer
+    selected = [o for o in layer.objects if o.select_get()]
+    active = layer.objects.active
+    old_range = scene.frame_start, scene.frame_end
+    try:
+        for o in selected:
+            o.select_set(False)
+        for o in objs:
+            o.select_set(True)
+        layer.objects.active = objs[0]
+        scene.frame_start, scene.frame_end = frames.start, frames.stop - 1
+        yield
+    finally:
+        scene.frame_start, scene.frame_end = old_range
+        for o in layer.objects:
+            o.select_set(o in selected)
+        layer.objects.active = active
+
+
+@contextlib.contextmanager
+def _baked_camera(scene: bpy.types.Scene, cam: bpy.types.Object, frames: range) -> Iterator[bpy.types.Object]:
+    """A temporary unparented copy of ``cam`` keyed at every frame with its world transform (scale
+    removed) and focal length; removed afterwards."""
+    mats, lens = sample_camera(scene, cam, frames)
+    data = cam.data.copy()
+    data.animation_data_clear()
+    obj = bpy.data.objects.new(f"{cam.name} world", data)
+    scene.collection.objects.link(obj)
+    try:
+        obj.rotation_mode = "XYZ"
+        prev = None
+        for f, m, lens_mm in zip(frames, mats, lens):
+            mw = Matrix(_unscaled(m).tolist())
+            obj.location = mw.translation
+            obj.rotation_euler = mw.to_euler("XYZ") if prev is None else mw.to_euler("XYZ", prev)
+            prev = obj.rotation_euler.copy()
+            obj.keyframe_insert("location", frame=f)
+            obj.keyframe_insert("rotation_euler", frame=f)
+            data.lens = float(lens_mm)
+            data.keyframe_insert("lens", frame=f)
+        yield obj
+    finally:
+        # One action or two (5.0+ may share one between object and data through slots): by name, once.
+        actions = {ad.action.name for ad in (obj.animation_data, data.animation_data) if ad and ad.action}
+        bpy.data.objects.remove(obj)
+        bpy.data.cameras.remove(data)
+        for name in actions:
+            a = bpy.data.actions.get(name)
+            if a is not None and a.users == 0:
+                bpy.data.actions.remove(a)
+
+
+def _write_with_blender(path: str, ext: str, frames: range) -> None:
+    """Export the selected objects over ``frames`` with Blender's exporter for ``ext``."""
+    if ext == ".abc":
+        bpy.ops.wm.alembic_export(filepath=path, selected=True, start=frames.start, end=frames.stop - 1)
+    elif ext == ".fbx":
+        bpy.ops.export_scene.fbx(filepath=path, use_selection=True, bake_anim=True, add_leaf_bones=False,
+                                 bake_anim_use_nla_strips=False, bake_anim_use_all_actions=False)
+    else:
+        bpy.ops.wm.usd_export(filepath=path, selected_objects_only=True, export_animation=True)
+
+
+def write_chan(path: str, scene: bpy.types.Scene, cam: bpy.types.Object, frames: range) -> None:
+    """The camera's world motion as a Nuke ``.chan`` file (``convert.chan``)."""
+    mats, lens = sample_camera(scene, cam, frames)
+    r = scene.render
+    res = cam.get("vggt_resolution", (r.resolution_x, r.resolution_y))
+    asp = cam.get("vggt_pixel_aspect", (r.pixel_aspect_x, r.pixel_aspect_y))
+    aspect = float(res[1]) * float(asp[1]) / (float(res[0]) * float(asp[0]))
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(chan.chan_text(np.array(list(frames)), mats, lens, cam.data.sensor_width, aspect))
+
+
+def export_camera(context: bpy.types.Context, root: bpy.types.Object, path: str, bake_world: bool = True,
+                  with_points: bool = False, with_proxies: bool = False) -> str:
+    """Write the import's animated camera to ``path`` (.abc, .usd/.usda/.usdc, .fbx or .chan; chosen by
+    the extension). ``bake_world``: a camera with no parent, keyed at every frame with its world
+    transform; otherwise the root Empty and its camera keep their hierarchy. ``with_points`` /
+    ``with_proxies`` add the point cloud / depth proxies (not to .chan). Returns the absolute path."""
+    path = os.path.abspath(bpy.path.abspath(path))
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in CAMERA_FORMATS:
+        raise ValueError(f"unknown camera format '{ext}': use one of {', '.join(sorted(CAMERA_FORMATS))}")
+    scene = context.scene
+    cam = animated_camera(root)
+    frames = camera_frames(cam, scene)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if ext == ".chan":
+        write_chan(path, scene, cam, frames)
+        return path
+    extra = [o for o in root.children_recursive if o.type == "MESH" and (
+        (with_points and "VGGT Points" in o.modifiers) or (with_proxies and "VGGT Points" not in o.modifiers))]
+    if bake_world:
+        with _baked_camera(scene, cam, frames) as baked, _export_state(context, [baked, *extra], frames):
+            _write_with_blender(path, ext, frames)
+    else:
+        with _export_state(context, [cam, root, *extra], frames):
+            _write_with_blender(path, ext, frames)
+    return path
+
+
+def export_points_glb(root: bpy.types.Object, path: str) -> str:
+    """The import's point cloud (all imported points, world coordinates, linear colours) as GLB."""
+    from vggt_core.export.glb import Z_UP_TO_GLTF, write_points_glb
+
+    cloud = setup_ops.point_cloud_of(root)
+    if cloud is None or not len(cloud.data.vertices):
+        raise ValueError("the import has no point cloud")
+    from .builders.points import COLOR_ATTR
+
+    me = cloud.data
+    xyz = setup_ops.world_vertices(cloud)
+    rgba = np.empty(len(me.vertices) * 4, dtype=np.float32)
+    me.color_attributes[COLOR_ATTR].data.foreach_get("color", rgba)
+    path = os.path.abspath(bpy.path.abspath(path))
+    write_points_glb(path, xyz @ Z_UP_TO_GLTF.T, rgba.reshape(-1, 4)[:, :3])
+    return path
+
+
+def export_colmap(root: bpy.types.Object, directory: str, recon: "Reconstruction | None" = None,
+                  points: "PointSet | None" = None, progress: Callable[[float], None] | None = None) -> str:
+    """A COLMAP dataset (``vggt_core.export.colmap``) in the scene's world: the root's transform (Z up,
+    floor, origin, scale) is applied to the cameras and points. ``recon`` defaults to the import's
+    cache, ``points`` to the points its import settings select. Returns the absolute folder."""
+    from vggt_core.export.colmap import write_colmap_dataset
+    from vggt_core.filters import select_points
+
+    col = next((c for c in root.users_collection if "vggt_settings" in c), None)
+    if recon is None:
+        recon = _cached_reconstruction(col)
+    if points is None:
+        st = ImportSettings.from_json(col["vggt_settings"]) if col is not None else ImportSettings()
+        points = select_points(recon, source=st.point_source, conf_percentile=st.conf_percentile,
+                               max_points=st.max_points)
+    m = np.array(root.matrix_world, dtype=np.float64)
+    points = dataclasses.replace(points, xyz=su.transform_points(m, points.xyz).astype(np.float32))
+    moved = dataclasses.replace(recon, extrinsics=su.transform_extrinsics(recon.extrinsics, m).astype(np.float32))
+    directory = os.path.abspath(bpy.path.abspath(directory))
+    write_colmap_dataset(directory, moved, points, progress)
+    return directory
+
+
+def _cached_reconstruction(col: bpy.types.Collection | None) -> "Reconstruction":
+    from vggt_core.cache import load
+
+    from .cache_ops import cache_file_of
+
+    cache = cache_file_of(col) if col is not None else ""
+    if not cache or not os.path.isfile(cache):
+        raise ValueError("the import's cache file is missing: run VGGT again with Cache Results on")
+    return load(cache)
+
+
+# ---- operators -----------------------------------------------------------------------------------
+class _ExportOperator(bpy.types.Operator):
+    bl_options = {"REGISTER"}
+    filepath: StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE"})
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if setup_ops.find_root(context) is None:
+            cls.poll_message_set("Select an object of a VGGT import")
+            return False
+        return True
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def write(self, context: bpy.types.Context, root: bpy.types.Object) -> str:
+        raise NotImplementedError
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            path = self.write(context, setup_ops.find_root(context))
+        except (ValueError, OSError, RuntimeError) as err:  # RuntimeError: a Blender exporter failed
+            self.report({"ERROR"}, str(err).strip().splitlines()[-1])
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"VGGT: wrote {path}")
+        return {"FINISHED"}
+
+
+class VGGT_OT_export_camera(_ExportOperator):
+    """Export the animated camera: Alembic (.abc), USD (.usd/.usda/.usdc), FBX (.fbx) or Nuke (.chan), by the
+    file name's extension"""
+
+    bl_idname = "vggt.export_camera"
+    bl_label = "Export Camera"
+    filter_glob: StringProperty(default="*.abc;*.usd;*.usda;*.usdc;*.fbx;*.chan", options={"HIDDEN"})
+    bake_world: BoolProperty(name="Bake to World", default=True,
+                             description="One camera with no parent, keyed at every frame with its world transform")
+    with_points: BoolProperty(name="Point Cloud", default=False)
+    with_proxies: BoolProperty(name="Depth Proxies", default=False)
+
+    def write(self, context, root):
+        return export_camera(context, root, self.filepath, self.bake_world, self.with_points, self.with_proxies)
+
+
+class VGGT_OT_export_points(_ExportOperator):
+    """Export the coloured point cloud as a GLB file (glTF points, Y up)"""
+
+    bl_idname = "vggt.export_points"
+    bl_label = "Export Points (GLB)"
+    filter_glob: StringProperty(default="*.glb", options={"HIDDEN"})
+
+    def write(self, context, root):
+        return export_points_glb(root, self.filepath)
+
+
+class VGGT_OT_export_colmap(_ExportOperator):
+    """Write a COLMAP dataset (images/ and sparse/0/) from the import's cache, in the scene's world"""
+
+    bl_idname = "vggt.export_colmap"
+    bl_label = "Export COLMAP"
+    directory: StringProperty(subtype="DIR_PATH", options={"SKIP_SAVE"})
+
+    def write(self, context, root):
+        return export_colmap(root, self.directory or self.filepath)
+
+
+def draw_panel(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    """The panel's "Export" box (only when an import is selected)."""
+    if setup_ops.find_root(context) is None:
+        return
+    box = layout.box()
+    box.label(text="Export")
+    row = box.row(align=True)
+    row.operator(VGGT_OT_export_camera.bl_idname, text="Camera", icon="CAMERA_DATA")
+    row.operator(VGGT_OT_export_points.bl_idname, text="Points", icon="POINTCLOUD_DATA")
+    row.operator(VGGT_OT_export_colmap.bl_idname, text="COLMAP", icon="FILE_FOLDER")
+
+
+classes = (VGGT_OT_export_camera, VGGT_OT_export_points, VGGT_OT_export_colmap)

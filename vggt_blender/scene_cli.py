@@ -1,0 +1,105 @@
+"""Scene setup and exports for the headless command (``blender -b -c vggt ...``).
+
+``add_arguments`` adds the options, ``check`` validates them before the model runs, ``apply`` sets up
+the imported scene (floor, then origin, then scale) and writes the exports, in that order.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import bpy
+import numpy as np
+
+from vggt_core.cli import ProgressLog, check_output_dir
+from vggt_core.errors import InputError
+
+from . import export_ops, setup_ops
+from .convert import setup as su
+
+if TYPE_CHECKING:
+    from vggt_core.reconstruction import Reconstruction
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("scene setup (applied in this order)")
+    g.add_argument("--floor", choices=("auto",), help="auto: the largest plane the cameras look down on becomes "
+                   "Z = 0, cameras above")
+    g.add_argument("--origin", choices=("floor-centre", "first-camera"), help="move the world origin to the "
+                   "floor's centre, or to the floor below the first camera (needs --floor)")
+    s = g.add_mutually_exclusive_group()
+    s.add_argument("--scale-camera-height", type=float, metavar="M", help="scale so the cameras' mean height "
+                   "above the floor is M (needs --floor)")
+    s.add_argument("--scale-distance", type=float, nargs=7, metavar=("X1", "Y1", "Z1", "X2", "Y2", "Z2", "M"),
+                   help="scale so two points of the imported scene (world coordinates before the setup) are M apart")
+    e = parser.add_argument_group("exports (after the setup)")
+    e.add_argument("--export-camera", action="append", default=[], metavar="PATH",
+                   help="the animated camera, baked to world space: .abc, .usd/.usda/.usdc, .fbx or .chan "
+                   "(Nuke); repeatable")
+    e.add_argument("--export-points", metavar="PATH.glb", help="the coloured point cloud as GLB")
+
+
+def check(args: argparse.Namespace) -> None:
+    """Raise InputError (one line) for inconsistent options; create and check the export folders."""
+    if (args.origin or args.scale_camera_height is not None) and not args.floor:
+        raise InputError("--origin and --scale-camera-height need --floor")
+    if args.scale_camera_height is not None and not args.scale_camera_height > 0:
+        raise InputError("--scale-camera-height must be > 0")
+    if args.scale_distance is not None and not args.scale_distance[6] > 0:
+        raise InputError("--scale-distance: the distance must be > 0")
+    for path in args.export_camera:
+        if os.path.splitext(path)[1].lower() not in export_ops.CAMERA_FORMATS:
+            raise InputError(f"--export-camera {path}: use .abc, .usd, .usda, .usdc, .fbx or .chan")
+        check_output_dir(os.path.dirname(os.path.abspath(path)), "--export-camera")
+    if args.export_points:
+        if not args.export_points.lower().endswith(".glb"):
+            raise InputError(f"--export-points must name a .glb file, got {args.export_points}")
+        check_output_dir(os.path.dirname(os.path.abspath(args.export_points)), "--export-points")
+
+
+def apply(args: argparse.Namespace, context: bpy.types.Context, collection: bpy.types.Collection,
+          recon: "Reconstruction | None" = None) -> list[str]:
+    """Set up the import in ``collection``, then write the exports (``--export-colmap`` too, from
+    ``recon``, in the set-up world); returns the paths written. Reports each step on stderr. Raises
+    ValueError (one line) when a step cannot be done (e.g. no floor found)."""
+    root = next(o for o in collection.objects if o.get(setup_ops.ROOT_KEY))
+    layer = context.view_layer
+    layer.update()
+    if args.scale_distance is not None:  # measured before the rigid steps, which keep distances
+        v = np.asarray(args.scale_distance)
+        factor = su.distance_scale(v[:3], v[3:6], v[6])
+    if args.floor:
+        d, centre = setup_ops.auto_floor(root)
+        setup_ops.apply_to_root(root, d, layer)
+        if args.origin == "floor-centre":
+            setup_ops.apply_to_root(root, su.origin_transform(centre, keep_height=True), layer)
+        elif args.origin == "first-camera":
+            first = min(setup_ops.cameras_of(root), key=lambda o: o.get("vggt_frame", 0))
+            setup_ops.apply_to_root(root, su.origin_transform(np.array(first.matrix_world.translation),
+                                                              keep_height=True), layer)
+        _say(f"floor set{', origin at the ' + args.origin.replace('-', ' ') if args.origin else ''}")
+    if args.scale_camera_height is not None:
+        factor = su.camera_height_scale(setup_ops.camera_centres_and_ups(root)[0], args.scale_camera_height)
+    if args.scale_camera_height is not None or args.scale_distance is not None:
+        setup_ops.apply_to_root(root, su.scale_transform(factor), layer)
+        _say(f"scaled by {factor:.6g}")
+    written = [export_ops.export_camera(context, root, path) for path in args.export_camera]
+    if args.export_points:
+        written.append(export_ops.export_points_glb(root, args.export_points))
+    if args.export_colmap and recon is not None:
+        from vggt_core.filters import select_points
+
+        points = select_points(recon, source=args.point_source, conf_percentile=args.conf_percentile,
+                               max_points=args.max_points or None)
+        with ProgressLog("vggt") as progress:
+            written.append(export_ops.export_colmap(root, args.export_colmap, recon, points,
+                                                    lambda f: progress("Writing COLMAP images", f)))
+    for path in written:
+        _say(f"wrote {path}")
+    return written
+
+
+def _say(message: str) -> None:
+    print(f"vggt: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,235 @@
+"""Many shots, one command: shot manifests, the single-machine batch runner and farm-readable result lines.
+
+The shot manifest is a CSV file (UTF-8, a header row, one row per shot; lines starting with ``#`` are
+comments), read by ``vggt-reconstruct --batch MANIFEST`` and, one shot per task, by ``blender -b -c vggt
+--manifest MANIFEST --shot N`` on a farm (``farm/openjd``, ``farm/flamenco``)::
+
+    name,input,start,end,args
+    sh010,plates/sh010.mov,0,120,
+    sh020,plates/sh020/,,,--fps 4 --max-frames 60
+
+* ``name``: the shot's output name (letters, digits, ``.``, ``_``, ``-``; unique): outputs go to OUT/NAME/.
+* ``input``: an image folder or a video file; a relative path is relative to the manifest's folder.
+* ``start``, ``end`` (optional): frame range, source-frame indices (0-based, end exclusive), as ``--start``/``--end``.
+* ``args`` (optional): per-shot options of the command that runs the shot, split like a shell line and
+  applied after the command's own options, so they win (``--fps 4 --max-frames 60``, ``--stride 2``...).
+
+Shots are addressed by name or by 0-based row index (farm tasks use the index: 0..N-1 for N rows).
+A shot is done when OUT/NAME/summary.json exists: both commands remove it before they start a shot and
+write it last. Every run ends with one JSON line on stdout (:func:`print_result`).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import re
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError, VGGTError
+
+COLUMNS = ("name", "input", "start", "end", "args")
+_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One manifest row. input: absolute path; start/end: source-frame range (None = open)."""
+
+    index: int
+    name: str
+    input: Path
+    start: int | None = None
+    end: int | None = None
+    args: tuple[str, ...] = ()
+
+    def argv(self) -> list[str]:
+        """The shot's own options: its frame range, then its overrides."""
+        rng = [(opt, str(v)) for opt, v in (("--start", self.start), ("--end", self.end)) if v is not None]
+        return [a for pair in rng for a in pair] + list(self.args)
+
+
+def load_manifest(path: str | Path) -> list[Shot]:
+    """Read a shot manifest (format in the module docstring); raises InputError naming file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as err:
+        raise InputError(f"cannot read manifest {path} ({err.strerror or err})") from None
+    numbered = [(n, line) for n, line in enumerate(text.splitlines(), 1)
+                if line.strip() and not line.lstrip().startswith("#")]
+    if not numbered:
+        raise InputError(f"manifest {path} is empty: write a header row 'name,input,start,end,args', "
+                         "then one row per shot")
+    rows = csv.DictReader([line for _, line in numbered], skipinitialspace=True)
+    header = [c.strip() for c in rows.fieldnames or []]
+    rows.fieldnames = header
+    unknown = sorted(set(header) - set(COLUMNS))
+    if unknown or not {"name", "input"} <= set(header):
+        raise InputError(f"manifest {path}: header must name 'name' and 'input' (optional: start, end, args), "
+                         f"got {','.join(header)}")
+    shots: list[Shot] = []
+    for (lineno, _), row in zip(numbered[1:], rows):
+        where = f"manifest {path} line {lineno}"
+        name, inp = (row.get("name") or "").strip(), (row.get("input") or "").strip()
+        if not _NAME.fullmatch(name) or name in (".", ".."):
+            raise InputError(f"{where}: shot name {name!r} must be letters, digits, '.', '_' or '-'")
+        if any(s.name == name for s in shots):
+            raise InputError(f"{where}: shot name {name!r} is used twice")
+        if not inp:
+            raise InputError(f"{where}: shot {name} has no input")
+        try:
+            start, end = (int(v) if (v := (row.get(k) or "").strip()) else None for k in ("start", "end"))
+            args = tuple(shlex.split(row.get("args") or ""))
+        except ValueError as err:
+            raise InputError(f"{where}: {err}") from None
+        shots.append(Shot(len(shots), name, (path.parent / inp).resolve(), start, end, args))
+    return shots
+
+
+def find_shot(shots: list[Shot], key: str) -> Shot:
+    """The shot named ``key``, else the one at 0-based row index ``key``; InputError if none."""
+    for shot in shots:
+        if shot.name == key:
+            return shot
+    if key.isdigit() and int(key) < len(shots):
+        return shots[int(key)]
+    raise InputError(f"no shot {key!r} in the manifest ({len(shots)} shots: names, or indices 0..{len(shots) - 1})")
+
+
+def print_result(record: dict) -> None:
+    """Print ``record`` as the run's final line: one JSON object on stdout, flushed (farm log parsers)."""
+    print(json.dumps(record, default=str), flush=True)
+
+
+def write_summary(path: str | Path, summary: dict) -> None:
+    """Write ``summary.json`` (the shot's done marker, so written last)."""
+    Path(path).write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def solve_error(summary: dict) -> float | None:
+    """The camera solve's RMS reprojection error in pixels from a summary, if it has one.
+
+    Reads ``summary["solve"]``: a number, or a dict with ``rms_px`` (the camera solve's report).
+    """
+    solve = summary.get("solve")
+    value = solve.get("rms_px") if isinstance(solve, dict) else solve
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+# --- blender -b -c vggt --manifest M --shot N ---------------------------------------------------------
+
+def add_manifest_arguments(parser: argparse.ArgumentParser, sources: argparse._MutuallyExclusiveGroup) -> None:
+    """``--manifest`` (an input source, beside --images/--video) and ``--shot`` for the Blender command."""
+    sources.add_argument("--manifest", metavar="SHOTS.csv", help="run one shot of a shot manifest (see --shot); "
+                         "--out is then the output folder: the shot writes OUT/NAME/NAME.blend and "
+                         "OUT/NAME/summary.json, relative --export-colmap/--render paths go under OUT/NAME/")
+    parser.add_argument("--shot", metavar="NAME|INDEX", help="with --manifest: the shot's name or 0-based row")
+
+
+def apply_shot(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Path:
+    """Turn ``--manifest M --shot S --out DIR`` into that shot's arguments (in place); returns OUT/NAME.
+
+    Sets --images or --video from the row's input, --out to OUT/NAME/NAME.blend, puts relative
+    --export-colmap/--render/--cache-dir under OUT/NAME, and parses the row's frame range and overrides
+    onto ``args``. Raises InputError (one line) for a bad manifest, shot or override.
+    """
+    if args.shot is None or args.out is None:
+        raise InputError("--manifest needs --shot NAME|INDEX and --out OUTPUT_FOLDER")
+    shot = find_shot(load_manifest(args.manifest), args.shot)
+    folder = Path(args.out).resolve() / shot.name
+    source = "--images" if shot.input.is_dir() else "--video"
+    _parse_onto(parser, [source, str(shot.input), *shot.argv()], args, shot)
+    args.manifest = None
+    args.out = str(folder / f"{shot.name}.blend")
+    for key in ("export_colmap", "render", "cache_dir"):
+        if getattr(args, key) and not Path(getattr(args, key)).is_absolute():
+            setattr(args, key, str(folder / getattr(args, key)))
+    from .cli import check_output_dir  # here: cli imports this module
+
+    check_output_dir(folder, "--out")
+    (folder / "summary.json").unlink(missing_ok=True)
+    return folder
+
+
+def _parse_onto(parser: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace, shot: Shot) -> None:
+    """Parse ``argv`` onto ``args`` (options not in ``argv`` keep their values); InputError on bad options."""
+    def fail(message: str):
+        raise InputError(f"shot {shot.name}: bad options {shlex.join(shot.argv())!r}: {message}")
+
+    shot_parser = copy.copy(parser)
+    shot_parser.error = fail  # one line for the shot instead of argparse's usage block + exit
+    shot_parser.parse_args(argv, namespace=args)
+
+
+# --- vggt-reconstruct --batch MANIFEST --out DIR ------------------------------------------------------
+
+def run_batch(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, run: Callable[[argparse.Namespace, dict], dict]
+) -> list[dict]:
+    """Run every shot of ``args.batch`` into ``args.out``/NAME with ``run(shot_args, engines)``.
+
+    Shots whose summary.json exists are skipped (resume). A shot that fails is reported with its
+    one-line reason and the next one runs. ``engines`` is shared, so the model loads once. Returns
+    one row per shot: name, status (done, skipped, failed), frames, time_s, solve_error_px, out, error.
+    """
+    shots = load_manifest(args.batch)
+    engines: dict = {}
+    results = []
+    for shot in shots:
+        out = Path(args.out) / shot.name
+        row = {"name": shot.name, "status": "skipped", "frames": None, "time_s": None, "solve_error_px": None,
+               "out": str(out), "error": None}
+        done = out / "summary.json"
+        print(f"vggt-reconstruct: shot {shot.index + 1}/{len(shots)} {shot.name}", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        try:
+            if done.is_file():
+                summary = json.loads(done.read_text(encoding="utf-8"))
+            else:
+                shot_args = copy.copy(args)
+                shot_args.batch = None
+                _parse_onto(parser, [str(shot.input), "--out", str(out), *shot.argv()], shot_args, shot)
+                summary = run(shot_args, engines)
+                row["status"], row["time_s"] = "done", round(time.monotonic() - started, 3)
+            row["frames"], row["solve_error_px"] = summary.get("frames"), solve_error(summary)
+        except VGGTError as err:
+            row["status"], row["error"] = "failed", str(err)
+        except (OSError, ValueError, RuntimeError) as err:  # unexpected, but only this shot's
+            row["status"], row["error"] = "failed", f"{type(err).__name__}: {err}".splitlines()[0]
+        if row["error"]:
+            row["time_s"] = round(time.monotonic() - started, 3)
+            print(f"vggt-reconstruct: shot {shot.name} failed: {row['error']}", file=sys.stderr, flush=True)
+        results.append(row)
+    return results
+
+
+def format_table(rows: list[dict]) -> str:
+    """The per-shot table printed at the end of a batch: shot, status, frames, time, solve error, reason."""
+    head = ("shot", "status", "frames", "time_s", "solve_px", "error")
+    cells = [head] + [(r["name"], r["status"], _cell(r["frames"]), _cell(r["time_s"], "{:.1f}"),
+                       _cell(r["solve_error_px"], "{:.3f}"), r["error"] or "") for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head) - 1)]
+    return "\n".join(("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1]).rstrip() for row in cells)
+
+
+def _cell(value, fmt: str = "{}") -> str:
+    return "" if value is None else fmt.format(value)
+
+
+def result(status: str, started: float, summary: dict | None = None, out: str | Path | None = None,
+           error: str | None = None, **extra) -> dict:
+    """The record of a run's final line: status ("ok" or "failed"), error (one line or None), the output
+    folder and files (absolute; ``summary["files"]`` are relative to ``out``), frames, and timings in
+    seconds (the summary's stages plus ``total``, wall time since ``started``, a ``time.monotonic()``)."""
+    summary = summary or {}
+    files = [str(Path(out, f).resolve()) for f in summary.get("files", [])] if out is not None else []
+    timings = {**summary.get("timings_s", {}), "total": round(time.monotonic() - started, 3)}
+    return {"status": status, "error": error, "out": None if out is None else str(Path(out).resolve()),
+            "files": files, "frames": summary.get("frames"), "timings_s": timings, **extra}

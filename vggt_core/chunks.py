@@ -1,0 +1,367 @@
+"""Long shots: overlapping chunks, each a normal VGGT run, brought into one world by robust Sim(3) fits.
+
+A shot of S frames is cut into chunks of ``chunk_size`` frames that share ``overlap`` frames with the chunk
+before (``plan_chunks``). Every chunk is reconstructed on its own (its own normalised world: its first camera,
+its own scale), then mapped into the first chunk's world by the similarity ``X_world = s * Q @ X_chunk + u``
+fitted on the frames it shares with what is already placed (``fit_sim3``: depth points of the shared frames,
+pixel for pixel, weighted by confidence, with iteratively reweighted least squares and trimming against
+outliers). Strategies:
+
+* ``"chained"``: chunks share only their overlap with the previous chunk; errors add up chunk after chunk.
+* ``"anchored"``: every chunk also holds the same few *anchor* frames spread across the whole shot (the first
+  chunk holds them all), so each chunk is also fitted against frames placed without the chain in between.
+
+``bench/bench_long.py`` compares both on a ground-truth shot. Each frame's depth, camera and points come
+from the chunk most confident about it (mean depth confidence; the first on ties). Per-chunk raw
+results go to the cache folder as ordinary cache entries (keyed like a plain run on the chunk's frames), so a
+run stopped at chunk k (cancelled, killed, out of memory) resumes from chunk k; they are deleted once the
+stitched result is stored.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import cache, geometry
+from .errors import CacheError, Cancelled, InputError
+from .reconstruction import FrameInfo, PreprocessRecord, Reconstruction
+
+STRATEGIES = ("chained", "anchored")
+DEFAULT_STRATEGY = "chained"  # the better one on bench/bench_long.py (see README)
+ANCHORS = 3  # at most this many anchor frames per chunk in the "anchored" strategy (one per 8 frames)
+POINTS_PER_FRAME = 4096  # depth pixels per shared frame used by the fit (a regular subsample)
+
+Progress = Callable[[str, float], None]
+# compute(positions, records, progress, cancel) -> that chunk's Reconstruction (a plain run on those frames)
+Compute = Callable[[Sequence[int], Sequence[PreprocessRecord], Progress, Callable[[], bool] | None], Reconstruction]
+
+
+def plan_chunks(n: int, chunk_size: int, overlap: int, strategy: str = DEFAULT_STRATEGY,
+                anchors: int | None = None) -> list[list[int]]:
+    """Frame positions (0..n-1) of each chunk, in the order the chunk feeds them to the network.
+
+    chunk_size <= 0 or >= n: one chunk holding every frame, in order (the plain single run).
+    Otherwise consecutive windows of ``chunk_size`` frames (``chunk_size - anchors`` for "anchored"), each
+    starting ``window - overlap`` after the previous; the last window is moved back to end at the last frame,
+    so it is never shorter than the others (it then shares more than ``overlap`` frames). "anchored" appends
+    to each window the anchor frames (``anchors`` positions evenly spread over the shot; by default one per
+    8 frames of chunk, 1 to ANCHORS) it lacks, so every chunk holds at most ``chunk_size`` frames.
+    Raises InputError (one line) for impossible combinations.
+    """
+    if strategy not in STRATEGIES:
+        raise InputError(f"unknown chunk strategy {strategy!r} (use {' or '.join(STRATEGIES)})")
+    if chunk_size <= 0 or chunk_size >= n:
+        return [list(range(n))]
+    if anchors is None:
+        anchors = max(1, min(ANCHORS, chunk_size // 8))
+    extra = anchors if strategy == "anchored" else 0
+    window = chunk_size - extra
+    if overlap < 1:
+        raise InputError("--overlap must be at least 1 frame when a shot is split into chunks")
+    if overlap >= window:
+        what = f"chunk size minus {extra} anchor frames" if extra else "the chunk size"
+        raise InputError(f"--overlap ({overlap}) must be smaller than {what} ({window})")
+    step = window - overlap
+    starts = list(range(0, n - window, step)) + [n - window]
+    anchor_set = sorted({round(x) for x in np.linspace(0, n - 1, extra)}) if extra else []
+    chunks = []
+    for start in starts:
+        frames = list(range(start, start + window))
+        chunks.append(frames + [a for a in anchor_set if not start <= a < start + window])
+    return chunks
+
+
+def add_arguments(parser: Any) -> None:
+    """The long-shot options of both command lines (``vggt-reconstruct``, ``blender -b -c vggt``)."""
+    g = parser.add_argument_group("long shots")
+    g.add_argument("--chunk-size", type=int, default=0, metavar="N",
+                   help="frames per network run; longer shots run in overlapping chunks aligned into one world, "
+                   "resuming from the chunk an interrupted run stopped in (default 0: automatic, from free GPU "
+                   "memory or RAM)")
+    g.add_argument("--overlap", type=int, default=0, metavar="M",
+                   help="frames each chunk shares with the previous one (default 0: automatic, a third of the "
+                   "chunk, 2-16)")
+    g.add_argument("--chunk-strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY,
+                   help=f"how chunks are tied together (default {DEFAULT_STRATEGY}; see README)")
+
+
+def settings_fields(args: Any) -> dict[str, Any]:
+    """``ReconstructSettings`` keyword arguments from the options of ``add_arguments``."""
+    return {"chunk_size": args.chunk_size, "overlap": args.overlap, "strategy": args.chunk_strategy}
+
+
+def auto_overlap(chunk_size: int) -> int:
+    """Overlap used when none is given: a third of the chunk, 2 to 16 frames (bench/bench_long.py: scale
+    drift over 240 frames in chunks of 32 stays under 1 % with 12 shared frames, not always with 8)."""
+    return max(2, min(16, chunk_size // 3))
+
+
+def frames_for_memory(free_bytes: float, H: int, W: int, embed_dim: int = 1024, kept_layers: int = 4,
+                      value_bytes: int = 2) -> int:
+    """Frames of H x W model pixels one run can hold in ``free_bytes`` (weights already resident), with a
+    20 % margin on the engine's own per-frame estimate (``engine.estimate_max_frames``)."""
+    from .engine import estimate_max_frames
+
+    return estimate_max_frames(int(0.8 * free_bytes), H, W, embed_dim, kept_layers, value_bytes)
+
+
+def auto_chunk_size(engine: Any, n: int, H: int, W: int) -> int:
+    """The chunk size chosen when the user gives none: 0 (one run) when all ``n`` frames fit in memory.
+
+    On CUDA from the free GPU memory, on the CPU from the available RAM (Linux ``/proc`` figures; elsewhere
+    no automatic chunking), with the model loaded. Engines that are not ``vggt_core.engine.Engine`` (test
+    stand-ins) never chunk automatically.
+    """
+    from .engine import Engine
+
+    if not isinstance(engine, Engine):
+        return 0
+    import torch
+
+    device, model = engine.device, engine.load()
+    if device.type == "cuda":
+        free = torch.cuda.mem_get_info(device)[0]
+    elif device.type == "cpu" and hasattr(os, "sysconf") and "SC_AVPHYS_PAGES" in os.sysconf_names:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    else:
+        return 0
+    value_bytes = 4 if engine.dtype == torch.float32 else 2
+    fits = frames_for_memory(free, H, W, model.config.embed_dim, len(model.needed_layers(False)), value_bytes)
+    if n <= fits:
+        return 0
+    return max(8, fits)
+
+
+@dataclass
+class Sim3Fit:
+    """``X_world = scale * rotation @ X_chunk + translation``, and how well it fits.
+
+    residual_median / residual_p90: point distances after the fit, relative to the point's depth.
+    inliers: fraction of points kept by the last reweighting; points: how many were used.
+    """
+
+    scale: float
+    rotation: np.ndarray
+    translation: np.ndarray
+    residual_median: float
+    residual_p90: float
+    inliers: float
+    points: int
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """4x4 world-from-chunk matrix (scale folded into the upper 3x3)."""
+        m = np.eye(4)
+        m[:3, :3] = self.scale * self.rotation
+        m[:3, 3] = self.translation
+        return m
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        return points @ (self.scale * self.rotation).T + self.translation
+
+
+def umeyama(src: np.ndarray, dst: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Weighted least-squares similarity (Umeyama 1991): minimises sum w |s R src + t - dst|^2.
+
+    src, dst: [N, 3]; weights: [N] >= 0, not all zero. Returns (s, R [3,3] proper rotation, t [3]).
+    """
+    w = weights / weights.sum()
+    mu_s, mu_d = w @ src, w @ dst
+    xs, xd = src - mu_s, dst - mu_d
+    cov = (xd * w[:, None]).T @ xs
+    U, D, Vt = np.linalg.svd(cov)
+    flip = np.diag([1.0, 1.0, np.sign(np.linalg.det(U) * np.linalg.det(Vt)) or 1.0])
+    R = U @ flip @ Vt
+    s = float(np.trace(np.diag(D) @ flip) / (w @ (xs * xs).sum(1)))
+    return s, R, mu_d - s * R @ mu_s
+
+
+def fit_sim3(src: np.ndarray, dst: np.ndarray, conf: np.ndarray, depth: np.ndarray, iters: int = 12) -> Sim3Fit:
+    """Robust confidence-weighted Sim(3) taking ``src`` onto ``dst`` ([N, 3] corresponding points).
+
+    conf: [N] confidence weights (> 0); depth: [N] a length scale per point (its depth in the reference
+    view), so residuals are relative and far points are not all outliers. IRLS with Huber weights at
+    2 robust sigmas, points beyond 3 Huber widths dropped (trimmed); the sigma is the median absolute
+    relative residual (x 1.4826), re-estimated every iteration.
+    """
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    conf, depth = np.asarray(conf, np.float64), np.maximum(np.asarray(depth, np.float64), 1e-12)
+    robust = np.ones(len(src))
+    for _ in range(iters):
+        s, R, t = umeyama(src, dst, conf * robust)
+        r = np.linalg.norm(src @ (s * R).T + t - dst, axis=1) / depth
+        width = 2.0 * max(1.4826 * float(np.median(r)), 1e-9)
+        robust = np.minimum(1.0, width / np.maximum(r, 1e-30))
+        robust[r > 3 * width] = 0.0
+    kept = robust > 0
+    return Sim3Fit(s, R, t, float(np.median(r)), float(np.percentile(r, 90)), float(kept.mean()), len(src))
+
+
+def transform(fit: Sim3Fit, extrinsics: np.ndarray, depth: np.ndarray,
+              world_points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One chunk's camera-from-chunk extrinsics [S,3,4], depth [S,H,W] and world points [S,H,W,3] in the
+    world of ``fit`` (float32): cameras keep their orientation relative to the scene, depths scale by s."""
+    R, t = extrinsics[..., :3].astype(np.float64), extrinsics[..., 3].astype(np.float64)
+    QT = fit.rotation.T
+    R_new = R @ QT
+    t_new = fit.scale * t - np.einsum("sij,j->si", R_new, fit.translation)
+    ext = np.concatenate([R_new, t_new[..., None]], axis=-1).astype(np.float32)
+    return ext, (depth * fit.scale).astype(np.float32), fit.apply(world_points.astype(np.float64)).astype(np.float32)
+
+
+def _samples(H: int, W: int, mask: np.ndarray) -> np.ndarray:
+    """Flat indices of a regular subsample of about POINTS_PER_FRAME pixels of an H x W frame, inside mask."""
+    step = max(1, int(math.sqrt(H * W / POINTS_PER_FRAME)))
+    grid = np.zeros((H, W), bool)
+    grid[step // 2::step, step // 2::step] = True
+    return np.flatnonzero(grid & mask)
+
+
+class _World:
+    """The stitched arrays, filled chunk by chunk (one entry per frame of the shot)."""
+
+    def __init__(self, n: int, H: int, W: int) -> None:
+        self.placed = np.zeros(n, bool)
+        self.score = np.zeros(n)  # mean depth confidence of the copy placed
+        self.extrinsics = np.zeros((n, 3, 4), np.float32)
+        self.intrinsics = np.zeros((n, 3, 3), np.float32)
+        self.intrinsics_model = np.zeros((n, 3, 3), np.float32)
+        self.depth = np.zeros((n, H, W), np.float32)
+        self.depth_conf = np.zeros((n, H, W), np.float32)
+        self.world_points = np.zeros((n, H, W, 3), np.float32)
+        self.world_points_conf = np.zeros((n, H, W), np.float32)
+        self.colors = np.zeros((n, H, W, 3), np.uint8)
+
+    def points(self, p: int) -> np.ndarray:
+        """Frame p's depth unprojected into the world, [H*W, 3]."""
+        pts = geometry.unproject_depth_map_to_point_map(
+            self.depth[p:p + 1], self.extrinsics[p:p + 1], self.intrinsics_model[p:p + 1], pixel_offset=0.5)
+        return pts.reshape(-1, 3)
+
+
+def align(world: _World, positions: Sequence[int], chunk: Reconstruction) -> Sim3Fit:
+    """The Sim(3) taking ``chunk`` (frames ``positions`` of the shot) into ``world``, fitted on the depth
+    points of its frames already placed; identity for the first chunk."""
+    shared = [(i, p) for i, p in enumerate(positions) if world.placed[p]]
+    if not shared:
+        return Sim3Fit(1.0, np.eye(3), np.zeros(3), 0.0, 0.0, 1.0, 0)
+    H, W = chunk.model_size
+    src, dst, conf, depth = [], [], [], []
+    for i, p in shared:
+        keep = chunk.valid[i] & (world.depth[p] > 0) & (chunk.depth[i] > 0)
+        idx = _samples(H, W, keep.reshape(H, W))
+        src.append(chunk.points_from_depth[i].reshape(-1, 3)[idx])
+        dst.append(world.points(p)[idx])
+        conf.append(np.minimum(chunk.depth_conf[i].reshape(-1)[idx], world.depth_conf[p].reshape(-1)[idx]))
+        depth.append(world.depth[p].reshape(-1)[idx])
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    if len(src) < 3:
+        raise InputError("chunks share no usable depth; use a larger --overlap")
+    return fit_sim3(src, dst, np.concatenate(conf), np.concatenate(depth))
+
+
+def stitch_chunk(world: _World, positions: Sequence[int], chunk: Reconstruction) -> dict[str, Any]:
+    """Align ``chunk`` and write into ``world`` its frames not placed yet, or placed with a lower mean depth
+    confidence (a frame seen from far outside a chunk, e.g. an anchor, is placed again by the chunk around
+    it); returns the chunk's JSON record."""
+    fit = align(world, positions, chunk)
+    ext, depth, wp = transform(fit, chunk.extrinsics, chunk.depth, chunk.world_points)
+    shared = int(world.placed[list(positions)].sum())
+    for i, p in enumerate(positions):
+        score = float(chunk.depth_conf[i][chunk.valid[i]].mean())
+        if world.placed[p] and score <= world.score[p]:
+            continue
+        world.score[p] = score
+        world.extrinsics[p], world.depth[p], world.world_points[p] = ext[i], depth[i], wp[i]
+        world.intrinsics[p], world.intrinsics_model[p] = chunk.intrinsics[i], chunk.intrinsics_model[i]
+        world.depth_conf[p], world.world_points_conf[p] = chunk.depth_conf[i], chunk.world_points_conf[i]
+        world.colors[p] = chunk.colors[i]
+        world.placed[p] = True
+    return {
+        "frames": [int(p) for p in positions], "shared_frames": shared, "sim3": fit.matrix.tolist(),
+        "scale": fit.scale, "residual_median": fit.residual_median, "residual_p90": fit.residual_p90,
+        "inliers": fit.inliers, "points": fit.points,
+    }
+
+
+def reconstruct_chunked(
+    infos: Sequence[FrameInfo],
+    records: Sequence[PreprocessRecord],
+    chunks: Sequence[Sequence[int]],
+    compute: Compute,
+    chunk_cache: Callable[[Sequence[int]], Path | None] | None = None,
+    progress: Progress | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Reconstruction:
+    """Run and stitch ``chunks`` (from ``plan_chunks``) of the frames ``infos`` into one Reconstruction.
+
+    compute: runs one chunk (decoding only its frames). chunk_cache(positions): where that chunk's raw result
+    is stored (None: not stored); existing files are loaded instead of recomputed, which is how an
+    interrupted run resumes. progress gets ``("resuming from chunk k/n", 0)`` once when chunks were found,
+    then ``("chunk k/n: STAGE", fraction)`` for every stage of every chunk computed.
+    The result's ``chunks`` lists, per chunk, its frames, Sim(3) (``sim3``, 4x4 world-from-chunk) and fit
+    residuals; ``settings``/``model_id`` come from the first chunk.
+    """
+    report = progress or (lambda stage, fraction: None)
+    n, total = len(infos), len(chunks)
+    paths = [chunk_cache(c) if chunk_cache is not None else None for c in chunks]
+    done = 0
+    while done < total and paths[done] is not None and paths[done].is_file():
+        done += 1
+    if 0 < done < total:
+        report(f"resuming from chunk {done + 1}/{total}", 0.0)
+    H, W = records[0].model_size[1], records[0].model_size[0]
+    world = _World(n, H, W)
+    log: list[dict[str, Any]] = []
+    timings: dict[str, float] = {"stitch": 0.0}
+    model_id, settings = "", {}
+    for k, positions in enumerate(chunks):
+        if cancel is not None and cancel():
+            raise Cancelled("reconstruction cancelled")
+        chunk = _load(paths[k])
+        if chunk is None:
+            label = f"chunk {k + 1}/{total}"
+            chunk = compute(positions, [records[p] for p in positions],
+                            lambda stage, f, label=label: report(f"{label}: {stage}", f), cancel)
+            if paths[k] is not None:
+                cache.save(chunk, paths[k])
+        for name, seconds in chunk.timings.items():
+            timings[name] = timings.get(name, 0.0) + seconds
+        t0 = time.perf_counter()
+        log.append(stitch_chunk(world, positions, chunk))
+        timings["stitch"] += time.perf_counter() - t0
+        if k == 0:
+            model_id, settings = chunk.model_id, dict(chunk.settings)
+        del chunk  # one chunk's arrays at a time
+    assert world.placed.all()
+    derived = cache.derived_arrays(world.depth, world.extrinsics, world.intrinsics_model, records)
+    return Reconstruction(
+        frames=list(infos), preprocess=list(records), extrinsics=world.extrinsics, intrinsics=world.intrinsics,
+        intrinsics_model=world.intrinsics_model, depth=world.depth, depth_conf=world.depth_conf,
+        world_points=world.world_points, world_points_conf=world.world_points_conf, colors=world.colors,
+        **derived, model_id=model_id, settings=settings, timings=timings, chunks=log,
+    )
+
+
+def remove_chunk_files(chunks: Sequence[Sequence[int]], chunk_cache: Callable[[Sequence[int]], Path | None]) -> None:
+    """Delete the per-chunk files of a finished run (its stitched result is stored by then)."""
+    for positions in chunks:
+        path = chunk_cache(positions)
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+
+def _load(path: Path | None) -> Reconstruction | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        return cache.load(path)
+    except CacheError:  # unreadable (files are written atomically, so not a half-written one): recompute
+        return None

@@ -1,0 +1,190 @@
+"""Bundle adjustment of cameras, points and lens with pycolmap (COLMAP's Ceres bundle adjuster).
+
+Robust (Cauchy, 1 px scale) loss; after each pass, observations reprojecting farther than ``max_error_px`` are
+rejected and the problem is solved again from the refined state. Cameras: one shared camera for ``shared`` and
+``known`` lenses (``SIMPLE_PINHOLE``, or ``SIMPLE_RADIAL`` / ``RADIAL`` with distortion ``k1`` / ``k1,k2``: COLMAP's
+polynomial ``1 + k1 r^2 + k2 r^4`` on normalised coordinates), one ``PINHOLE`` camera per frame for ``per-frame``.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import Cancelled
+
+DISTORTIONS = ("none", "k1", "k1k2")
+_MODELS = {"none": "SIMPLE_PINHOLE", "k1": "SIMPLE_RADIAL", "k1k2": "RADIAL"}
+
+
+@dataclass
+class Adjusted:
+    """A refined solve.
+
+    intrinsics [S,3,3], extrinsics [S,3,4] (camera-from-world) float64; distortion (k1, k2), zeros when not solved;
+    points [N,3] for every input track (meaningful where ``seen`` has a column with >= 2 entries);
+    seen [S,N] bool: the inlier observations; errors [S,N] their reprojection errors in pixels (NaN elsewhere);
+    rejected: observations dropped as outliers; camera_model: the COLMAP model of the camera(s).
+    """
+
+    intrinsics: np.ndarray
+    extrinsics: np.ndarray
+    distortion: tuple[float, float]
+    points: np.ndarray
+    seen: np.ndarray
+    errors: np.ndarray
+    rejected: int
+    camera_model: str
+
+
+def _params(k: np.ndarray, model: str, dist: tuple[float, float]) -> list[float]:
+    if model == "PINHOLE":
+        return [k[0, 0], k[1, 1], k[0, 2], k[1, 2]]
+    return [k[0, 0], k[0, 2], k[1, 2], *dist[: {"SIMPLE_PINHOLE": 0, "SIMPLE_RADIAL": 1, "RADIAL": 2}[model]]]
+
+
+def _build(pc, intrinsics, extrinsics, dist, sizes, shared, model, uv, seen, points):
+    """A pycolmap.Reconstruction of the tracks with >= 2 observations; returns it and their track indices."""
+    rec = pc.Reconstruction()
+    for cam_id in [1] if shared else range(1, len(sizes) + 1):
+        w, h = sizes[cam_id - 1]
+        rec.add_camera_with_trivial_rig(pc.Camera(
+            model=model, width=int(w), height=int(h), params=_params(intrinsics[cam_id - 1], model, dist),
+            camera_id=cam_id))
+    used = np.flatnonzero(seen.sum(axis=0) >= 2)
+    elements: list[list] = [[] for _ in used]
+    for s in range(len(sizes)):
+        cols = np.flatnonzero(seen[s, used])
+        img = pc.Image(name=str(s), keypoints=uv[s, used[cols]], camera_id=1 if shared else s + 1, image_id=s + 1)
+        rec.add_image_with_trivial_frame(img, pc.Rigid3d(extrinsics[s]))
+        for k, c in enumerate(cols):
+            elements[c].append(pc.TrackElement(s + 1, k))
+    point_ids = np.empty(len(used), dtype=np.int64)
+    for c, els in enumerate(elements):
+        track = pc.Track()
+        track.add_elements(els)
+        point_ids[c] = rec.add_point3D(points[used[c]], track)
+    return rec, used, point_ids
+
+
+def subsample(seen: np.ndarray, per_track: int) -> np.ndarray:
+    """``seen`` [S,N] thinned to about ``per_track`` observations per track, evenly spread along each track,
+    with phases staggered across tracks so every frame keeps its share.
+
+    Why: the Schur complement costs O(track length^2) per point, and 100-frame tracks would make bundle
+    adjustment take minutes; a dozen well-spread views constrain a point as well.
+    """
+    length = seen.sum(axis=0)
+    step = np.maximum(np.ceil(length / per_track), 1).astype(np.int64)
+    rank = np.cumsum(seen, axis=0) - 1
+    phase = np.arange(seen.shape[1]) % step
+    return seen & ((rank % step) == phase)
+
+
+def _pose(img) -> np.ndarray:
+    return img.cam_from_world().matrix()
+
+
+def _errors(rec, uv: np.ndarray, seen: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """[S,N] reprojection errors (pixels) through the solved cameras, lens included; inf behind a camera."""
+    err = np.full(seen.shape, np.nan)
+    for s in range(seen.shape[0]):
+        cols = np.flatnonzero(seen[s])
+        rt = _pose(rec.images[s + 1])
+        cam_pts = points[cols] @ rt[:, :3].T + rt[:, 3]
+        proj = rec.images[s + 1].camera.img_from_cam(cam_pts, check_cheirality=False)
+        e = np.linalg.norm(proj - uv[s, cols], axis=1)
+        err[s, cols] = np.where(cam_pts[:, 2] > 0, e, np.inf)
+    return err
+
+
+def _run(pc, rec, options, cancel: Callable[[], bool] | None) -> None:
+    """``pycolmap.bundle_adjustment``, cancelled (Ceres stops at its next iteration) once ``cancel()`` is True."""
+    if cancel is None:
+        pc.bundle_adjustment(rec, options)
+        return
+    token = pc.CancellationToken()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.1):
+            if cancel():
+                token.cancel()
+                return
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        pc.bundle_adjustment(rec, options, token)
+    finally:
+        done.set()
+    if token.is_cancelled or cancel():
+        raise Cancelled("camera solve cancelled")
+
+
+def bundle_adjust(
+    intrinsics: np.ndarray,
+    extrinsics: np.ndarray,
+    sizes: list[tuple[int, int]],
+    uv: np.ndarray,
+    seen: np.ndarray,
+    points: np.ndarray,
+    shared: bool,
+    refine_focal: bool = True,
+    distortion: str = "none",
+    max_error_px: float = 4.0,
+    rounds: int = 3,
+    per_track: int = 12,
+    cancel: Callable[[], bool] | None = None,
+) -> Adjusted:
+    """Refine ``extrinsics`` [S,3,4], ``points`` [N,3] and the lens from observations ``uv`` [S,N,2] (original
+    pixels) where ``seen`` [S,N] (tracks seen fewer than twice are left out).
+
+    shared: one camera for all frames (``intrinsics[0]``; frames must share a size), else one per frame.
+    refine_focal: refine the focal length(s); distortion: ``none``, ``k1`` or ``k1k2`` (shared camera only).
+    per_track: observations per track the adjuster sees (``subsample``); every inlier is still measured and
+    rejected against ``max_error_px`` (pixels) after each of the ``rounds`` solves.
+    Raises Cancelled when ``cancel()`` turns True (polled every 0.1 s while Ceres iterates).
+    """
+    import pycolmap as pc
+
+    if distortion not in DISTORTIONS:
+        raise ValueError(f"unknown distortion {distortion!r}")
+    model = _MODELS[distortion] if shared else "PINHOLE"
+    k = np.asarray(intrinsics, np.float64).copy()
+    rt = np.asarray(extrinsics, np.float64).copy()
+    pts = np.asarray(points, np.float64).copy()
+    uv = np.asarray(uv, np.float64)
+    seen = np.asarray(seen, bool).copy()
+    dist = (0.0, 0.0)
+    options = pc.BundleAdjustmentOptions()
+    options.print_summary = False
+    options.refine_focal_length = refine_focal
+    options.refine_principal_point = False
+    options.refine_extra_params = distortion != "none"
+    options.ceres.loss_function_type = pc.LossFunctionType.CAUCHY
+    options.ceres.loss_function_scale = 1.0
+    solver = options.ceres.solver_options
+    solver.num_threads = 2
+    solver.function_tolerance = 1e-6  # COLMAP's 0 keeps iterating on sub-millipixel gains; this is Ceres' default
+    solver.max_num_iterations = 50
+    rejected = 0
+    for _ in range(rounds):
+        rec, used, point_ids = _build(pc, k, rt, dist, sizes, shared, model, uv, subsample(seen, per_track), pts)
+        _run(pc, rec, options, cancel)
+        for s in range(len(sizes)):
+            k[s] = rec.images[s + 1].camera.calibration_matrix()
+            rt[s] = _pose(rec.images[s + 1])
+        if shared:
+            dist = tuple([*map(float, rec.cameras[1].params[3:]), 0.0, 0.0][:2])
+        pts[used] = np.array([rec.points3D[int(p)].xyz for p in point_ids]).reshape(-1, 3)
+        seen[:, np.setdiff1d(np.arange(seen.shape[1]), used)] = False
+        err = _errors(rec, uv, seen, pts)
+        bad = seen & ~(err <= max_error_px)
+        rejected += int(bad.sum())
+        seen &= ~bad
+        if not bad.any():
+            break
+    seen[:, seen.sum(axis=0) < 2] = False
+    return Adjusted(k, rt, dist, pts, seen, np.where(seen, err, np.nan), rejected, model)

@@ -1,0 +1,32 @@
+"""The camera-solve options of both command lines (``vggt-reconstruct`` and ``blender -b -c vggt``)."""
+from __future__ import annotations
+
+from typing import Any
+
+from .adjust import DISTORTIONS
+from .lens import LENSES
+
+
+def add_arguments(parser: Any, sensor_width: bool = True) -> None:
+    """Add ``--lens --focal-mm --focal-px --refine --distortion`` (and ``--sensor-width`` unless the command
+    already has one with the same meaning: the camera's sensor width in mm)."""
+    g = parser.add_argument_group("camera solve")
+    g.add_argument("--lens", choices=LENSES, default="auto",
+                   help="per-frame (VGGT's own focal per frame), shared (one lens for the shot), known (give "
+                   "--focal-px, or --focal-mm with --sensor-width); default auto: shared when every frame has "
+                   "the same size (videos, strips, clips), per-frame otherwise")
+    g.add_argument("--focal-mm", type=float, default=None, help="known lens: focal length in mm")
+    if sensor_width:
+        g.add_argument("--sensor-width", type=float, default=None, help="known lens: sensor width in mm")
+    g.add_argument("--focal-px", type=float, default=None, help="known lens: focal length in plate pixels")
+    g.add_argument("--refine", choices=("none", "ba"), default="none",
+                   help="ba: track points through the shot and refine cameras, points and lens by bundle "
+                   "adjustment (pycolmap); the solve report is printed and written to summary.json")
+    g.add_argument("--distortion", choices=DISTORTIONS, default="none",
+                   help="with --refine ba: also solve radial distortion k1 or k1,k2 (default none)")
+
+
+def settings_fields(args: Any) -> dict[str, Any]:
+    """``ReconstructSettings`` keyword arguments from the options of ``add_arguments``."""
+    return {"lens": args.lens, "focal_mm": args.focal_mm, "sensor_width_mm": args.sensor_width,
+            "focal_px": args.focal_px, "refine": args.refine, "distortion": args.distortion}

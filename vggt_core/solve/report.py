@@ -1,0 +1,44 @@
+"""The solve report: what the lens model and bundle adjustment did, in original plate pixels (JSON-ready)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def make_report(lens: str, refine: str, k_before: np.ndarray, k_after: np.ndarray, adjusted: Any, seconds: float) -> dict:
+    """Report dict: lens, refine, focal_before_px / focal_after_px (the shot's median ``sqrt(fx * fy)``: VGGT's
+    prediction, and the solved one), seconds; with bundle adjustment also camera_model, k1, k2, tracks_used,
+    observations, outliers_rejected, mean_px / rmse_px (reprojection error over inlier observations) and
+    per_frame_px (mean error per frame, None where a frame kept no observation)."""
+    focal = lambda k: float(np.median(np.sqrt(k[:, 0, 0] * k[:, 1, 1])))  # noqa: E731
+    report: dict[str, Any] = {"lens": lens, "refine": refine, "focal_before_px": focal(k_before),
+                              "focal_after_px": focal(k_after), "seconds": round(seconds, 3)}
+    if adjusted is not None:
+        err = adjusted.errors[adjusted.seen]
+        per_frame = [float(np.mean(e[s])) if s.any() else None for e, s in zip(adjusted.errors, adjusted.seen)]
+        report.update(
+            camera_model=adjusted.camera_model,
+            k1=adjusted.distortion[0],
+            k2=adjusted.distortion[1],
+            tracks_used=int(adjusted.seen.any(axis=0).sum()),
+            observations=int(adjusted.seen.sum()),
+            outliers_rejected=adjusted.rejected,
+            mean_px=float(np.mean(err)),
+            rmse_px=float(np.sqrt(np.mean(err**2))),
+            per_frame_px=per_frame,
+        )
+    return report
+
+
+def summary_line(report: dict) -> str:
+    """One line for the CLIs and the panel."""
+    line = f"lens {report['lens']}, focal {report['focal_before_px']:.1f} -> {report['focal_after_px']:.1f} px"
+    if "mean_px" in report:
+        line += (f"; BA: error {report['mean_px']:.3f} px mean, {report['rmse_px']:.3f} px RMSE, "
+                 f"{report['tracks_used']} tracks, {report['outliers_rejected']} outliers rejected")
+        if report.get("k1") or report.get("k2"):
+            line += f", k1 {report['k1']:.4f} k2 {report['k2']:.4f}"
+    if report.get("skipped"):
+        line += f"; {report['skipped']}"
+    return line
