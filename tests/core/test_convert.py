@@ -1,7 +1,6 @@
 """Pure-numpy tests of vggt_blender.convert (no bpy needed for the math itself)."""
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -11,21 +10,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+from pure_convert import load_convert  # noqa: E402
 from synth_recon import look_at_extrinsic, make_recon, project  # noqa: E402
 
 
-def _load_convert():
-    # Load the module file directly: vggt_blender/__init__.py is the Blender extension and imports bpy.
-    pkg = REPO / "vggt_blender" / "convert"
-    spec = importlib.util.spec_from_file_location("vggt_blender_convert", pkg / "__init__.py",
-                                                  submodule_search_locations=[str(pkg)])
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-cv = _load_convert()
+cv = load_convert()
 
 
 def blender_project(bc, xw: np.ndarray) -> np.ndarray:

@@ -1,7 +1,6 @@
 """Pure-numpy tests of the scene setup math (vggt_blender/convert/setup.py): floor, origin, forward, level, scale."""
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -9,20 +8,12 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+
+from pure_convert import load_convert  # noqa: E402
 
 
-def _load_convert():
-    # Load the package by path: vggt_blender/__init__.py is the Blender extension and imports bpy.
-    pkg = REPO / "vggt_blender" / "convert"
-    spec = importlib.util.spec_from_file_location("vggt_blender_convert_setup", pkg / "__init__.py",
-                                                  submodule_search_locations=[str(pkg)])
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return importlib.import_module(spec.name + ".setup")
-
-
-su = _load_convert()
+su = load_convert("setup")
 
 
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
