@@ -118,7 +118,7 @@ class GroundTruthEngine:
         """images: [S,3,H,W] the preprocessed frames of the shot, in order."""
         self.lookup = {_digest(img): i for i, img in enumerate(images)}
 
-    def predict(self, images, query_points=None, progress=None, cancel=None) -> dict[str, np.ndarray]:
+    def predict(self, images, query_points=None, progress=None, cancel=None, query_frames=None) -> dict[str, np.ndarray]:
         from vggt_core.errors import Cancelled
 
         ids = [self.lookup[_digest(np.asarray(img))] for img in images]

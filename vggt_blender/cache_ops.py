@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import bpy
 
 from vggt_core import cache
-from vggt_core.errors import VGGTError
+from vggt_core.errors import VGGTError, one_line
 from vggt_core.weights import is_local_source
 
 from . import prefs, runs, worker
@@ -111,9 +111,9 @@ def _download_thread(repo: str, token: str | None) -> None:
         checkpoint, _config = download_from_hub(repo, token, progress=progress, cancel=_download.cancel.is_set)
         _download.message, _download.failed = f"{repo} is downloaded ({checkpoint.stat().st_size / 1e9:.2f} GB)", False
     except VGGTError as err:  # Cancelled included
-        _download.message, _download.failed = worker.one_line(err), not _download.cancel.is_set()
+        _download.message, _download.failed = one_line(err), not _download.cancel.is_set()
     except Exception as err:  # noqa: BLE001 - shown in the preferences as one line
-        _download.message, _download.failed = f"Download failed ({type(err).__name__}): {worker.one_line(err)}", True
+        _download.message, _download.failed = f"Download failed ({type(err).__name__}): {one_line(err)}", True
     finally:
         _download.running = False
 
@@ -144,7 +144,7 @@ class VGGT_OT_download_model(ThreadedOperator, bpy.types.Operator):
         try:
             spec = prefs.engine_spec(context)
         except VGGTError as err:
-            self.report({"ERROR"}, worker.one_line(err))
+            self.report({"ERROR"}, one_line(err))
             return False
         if is_local_source(spec.source):
             self.report({"INFO"}, f"VGGT: a local checkpoint is selected ({spec.source}); nothing to download")

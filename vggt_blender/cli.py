@@ -21,7 +21,7 @@ import numpy as np
 
 from vggt_core import batch, chunks
 from vggt_core.cli import ProgressLog, check_output_dir
-from vggt_core.errors import InputError, VGGTError, WeightsError
+from vggt_core.errors import InputError, VGGTError, WeightsError, one_line
 from vggt_core.solve import cli_args as solve_args
 from vggt_core.solve.report import summary_line
 
@@ -189,6 +189,8 @@ def main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
         if args.out is None and args.into is None:
             raise _UsageError("--out is required (or --into FILE.blend)")
+        if args.shot is not None and not args.manifest:
+            raise _UsageError("--shot needs --manifest SHOTS.csv")
     except _UsageError as err:
         print(f"vggt: error: {err} (see --help)", file=sys.stderr)
         return 2
@@ -202,7 +204,7 @@ def main(argv: list[str]) -> int:
         _check(args)
         plan = _plan(args)
     except VGGTError as err:
-        return _error(worker.one_line(err), started)
+        return _error(one_line(err), started)
 
     with ProgressLog("vggt", label=lambda stage: runs.describe_stage(stage, 0.0)[0]) as progress:
         final = worker.run_sync(plan.job, progress)
@@ -211,7 +213,7 @@ def main(argv: list[str]) -> int:
     try:
         _load_scene(args)
     except (VGGTError, OSError, RuntimeError) as err:  # RuntimeError: a bpy operator failed
-        return _error(worker.one_line(err), started)
+        return _error(one_line(err), started)
     scene = bpy.context.scene
     level, message, col = runs.import_final(scene, final, plan.import_settings, plan.name)
     if level != "INFO":
@@ -219,7 +221,7 @@ def main(argv: list[str]) -> int:
     try:  # floor, origin, scale, then the exports (COLMAP too: in the set-up world)
         exported = scene_cli.apply(args, bpy.context, col, final[1])
     except (ValueError, VGGTError, OSError, RuntimeError) as err:
-        return _error(worker.one_line(err), started)
+        return _error(one_line(err), started)
     out = os.path.abspath(args.out)
     bpy.ops.wm.save_as_mainfile(filepath=out, check_existing=False)
     print(f"{message}; saved {out}", file=sys.stderr)

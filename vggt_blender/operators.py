@@ -11,7 +11,7 @@ import os
 import bpy
 from bpy.props import BoolProperty, EnumProperty
 
-from vggt_core.errors import VGGTError
+from vggt_core.errors import VGGTError, one_line
 
 from . import cache_ops, dependencies, gui_run, runs, worker
 from .builders import ownership
@@ -43,7 +43,7 @@ class VGGT_OT_run(bpy.types.Operator):
         try:
             plan = runs.plan_from_scene(context)
         except VGGTError as err:
-            state.last_message = worker.one_line(err)
+            state.last_message = one_line(err)
             self.report({"ERROR"}, state.last_message)
             return None
         begin_run(state, context.scene)
@@ -133,7 +133,7 @@ class VGGT_OT_reimport(bpy.types.Operator):
         try:
             recon = cache.load(cache_path)
         except VGGTError as err:
-            self.report({"ERROR"}, worker.one_line(err))
+            self.report({"ERROR"}, one_line(err))
             return {"CANCELLED"}
         name = old.name
         saved = ownership.set_aside(old) if self.replace else []  # free the names for the rebuild

@@ -83,8 +83,9 @@ class VGGTSceneProps(PropertyGroup):
                                      "by bundle adjustment (pycolmap); the solve error is reported")
     distortion: EnumProperty(name="Distortion", items=DISTORTIONS, default="none")
     track_markers: BoolProperty(name="Tracks as Markers", default=False,
-                                description="Refined tracks as markers of the plate's Movie Clip, and the solved "
-                                            "lens on its tracking camera (movie plates)")
+                                description="Refined tracks as markers of the plate's Movie Clip (made from the "
+                                            "plate's movie or numbered images when needed), and the solved lens "
+                                            "on its tracking camera")
 
     # Import
     import_cameras: BoolProperty(name="Per-Frame Cameras", default=True, description="One camera per frame")

@@ -13,7 +13,7 @@ from typing import Any
 
 import bpy
 
-from vggt_core.errors import VGGTError
+from vggt_core.errors import VGGTError, one_line
 
 from . import prefs, sources, worker
 from .convert import ImportSettings
@@ -102,12 +102,12 @@ def import_final(scene: bpy.types.Scene | None, final: tuple, settings: ImportSe
     try:
         col = import_reconstruction(recon, settings, scene, name=name, cache_path=cache_path)
     except VGGTError as err:
-        return "ERROR", worker.one_line(err), None
+        return "ERROR", one_line(err), None
     except Exception as err:  # importer bug: it has rolled back; keep Blender running
         import traceback
 
         traceback.print_exc()
-        return "ERROR", f"Import failed ({type(err).__name__}): {worker.one_line(err)}", None
+        return "ERROR", f"Import failed ({type(err).__name__}): {one_line(err)}", None
     seconds = sum(v for k, v in recon.timings.items() if k in ("frames", "preprocess", "model", "assemble"))
     changed = col.get("vggt_scene_changes", "")
     scene_note = f"; scene: {changed}" if changed else ""

@@ -24,7 +24,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from vggt_core.errors import Cancelled, VGGTError, WeightsError
+from vggt_core.errors import Cancelled, VGGTError, WeightsError, one_line
 from vggt_core.weights import is_local_source  # torch-free at import
 
 Post = Callable[[tuple], None]
@@ -164,12 +164,6 @@ def loaded_model() -> str | None:
     """Weights source of the loaded model, or None."""
     engine = _engine
     return None if engine is None or not engine.loaded else _engine_key[0]
-
-
-def one_line(err: BaseException) -> str:
-    """An exception as a single line (first line of its message, else its type)."""
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
 
 
 def run_job(job: Job, post: Post, cancel: Callable[[], bool] | None = None) -> None:

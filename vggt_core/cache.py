@@ -35,7 +35,7 @@ _STORED = (
     "extrinsics", "intrinsics", "intrinsics_model", "depth", "depth_conf", "world_points",
     "world_points_conf", "colors",
 )
-_OPTIONAL = ("tracks", "track_vis", "track_conf", "query_points", "sparse_points", "sparse_colors", "sparse_obs", "sparse_uv")
+_OPTIONAL = ("tracks", "track_vis", "track_conf", "query_points", "query_frames", "sparse_points", "sparse_colors", "sparse_obs", "sparse_uv")
 _RESULT_NAME = re.compile(r"[0-9a-f]{64}\.npz")  # what ``cache_key`` names produce
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 WEIGHTS_MEMO = "weights-sha256.json"  # in a cache folder: sha256 of local checkpoints by (path, size, mtime)

@@ -104,12 +104,12 @@ def auto_overlap(chunk_size: int) -> int:
 
 
 def frames_for_memory(free_bytes: float, H: int, W: int, embed_dim: int = 1024, kept_layers: int = 4,
-                      value_bytes: int = 2) -> int:
+                      value_bytes: int = 2, dense_chunk: int = 8) -> int:
     """Frames of H x W model pixels one run can hold in ``free_bytes`` (weights already resident), with a
-    20 % margin on the engine's own per-frame estimate (``engine.estimate_max_frames``)."""
+    20 % margin on the engine's own estimate (``engine.estimate_max_frames``)."""
     from .engine import estimate_max_frames
 
-    return estimate_max_frames(int(0.8 * free_bytes), H, W, embed_dim, kept_layers, value_bytes)
+    return estimate_max_frames(int(0.8 * free_bytes), H, W, embed_dim, kept_layers, value_bytes, dense_chunk)
 
 
 def auto_chunk_size(engine: Any, n: int, H: int, W: int) -> int:
@@ -133,7 +133,8 @@ def auto_chunk_size(engine: Any, n: int, H: int, W: int) -> int:
     else:
         return 0
     value_bytes = 4 if engine.dtype == torch.float32 else 2
-    fits = frames_for_memory(free, H, W, model.config.embed_dim, len(model.needed_layers(False)), value_bytes)
+    fits = frames_for_memory(free, H, W, model.config.embed_dim, len(model.needed_layers(False)), value_bytes,
+                             engine.dense_chunk)
     if n <= fits:
         return 0
     return max(8, fits)

@@ -208,14 +208,16 @@ class Engine:
         query_points: Any = None,
         progress: Progress | None = None,
         cancel: Cancel | None = None,
+        query_frames: Any = None,
     ) -> dict[str, np.ndarray]:
         """Run the model on one sequence.
 
         images: [S, 3, H, W] float32 in [0, 1] (numpy or torch), H and W multiples of 14.
-        query_points: optional [N, 2] (x, y) model pixels on frame 0 to track.
+        query_points: optional [N, 2] (x, y) model pixels to track, on frame 0 or on ``query_frames``.
+        query_frames: optional [N] int, the frame each query point lies on (the aggregator still runs once).
         progress(stage, fraction): stage in "aggregator", "camera", "depth", "points", "tracks";
             fractions rise to 1.0 within each stage.
-        cancel(): polled after every transformer block / head chunk; True raises Cancelled.
+        cancel(): polled after every transformer block / head chunk / query frame; True raises Cancelled.
         Returns float32 arrays: pose_enc [S,9] (raw), extrinsic [S,3,4] (camera-from-world), intrinsic
         [S,3,3] (model pixels, principal point at the centre, fov bounded below by MIN_FOV), depth [S,H,W], depth_conf [S,H,W],
         world_points [S,H,W,3], world_points_conf [S,H,W], and with queries track [S,N,2],
@@ -249,7 +251,7 @@ class Engine:
             with torch.inference_mode(), precision_context(device, dtype):
                 x = images_t.to(device=device, dtype=torch.float32)
                 q = None if queries_t is None else queries_t.to(device=device, dtype=torch.float32)
-                out = model(x, q, callback=callback, frames_chunk_size=self.dense_chunk)
+                out = model(x, q, callback=callback, frames_chunk_size=self.dense_chunk, query_frames=query_frames)
                 result = {k: out[k][0].float().cpu().numpy() for k in _OUTPUT_KEYS if k in out}
                 del out, x, q
         except Cancelled:
@@ -283,9 +285,8 @@ class Engine:
             try:
                 free, _total = torch.cuda.mem_get_info(self.device)
                 value_bytes = 4 if self.dtype == torch.float32 else 2
-                fits = estimate_max_frames(
-                    free, H, W, self.model.config.embed_dim, len(self.model.needed_layers(True)), value_bytes
-                )
+                fits = estimate_max_frames(free, H, W, self.model.config.embed_dim,
+                                           len(self.model.needed_layers(True)), value_bytes, self.dense_chunk)
                 hint = f" (about {fits} frames at {W}x{H} would fit)" if fits < S else ""
             except Exception:  # noqa: BLE001 - the estimate is only a hint
                 hint = ""
@@ -299,18 +300,23 @@ _OUTPUT_KEYS = ("pose_enc", "depth", "depth_conf", "world_points", "world_points
 
 
 def estimate_max_frames(
-    free_bytes: int, H: int, W: int, embed_dim: int = 1024, kept_layers: int = 4, value_bytes: int = 2
+    free_bytes: int, H: int, W: int, embed_dim: int = 1024, kept_layers: int = 4, value_bytes: int = 2,
+    dense_chunk: int = 8,
 ) -> int:
     """Rough number of frames whose activations fit in `free_bytes` (weights already resident).
 
     Per token: the kept layer outputs (2*embed values, `value_bytes` each: 2 under bf16/fp16
     autocast, 4 in fp32) and ~14*embed bytes for the running block (fp32 residual in and out, q, k,
-    v and attention output in the compute dtype; bench/memory_model.py measures 26-27 MB per
-    336x518 frame in bf16). Per pixel ~1 KB for the dense heads' full-resolution maps.
+    v and attention output in the compute dtype). Per pixel and frame: the input image and the dense
+    outputs kept until the end (9 fp32 values). Once, for the `dense_chunk` frames the depth and point
+    heads process at a time: ~1 KB per pixel of full-resolution maps. Conservative against the traced
+    model (bench/results/memory_model_full_bf16_294x518.md: 62 frames estimated where 100 were modelled
+    to fit, 352 for 500).
     """
     tokens = (H // 14) * (W // 14) + 5
-    per_frame = tokens * (kept_layers * 2 * embed_dim * value_bytes + 14 * embed_dim) + H * W * 1024
-    return max(0, int(math.floor(free_bytes / per_frame)))
+    per_frame = tokens * (kept_layers * 2 * embed_dim * value_bytes + 14 * embed_dim) + H * W * 36
+    heads = dense_chunk * H * W * 1024
+    return max(0, int(math.floor((free_bytes - heads) / per_frame)))
 
 
 def _as_tensor(x: Any, name: str) -> "torch.Tensor":

@@ -28,3 +28,9 @@ class CacheError(VGGTError):
 
 class Cancelled(VGGTError):
     """The user cancelled the run; raised between transformer blocks / head chunks."""
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as a single line (first line of its message, else its type)."""
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

@@ -9,20 +9,7 @@ Images are read with Pillow, EXR and DPX with OpenImageIO (converted to display 
 Indices: for an image folder or list, ``index`` is the position in the (natural-sorted) list; still images
 have ``timestamp=None``.
 
-Video frame numbers are Blender's movie frame numbers (the contract the Blender side relies on):
-
-* frame ``n`` is the image Blender shows for movie frame ``n`` (a movie strip or clip without proxies or a
-  timecode index): with ``rate`` = ffmpeg's guessed frame rate of the stream and ``t_n = start_time +
-  round(n / (rate * time_base))`` (stream time-base units), the last decoded frame whose presentation
-  timestamp is at or before ``t_n`` (the first frame when none is). A frame missing from the file (dropped
-  frames, variable frame rate) therefore repeats the frame before it, and frames after a gap keep their
-  numbers;
-* the frame count is Blender's ``frame_duration`` of the movie: the stream's duration (else the container's)
-  times ``rate``, rounded;
-* ``timestamp`` is ``n / rate``: seconds since the stream start.
-
-A stream without timestamps (a raw ``.h264``/``.hevc`` elementary stream, which Blender cannot play) is
-numbered in decoding order instead, with every decoded frame counted.
+Video frames: ``vggt_core.video`` (numbered as Blender numbers movie frames).
 """
 from __future__ import annotations
 
@@ -30,13 +17,13 @@ import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Union
 
 import numpy as np
 
-from .errors import Cancelled, InputError
+from . import video
+from .errors import Cancelled, InputError, one_line
 from .reconstruction import FrameInfo
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".exr", ".dpx")
@@ -183,7 +170,7 @@ def _image_size(path: Path) -> tuple[int, int]:
                 w, h = h, w
             return w, h
     except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise InputError(f"cannot read image {path}: {_reason(err)}") from None
+        raise InputError(f"cannot read image {path}: {one_line(err)}") from None
 
 
 def read_image(path: PathLike) -> np.ndarray:
@@ -204,7 +191,7 @@ def read_image(path: PathLike) -> np.ndarray:
             img = ImageOps.exif_transpose(img)
             return _to_rgb8(img)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-        raise InputError(f"cannot read image {path}: {_reason(err)}") from None
+        raise InputError(f"cannot read image {path}: {one_line(err)}") from None
 
 
 def _to_rgb8(img) -> np.ndarray:
@@ -275,208 +262,17 @@ def _read_oiio(path: Path) -> np.ndarray:
     return np.rint(rgb * 255.0).astype(np.uint8)
 
 
-def _reason(err: BaseException) -> str:
-    return (str(err).splitlines() or [type(err).__name__])[0] or type(err).__name__
-
-
-# ---------------------------------------------------------------- video
-
-
-def _open_video(path: Path):
-    import av
-
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, OSError, ValueError) as err:
-        raise InputError(f"cannot read video {path}: {_reason(err)} (unsupported or corrupt file?)") from None
-    if not container.streams.video:
-        container.close()
-        raise InputError(f"no video stream in {path}")
-    return container
-
-
-@dataclass(frozen=True)
-class _VideoTiming:
-    """Blender's numbering of one video stream, read while its container is open.
-
-    rate: frames per second (ffmpeg's ``av_guess_frame_rate``, as Blender uses).
-    shown: ``shown[n]`` = position, in presentation order, of the decoded frame Blender shows as movie frame n.
-    stamps: presentation timestamps (stream time base) of the decoded frames, sorted; None for a stream
-        without timestamps (a raw elementary stream), whose frames are then numbered in decoding order.
-    first: the first decoded frame (size and rotation).
-    """
-
-    rate: Fraction
-    shown: np.ndarray
-    stamps: list[int] | None
-    first: object
-
-
-def _blender_round(x: np.ndarray) -> np.ndarray:
-    """C ``round``/``lround`` (halves away from zero) for x >= 0, as Blender's frame arithmetic uses."""
-    return np.floor(np.asarray(x, dtype=np.float64) + 0.5).astype(np.int64)
-
-
-def _blender_frame_count(container, stream, rate: Fraction) -> int:
-    """Blender's frame count of a movie (``ffmpeg_frame_count_get`` in Blender's movie reader).
-
-    The stream's duration x frame rate; else the container's duration (less a video start offset past the
-    first audio stream's) x frame rate; else the stream's frame count field.
-    """
-    if stream.duration is not None:
-        return int(_blender_round(stream.duration * float(stream.time_base) * float(rate)))
-    if container.duration is not None:
-        video_start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        audio = container.streams.audio
-        audio_start = float(audio[0].start_time * audio[0].time_base) if audio and audio[0].start_time else 0.0
-        seconds = container.duration / 1_000_000 - max(0.0, video_start - audio_start)
-        return int(_blender_round(seconds * float(rate)))
-    return stream.frames
-
-
-def _video_timing(container, path: Path) -> _VideoTiming:
-    """Demux the whole video stream (decoding only what is needed) and derive Blender's numbering.
-
-    Blender (``ffmpeg_get_pts_to_search`` and ``ffmpeg_frame_by_pts_get``) shows as frame n the last decoded
-    frame whose timestamp is at or before ``start_time + round(n / (rate * time_base))`` (the first frame when
-    none is), and counts frames as ``_blender_frame_count`` does. So a frame dropped from the file repeats
-    the frame before it, and variable frame rate footage is resampled to ``rate``.
-    """
-    stream = container.streams.video[0]
-    rate = stream.guessed_rate or stream.average_rate or Fraction(24)
-    stamps: list[int] = []
-    untimed: bool | None = None  # decided by the first packet with data
-    first, decoded = None, 0
-    for packet in container.demux(stream):
-        if packet.size and not packet.is_discard:
-            stamp = packet.pts if packet.pts is not None else packet.dts
-            if untimed is None:
-                untimed = stamp is None
-            if stamp is not None:
-                stamps.append(stamp)
-        if first is None or untimed:  # untimed streams are decoded through to count their frames
-            frames = packet.decode()
-            decoded += len(frames)
-            if first is None and frames:
-                first = frames[0]
-    if first is None:
-        raise InputError(f"no decodable frames in video {path}")
-    if untimed:
-        return _VideoTiming(rate, np.arange(decoded), None, first)
-    stamps.sort()
-    count = _blender_frame_count(container, stream, rate) or len(stamps)
-    steps = 1.0 / float(rate * stream.time_base)  # stream time-base units per frame
-    targets = (stream.start_time or 0) + _blender_round(np.arange(count) * steps)
-    shown = np.maximum(np.searchsorted(stamps, targets, side="right") - 1, 0)
-    return _VideoTiming(rate, shown, stamps, first)
-
-
-def _read_timing(path: Path) -> _VideoTiming:
-    import av
-
-    with _open_video(path) as container:
-        try:
-            return _video_timing(container, path)
-        except av.FFmpegError as err:
-            raise InputError(f"cannot read video {path}: {_reason(err)} (corrupt file?)") from None
-
-
 def _list_video(path: Path, selection: FrameSelection) -> list[FrameInfo]:
     """Every Blender frame number of the video, its time ``n / rate``, and the size after rotation."""
-    timing = _read_timing(path)
+    timing = video.read_timing(path)
     width, height = timing.first.width, timing.first.height
-    if _quarter_turns(timing.first) % 2:
+    if video.quarter_turns(timing.first) % 2:
         width, height = height, width
     times = (np.arange(len(timing.shown)) / float(timing.rate)).tolist()
     picked = selection.pick(len(times), times)
     if not picked:
         raise InputError(f"the frame selection picks no frames out of {len(times)} video frames")
     return [FrameInfo(str(path.resolve()), i, times[i], width, height) for i in picked]
-
-
-def _quarter_turns(frame) -> int:
-    """Counter-clockwise quarter turns that show the frame upright (from its display matrix)."""
-    return int(round((frame.rotation or 0) / 90.0)) % 4
-
-
-def _rgb(frame) -> np.ndarray:
-    return np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), _quarter_turns(frame)))
-
-
-# Decoding forward is cheaper than seeking for short gaps; beyond this many frames, seek instead.
-SEEK_GAP = 120
-
-
-def _decode_timed(
-    container, stamps: list[int], wanted: Sequence[int], path: str
-) -> Iterator[tuple[int, np.ndarray]]:
-    """``(position, image)`` for the sorted, distinct presentation-order ``wanted`` positions.
-
-    One decoding pass: seek to the first wanted frame (and across gaps longer than ``SEEK_GAP``), then decode
-    forward. Frames are identified by their timestamps, so seeking to a keyframe before the target is harmless.
-    """
-    stream = container.streams.video[0]
-    index_of = {s: i for i, s in enumerate(stamps)}
-    k = 0
-    while k < len(wanted):
-        if k or wanted[0] > SEEK_GAP:  # a freshly opened file decodes from its start without seeking
-            container.seek(stamps[wanted[k]], stream=stream, backward=True)
-        resumed = False
-        for frame in container.decode(stream):
-            idx = index_of.get(frame.pts if frame.pts is not None else frame.dts, -1)
-            if idx < wanted[k]:
-                continue
-            if idx > wanted[k]:
-                break  # the wanted frame never came out of the decoder
-            yield idx, _rgb(frame)
-            k += 1
-            if k == len(wanted) or wanted[k] - idx > SEEK_GAP:
-                resumed = True
-                break
-        if not resumed:
-            raise InputError(f"could not decode frame {wanted[k]} of video {path} (truncated or corrupt file?)")
-
-
-def _decode_untimed(container, wanted: Sequence[int], path: str) -> Iterator[tuple[int, np.ndarray]]:
-    """``(position, image)`` for the sorted, distinct decoding-order ``wanted`` positions (no seeking:
-    streams without timestamps cannot seek)."""
-    k = 0
-    for idx, frame in enumerate(container.decode(container.streams.video[0])):
-        if idx == wanted[k]:
-            yield idx, _rgb(frame)
-            k += 1
-            if k == len(wanted):
-                return
-    raise InputError(f"could not decode frame {wanted[k]} of video {path} (truncated or corrupt file?)")
-
-
-def _video_frames(path: str, wanted: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(n, H x W x 3 uint8)`` for the distinct Blender frame numbers ``wanted`` of one video.
-
-    Blender frames that show the same decoded frame (a dropped frame repeats the one before) are decoded
-    once. The order is ascending by decoded frame.
-    """
-    import av
-
-    timing = _read_timing(Path(path))
-    by_position: dict[int, list[int]] = {}
-    for n in wanted:
-        if not 0 <= n < len(timing.shown):
-            raise InputError(f"frame {n} is out of range: {path} has {len(timing.shown)} frames (file changed?)")
-        by_position.setdefault(int(timing.shown[n]), []).append(n)
-    positions = sorted(by_position)
-    with _open_video(Path(path)) as container:
-        container.streams.video[0].thread_type = "AUTO"
-        try:
-            if timing.stamps is None:
-                decoded = _decode_untimed(container, positions, path)
-            else:
-                decoded = _decode_timed(container, timing.stamps, positions, path)
-            for position, image in decoded:
-                for n in by_position[position]:
-                    yield n, image
-        except av.FFmpegError as err:
-            raise InputError(f"cannot read video {path}: {_reason(err)} (corrupt file?)") from None
 
 
 def iter_frames(
@@ -520,7 +316,7 @@ def iter_frames(
         else:
             videos.setdefault(info.source, {}).setdefault(info.index, []).append(pos)
     for source, positions in videos.items():
-        for idx, frame in _video_frames(source, sorted(positions)):
+        for idx, frame in video.decode(source, sorted(positions)):
             for pos in positions[idx]:
                 yield check(pos, frame)
             cancelled()

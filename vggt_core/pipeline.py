@@ -39,7 +39,8 @@ class ReconstructSettings:
     overlap: frames each chunk shares with the previous one (0 = automatic, ``chunks.auto_overlap``).
     strategy: ``"anchored"`` (every chunk also holds a few frames spread across the shot) or ``"chained"``.
     lens, focal_mm, sensor_width_mm, focal_px, refine, distortion: the camera solve run after the model
-        (``vggt_core.solve.solve``); ``refine="ba"`` also tracks a grid of frame-0 points with the track head.
+        (``vggt_core.solve.solve``); ``refine="ba"`` also tracks grids of points on ``track_frames`` query
+        frames spread over the shot with the track head (``vggt_core.solve.tracks.track_queries``).
     """
 
     selection: FrameSelection = field(default_factory=FrameSelection)
@@ -55,6 +56,7 @@ class ReconstructSettings:
     focal_px: float | None = None
     refine: str = "none"
     distortion: str = "none"
+    track_frames: int = solve.TRACK_FRAMES
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -68,6 +70,8 @@ class ReconstructSettings:
             raise InputError(f"--overlap ({self.overlap}) must be smaller than --chunk-size ({self.chunk_size})")
         if self.strategy not in chunks.STRATEGIES:
             raise InputError(f"unknown chunk strategy {self.strategy!r} (use {' or '.join(chunks.STRATEGIES)})")
+        if self.track_frames < 1:
+            raise InputError("--track-frames must be at least 1")
         solve.check(self.lens, self.refine, self.distortion, self.focal_px, self.focal_mm, self.sensor_width_mm)
 
     @classmethod
@@ -206,13 +210,14 @@ def run_frames(
 
     t0 = time.perf_counter()
     query = None if settings.query_points is None else np.asarray(settings.query_points, np.float32)
+    query_frames = None
     if query is None and settings.refine == "ba":
-        query = solve.grid_queries(records[0], solve.TRACK_QUERIES)
-    pred = engine.predict(images, query_points=query, progress=progress, cancel=cancel)
+        query, query_frames = solve.track_queries(records, solve.TRACK_QUERIES, settings.track_frames)
+    pred = engine.predict(images, query_points=query, progress=progress, cancel=cancel, query_frames=query_frames)
     timings["model"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    recon = assemble(infos, records, images, pred, query, engine.model_id, asdict(settings), timings)
+    recon = assemble(infos, records, images, pred, query, engine.model_id, asdict(settings), timings, query_frames)
     recon.timings["assemble"] = time.perf_counter() - t0
     return recon
 
@@ -226,13 +231,15 @@ def assemble(
     model_id: str = "",
     settings: dict[str, Any] | None = None,
     timings: dict[str, float] | None = None,
+    query_frames: np.ndarray | None = None,
 ) -> Reconstruction:
     """Engine predictions (model pixels) + preprocessing records -> a ``Reconstruction``.
 
     images: ``[S, 3, H, W]`` float32 in [0, 1], what the engine saw (becomes ``colors``).
     pred: the engine's dict (see ``Engine.predict``): extrinsic [S,3,4], intrinsic [S,3,3] (model px),
         depth [S,H,W(,1)], depth_conf, world_points, world_points_conf, optional track/vis/conf.
-    query_points: the ``[N, 2]`` model-pixel queries that produced ``pred["track"]``, if any.
+    query_points: the ``[N, 2]`` model-pixel queries that produced ``pred["track"]``, if any, and
+    query_frames: the ``[N]`` frame each lies on (None: frame 0).
     Intrinsics are mapped to original pixels through each record; ``points_from_depth`` unprojects the depth
     at pixel centres (u + 0.5, v + 0.5) with the model-pixel intrinsics.
     """
@@ -263,4 +270,5 @@ def assemble(
         track_vis=f32(pred["vis"]) if has_tracks else None,
         track_conf=f32(pred["conf"]) if has_tracks and pred.get("conf") is not None else None,
         query_points=f32(query_points) if has_tracks and query_points is not None else None,
+        query_frames=np.asarray(query_frames, np.int32) if has_tracks and query_frames is not None else None,
     )

@@ -86,7 +86,8 @@ class Reconstruction:
     colors: [S, H, W, 3] uint8, sRGB colours of the model-resolution pixels.
     valid: [S, H, W] bool, False where the model pixel lies in padding (no original pixel behind it).
     tracks, track_vis, track_conf: optional [S, N, 2] float32 (model pixels, continuous), [S, N], [S, N].
-    query_points: optional [N, 2] float32 model pixels on frame 0.
+    query_points: optional [N, 2] float32 model pixels on the query's frame.
+    query_frames: optional [N] int32, the frame each query point lies on (None: all on frame 0).
     solve: optional camera-solve report (``vggt_core.solve.report``: lens, focal before/after, errors in
         original pixels, distortion k1/k2 on COLMAP's radial model), None when no solve ran.
     sparse_points, sparse_colors: optional [P, 3] float32 world points triangulated from the tracks and
@@ -120,6 +121,7 @@ class Reconstruction:
     track_vis: np.ndarray | None = None
     track_conf: np.ndarray | None = None
     query_points: np.ndarray | None = None
+    query_frames: np.ndarray | None = None
     chunks: list[dict[str, Any]] | None = None
     solve: dict[str, Any] | None = None
     sparse_points: np.ndarray | None = None

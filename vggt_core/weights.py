@@ -319,6 +319,9 @@ def model_from_state_dict(state: Mapping[str, "torch.Tensor"], config: "VGGTConf
 
     from .models.vggt import VGGT
 
+    # Module constructors must use only meta-safe ops here: an out-of-place op on a meta tensor (e.g.
+    # ``randn(...) * 0.02``) imports torch._dynamo, and with it triton, which crashes Blender 5.2 after a
+    # compositor render. Hence the in-place ``mul_`` in the track head's constructors.
     with torch.device("meta"):
         model = VGGT(config)
     _check_keys(model, state, source)

@@ -33,6 +33,7 @@ def _one_error_line(capsys) -> str:
     (["--images", "x", "--video", "y", "--out", "o.blend"], "not allowed with"),
     (["--images", ".", "--out", "o.blend", "--mode", "squash"], "invalid choice"),
     (["--images", "."], "--out is required"),
+    (["--images", ".", "--out", "o.blend", "--shot", "3"], "--shot needs --manifest"),
 ])
 def test_usage_errors_exit_2_with_one_line(capsys, argv, needle):
     assert cli.main(argv) == 2

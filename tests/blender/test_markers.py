@@ -12,9 +12,10 @@ import pytest
 bpy = pytest.importorskip("bpy", reason="the bpy module is not installed (pip install bpy==5.0.1)")
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(Path(__file__).parent)]
 
 from solve_shots import make_shot, shot_recon  # noqa: E402
+from test_sources import H, W, _shown, _strips, _write_images, _write_video  # noqa: E402
 from vggt_blender.builders.markers import apply_tracking_camera, build_track_markers  # noqa: E402
 from vggt_core.solve import solve  # noqa: E402
 
@@ -74,3 +75,92 @@ def test_import_puts_markers_and_lens_on_the_plates_clip(tmp_path):
     clip = next(c for c in bpy.data.movieclips if len(c.tracking.tracks))
     assert len(clip.tracking.tracks) == len(recon.sparse_points)
     assert clip.tracking.camera.focal_length == pytest.approx(recon.intrinsics[0, 0, 0] * 36.0 / 64, rel=1e-5)
+
+
+# --------------------------------------------------------------------------- markers for every source
+# Frames encode their source index as grey level (tests/blender/test_sources.py); a sequencer strip of the clip,
+# starting at the clip's own start frame, renders what the clip shows at each scene frame, so each marker's frame
+# is checked against Blender itself. (Not the compositor: on bpy 5.2 a compositor render makes torch's later
+# import of triton crash the process.)
+
+
+def _grey_scene() -> "bpy.types.Scene":
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    sc = bpy.context.scene
+    sc.render.resolution_x, sc.render.resolution_y, sc.render.resolution_percentage = W, H, 100
+    sc.render.image_settings.file_format = "PNG"
+    sc.view_settings.view_transform = "Standard"  # grey levels survive unchanged
+    return sc
+
+
+def _import_solved(scene, infos, plate=None, animated_camera=True):
+    """A solved shot with ``infos`` as its frames, imported with markers; returns it and the clip with tracks."""
+    from vggt_blender import convert
+    from vggt_blender.builders import import_reconstruction
+
+    shot = make_shot("orbit", frames=len(infos), tracks=30, size=(W, H), focal_px=48.0, noise_px=0.01, outliers=0.0)
+    recon = replace(solve(shot_recon(shot), lens="shared", refine="ba"), frames=list(infos))
+    settings = convert.ImportSettings(point_cloud=False, depth_proxies=False, track_markers=True,
+                                      animated_camera=animated_camera, plate=plate)
+    col = import_reconstruction(recon, settings, scene)
+    clips = [c for c in bpy.data.movieclips if len(c.tracking.tracks)]
+    assert len(clips) == 1 and len(clips[0].tracking.tracks) == len(recon.sparse_points)
+    return recon, clips[0], col.name
+
+
+def _check_markers(scene, clip, recon, name, tmp_path) -> dict[int, int]:
+    """Each track's markers sit at its observations' pixels (normalised, origin bottom-left), and the clip frame
+    of reconstructed frame i is one frame, where Blender shows frame i's image. Returns {frame i: clip frame}."""
+    clip_frame: dict[int, int] = {}
+    for point in np.unique(recon.sparse_obs[:, 1]):
+        rows = np.flatnonzero(recon.sparse_obs[:, 1] == point)
+        rows = rows[np.argsort(recon.sparse_obs[rows, 0])]
+        markers = sorted((m for m in clip.tracking.tracks[f"{name} {point}"].markers if not m.mute),
+                         key=lambda m: m.frame)
+        assert len(markers) == len(rows)
+        for m, row in zip(markers, rows):
+            u, v = recon.sparse_uv[row]
+            np.testing.assert_allclose(m.co[:], [u / W, 1 - v / H], atol=1e-6)
+            assert clip_frame.setdefault(int(recon.sparse_obs[row, 0]), m.frame) == m.frame
+    assert sorted(clip_frame) == list(range(recon.num_frames))
+    _strips(scene.sequence_editor_create()).new_clip("shows clip", clip, 2, clip.frame_start)
+    scene.render.use_sequencer = True
+    for i, f in clip_frame.items():
+        shown = _shown(scene, clip.frame_start + f - 1, tmp_path)
+        assert abs(shown - recon.frames[i].index) < 0.5, (i, f, shown)
+    return clip_frame
+
+
+def test_markers_for_an_image_folder_go_onto_an_image_sequence_clip(tmp_path):
+    from vggt_blender import sources
+    from vggt_core.frames import list_frames
+
+    scene = _grey_scene()
+    _write_images(tmp_path / "plate", 14)  # shot_0001..shot_0014: position i is grey LEVEL * i
+    res = sources.from_folder(str(tmp_path / "plate"), stride=2, start=3)
+    infos = list_frames(res.inputs, res.selection)  # positions 3, 5, ..., 13: files shot_0004, shot_0006, ...
+    recon, clip, name = _import_solved(scene, infos)
+    assert clip.source == "SEQUENCE" and clip.name == f"{name} plate"
+    assert Path(bpy.path.abspath(clip.filepath)).name == "shot_0004.png"
+    clip_frame = _check_markers(scene, clip, recon, name, tmp_path)
+    # The clip plays in step with the timeline: frame i shows where the animated camera is keyed for it.
+    anim = next(o for o in bpy.data.objects if "vggt_reconstructed_frames" in o)
+    assert [clip.frame_start + clip_frame[i] - 1 for i in range(recon.num_frames)] == list(anim["vggt_reconstructed_frames"])
+
+
+def test_markers_for_a_movie_strip_go_onto_a_clip_of_its_movie(tmp_path):
+    from vggt_blender import sources
+    from vggt_core.frames import list_frames
+
+    scene = _grey_scene()
+    video = _write_video(tmp_path / "plate.mp4", 40)
+    se = scene.sequence_editor_create()
+    strip = (se.strips if hasattr(se, "strips") else se.sequences).new_movie("plate", str(video), 1, 10)
+    strip.frame_final_start, strip.frame_final_end = 14, 34  # trimmed: movie frames 4..23
+    res = sources.from_strip(strip, scene, stride=4)
+    infos = list_frames(res.inputs, res.selection)
+    assert [f.index for f in infos] == [4, 8, 12, 16, 20]
+    # No animated camera, so no background clip: the markers still get a clip of the strip's movie.
+    recon, clip, name = _import_solved(scene, infos, plate=res.plate, animated_camera=False)
+    assert clip.source == "MOVIE" and Path(bpy.path.abspath(clip.filepath)) == video
+    _check_markers(scene, clip, recon, name, tmp_path)

@@ -1,6 +1,8 @@
 """Engine: outputs, progress, cancellation, lazy loading and error mapping (tiny model, CPU)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,8 @@ from vggt_core import weights
 from vggt_core.engine import Engine, estimate_max_frames, pick_device, pick_dtype
 from vggt_core.errors import Cancelled, InputError, OutOfMemoryError
 from vggt_core.geometry import pose_encoding_to_extri_intri
+
+REPO = Path(__file__).resolve().parents[2]
 
 S, H, W = 3, 42, 56
 IMAGES = np.random.default_rng(0).random((S, 3, H, W), dtype=np.float32)
@@ -141,6 +145,17 @@ def test_estimate_max_frames_scales_inversely():
     a = estimate_max_frames(8 << 30, 518, 518)
     assert a > 0 and estimate_max_frames(16 << 30, 518, 518) >= 2 * a - 1
     assert estimate_max_frames(8 << 30, 294, 518) > a
+
+
+def test_estimate_max_frames_is_conservative_but_close_to_the_memory_model():
+    """bench/results/memory_model_full_bf16_294x518.json: activations traced and scaled for 100 and 500
+    frames (dense heads in chunks of 8). The estimate must fit in them, and not waste more than 1.7x."""
+    import json
+
+    model = json.loads((REPO / "bench" / "results" / "memory_model_full_bf16_294x518.json").read_text())
+    for row in model["results"]:
+        fits = estimate_max_frames(int(row["activation_bytes"]), 294, 518, dense_chunk=8)
+        assert row["frames"] / 1.7 <= fits <= row["frames"], (row, fits)
 
 
 def test_light_imports_do_not_load_torch():

@@ -173,9 +173,9 @@ def test_video_frames_identity_and_selection(tmp_path, codec, suffix):
 
 
 def test_video_seeks_across_gaps_and_repeats(tmp_path, monkeypatch):
-    import vggt_core.frames as frames_mod
+    import vggt_core.video as video_mod
 
-    monkeypatch.setattr(frames_mod, "SEEK_GAP", 3)  # force seeking between the far-apart frames below
+    monkeypatch.setattr(video_mod, "SEEK_GAP", 3)  # force seeking between the far-apart frames below
     video = write_video(tmp_path / "gop.mp4", n=30, gop=5)
     infos = list_frames(video, FrameSelection(indices=(26, 2, 12, 2, 13, 29)))
     got = [decoded_level(f) for f in read_frames(infos)]

@@ -27,7 +27,7 @@ def test_refine_ba_end_to_end(tmp_path, checkpoint, capsys):
     write_images(tmp_path / "in", [f"{i}.png" for i in range(4)], size=(112, 63))
     out = tmp_path / "out"
     code = main([str(a) for a in [tmp_path / "in", "--out", out, "--weights", checkpoint, "--device", "cpu",
-                                  "--dtype", "fp32", "--resolution", "112", "--refine", "ba"]])
+                                  "--dtype", "fp32", "--resolution", "112", "--refine", "ba", "--track-frames", "3"]])
     err = capsys.readouterr().err
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
@@ -36,6 +36,10 @@ def test_refine_ba_end_to_end(tmp_path, checkpoint, capsys):
     assert "camera solve: lens shared" in err
     recon = cache.load(out / "reconstruction.npz")
     assert recon.solve == rep and recon.tracks is not None
+    # Tracks queried on 3 frames spread over the 4 (a grid on each), every query pinned on its own frame.
+    n = np.arange(len(recon.query_frames))
+    assert sorted(set(recon.query_frames.tolist())) == [0, 2, 3] and recon.settings["track_frames"] == 3
+    np.testing.assert_allclose(recon.tracks[recon.query_frames, n], recon.query_points, atol=1e-4)
     assert np.all(recon.intrinsics == recon.intrinsics[0])
     model = pycolmap.Reconstruction(str(out / "sparse" / "0"))
     assert model.num_cameras() == 1

@@ -247,3 +247,22 @@ def test_locate_never_downloads(monkeypatch, tiny_model, tmp_path):
     assert weights.locate(str(path)) == (path, None)
     (path.parent / "config.json").write_text("{}")
     assert weights.locate(str(path.parent)) == (path, path.parent / "config.json")
+
+
+def test_loading_and_tracking_never_import_dynamo(tiny_model, tmp_path):
+    """Building the model on the meta device must not pull in torch._dynamo (and with it triton): in
+    Blender 5.2 that import crashes the process after a compositor render. A fresh interpreter, so
+    other tests' imports don't count."""
+    import subprocess
+    import sys
+
+    path = weights.save_checkpoint(tiny_model, tmp_path / "tiny.safetensors")
+    probe = (
+        "import sys, numpy as np\n"
+        "from vggt_core.engine import Engine\n"
+        f"e = Engine({str(path)!r}, device='cpu')\n"
+        "e.predict(np.random.rand(2, 3, 28, 28).astype(np.float32), query_points=np.array([[3., 4.]], np.float32))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('torch._dynamo', 'triton'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

@@ -3,23 +3,81 @@
 An artist can then inspect the tracks, delete bad ones and re-solve with Blender's own camera solver.
 Marker positions are Blender's: normalised to the frame, origin bottom-left, so a solve pixel ``(u, v)``
 (continuous, origin top-left, see ``vggt_core.reconstruction``) becomes ``(u / W, 1 - v / H)``. Markers are
-keyed on clip frames: frame i of the reconstruction (``FrameInfo.index``: 0-based movie frame, or position
-in the image sequence) is clip frame ``index + 1 - clip.frame_offset``.
+keyed on clip frames (scene frame - ``clip.frame_start`` + 1). Blender shows source frame ``i`` (0-based movie
+frame, or file number - the clip file's number for an image sequence) at scene frame
+``frame_start + i - frame_offset``, so frame i is clip frame ``i + 1 - clip.frame_offset``.
 """
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import bpy
 import numpy as np
 
+from ..convert import PlateSettings, sequence_plate_anchor
+from .datablocks import Ledger, load_clip
+
 if TYPE_CHECKING:
     from vggt_core.reconstruction import Reconstruction
 
+_NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")  # name = head, frame number, tail (Blender's sequence split)
+
+
+def sequence_numbers(paths: Sequence[str]) -> list[int] | None:
+    """The file numbers of ``paths`` when Blender can play them as one image sequence loaded from ``paths[0]``
+    (same folder, same name around the number, the first file's zero padding), else None."""
+    first = _NUMBERED.match(os.path.basename(paths[0])) if paths else None
+    if first is None:
+        return None
+    head, digits, tail = first.groups()
+    folder = os.path.dirname(os.path.abspath(paths[0]))
+    nums = []
+    for p in paths:
+        m = _NUMBERED.match(os.path.basename(p))
+        if m is None or os.path.join(folder, f"{head}{int(m[2]):0{len(digits)}d}{tail}") != os.path.abspath(p):
+            return None
+        nums.append(int(m[2]))
+    return nums
+
 
 def clip_frames(recon: "Reconstruction", clip: bpy.types.MovieClip) -> np.ndarray:
-    """[S] clip frame of each reconstructed frame."""
-    return np.array([f.index + 1 - clip.frame_offset for f in recon.frames], dtype=np.int64)
+    """[S] clip frame of each reconstructed frame (an image-sequence clip must hold the frames' files)."""
+    if clip.source == "SEQUENCE":
+        first = sequence_numbers([bpy.path.abspath(clip.filepath)])[0]
+        source = [n - first for n in sequence_numbers([f.source for f in recon.frames])]
+    else:
+        source = [f.index for f in recon.frames]
+    return np.array(source, dtype=np.int64) + 1 - clip.frame_offset
+
+
+def plate_clip(
+    ledger: Ledger, recon: "Reconstruction", plate: PlateSettings | None, background: bpy.types.MovieClip | None,
+    timeline: np.ndarray, name: str,
+) -> bpy.types.MovieClip | None:
+    """The Movie Clip of the plate, for markers: ``background`` (the animated camera's clip) when there is one;
+    else a clip of the frames' movie (a movie strip's or clip's file); else, for stills that form one numbered
+    sequence (an image folder or strip), an image-sequence clip loaded from the first frame's file and, when
+    the files play one per timeline frame, starting at the first frame's timeline frame. None otherwise (e.g.
+    photos that are not numbered)."""
+    if background is not None:
+        return background
+    if plate is not None and plate.movie:
+        return load_clip(ledger, plate.movie)
+    if all(f.timestamp is not None for f in recon.frames) and len({f.source for f in recon.frames}) == 1:
+        return load_clip(ledger, recon.frames[0].source)
+    paths = [f.source for f in recon.frames]
+    if any(f.timestamp is not None for f in recon.frames) or sequence_numbers(paths) is None:
+        return None
+    clip = load_clip(ledger, paths[0])
+    if clip is not None and ledger.owns(clip):  # never retime or rename the artist's own clip
+        clip.name = f"{name} plate"
+        anchor = sequence_plate_anchor(paths, timeline)
+        if anchor is not None:
+            clip.frame_start, clip.frame_offset = anchor[0], 0
+    return clip
 
 
 def build_track_markers(clip: bpy.types.MovieClip, recon: "Reconstruction", prefix: str = "VGGT") -> int:

@@ -98,16 +98,22 @@ def solve_props(col: bpy.types.Collection, recon: "Reconstruction") -> None:
         col["vggt_lens_warning"] = warning
 
 
-def _track_markers(anim: bpy.types.Object, recon: "Reconstruction", name: str, sensor_width: float) -> None:
-    """The solve's tracks onto the animated camera's Movie Clip (and its lens onto the clip's tracking camera)."""
-    from .markers import apply_tracking_camera, build_track_markers
+def _track_markers(ledger: Ledger, anim: bpy.types.Object | None, recon: "Reconstruction",
+                   plate: convert.PlateSettings | None, timeline: Any, name: str, sensor_width: float) -> None:
+    """The solve's tracks onto the plate's Movie Clip (the animated camera's, else one made from the plate:
+    ``markers.plate_clip``), and its lens onto the clip's tracking camera."""
+    from .markers import apply_tracking_camera, build_track_markers, plate_clip
 
-    clips = [bg.clip for bg in anim.data.background_images if bg.source == "MOVIE_CLIP" and bg.clip is not None]
-    if recon.sparse_points is None or not clips:
+    if recon.sparse_points is None:
         return
-    build_track_markers(clips[0], recon, prefix=name)
+    clips = [] if anim is None else [
+        bg.clip for bg in anim.data.background_images if bg.source == "MOVIE_CLIP" and bg.clip is not None]
+    clip = plate_clip(ledger, recon, plate, clips[0] if clips else None, timeline, name)
+    if clip is None:
+        return
+    build_track_markers(clip, recon, prefix=name)
     if (recon.solve or {}).get("lens") in ("shared", "known"):
-        apply_tracking_camera(clips[0], recon, sensor_width)
+        apply_tracking_camera(clip, recon, sensor_width)
 
 
 def import_reconstruction(
@@ -168,8 +174,8 @@ def import_reconstruction(
         if settings.animated_camera:
             anim = build_animated_camera(ledger, cams, timeline, col, root, name, recon.frames, plate,
                                          settings.camera_interpolation, settings.scale)
-        if settings.track_markers and anim is not None:
-            _track_markers(anim, recon, name, settings.sensor_width)
+        if settings.track_markers:
+            _track_markers(ledger, anim, recon, plate, timeline, name, settings.sensor_width)
         size = convert.camera_display_size(recon)
         for cam_obj in (*frame_cam_objs, *([anim] if anim is not None else [])):
             cam_obj.data.display_size = size

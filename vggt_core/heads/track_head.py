@@ -1,7 +1,7 @@
 """VGGT track head: dense DPT features at 1/stride resolution + an iterative point tracker."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -11,7 +11,7 @@ from .track import BaseTrackerPredictor
 
 
 class TrackHead(nn.Module):
-    """Tracks frame-0 query points through all frames of a sequence.
+    """Tracks query points (on frame 0, or on given query frames) through all frames of a sequence.
 
     Defaults reproduce VGGT-1B (state-dict prefix ``track_head.``). The update-former and correlation
     settings, the DPT channel widths and the aggregator layers read (``intermediate_layer_idx``) are
@@ -71,6 +71,8 @@ class TrackHead(nn.Module):
         patch_start_idx: int,
         query_points: torch.Tensor,
         iters: int | None = None,
+        query_frames: torch.Tensor | None = None,
+        callback: Callable[[int, int], None] | None = None,
     ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor | None]:
         """Track ``query_points``.
 
@@ -79,12 +81,41 @@ class TrackHead(nn.Module):
                 (only the DPT's ``intermediate_layer_idx`` entries are read; others may be None).
             images: [B,S,3,H,W] input images in [0,1] (only the size is used).
             patch_start_idx: index of the first patch token in each frame's token sequence.
-            query_points: [B,N,2] (x, y) in input pixels on frame 0.
+            query_points: [B,N,2] (x, y) in input pixels on frame 0, or on ``query_frames``.
             iters: refinement iterations (default ``self.iters``).
+            query_frames: optional [N] int frame index of each query (default: all on frame 0). The feature
+                maps are computed once; each query frame k is tracked with frames 0 and k swapped (so k is the
+                tracker's reference frame, as the original demo reorders its images) and swapped back.
+            callback(done, total): called after each query frame's tracking.
+
+        With every query on frame 0 this is one tracker run on the frames in their order, as released.
 
         Returns:
             coord_preds: list of [B,S,N,2] (x, y) input-pixel tracks, one per iteration (last = final);
             vis [B,S,N] and conf [B,S,N] in (0, 1) (conf is None when built with predict_conf=False).
         """
         fmaps = self.feature_extractor(aggregated_tokens_list, images, patch_start_idx)  # [B,S,C,H/s,W/s]
-        return self.tracker(query_points, fmaps, iters=self.iters if iters is None else iters)
+        iters = self.iters if iters is None else iters
+        if query_frames is None:
+            query_frames = torch.zeros(query_points.shape[1], dtype=torch.long, device=query_points.device)
+        frames = torch.unique(query_frames).tolist()
+        picked, parts = [], []
+        for done, k in enumerate(frames, 1):
+            sel = torch.nonzero(query_frames == k)[:, 0]
+            swap = list(range(fmaps.shape[1]))
+            swap[0], swap[k] = k, 0  # its own inverse
+            fmaps[:, [0, k]] = fmaps[:, [k, 0]]  # in place: the maps are the head's largest tensor
+            coords, vis, conf = self.tracker(query_points[:, sel], fmaps, iters=iters)
+            fmaps[:, [0, k]] = fmaps[:, [k, 0]]
+            parts.append(([c[:, swap] for c in coords], vis[:, swap], None if conf is None else conf[:, swap]))
+            picked.append(sel)
+            if callback is not None:
+                callback(done, len(frames))
+        back = torch.argsort(torch.cat(picked))  # concatenated query order -> input order
+
+        def join(tensors: list[torch.Tensor]) -> torch.Tensor:
+            return torch.cat(tensors, dim=2)[:, :, back]
+
+        coords = [join([p[0][i] for p in parts]) for i in range(iters)]
+        conf = None if parts[0][2] is None else join([p[2] for p in parts])
+        return coords, join([p[1] for p in parts]), conf

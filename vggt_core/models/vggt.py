@@ -174,6 +174,7 @@ class VGGT(nn.Module):
         query_points: torch.Tensor | None = None,
         callback: StageCallback | None = None,
         frames_chunk_size: int | None = None,
+        query_frames: torch.Tensor | None = None,
     ) -> dict[str, Any]:
         """Predict cameras, depth, points (and tracks for `query_points`).
 
@@ -182,6 +183,7 @@ class VGGT(nn.Module):
         callback(stage, done, total): called after every transformer block and head chunk.
         frames_chunk_size: frames per depth/point-head chunk (default `self.frames_chunk_size`, 8);
             smaller chunks lower peak memory, results agree to float32 rounding.
+        query_frames: optional [N] int frame of each query point (default frame 0); see `TrackHead.forward`.
         Returns a dict (insertion order as the original): pose_enc [B,S,9], pose_enc_list (list of
         [B,S,9]), depth [B,S,H,W,1], depth_conf [B,S,H,W], world_points [B,S,H,W,3],
         world_points_conf [B,S,H,W], track [B,S,N,2], vis [B,S,N], conf [B,S,N] (with queries) and
@@ -190,6 +192,12 @@ class VGGT(nn.Module):
         images, query_points = self.validate_inputs(images, query_points)
         chunk = frames_chunk_size or self.frames_chunk_size
         with_track = query_points is not None and self.track_head is not None
+        if query_frames is not None:
+            query_frames = torch.as_tensor(query_frames, dtype=torch.long, device=images.device).reshape(-1)
+            if query_points is None or len(query_frames) != query_points.shape[1]:
+                raise InputError("query_frames needs one frame index per query point")
+            if len(query_frames) and not 0 <= int(query_frames.min()) <= int(query_frames.max()) < images.shape[1]:
+                raise InputError(f"query frames must lie in 0..{images.shape[1] - 1}")
 
         def stage(name: str) -> Callable[[int, int], None] | None:
             if callback is None:
@@ -214,10 +222,9 @@ class VGGT(nn.Module):
         if with_track:
             if callback is not None:
                 callback("tracks", 0, 1)
-            coords, vis, conf = self.track_head(tokens, images, psi, query_points)
+            coords, vis, conf = self.track_head(tokens, images, psi, query_points, query_frames=query_frames,
+                                                callback=stage("tracks"))
             out["track"], out["vis"], out["conf"] = coords[-1], vis, conf
-            if callback is not None:
-                callback("tracks", 1, 1)
         del tokens
         if not self.training:
             out["images"] = images

@@ -20,16 +20,16 @@ from ..reconstruction import Reconstruction
 from . import lens as lens_model
 from .adjust import DISTORTIONS, bundle_adjust
 from .report import make_report
-from .tracks import grid_queries, observations
+from .tracks import TRACK_FRAMES, observations, query_frames, track_queries
 from .triangulate import triangulate
 
 log = logging.getLogger(__name__)
 
 REFINES = ("none", "ba")
 MIN_TRACKS = 8  # fewer tracks than this cannot pin down a shot's cameras
-TRACK_QUERIES = 1024  # query points on frame 0 when refining (the track head's cost grows with them)
+TRACK_QUERIES = 1024  # query points in all when refining, split over the query frames (the tracker's cost grows with them)
 
-__all__ = ["DISTORTIONS", "REFINES", "TRACK_QUERIES", "check", "grid_queries", "solve"]
+__all__ = ["DISTORTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "check", "solve", "track_queries"]
 
 
 def check(
@@ -98,10 +98,12 @@ def solve(
         k, rt, points = adjusted.intrinsics, *_first_camera_world(adjusted.extrinsics, adjusted.points, rt, points, seen)
         keep = adjusted.seen.any(axis=0)
         obs_frame, obs_point = np.nonzero(adjusted.seen[:, keep])
-        q = np.clip(np.floor(recon.tracks[0, keep]).astype(int), 0, [recon.model_size[1] - 1, recon.model_size[0] - 1])
+        qf = query_frames(recon)[keep]
+        q = np.clip(np.floor(recon.tracks[qf, np.nonzero(keep)[0]]).astype(int), 0,
+                    [recon.model_size[1] - 1, recon.model_size[0] - 1])
         extra = dict(
             sparse_points=points[keep].astype(np.float32),
-            sparse_colors=recon.colors[0, q[:, 1], q[:, 0]],
+            sparse_colors=recon.colors[qf, q[:, 1], q[:, 0]],
             sparse_obs=np.stack([obs_frame, obs_point], axis=1).astype(np.int32),
             sparse_uv=uv[:, keep][obs_frame, obs_point].astype(np.float32),
         )

@@ -5,10 +5,11 @@ from typing import Any
 
 from .adjust import DISTORTIONS
 from .lens import LENSES
+from .tracks import TRACK_FRAMES
 
 
 def add_arguments(parser: Any, sensor_width: bool = True) -> None:
-    """Add ``--lens --focal-mm --focal-px --refine --distortion`` (and ``--sensor-width`` unless the command
+    """Add ``--lens --focal-mm --focal-px --refine --distortion --track-frames`` (and ``--sensor-width`` unless the command
     already has one with the same meaning: the camera's sensor width in mm)."""
     g = parser.add_argument_group("camera solve")
     g.add_argument("--lens", choices=LENSES, default="auto",
@@ -24,9 +25,13 @@ def add_arguments(parser: Any, sensor_width: bool = True) -> None:
                    "adjustment (pycolmap); the solve report is printed and written to summary.json")
     g.add_argument("--distortion", choices=DISTORTIONS, default="none",
                    help="with --refine ba: also solve radial distortion k1 or k1,k2 (default none)")
+    g.add_argument("--track-frames", type=int, default=TRACK_FRAMES, metavar="N",
+                   help=f"with --refine ba: query frames for the tracks, spread evenly from the first frame to the "
+                   f"last (default {TRACK_FRAMES})")
 
 
 def settings_fields(args: Any) -> dict[str, Any]:
     """``ReconstructSettings`` keyword arguments from the options of ``add_arguments``."""
     return {"lens": args.lens, "focal_mm": args.focal_mm, "sensor_width_mm": args.sensor_width,
-            "focal_px": args.focal_px, "refine": args.refine, "distortion": args.distortion}
+            "focal_px": args.focal_px, "refine": args.refine, "distortion": args.distortion,
+            "track_frames": args.track_frames}

@@ -49,7 +49,7 @@ class BaseTrackerPredictor(nn.Module):
         self.predict_conf = predict_conf
         # Token = [flow embedding (2*(C/2) + 4 raw-flow values), correlation feature (C), track feature (C)].
         self.transformer_dim = 3 * latent_dim + 4
-        self.query_ref_token = nn.Parameter(torch.randn(1, 2, self.transformer_dim) * 0.02)
+        self.query_ref_token = nn.Parameter(torch.randn(1, 2, self.transformer_dim).mul_(0.02))  # in place: see model_from_state_dict
         self.corr_mlp = Mlp(corr_levels * (2 * corr_radius + 1) ** 2, hidden_size, latent_dim)
         self.updateformer = EfficientUpdateFormer(
             input_dim=self.transformer_dim,

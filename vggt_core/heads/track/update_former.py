@@ -32,7 +32,7 @@ class EfficientUpdateFormer(nn.Module):
         self.output_norm = nn.LayerNorm(hidden_size)
         self.flow_head = nn.Linear(hidden_size, output_dim)
         # Attribute name spelled as in the released checkpoint.
-        self.virual_tracks = nn.Parameter(torch.randn(1, num_virtual_tracks, 1, hidden_size) * 0.02)
+        self.virual_tracks = nn.Parameter(torch.randn(1, num_virtual_tracks, 1, hidden_size).mul_(0.02))  # in place: see model_from_state_dict
         self.time_blocks = nn.ModuleList(SelfAttnBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth))
         self.space_virtual_blocks = nn.ModuleList(
             SelfAttnBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth)
