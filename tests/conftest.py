@@ -10,6 +10,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# bpy 5.2 segfaults when triton (which PyPI's CUDA torch brings) is first imported after a compositor
+# render. The product never imports it (tests/core/test_weights.py checks); the profiler that
+# vggt_core.memtrace uses does. Importing it before any test renders keeps one process for the suite.
+try:
+    import triton  # noqa: F401
+except ImportError:
+    pass
+
 
 def _reference_path() -> Path:
     return Path(os.environ.get("VGGT_REFERENCE_DIR") or REPO.parent / "shared" / "reference")
