@@ -1,4 +1,4 @@
-"""End-to-end demo with the bpy module: frames -> VGGT -> a .blend with cameras, points and proxies.
+"""End-to-end demo with the bpy module: frames -> VGGT -> a camera solve -> a .blend, ready to deliver.
 
     python examples/run_demo.py --out out/demo                      # facebook/VGGT-1B (downloads ~5 GB once)
     python examples/run_demo.py --out out/demo --weights model.safetensors
@@ -6,7 +6,9 @@
     python examples/run_demo.py --out out/demo --tiny               # smoke test: random tiny model, no download
 
 Without --images it reconstructs the bundled plate ``examples/orbit/images`` (12 views rendered by
-``examples/render_example.py``). Writes ``<out>/scene.blend`` and ``<out>/preview.png``.
+``examples/render_example.py``) as a matchmover would: one shared lens refined by bundle adjustment on
+VGGT's tracks (the solve error is printed), the floor found and set to Z = 0, and the camera exported.
+Writes ``<out>/scene.blend``, ``<out>/preview.png``, ``<out>/camera.abc`` and ``<out>/camera.chan``.
 Running this script counts as allowing online access (for the weights download): pass --offline to
 use only already-downloaded or local weights.
 """
@@ -57,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         weights += ["--model", args.model] if args.model else []
         return cli.main(["--images", str(images), "--out", str(out / "scene.blend"), *weights,
                          "--device", args.device, "--dtype", args.dtype, "--max-frames", args.max_frames,
-                         "--render", str(out / "preview.png")])
+                         "--refine", "ba", "--floor", "auto", "--export-camera", str(out / "camera.abc"),
+                         "--export-camera", str(out / "camera.chan"), "--render", str(out / "preview.png")])
     finally:
         vggt_blender.unregister()
 

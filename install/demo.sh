@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Main demo: reconstruct the bundled example plate (examples/orbit) and write out/demo/scene.blend and
-# out/demo/preview.png. Weights: facebook/VGGT-1B from Hugging Face (about 5 GB, downloaded once), or a
+# Main demo: solve the bundled example plate (examples/orbit: shared lens, bundle adjustment, floor) and
+# write out/demo/scene.blend, out/demo/preview.png and the camera as out/demo/camera.abc and camera.chan. Weights: facebook/VGGT-1B from Hugging Face (about 5 GB, downloaded once), or a
 # local checkpoint via VGGT_WEIGHTS=/path/to/model.safetensors. Extra arguments go to run_demo.py.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

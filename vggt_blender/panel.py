@@ -55,6 +55,8 @@ class VGGT_PT_main(bpy.types.Panel):
             row.prop(props, "lens_focal_mm")
             row.prop(props, "lens_sensor_mm")
         box.prop(props, "refine")
+        if props.refine:
+            box.prop(props, "track_frames")
         if props.refine and props.lens != "per-frame":
             box.prop(props, "distortion")
         if props.refine:

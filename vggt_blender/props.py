@@ -6,6 +6,8 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 from bpy.types import PropertyGroup
 
+from vggt_core.solve import TRACK_FRAMES  # numpy only: safe before the optional deps are installed
+
 from .convert import ImportSettings, PlateSettings
 
 # Values 0/1 are what the former boolean "Set Scene From Plate" stored (False/True) in saved files.
@@ -82,6 +84,9 @@ class VGGTSceneProps(PropertyGroup):
                          description="Track points through the shot and refine cameras, points and lens "
                                      "by bundle adjustment (pycolmap); the solve error is reported")
     distortion: EnumProperty(name="Distortion", items=DISTORTIONS, default="none")
+    track_frames: IntProperty(name="Query Frames", default=TRACK_FRAMES, min=1,
+                              description="Frames, spread over the shot, whose grid points are tracked "
+                                          "through it for the bundle adjustment")
     track_markers: BoolProperty(name="Tracks as Markers", default=False,
                                 description="Refined tracks as markers of the plate's Movie Clip (made from the "
                                             "plate's movie or numbered images when needed), and the solved lens "

@@ -112,8 +112,9 @@ def test_panel_solve_settings_reach_the_run(addon, tmp_path):
     props = bpy.context.scene.vggt
     props.source_type, props.folder = "FOLDER", str(write_images(tmp_path / "imgs", 2))
     props.lens, props.lens_focal_mm, props.lens_sensor_mm, props.refine = "known", 50.0, 24.0, True
-    props.distortion, props.track_markers = "k1", True
+    props.distortion, props.track_markers, props.track_frames = "k1", True, 6
     plan = runs.plan_from_scene(bpy.context)
     s = plan.job.settings
     assert (s.lens, s.focal_mm, s.sensor_width_mm, s.refine, s.distortion) == ("known", 50.0, 24.0, "ba", "k1")
+    assert s.track_frames == 6
     assert plan.import_settings.track_markers
