@@ -99,7 +99,7 @@ def test_unusable_out_is_one_line_before_any_work(tmp_path, checkpoint, capsys):
     (tmp_path / "file").write_text("x")
     for out, needle in [(tmp_path / "file", "is an existing file"), (tmp_path / "file" / "sub", "cannot write")]:
         code, err = _run([tmp_path / "in", "--out", out, "--weights", checkpoint], capsys)
-        assert code == 1 and err.startswith(f"error: --out") and needle in err and err.count("\n") == 1, err
+        assert code == 1 and err.startswith("error: --out") and needle in err and err.count("\n") == 1, err
     assert (tmp_path / "file").read_text() == "x"
 
 
