@@ -16,6 +16,10 @@ from the chunk most confident about it (mean depth confidence; the first on ties
 results go to the cache folder as ordinary cache entries (keyed like a plain run on the chunk's frames), so a
 run stopped at chunk k (cancelled, killed, out of memory) resumes from chunk k; they are deleted once the
 stitched result is stored.
+
+Tracks (``refine="ba"``): every chunk queries its own tracks (query frames spread over the chunk); the stitched
+result carries all of them on the shot's frames (``stitch_tracks``), so one bundle adjustment sees every camera
+and chunks are tied together through the frames they share.
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ from .reconstruction import FrameInfo, PreprocessRecord, Reconstruction
 STRATEGIES = ("chained", "anchored")
 DEFAULT_STRATEGY = "chained"  # the better one on bench/bench_long.py (see README)
 ANCHORS = 3  # at most this many anchor frames per chunk in the "anchored" strategy (one per 8 frames)
+TRACK_FIELDS = ("tracks", "track_vis", "track_conf", "query_points", "query_frames")  # see Reconstruction
 POINTS_PER_FRAME = 4096  # depth pixels per shared frame used by the fit (a regular subsample)
 
 Progress = Callable[[str, float], None]
@@ -292,6 +297,40 @@ def stitch_chunk(world: _World, positions: Sequence[int], chunk: Reconstruction)
     }
 
 
+def stitch_tracks(n: int, pieces: Sequence[tuple[Sequence[int], dict[str, np.ndarray | None]]]) -> dict[str, Any]:
+    """Every chunk's tracks on the shot's ``n`` frames: the ``Reconstruction`` track fields, or {} when no chunk
+    has tracks.
+
+    pieces: (frame positions, the chunk's ``TRACK_FIELDS``) per chunk with tracks. Chunk k's N_k tracks become N_k
+    columns: its rows go to its frames' positions (model pixels carry over: every chunk uses the shot's
+    preprocessing), every other frame gets uv 0 and visibility/confidence 0 (not seen); its query frames
+    become shot positions. Memory: tracks [n, N, 2] float32 plus track_vis and track_conf [n, N] float32 for
+    N = sum N_k (about 1024 per chunk, ``solve.TRACK_QUERIES``), i.e. 16 * n * N bytes: 240 frames in 12
+    chunks, ~47 MB; 1000 frames in 48 chunks, ~790 MB.
+    """
+    if not pieces:
+        return {}
+    total = sum(c["tracks"].shape[1] for _, c in pieces)
+    tracks = np.zeros((n, total, 2), np.float32)
+    vis = np.zeros((n, total), np.float32)
+    conf = np.zeros((n, total), np.float32) if all(c["track_conf"] is not None for _, c in pieces) else None
+    query_points, query_frames = [], []
+    col = 0
+    for positions, c in pieces:
+        pos, m = np.asarray(positions), c["tracks"].shape[1]
+        tracks[pos, col:col + m] = c["tracks"]
+        vis[pos, col:col + m] = c["track_vis"]
+        if conf is not None:
+            conf[pos, col:col + m] = c["track_conf"]
+        local = c["query_frames"] if c["query_frames"] is not None else np.zeros(m, np.int64)
+        query_frames.append(pos[local])
+        query_points.append(c["tracks"][local, np.arange(m)] if c["query_points"] is None else c["query_points"])
+        col += m
+    return {"tracks": tracks, "track_vis": vis, "track_conf": conf,
+            "query_points": np.concatenate(query_points).astype(np.float32),
+            "query_frames": np.concatenate(query_frames).astype(np.int32)}
+
+
 def reconstruct_chunked(
     infos: Sequence[FrameInfo],
     records: Sequence[PreprocessRecord],
@@ -308,7 +347,8 @@ def reconstruct_chunked(
     interrupted run resumes. progress gets ``("resuming from chunk k/n", 0)`` once when chunks were found,
     then ``("chunk k/n: STAGE", fraction)`` for every stage of every chunk computed.
     The result's ``chunks`` lists, per chunk, its frames, Sim(3) (``sim3``, 4x4 world-from-chunk) and fit
-    residuals; ``settings``/``model_id`` come from the first chunk.
+    residuals; ``settings``/``model_id`` come from the first chunk; tracks, when the chunks have them, are
+    every chunk's (``stitch_tracks``).
     """
     report = progress or (lambda stage, fraction: None)
     n, total = len(infos), len(chunks)
@@ -323,6 +363,7 @@ def reconstruct_chunked(
     log: list[dict[str, Any]] = []
     timings: dict[str, float] = {"stitch": 0.0}
     model_id, settings = "", {}
+    tracked: list[tuple[Sequence[int], dict[str, np.ndarray | None]]] = []
     for k, positions in enumerate(chunks):
         if cancel is not None and cancel():
             raise Cancelled("reconstruction cancelled")
@@ -340,7 +381,9 @@ def reconstruct_chunked(
         timings["stitch"] += time.perf_counter() - t0
         if k == 0:
             model_id, settings = chunk.model_id, dict(chunk.settings)
-        del chunk  # one chunk's arrays at a time
+        if chunk.tracks is not None:  # keep only the (small) track fields
+            tracked.append((positions, {f: getattr(chunk, f) for f in TRACK_FIELDS}))
+        del chunk  # one chunk's dense arrays at a time
     assert world.placed.all()
     derived = cache.derived_arrays(world.depth, world.extrinsics, world.intrinsics_model, records)
     return Reconstruction(
@@ -348,6 +391,7 @@ def reconstruct_chunked(
         intrinsics_model=world.intrinsics_model, depth=world.depth, depth_conf=world.depth_conf,
         world_points=world.world_points, world_points_conf=world.world_points_conf, colors=world.colors,
         **derived, model_id=model_id, settings=settings, timings=timings, chunks=log,
+        **stitch_tracks(n, tracked),
     )
 
 

@@ -40,7 +40,8 @@ class ReconstructSettings:
     strategy: ``"anchored"`` (every chunk also holds a few frames spread across the shot) or ``"chained"``.
     lens, focal_mm, sensor_width_mm, focal_px, refine, distortion: the camera solve run after the model
         (``vggt_core.solve.solve``); ``refine="ba"`` also tracks grids of points on ``track_frames`` query
-        frames spread over the shot with the track head (``vggt_core.solve.tracks.track_queries``).
+        frames spread over the shot with the track head (``vggt_core.solve.tracks.track_queries``); in
+        chunks, over each chunk, all chunks' tracks going into one adjustment (``chunks.stitch_tracks``).
     """
 
     selection: FrameSelection = field(default_factory=FrameSelection)
@@ -164,10 +165,13 @@ def reconstruct_frames(
     if len(plan) == 1:
         recon = run_frames(infos, records, settings, engine, progress, cancel)
     else:
-        if settings.query_points is not None or settings.refine == "ba":
-            raise InputError("point tracking needs a single run: set the chunk size to 0 or above the frame count")
+        if settings.query_points is not None:  # they lie on frame 0, which only the first chunk holds
+            raise InputError("point tracking from given query points needs a single run: set the chunk size to 0 "
+                             "or above the frame count")
         if cache_dir is not None:
             key = {"chunk_of": {"mode": settings.mode, "resolution": settings.resolution, "model_size": [wm, hm]}}
+            if settings.refine == "ba":  # such chunks also hold their tracks
+                key["chunk_of"]["track_frames"] = settings.track_frames
             chunk_cache = lambda pos: cache_path(cache_dir, [infos[p] for p in pos], engine, key)  # noqa: E731
         recon = chunks.reconstruct_chunked(
             infos, records, plan,

@@ -75,6 +75,100 @@ def _standin(folder, settings, **kw):
     return bench_long.standin_for(folder, bench_long.synthetic_shot(60), settings, **kw)
 
 
+class TrackingStandin(bench_long.GroundTruthEngine):
+    """The ground-truth stand-in with a track head and a lens error: focal off by ``focal_error`` (with 1 %
+    per-frame jitter) and, for query points, the true tracks of the box room's walls (no occlusion inside a
+    convex room: a wall point is seen wherever it projects in front of the camera and inside the frame), with
+    ``noise_px`` Gaussian noise except on a query's own frame."""
+
+    def __init__(self, *args, focal_error: float = 0.05, noise_px: float = 0.2, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.focal_error, self.noise_px = focal_error, noise_px
+
+    def predict(self, images, query_points=None, progress=None, cancel=None, query_frames=None):
+        pred = super().predict(images, progress=progress, cancel=cancel)
+        ids = self.calls[-1]
+        rng = np.random.default_rng([self.seed, 7, *ids])
+        factor = (1 + self.focal_error) * (1 + 0.01 * rng.normal(size=len(ids)))
+        pred["intrinsic"] = pred["intrinsic"] * np.array([factor, factor, np.ones(len(ids))]).T[:, :, None]
+        if query_points is None:
+            return pred
+        shot, H, W = self.shot, *self.shot.depth.shape[1:]
+        f = shot.intrinsics[0, 0]
+        qf = np.zeros(len(query_points), int) if query_frames is None else np.asarray(query_frames)
+        ext = shot.extrinsics[ids]
+        R, t = ext[qf, :, :3], ext[qf, :, 3]
+        centre = -np.einsum("nji,nj->ni", R, t)
+        ray = np.c_[(query_points - [W / 2, H / 2]) / f, np.ones(len(qf))]
+        d = np.einsum("nji,nj->ni", R, ray)  # world direction, unit camera z
+        bound = np.where(d > 0, 1.0, -1.0) * np.array([12.0, 2.5, 20.0])  # synthetic_shot's room
+        with np.errstate(divide="ignore"):
+            hit = np.where(np.abs(d) > 1e-12, (bound - centre) / d, np.inf).min(1)
+        points = centre + hit[:, None] * d
+        cam = np.einsum("sij,nj->sni", ext[:, :, :3], points) + ext[:, None, :, 3]
+        uv = cam[..., :2] / cam[..., 2:] * f + [W / 2, H / 2]
+        vis = (cam[..., 2] > 0.1) & np.all((uv >= 0) & (uv <= [W, H]), axis=2)
+        uv += rng.normal(0, self.noise_px, uv.shape)
+        uv[qf, np.arange(len(qf))] = query_points
+        pred.update(track=uv.astype(np.float32), vis=vis.astype(np.float32), conf=np.ones(vis.shape, np.float32))
+        return pred
+
+
+def _tracking_standin(folder, settings, model_id="<ground truth>"):
+    infos, base = _standin(folder, settings)
+    engine = TrackingStandin(base.shot, bench_long.Noise(rotation_deg=0.5), model_id=model_id)
+    engine.lookup = base.lookup
+    return infos, engine
+
+
+def _relative_to_first(ext):
+    """Camera-from-world [S,3,4] re-expressed with the first camera as the world (VGGT's and the solve's)."""
+    r0, t0 = ext[0, :, :3], ext[0, :, 3]
+    out = np.empty_like(ext)
+    out[:, :, :3] = ext[:, :, :3] @ r0.T
+    out[:, :, 3] = ext[:, :, 3] - out[:, :, :3] @ t0
+    return out
+
+
+def test_bundle_adjustment_over_chunks_refines_every_camera_of_the_long_shot(shot_folder):
+    from solve_shots import rotation_errors_deg
+
+    base = dict(resolution=112, chunk_size=16, overlap=4, lens="shared")
+    infos, engine = _tracking_standin(shot_folder, ReconstructSettings(**base))
+    plain = reconstruct_frames(infos, ReconstructSettings(**base), engine)
+    assert plain.tracks is None
+    settings = ReconstructSettings(**base, refine="ba")
+    infos, engine = _tracking_standin(shot_folder, settings)
+    recon = reconstruct_frames(infos, settings, engine)
+    assert len(recon.chunks) == 5
+    # Every chunk's tracks, on the shot's frames: seen only on its chunk's frames, queried on frames of it.
+    n = recon.tracks.shape[1]
+    assert recon.tracks.shape == (60, n, 2) and recon.track_vis.shape == recon.track_conf.shape == (60, n)
+    assert recon.query_frames.shape == recon.query_points.shape[:1] == (n,)
+    start = 0
+    for chunk, frames in zip(recon.chunks, engine.calls):
+        cols = slice(start, start + n // 5)
+        outside = np.setdiff1d(np.arange(60), frames)
+        assert not recon.track_vis[outside, cols].any() and recon.track_vis[frames, cols].any()
+        assert set(recon.query_frames[cols].tolist()) == {frames[0], frames[5], frames[10], frames[15]}
+        start += n // 5
+    np.testing.assert_array_equal(recon.tracks[recon.query_frames, np.arange(n)], recon.query_points)
+
+    truth = _relative_to_first(bench_long.synthetic_shot(60).extrinsics)
+    f_true = bench_long.synthetic_shot(60).intrinsics[0, 0]
+    rot_before = rotation_errors_deg(plain.extrinsics.astype(np.float64), truth)
+    rot_after = rotation_errors_deg(recon.extrinsics.astype(np.float64), truth)
+    focal_before = abs(plain.intrinsics_model[0, 0, 0] / f_true - 1)
+    focal_after = abs(recon.intrinsics_model[0, 0, 0] / f_true - 1)
+    print(f"rotation error max {rot_before.max():.3f} -> {rot_after.max():.3f} deg, mean {rot_before.mean():.3f} "
+          f"-> {rot_after.mean():.3f}; focal error {100 * focal_before:.2f} -> {100 * focal_after:.3f} %; "
+          f"rmse {recon.solve['rmse_px']:.3f} px")
+    assert "skipped" not in recon.solve and focal_after < 0.005 < focal_before
+    assert rot_after.max() < rot_before.max() / 3 and rot_after.mean() < rot_before.mean() / 3
+    # One adjustment over the whole shot: every frame is observed, many times.
+    assert np.bincount(recon.sparse_obs[:, 0], minlength=60).min() >= 50
+
+
 def test_stitched_shot_matches_the_truth_up_to_one_similarity(shot_folder):
     settings = ReconstructSettings(resolution=112, chunk_size=16, overlap=4)
     infos, engine = _standin(shot_folder, settings)
@@ -89,7 +183,7 @@ def test_stitched_shot_matches_the_truth_up_to_one_similarity(shot_folder):
     np.testing.assert_array_equal(first["sim3"], np.eye(4))
     assert second["shared_frames"] == 4 and second["scale"] != 1.0 and second["residual_median"] < 0.05
     assert "chunk 2/5: aggregator" in stages and "chunk 5/5: frames" in stages
-    with pytest.raises(InputError, match="tracking"):
+    with pytest.raises(InputError, match="given query points"):  # they lie on frame 0 (refine="ba" runs: below)
         reconstruct_frames(infos, ReconstructSettings(resolution=112, chunk_size=16, overlap=4,
                                                       query_points=[[5.0, 5.0]]), engine)
     # The points agree with the stitched cameras (derived from the stitched depth like any result).
@@ -97,11 +191,23 @@ def test_stitched_shot_matches_the_truth_up_to_one_similarity(shot_folder):
         recon.depth, recon.extrinsics, recon.intrinsics_model, recon.preprocess)["points_from_depth"])
 
 
-def test_resume_after_a_kill_recomputes_only_the_missing_chunks(shot_folder, tmp_path):
+@pytest.mark.parametrize("refine", ["none", "ba"])
+def test_resume_after_a_kill_recomputes_only_the_missing_chunks(shot_folder, tmp_path, refine):
     weights = tmp_path / "standin.safetensors"
     weights.write_bytes(b"stand-in weights")  # names the "weights", so results are cached
-    settings = ReconstructSettings(resolution=112, chunk_size=16, overlap=4)
-    infos, dying = _standin(shot_folder, settings, model_id=str(weights))
+    settings = ReconstructSettings(resolution=112, chunk_size=16, overlap=4, refine=refine,
+                                   lens="shared" if refine == "ba" else "per-frame")
+    standin = _tracking_standin if refine == "ba" else _standin
+    stale = []
+    if refine == "ba":  # chunks left by a run without tracks must not be taken for chunks with tracks
+        plain = ReconstructSettings(resolution=112, chunk_size=16, overlap=4)
+        infos, untracked = _standin(shot_folder, plain, model_id=str(weights))
+        with pytest.raises(Cancelled):
+            reconstruct_frames(infos, plain, untracked, cache_dir=tmp_path / "cache",
+                               cancel=lambda: len(untracked.calls) == 3)  # inside chunk 3
+        stale = list((tmp_path / "cache").glob("*.npz"))
+        assert len(stale) == 2 and all(cache.load(f).tracks is None for f in stale)
+    infos, dying = standin(shot_folder, settings, model_id=str(weights))
     real = dying.predict
 
     def killed_at_third_chunk(images, **kw):
@@ -112,19 +218,27 @@ def test_resume_after_a_kill_recomputes_only_the_missing_chunks(shot_folder, tmp
     dying.predict = killed_at_third_chunk
     with pytest.raises(KeyboardInterrupt):
         reconstruct_frames(infos, settings, dying, cache_dir=tmp_path / "cache")
-    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+    assert dying.calls == [list(range(16)), list(range(12, 28))]  # not resumed from the stale chunks
+    for f in stale:
+        f.unlink()
+    chunk_files = list((tmp_path / "cache").glob("*.npz"))
+    assert len(chunk_files) == 2
+    assert all((cache.load(f).tracks is None) == (refine == "none") for f in chunk_files)
 
-    _, again = _standin(shot_folder, settings, model_id=str(weights))
+    _, again = standin(shot_folder, settings, model_id=str(weights))
     stages = []
     resumed = reconstruct_frames(infos, settings, again, progress=lambda s, f: stages.append(s),
                                  cache_dir=tmp_path / "cache")
     assert stages[0] == "resuming from chunk 3/5"
     assert again.calls == [list(range(24, 40)), list(range(36, 52)), list(range(44, 60))]
     # Same result as a run that was never interrupted; afterwards only the stitched result stays cached.
-    _, fresh = _standin(shot_folder, settings)
+    _, fresh = standin(shot_folder, settings)
     whole = reconstruct_frames(infos, settings, fresh)
-    np.testing.assert_array_equal(resumed.extrinsics, whole.extrinsics)
-    np.testing.assert_array_equal(resumed.depth, whole.depth)
+    for name in ("depth", "tracks", "track_vis", "query_frames"):
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(whole, name))
+    # The adjustment itself is not bit-for-bit repeatable (multithreaded sums): same cameras to rounding.
+    np.testing.assert_allclose(resumed.extrinsics, whole.extrinsics, rtol=0, atol=0 if refine == "none" else 1e-5)
+    assert (resumed.tracks is None) == (refine == "none")
     stored = list((tmp_path / "cache").glob("*.npz"))
     assert len(stored) == 1
     assert cache.load(stored[0]).chunks == resumed.chunks == whole.chunks
