@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 
 if __package__ in (None, ""):
-    sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+    sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("", "bench", "tests")]
 from bench_common import RESULTS, peak_rss_gb  # noqa: E402
+from solve_shots import rotation  # noqa: E402
 from vggt_core.chunks import umeyama  # noqa: E402
 
 
@@ -152,7 +153,7 @@ class GroundTruthEngine:
             if j > 0:
                 axis = rng.normal(size=3)
                 angle = np.radians(nz.rotation_deg) * gain[j] * rng.normal()
-                Rc = _rodrigues(axis / np.linalg.norm(axis) * angle) @ Rc
+                Rc = rotation(axis / np.linalg.norm(axis) * angle) @ Rc
                 tc = tc + rng.normal(size=3) * nz.translation * gain[j]  # chunk mean depth is ~1
             ext.append(np.concatenate([Rc, tc[:, None]], 1))
             d = shot.depth[i] * scale * (1 + nz.depth_bias * gain[j] * rng.normal())
@@ -174,15 +175,6 @@ class GroundTruthEngine:
 
 def _digest(img: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(img, np.float32).tobytes()).hexdigest()
-
-
-def _rodrigues(v: np.ndarray) -> np.ndarray:
-    theta = np.linalg.norm(v)
-    if theta < 1e-15:
-        return np.eye(3)
-    k = v / theta
-    Kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(theta) * Kx + (1 - np.cos(theta)) * Kx @ Kx
 
 
 def write_shot_frames(folder: Path, n: int, size: tuple[int, int] = (224, 112)) -> list[Path]:

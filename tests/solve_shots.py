@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+from synth_recon import look_at_extrinsic, make_recon
 
 KINDS = ("dolly", "orbit", "handheld")
 
@@ -22,16 +23,6 @@ def rotation(rotvec: np.ndarray) -> np.ndarray:
     k = np.asarray(rotvec, float) / theta
     kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
     return np.eye(3) + np.sin(theta) * kx + (1 - np.cos(theta)) * kx @ kx
-
-
-def look_at(center: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """[3, 4] camera-from-world (OpenCV axes, world y down) of a camera at ``center`` looking at ``target``."""
-    z = target - center
-    z = z / np.linalg.norm(z)
-    x = np.cross([0.0, -1.0, 0.0], z)
-    x /= np.linalg.norm(x)
-    r = np.stack([x, np.cross(z, x), z])
-    return np.concatenate([r, (-r @ center)[:, None]], axis=1)
 
 
 @dataclass
@@ -58,14 +49,14 @@ def _path(kind: str, frames: int, rng: np.random.Generator) -> np.ndarray:
     for i, u in enumerate(t):
         if kind == "dolly":  # lateral track of 4 units, panning 12 degrees to follow the action
             c = np.array([4.0 * u, 0.0, 0.0])
-            e = look_at(c, np.array([2.0 + 2.0 * u, 0.3, 10.0]))
+            e = look_at_extrinsic(c, np.array([2.0 + 2.0 * u, 0.3, 10.0]))
         elif kind == "orbit":  # 50 degree arc at radius 8 around the scene centre
             a = np.radians(-25 + 50 * u)
             c = np.array([8 * np.sin(a), -0.5, 10 - 8 * np.cos(a)])
-            e = look_at(c, np.array([0.0, 0.0, 10.0]))
+            e = look_at_extrinsic(c, np.array([0.0, 0.0, 10.0]))
         else:  # handheld push-in: 3 units forward, a slow drift and shake of about a degree
             c = np.array([0.2 * np.sin(3 * u), 0.1 * np.sin(5 * u), 3.0 * u])
-            e = look_at(c, np.array([0.0, 0.0, 10.0]))
+            e = look_at_extrinsic(c, np.array([0.0, 0.0, 10.0]))
             shake = rotation(np.radians(0.6) * np.sin(np.array([7.0, 11.0, 5.0]) * u * 6.28 + i * 0.1))
             e = np.concatenate([shake @ e[:, :3], (shake @ e[:, 3])[:, None]], axis=1)
         out.append(e)
@@ -141,8 +132,6 @@ def center_errors(est: np.ndarray, true: np.ndarray) -> np.ndarray:
 def shot_recon(shot: Shot, model_hw: tuple[int, int] = (28, 42)):
     """A ``Reconstruction`` (analytic depth from tests/synth_recon.py) whose cameras are the shot's perturbed
     start and whose tracks (model pixels) are its observations: what the solve gets from VGGT."""
-    from synth_recon import make_recon
-
     from vggt_core.preprocess import intrinsics_to_model, pixels_to_model
 
     s = len(shot.extrinsics)

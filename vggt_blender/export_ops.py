@@ -224,16 +224,9 @@ def _cached_reconstruction(col: bpy.types.Collection | None) -> "Reconstruction"
 
 
 # ---- operators -----------------------------------------------------------------------------------
-class _ExportOperator(bpy.types.Operator):
+class _ExportOperator(setup_ops.RootPoll, bpy.types.Operator):
     bl_options = {"REGISTER"}
     filepath: StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE"})
-
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        if setup_ops.find_root(context) is None:
-            cls.poll_message_set("Select an object of a VGGT import")
-            return False
-        return True
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         context.window_manager.fileselect_add(self)

@@ -13,9 +13,9 @@ from bpy.props import EnumProperty, FloatProperty
 from mathutils import Matrix
 
 from . import runs
+from .builders.datablocks import ROOT_KEY
 from .convert import setup as su
 
-ROOT_KEY = "vggt_root"
 
 
 # ---- reading the reconstruction ----------------------------------------------------------------
@@ -150,8 +150,8 @@ def floor_from_points(root: bpy.types.Object, points: np.ndarray) -> np.ndarray:
 
 
 # ---- operators -----------------------------------------------------------------------------------
-class _RootOperator(bpy.types.Operator):
-    bl_options = {"REGISTER", "UNDO"}
+class RootPoll:
+    """Mixin for a ``bpy.types.Operator`` that works on the selected import (``find_root``)."""
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -159,6 +159,10 @@ class _RootOperator(bpy.types.Operator):
             cls.poll_message_set("Select an object of a VGGT import")
             return False
         return True
+
+
+class _RootOperator(RootPoll, bpy.types.Operator):
+    bl_options = {"REGISTER", "UNDO"}
 
     def transform(self, context: bpy.types.Context, root: bpy.types.Object) -> np.ndarray:
         raise NotImplementedError

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError, VGGTError
+from .errors import InputError, VGGTError, one_line
 
 COLUMNS = ("name", "input", "start", "end", "args")
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
@@ -202,7 +202,7 @@ def run_batch(
         except VGGTError as err:
             row["status"], row["error"] = "failed", str(err)
         except (OSError, ValueError, RuntimeError) as err:  # unexpected, but only this shot's
-            row["status"], row["error"] = "failed", f"{type(err).__name__}: {err}".splitlines()[0]
+            row["status"], row["error"] = "failed", f"{type(err).__name__}: {one_line(err)}"
         if row["error"]:
             row["time_s"] = round(time.monotonic() - started, 3)
             print(f"vggt-reconstruct: shot {shot.name} failed: {row['error']}", file=sys.stderr, flush=True)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import geometry
-from .errors import CacheError, InputError
+from .errors import CacheError, InputError, one_line
 from .preprocess import valid_mask
 from .reconstruction import FrameInfo, PreprocessRecord, Reconstruction
 
@@ -115,8 +115,7 @@ def load(path: str | Path) -> Reconstruction:
     except CacheError:
         raise
     except Exception as err:  # zip, zlib, json, key and shape errors all mean "not a usable cache file"
-        reason = (str(err).splitlines() or [""])[0] or type(err).__name__
-        raise CacheError(f"{path} is not a readable VGGT cache file ({reason}); delete it to recompute") from None
+        raise CacheError(f"{path} is not a readable VGGT cache file ({one_line(err)}); delete it to recompute") from None
     if recon.extrinsics.shape[0] != len(recon.frames) or recon.depth.shape[0] != len(recon.frames):
         raise CacheError(f"{path} is inconsistent (frame count differs between arrays); delete it to recompute")
     return recon

@@ -23,6 +23,7 @@ from typing import Union
 import numpy as np
 
 from . import video
+from .colour import linear_to_srgb
 from .errors import Cancelled, InputError, one_line
 from .reconstruction import FrameInfo
 
@@ -258,16 +259,14 @@ def _read_oiio(path: Path) -> np.ndarray:
         "oiio:ColorSpace"
     ).lower().startswith("lin")
     if linear:
-        rgb = np.where(rgb <= 0.0031308, 12.92 * rgb, 1.055 * rgb ** (1 / 2.4) - 0.055)  # sRGB encoding
+        rgb = linear_to_srgb(rgb)
     return np.rint(rgb * 255.0).astype(np.uint8)
 
 
 def _list_video(path: Path, selection: FrameSelection) -> list[FrameInfo]:
     """Every Blender frame number of the video, its time ``n / rate``, and the size after rotation."""
     timing = video.read_timing(path)
-    width, height = timing.first.width, timing.first.height
-    if video.quarter_turns(timing.first) % 2:
-        width, height = height, width
+    width, height = timing.size
     times = (np.arange(len(timing.shown)) / float(timing.rate)).tolist()
     picked = selection.pick(len(times), times)
     if not picked:

@@ -17,9 +17,11 @@ numbered in decoding order instead, with every decoded frame counted.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -50,13 +52,13 @@ class VideoTiming:
     shown: ``shown[n]`` = position, in presentation order, of the decoded frame Blender shows as movie frame n.
     stamps: presentation timestamps (stream time base) of the decoded frames, sorted; None for a stream
         without timestamps (a raw elementary stream), whose frames are then numbered in decoding order.
-    first: the first decoded frame (size and rotation).
+    size: (width, height) of the first decoded frame shown upright (after its rotation).
     """
 
     rate: Fraction
     shown: np.ndarray
     stamps: list[int] | None
-    first: object
+    size: tuple[int, int]
 
 
 def _blender_round(x: np.ndarray) -> np.ndarray:
@@ -108,22 +110,35 @@ def _video_timing(container, path: Path) -> VideoTiming:
                 first = frames[0]
     if first is None:
         raise InputError(f"no decodable frames in video {path}")
+    size = (first.height, first.width) if quarter_turns(first) % 2 else (first.width, first.height)
     if untimed:
-        return VideoTiming(rate, np.arange(decoded), None, first)
+        return VideoTiming(rate, np.arange(decoded), None, size)
     stamps.sort()
     count = _blender_frame_count(container, stream, rate) or len(stamps)
     steps = 1.0 / float(rate * stream.time_base)  # stream time-base units per frame
     targets = (stream.start_time or 0) + _blender_round(np.arange(count) * steps)
     shown = np.maximum(np.searchsorted(stamps, targets, side="right") - 1, 0)
-    return VideoTiming(rate, shown, stamps, first)
+    return VideoTiming(rate, shown, stamps, size)
 
 
 def read_timing(path: Path) -> VideoTiming:
+    """Blender's numbering of ``path`` (``_video_timing``), remembered by (real path, size, mtime): listing
+    frames and decoding each chunk of a shot demux the whole file only once."""
+    try:
+        st = os.stat(path)
+        stamp = (st.st_size, st.st_mtime_ns)
+    except OSError:
+        stamp = None  # open_video reports it
+    return _read_timing(str(Path(path).resolve()), stamp)
+
+
+@lru_cache(maxsize=16)
+def _read_timing(path: str, stamp: tuple[int, int] | None) -> VideoTiming:  # stamp: part of the memo key only
     import av
 
-    with open_video(path) as container:
+    with open_video(Path(path)) as container:
         try:
-            return _video_timing(container, path)
+            return _video_timing(container, Path(path))
         except av.FFmpegError as err:
             raise InputError(f"cannot read video {path}: {one_line(err)} (corrupt file?)") from None
 

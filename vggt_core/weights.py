@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from .errors import Cancelled, WeightsError
+from .errors import Cancelled, WeightsError, one_line
 
 if TYPE_CHECKING:
     import torch
@@ -76,7 +76,7 @@ def _hub_error(repo: str, err: Exception) -> WeightsError:
             f"weights for {repo} are not cached and the Hugging Face hub cannot be reached; download them on a "
             f"connected machine (`hf download {repo}`) or pass --weights PATH / set VGGT_WEIGHTS to a local checkpoint"
         )
-    return WeightsError(f"could not download weights for {repo}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+    return WeightsError(f"could not download weights for {repo}: {type(err).__name__}: {one_line(err)}")
 
 
 def download_from_hub(

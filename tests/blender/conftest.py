@@ -1,9 +1,19 @@
-"""Fixtures shared by the Blender tests that run the extension with the tiny model."""
+"""Fixtures shared by the Blender tests: an empty scene, and the extension run with the tiny model."""
 from __future__ import annotations
 
 import os
 
 import pytest
+
+
+@pytest.fixture()
+def scene():
+    """The scene of empty factory settings (no objects, default render settings); a test module that needs
+    other settings overrides this fixture with one that takes it (``def scene(scene): ...``)."""
+    import bpy
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    return bpy.context.scene
 
 
 @pytest.fixture(scope="module")

@@ -35,12 +35,6 @@ DATA_COLLECTIONS = ("objects", "meshes", "cameras", "materials", "node_groups", 
                     "actions", "collections")
 
 
-@pytest.fixture()
-def scene():
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    return bpy.context.scene
-
-
 def _update(sc):
     for vl in sc.view_layers:
         vl.update()

@@ -17,9 +17,7 @@ from vggt_blender.builders import import_reconstruction  # noqa: E402
 from vggt_blender.builders.datablocks import Ledger, fcurve_ensure  # noqa: E402
 
 
-def test_animated_camera_marks_interpolated_frames():
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
+def test_animated_camera_marks_interpolated_frames(scene):
     recon = make_recon([(64, 36)] * 4, video="/nonexistent/plate.mp4", indices=[0, 4, 8, 20])
     settings = convert.ImportSettings(per_frame_cameras=False, point_cloud=False, depth_proxies=False)
     anim = next(o for o in import_reconstruction(recon, settings, scene).objects if o.type == "CAMERA")
@@ -28,13 +26,11 @@ def test_animated_camera_marks_interpolated_frames():
     assert anim["vggt_interpolated_frames"] == keys[-1] - keys[0] + 1 - 4 == 17
 
 
-def test_fps_samples_movie_clips_and_strips_by_playback_time(tmp_path):
+def test_fps_samples_movie_clips_and_strips_by_playback_time(scene, tmp_path):
     pytest.importorskip("av", reason="PyAV encodes the test videos")
     from ext_helpers import write_video
     from vggt_blender import sources
 
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 24, 1.0
     video = write_video(tmp_path / "plate.mp4", [5 * i for i in range(48)], (64, 48))
     clip = bpy.data.movieclips.load(str(video))

@@ -23,12 +23,10 @@ CAMERAS = dict(point_cloud=False, depth_proxies=False, set_scene=True)
 
 
 @pytest.fixture()
-def scene():
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    sc = bpy.context.scene
-    sc.render.resolution_x, sc.render.resolution_y, sc.render.fps = 1920, 1080, 30
-    sc.frame_start, sc.frame_end = 1, 250
-    return sc
+def scene(scene):
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.fps = 1920, 1080, 30
+    scene.frame_start, scene.frame_end = 1, 250
+    return scene
 
 
 def _edit_state(sc):

@@ -26,12 +26,6 @@ from vggt_core.solve import solve  # noqa: E402
 CAMERAS = dict(point_cloud=False, depth_proxies=False, set_scene=True)
 
 
-@pytest.fixture()
-def scene():
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    return bpy.context.scene
-
-
 def _pixels(scene, cam, points_world, size):
     from bpy_extras.object_utils import world_to_camera_view
     from mathutils import Vector

@@ -51,14 +51,12 @@ def _strips(se):
 
 
 @pytest.fixture()
-def scene():
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    sc = bpy.context.scene
-    r = sc.render
+def scene(scene):
+    r = scene.render
     r.resolution_x, r.resolution_y, r.resolution_percentage = W, H, 100
     r.image_settings.file_format = "PNG"
-    sc.view_settings.view_transform = "Standard"  # grey levels survive unchanged
-    return sc
+    scene.view_settings.view_transform = "Standard"  # grey levels survive unchanged
+    return scene
 
 
 def _shown(sc, frame: int, tmp: Path) -> float:

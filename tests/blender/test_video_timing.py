@@ -35,10 +35,8 @@ def _strips(se):
         ("vfr.mkv", Fraction(30000, 1001), (0, 1, 3, 5, 6, 20, 21, 22, 23), 31),
     ],
 )
-def test_frame_numbers_match_blender(tmp_path, name, rate, drop, count):
+def test_frame_numbers_match_blender(scene, tmp_path, name, rate, drop, count):
     video = write_video(tmp_path / name, n=33, rate=rate, drop=drop)
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
     r = scene.render
     r.fps, r.fps_base = round(rate), round(rate) / float(rate)  # the clip's rate: the strip is not retimed
     r.resolution_x, r.resolution_y, r.resolution_percentage = 64, 48, 100

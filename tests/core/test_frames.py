@@ -182,6 +182,21 @@ def test_video_seeks_across_gaps_and_repeats(tmp_path, monkeypatch):
     assert all(abs(g - frame_level(i)) <= 4 for g, i in zip(got, (26, 2, 12, 2, 13, 29))), got
 
 
+def test_video_demuxed_once_until_the_file_changes(tmp_path, monkeypatch):
+    import vggt_core.video as video_mod
+
+    demuxed = []
+    real = video_mod._video_timing
+    monkeypatch.setattr(video_mod, "_video_timing", lambda c, p: demuxed.append(p) or real(c, p))
+    video = write_video(tmp_path / "once.mp4", n=12)
+    infos = list_frames(video)
+    for chunk in (infos[:6], infos[4:]):  # each chunk of a chunked run decodes on its own
+        read_frames(chunk)
+    assert len(demuxed) == 1
+    write_video(video, n=7)  # new size/mtime: numbered afresh
+    assert len(list_frames(video)) == 7 and len(demuxed) == 2
+
+
 def test_video_rotation_metadata(tmp_path):
     video = write_video(tmp_path / "portrait.mp4", rotation=90)
     (info,) = list_frames(video, FrameSelection(max_frames=1))

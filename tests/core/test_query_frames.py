@@ -12,8 +12,8 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from solve_shots import Shot, look_at, project, rotation, rotation_errors_deg, shot_recon  # noqa: E402
-from synth_recon import make_recon  # noqa: E402
+from solve_shots import Shot, project, rotation, rotation_errors_deg, shot_recon  # noqa: E402
+from synth_recon import look_at_extrinsic, make_recon  # noqa: E402
 
 from vggt_core.engine import Engine  # noqa: E402
 from vggt_core.errors import Cancelled, InputError  # noqa: E402
@@ -101,7 +101,7 @@ def _pan_shot(query: list[int], frames: int = 24, seed: int = 0):
     ext = []
     for u in np.linspace(0, 1, frames):
         c, a = np.array([2.0 * u, 0.0, 0.0]), np.radians(60 * u)
-        ext.append(look_at(c, c + [np.sin(a), 0.0, np.cos(a)]))
+        ext.append(look_at_extrinsic(c, c + [np.sin(a), 0.0, np.cos(a)]))
     ext = np.array(ext)
     r0, t0 = ext[0, :, :3].copy(), ext[0, :, 3].copy()  # frame 0 is the world, as in VGGT
     ext[:, :, :3], ext[:, :, 3] = ext[:, :, :3] @ r0.T, ext[:, :, 3] - (ext[:, :, :3] @ r0.T) @ t0

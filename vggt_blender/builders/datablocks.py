@@ -14,6 +14,7 @@ _INTERP_CODES = {"CONSTANT": 0, "LINEAR": 1, "BEZIER": 2}  # FCurve keyframe int
 
 
 IMPORT_KEY = "vggt_import"  # custom property on every datablock an import creates: that import's id
+ROOT_KEY = "vggt_root"  # custom property (True) on an import's root Empty, which parents all its objects
 # The datablock's name when its import finished. Duplicating an object (Shift+D) copies its custom
 # properties but not its name, so a copy the artist made is never taken for the import's own.
 NAME_KEY = "vggt_name"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bpy
 
-from .datablocks import IMPORT_KEY, NAME_KEY, import_id, seal_name
+from .datablocks import IMPORT_KEY, NAME_KEY, ROOT_KEY, import_id, seal_name
 
 # bpy.data collections that can hold datablocks an import creates.
 _KINDS = ("objects", "collections", "meshes", "cameras", "materials", "node_groups", "images", "movieclips",
@@ -44,7 +44,7 @@ def restore_names(saved: list[tuple[bpy.types.ID, str]]) -> None:
 
 
 def _root(col: bpy.types.Collection) -> bpy.types.Object | None:
-    return next((o for o in col.objects if o.get("vggt_root") and import_id(o) == import_id(col)), None)
+    return next((o for o in col.objects if o.get(ROOT_KEY) and import_id(o) == import_id(col)), None)
 
 
 def _parents(col: bpy.types.Collection) -> list[bpy.types.Collection]:

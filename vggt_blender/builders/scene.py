@@ -8,7 +8,7 @@ import bpy
 from .. import convert
 from ..convert import ImportSettings
 from .cameras import build_animated_camera, build_frame_cameras
-from .datablocks import Ledger, new_object
+from .datablocks import ROOT_KEY, Ledger, new_object
 from .depth_mesh import build_depth_proxy
 from .points import build_point_cloud
 
@@ -160,7 +160,7 @@ def import_reconstruction(
 
         root = new_object(ledger, name, None, col, matrix=convert.root_matrix(settings.scale))
         root.empty_display_type = "ARROWS"
-        root["vggt_root"] = True
+        root[ROOT_KEY] = True
 
         cams = convert.frame_cameras(recon, settings.sensor_width)
         plate = settings.plate if settings.plate is not None else convert.default_plate(recon)

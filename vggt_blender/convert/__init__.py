@@ -11,14 +11,15 @@ Frames of reference:
   ``Reconstruction`` convention, also Blender's). So no half-pixel shift appears anywhere here.
 
 Modules by subject: ``settings``, ``cameras``, ``timeline`` (plate and timeline frames), ``names``,
-``colour``, ``points``, ``proxies``; ``setup`` (floor, origin, scale) and ``chan`` (Nuke camera
+``points``, ``proxies`` (colour transfer functions come from ``vggt_core.colour``); ``setup`` (floor, origin, scale) and ``chan`` (Nuke camera
 files) are used as modules. Every other public name is re-exported here.
 """
 from __future__ import annotations
 
+from vggt_core.colour import linear_to_srgb, srgb_to_linear
+
 from .cameras import (Z_UP, BlenderCamera, camera_display_size, camera_matrix_world, clip_range, frame_cameras,
                       opencv_to_blender_camera, root_matrix)
-from .colour import linear_to_srgb, srgb_to_linear
 from .names import NAME_SUFFIX_ROOM, default_name, frame_labels, max_name_bytes, safe_name
 from .points import PointArrays, confidence_rank, point_arrays, point_cloud_arrays
 from .proxies import ProxyMesh, depth_proxy_mesh, model_to_original_uv, proxy_frame_indices

@@ -1,4 +1,4 @@
-"""sRGB <-> linear transfer functions."""
+"""sRGB <-> linear transfer functions (plates read in vggt_core, colours written by the Blender importer)."""
 from __future__ import annotations
 
 import numpy as np
@@ -16,4 +16,5 @@ def linear_to_srgb(c: np.ndarray) -> np.ndarray:
     return np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(c, 1.0 / 2.4) - 0.055).astype(np.float32)
 
 
-_SRGB8_TO_LINEAR = srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)
+# 8-bit sRGB code value -> linear, as a lookup table.
+SRGB8_TO_LINEAR = srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)
