@@ -88,8 +88,8 @@ class VGGTSceneProps(PropertyGroup):
                               description="Frames, spread over the shot, whose grid points are tracked "
                                           "through it for the bundle adjustment")
     track_markers: BoolProperty(name="Tracks as Markers", default=False,
-                                description="Refined tracks as markers of the plate's Movie Clip (made from the "
-                                            "plate's movie or numbered images when needed), and the solved lens "
+                                description="Refined tracks as markers of a Movie Clip of the plate made by the "
+                                            "import (your own clips are left as they are), and the solved lens "
                                             "on its tracking camera")
 
     # Import

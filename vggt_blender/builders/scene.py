@@ -100,8 +100,8 @@ def solve_props(col: bpy.types.Collection, recon: "Reconstruction") -> None:
 
 def _track_markers(ledger: Ledger, anim: bpy.types.Object | None, recon: "Reconstruction",
                    plate: convert.PlateSettings | None, timeline: Any, name: str, sensor_width: float) -> None:
-    """The solve's tracks onto the plate's Movie Clip (the animated camera's, else one made from the plate:
-    ``markers.plate_clip``), and its lens onto the clip's tracking camera."""
+    """The solve's tracks onto a Movie Clip of the plate that this import owns (``markers.plate_clip``: never
+    the artist's), and its lens onto that clip's tracking camera."""
     from .markers import apply_tracking_camera, build_track_markers, plate_clip
 
     if recon.sparse_points is None:

@@ -54,9 +54,9 @@ class ImportSettings:
         plate, except over a Video Sequencer edit that holds other strips (then only the camera).
     plate: footage for the animated camera; None -> derived from the frames (one video -> movie,
         a consistently numbered image sequence -> images).
-    track_markers: the camera solve's tracks as markers of the plate's Movie Clip (the animated camera's, else
-        one made from the plate's movie or numbered images), and its lens on the clip's tracking camera
-        (``builders.markers``).
+    track_markers: the camera solve's tracks as markers of a Movie Clip of the plate that the import owns (the
+        animated camera's, else one made from the plate's movie or numbered images; never a clip the artist
+        already has), and its lens on that clip's tracking camera (``builders.markers``).
     """
 
     per_frame_cameras: bool = True
