@@ -51,6 +51,15 @@ def cameras_of(root: bpy.types.Object) -> list[bpy.types.Object]:
     return per_frame or cams
 
 
+def camera_rotations(root: bpy.types.Object) -> np.ndarray:
+    """[S, 3, 3] each camera's world rotation: columns are its right, up and backward axes (local +X, +Y, +Z),
+    unit length (an object scale removed)."""
+    mats = [_world(o)[:3, :3] for o in cameras_of(root)]
+    if not mats:
+        raise ValueError("the reconstruction has no cameras")
+    return np.array([m / np.linalg.norm(m, axis=0) for m in mats])
+
+
 def camera_centres_and_ups(root: bpy.types.Object) -> tuple[np.ndarray, np.ndarray]:
     """World camera centres [S, 3] and unit up vectors [S, 3] (a Blender camera's local +Y)."""
     mats = [_world(o) for o in cameras_of(root)]
@@ -233,13 +242,13 @@ class VGGT_OT_set_forward(_RootOperator):
 
 
 class VGGT_OT_level(_RootOperator):
-    """Level the horizon: turn the cameras' average up vector to +Z"""
+    """Level the horizon: roll the scene so the cameras' horizontal axes are level, keeping their pitch"""
 
     bl_idname = "vggt.level"
     bl_label = "Level Horizon"
 
     def transform(self, context, root):
-        return su.level_transform(camera_centres_and_ups(root)[1])
+        return su.level_transform(camera_rotations(root))
 
 
 class VGGT_OT_set_scale(_RootOperator):

@@ -147,10 +147,21 @@ def test_set_origin_to_cursor_forward_and_level():
     view = -np.array(cam0.matrix_world.to_3x3())[:, 2]
     assert abs(np.arctan2(view[0], view[1])) < 1e-5  # the camera now looks along +Y (and still down)
 
+    # The cameras look 23 degrees down at a level floor. Roll the scene 5 degrees about the view direction:
+    # Level Horizon takes the roll out and keeps the pitch, so the floor is level again.
+    from mathutils import Matrix
+
+    root.matrix_basis = Matrix.Rotation(np.radians(5.0), 4, view.tolist()) @ root.matrix_basis
+    bpy.context.view_layer.update()
+    assert np.degrees(np.arccos(_floor_normal_world(root, r)[2])) > 4.0
     assert bpy.ops.vggt.level() == {"FINISHED"}
-    ups = np.array([np.array(c.matrix_world.to_3x3())[:, 1] for c in setup_ops.cameras_of(root)])
-    up = ups.mean(0) / np.linalg.norm(ups.mean(0))
-    assert np.degrees(np.arccos(up[2])) < 1e-4
+    bpy.context.view_layer.update()
+    assert np.degrees(np.arccos(np.clip(_floor_normal_world(root, r)[2], -1, 1))) < 0.5
+    axes = np.array([np.array(c.matrix_world.to_3x3()) for c in setup_ops.cameras_of(root)])
+    rights = axes[:, :, 0] / np.linalg.norm(axes[:, :, 0], axis=1, keepdims=True)
+    assert np.degrees(np.abs(np.arcsin(rights[:, 2]))).max() < 1e-3  # no roll left
+    views = -axes[:, :, 2] / np.linalg.norm(axes[:, :, 2], axis=1, keepdims=True)
+    np.testing.assert_allclose(np.degrees(np.arcsin(views[:, 2])), -np.degrees(0.4), atol=0.5)  # pitch kept
 
 
 def test_errors_leave_the_scene_untouched():
