@@ -15,11 +15,9 @@ import bpy
 
 from vggt_core.errors import VGGTError, one_line
 
-from . import prefs, sources, worker
+from . import addon, sources, worker
 from .convert import ImportSettings
 from .props import import_settings
-
-ADDON_ID = __package__
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,7 @@ def default_cache_dir() -> str:
     if bpy.data.filepath:
         return bpy.path.abspath("//vggt_cache")
     try:
-        return bpy.utils.extension_path_user(ADDON_ID, path="cache", create=True)
+        return bpy.utils.extension_path_user(addon.ADDON_ID, path="cache", create=True)
     except ValueError:  # imported from the source tree, not as an extension
         return os.path.join(tempfile.gettempdir(), "vggt_cache")
 
@@ -61,8 +59,8 @@ def plan_from_scene(context: bpy.types.Context) -> RunPlan:
         inputs=src.inputs,
         settings=ReconstructSettings(selection=src.selection, mode=props.mode, chunk_size=props.chunk_size,
                                      overlap=props.overlap, **solve_settings(props)),
-        engine=prefs.engine_spec(context),
-        cache_dir=default_cache_dir() if prefs.cache_results(context) else None,
+        engine=addon.engine_spec(context),
+        cache_dir=default_cache_dir() if addon.cache_results(context) else None,
     )
     return RunPlan(job, import_settings(props, src.plate), name)
 
