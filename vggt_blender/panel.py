@@ -61,6 +61,8 @@ class VGGT_PT_main(bpy.types.Panel):
             box.prop(props, "distortion")
         if props.refine:
             box.prop(props, "track_markers")
+        if props.refine and props.track_markers and props.lens != "per-frame":
+            box.prop(props, "lens_to_my_clip")
 
         box = col.box()
         box.label(text="Import")

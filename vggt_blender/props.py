@@ -91,6 +91,10 @@ class VGGTSceneProps(PropertyGroup):
                                 description="Refined tracks as markers of a Movie Clip of the plate made by the "
                                             "import (your own clips are left as they are), and the solved lens "
                                             "on its tracking camera")
+    lens_to_my_clip: BoolProperty(name="Lens onto My Clip", default=False,
+                                  description="Also put the solved lens on the tracking camera of your own Movie "
+                                              "Clip of the plate. Its lens before is kept and comes back when the "
+                                              "import is removed, or re-imported without this")
 
     # Import
     import_cameras: BoolProperty(name="Per-Frame Cameras", default=True, description="One camera per frame")
@@ -153,6 +157,7 @@ def import_settings(props: VGGTSceneProps, plate: PlateSettings | None) -> Impor
         set_scene=props.set_scene == "PLATE" or (props.set_scene == "AUTO" and props.source_type != "STRIP"),
         plate=plate,
         track_markers=props.refine and props.track_markers,
+        lens_to_artist_clip=props.refine and props.track_markers and props.lens_to_my_clip,
     )
 
 

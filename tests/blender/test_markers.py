@@ -164,6 +164,62 @@ def test_the_artists_tracked_clip_is_untouched_by_import_reimport_rollback_and_r
     assert list(bpy.data.movieclips) == [artist]
 
 
+def test_lens_onto_my_clip_is_lent_and_given_back(tmp_path, monkeypatch):
+    """With the option on, the artist's clip gets the solved lens (its tracks stay); a failed import, a re-import
+    without the option and a removal each put back exactly the lens the artist had, and a change the artist
+    made to the lens after the import is theirs to keep."""
+    from ext_helpers import write_video
+
+    from vggt_blender import convert
+    from vggt_blender.builders import import_reconstruction, ownership, scene as scene_mod
+
+    pytest.importorskip("av", reason="PyAV encodes the test video")
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    movie = str(write_video(tmp_path / "plate.mp4", [5 * i for i in range(8)], (64, 36)))
+    artist = _artist_clip(movie)
+    before = _state(artist)
+    shot = make_shot("orbit", frames=8, tracks=30, size=(64, 36), focal_px=48.0, noise_px=0.01, outliers=0.0)
+    recon = solve(shot_recon(shot), lens="shared", refine="ba")
+    recon = replace(recon, frames=[replace(f, source=movie) for f in recon.frames])
+    lend = convert.ImportSettings(point_cloud=False, depth_proxies=False, track_markers=True,
+                                  lens_to_artist_clip=True)
+    scene = bpy.context.scene
+    solved_mm = recon.intrinsics[0, 0, 0] * 36.0 / 64
+
+    def replace_import(col, settings):
+        ownership.set_aside(col)
+        new = import_reconstruction(recon, settings, scene, name="shot")
+        ownership.remove_import(col, heir=new)
+        return new
+
+    col = import_reconstruction(recon, lend, scene, name="shot")
+    cam = artist.tracking.camera
+    assert cam.focal_length == pytest.approx(solved_mm, rel=1e-5) and cam.distortion_model == "POLYNOMIAL"
+    assert _state(artist)["tracks"] == before["tracks"]
+    col = replace_import(col, lend)  # lent again: the lens stays the solved one
+    assert cam.focal_length == pytest.approx(solved_mm, rel=1e-5)
+    col = replace_import(col, replace(lend, lens_to_artist_clip=False))  # not lent: the artist's lens is back
+    assert _state(artist) == before
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("stop after the markers")
+
+    with monkeypatch.context() as m:
+        m.setattr(scene_mod, "build_point_cloud", fail)
+        with pytest.raises(RuntimeError, match="stop after the markers"):
+            import_reconstruction(recon, replace(lend, point_cloud=True), scene, name="failed")
+    assert _state(artist) == before
+
+    col = replace_import(col, lend)
+    ownership.remove_import(col)
+    assert _state(artist) == before and "vggt_lent_lens" not in artist
+
+    col = import_reconstruction(recon, lend, scene, name="shot")
+    cam.focal_length = 31.0  # the artist recalibrates after the import: removing it keeps their lens
+    ownership.remove_import(col)
+    assert cam.focal_length == pytest.approx(31.0) and "vggt_lent_lens" not in artist
+
+
 # --------------------------------------------------------------------------- markers for every source
 # Frames encode their source index as grey level (tests/blender/test_sources.py); a sequencer strip of the clip,
 # starting at the clip's own start frame, renders what the clip shows at each scene frame, so each marker's frame
