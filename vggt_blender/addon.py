@@ -8,7 +8,7 @@ import bpy
 from vggt_core.errors import WeightsError
 from vggt_core.weights import is_local_source
 
-from . import worker
+from .runs import worker
 
 ADDON_ID = __package__  # "vggt_blender" from the source tree, "bl_ext.<repo>.<id>" when installed
 DEFAULT_MODEL = "facebook/VGGT-1B"

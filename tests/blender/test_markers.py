@@ -275,7 +275,7 @@ def _check_markers(scene, clip, recon, name, tmp_path) -> dict[int, int]:
 
 
 def test_markers_for_an_image_folder_go_onto_an_image_sequence_clip(tmp_path):
-    from vggt_blender import sources
+    from vggt_blender.runs import sources
     from vggt_core.frames import list_frames
 
     scene = _grey_scene()
@@ -292,7 +292,7 @@ def test_markers_for_an_image_folder_go_onto_an_image_sequence_clip(tmp_path):
 
 
 def test_markers_for_a_movie_strip_go_onto_a_clip_of_its_movie(tmp_path):
-    from vggt_blender import sources
+    from vggt_blender.runs import sources
     from vggt_core.frames import list_frames
 
     scene = _grey_scene()

@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from synth_recon import look_at_extrinsic, make_recon  # noqa: E402
-from vggt_blender import convert, setup_ops  # noqa: E402
+from vggt_blender import convert  # noqa: E402
+from vggt_blender.operators import setup_ops  # noqa: E402
 from vggt_blender.builders import import_reconstruction  # noqa: E402
 
 S, HW = 6, (28, 42)
@@ -210,7 +211,8 @@ def test_headless_floor_origin_scale_and_exports(tmp_path, ckpt, capsys):
     """``blender -b -c vggt`` on the bundled example with a synthetic (tiny, random) checkpoint."""
     import torch
 
-    from vggt_blender import cli, worker
+    from vggt_blender.command_line import cli
+    from vggt_blender.runs import worker
 
     torch.set_num_threads(1)
     out = tmp_path / "scene.blend"
@@ -242,7 +244,7 @@ def test_headless_floor_origin_scale_and_exports(tmp_path, ckpt, capsys):
     (["--export-points", "p.ply"], ".glb"),
 ])
 def test_headless_setup_option_errors(tmp_path, capsys, argv, needle):
-    from vggt_blender import cli
+    from vggt_blender.command_line import cli
 
     assert cli.main(["--images", str(tmp_path), "--out", str(tmp_path / "o.blend"), *argv]) == 1
     assert needle in capsys.readouterr().err

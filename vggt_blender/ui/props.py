@@ -8,7 +8,7 @@ from bpy.types import PropertyGroup
 
 from vggt_core.solve import TRACK_FRAMES  # numpy only: safe before the optional deps are installed
 
-from .convert import ImportSettings, PlateSettings
+from ..convert import ImportSettings, PlateSettings
 
 # Values 0/1 are what the former boolean "Set Scene From Plate" stored (False/True) in saved files.
 SCENE_SETTINGS = [

@@ -8,7 +8,9 @@ import os
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
-from . import addon, cache_ops, dependencies, worker
+from .. import addon, dependencies
+from ..operators import cache_ops
+from ..runs import worker
 
 MODEL_SOURCES = [
     (addon.DEFAULT_MODEL, "VGGT-1B",

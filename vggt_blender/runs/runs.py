@@ -15,9 +15,10 @@ import bpy
 
 from vggt_core.errors import VGGTError, one_line
 
-from . import addon, sources, worker
-from .convert import ImportSettings
-from .props import import_settings
+from .. import addon
+from ..convert import ImportSettings
+from ..ui.props import import_settings
+from . import sources, worker
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def import_final(scene: bpy.types.Scene | None, final: tuple, settings: ImportSe
     if kind == "error":
         return "ERROR", final[1], None
     recon, cache_path = final[1], final[2]
-    from .builders.scene import import_reconstruction
+    from ..builders.scene import import_reconstruction
 
     try:
         col = import_reconstruction(recon, settings, scene, name=name, cache_path=cache_path)

@@ -12,9 +12,9 @@ import numpy as np
 from bpy.props import EnumProperty, FloatProperty
 from mathutils import Matrix
 
-from . import runs
-from .builders.datablocks import ROOT_KEY
-from .convert import setup as su
+from ..builders.datablocks import ROOT_KEY
+from ..convert import setup as su
+from ..runs import runs
 
 
 
@@ -322,7 +322,7 @@ class VGGT_OT_look_through(bpy.types.Operator):
         return True
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        from .builders.cameras import make_active_camera
+        from ..builders.cameras import make_active_camera
 
         make_active_camera(context.scene, context.active_object)
         space = context.space_data

@@ -20,7 +20,8 @@ from vggt_core import cache
 from vggt_core.errors import VGGTError, one_line
 from vggt_core.weights import is_local_source
 
-from . import addon, runs, worker
+from .. import addon
+from ..runs import runs, worker
 from .threaded_op import ThreadedOperator
 
 CACHE_PROP = "vggt_cache"

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import bpy
 
-from . import export_ops, runs, setup_ops, sources, worker
+from ..operators import export_ops, setup_ops
+from ..runs import runs, sources, worker
 from .props import run_state
 
 
