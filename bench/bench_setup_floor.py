@@ -23,7 +23,9 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 import bpy  # noqa: E402
 
 from bench_common import RESULTS, command_line, hardware, md_table, write_json  # noqa: E402
-from vggt_blender import cli, convert, setup_ops  # noqa: E402
+from vggt_blender import convert  # noqa: E402
+from vggt_blender.command_line import cli  # noqa: E402
+from vggt_blender.operators import setup_ops  # noqa: E402
 from vggt_blender.builders import import_reconstruction  # noqa: E402
 from vggt_core.reconstruction import FrameInfo, PreprocessRecord, Reconstruction  # noqa: E402
 

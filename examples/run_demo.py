@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import vggt_blender
-    from vggt_blender import cli
+    from vggt_blender.command_line import cli
 
     out = Path(args.out).resolve()
     images = Path(args.images)

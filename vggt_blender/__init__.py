@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import bpy
 
-from . import cache_ops, cli, dependencies, export_ops, gui_run, operators, panel, prefs, props, setup_ops, worker
+from . import dependencies
+from .command_line import cli
+from .operators import cache_ops, export_ops, run_ops, setup_ops
+from .runs import gui_run, worker
+from .ui import panel, prefs, props
 
-_classes = (*prefs.classes, *props.classes, *operators.classes, *cache_ops.classes, *setup_ops.classes,
+_classes = (*prefs.classes, *props.classes, *run_ops.classes, *cache_ops.classes, *setup_ops.classes,
             *export_ops.classes, *panel.classes)
 _cli_handle = None
 

@@ -17,7 +17,8 @@ from types import ModuleType
 
 import bpy
 
-ADDON_ID = __package__
+from .addon import ADDON_ID
+
 _added_paths: list[str] = []
 
 

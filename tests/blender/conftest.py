@@ -31,7 +31,7 @@ def addon(ckpt):
     import bpy
     import torch
 
-    from vggt_blender import worker
+    from vggt_blender.runs import worker
 
     torch.set_num_threads(1)  # shared 2-core machine
     os.environ.pop("VGGT_WEIGHTS", None)

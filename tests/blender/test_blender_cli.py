@@ -1,4 +1,4 @@
-"""``blender -b -c vggt ...`` = vggt_blender.cli.main(argv), called directly (the bpy module cannot dispatch -c)."""
+"""``blender -b -c vggt ...`` = vggt_blender.command_line.cli.main(argv), called directly (the bpy module cannot dispatch -c)."""
 from __future__ import annotations
 
 import json
@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(Path(__file__).parent)]
 
 from ext_helpers import write_images  # noqa: E402
-from vggt_blender import cli, worker  # noqa: E402
+from vggt_blender.command_line import cli  # noqa: E402
+from vggt_blender.runs import worker  # noqa: E402
 
 
 def _one_error_line(capsys) -> str:
@@ -211,7 +212,7 @@ FACTORY_PROBE = textwrap.dedent("""
     scene = bpy.context.scene
     scene.unit_settings.system, scene.render.engine = "IMPERIAL", "BLENDER_WORKBENCH"
     bpy.ops.wm.save_homefile()  # the user's startup file: a batch job must not inherit it
-    from vggt_blender import cli
+    from vggt_blender.command_line import cli
     imgs = write_images(__import__("pathlib").Path(TMP) / "imgs", 2)
     rc = cli.main(["--images", str(imgs), "--out", TMP + "/o.blend", "--weights", CKPT, "--device", "cpu",
                    "--no-proxies"])

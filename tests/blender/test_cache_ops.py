@@ -22,7 +22,8 @@ from huggingface_hub import errors as hf_errors  # noqa: E402
 from ext_helpers import write_images  # noqa: E402
 from vggt_core import cache  # noqa: E402
 from vggt_core.pipeline import ReconstructSettings  # noqa: E402
-from vggt_blender import cache_ops, runs, worker  # noqa: E402
+from vggt_blender.operators import cache_ops  # noqa: E402
+from vggt_blender.runs import runs, worker  # noqa: E402
 
 
 @pytest.fixture()

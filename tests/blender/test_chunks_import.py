@@ -29,7 +29,7 @@ def test_animated_camera_marks_interpolated_frames(scene):
 def test_fps_samples_movie_clips_and_strips_by_playback_time(scene, tmp_path):
     pytest.importorskip("av", reason="PyAV encodes the test videos")
     from ext_helpers import write_video
-    from vggt_blender import sources
+    from vggt_blender.runs import sources
 
     scene.render.fps, scene.render.fps_base = 24, 1.0
     video = write_video(tmp_path / "plate.mp4", [5 * i for i in range(48)], (64, 48))
@@ -44,7 +44,7 @@ def test_fps_samples_movie_clips_and_strips_by_playback_time(scene, tmp_path):
 
 
 def test_blender_command_takes_the_chunk_options(tmp_path):
-    from vggt_blender import cli
+    from vggt_blender.command_line import cli
 
     args = cli._parser().parse_args(["--images", str(tmp_path), "--out", str(tmp_path / "s.blend"),
                                      "--chunk-size", "40", "--overlap", "10", "--fps", "2"])
@@ -61,7 +61,7 @@ def enabled(request):
 
 def test_panel_chunk_and_fps_fields_reach_the_run(enabled, tmp_path):
     from ext_helpers import write_video
-    from vggt_blender import runs
+    from vggt_blender.runs import runs
 
     pytest.importorskip("av", reason="PyAV encodes the test videos")
     bpy.ops.wm.read_homefile(use_empty=True)

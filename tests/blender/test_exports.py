@@ -22,7 +22,8 @@ from mathutils import Euler, Matrix  # noqa: E402
 
 from ext_helpers import write_images  # noqa: E402
 from synth_recon import make_recon  # noqa: E402
-from vggt_blender import convert, export_ops  # noqa: E402
+from vggt_blender import convert  # noqa: E402
+from vggt_blender.operators import export_ops  # noqa: E402
 from vggt_blender.builders import import_reconstruction  # noqa: E402
 from vggt_core import cache  # noqa: E402
 
@@ -149,7 +150,7 @@ def test_colmap_in_scene_world_read_by_pycolmap(tmp_path):
 
 
 def test_export_operators_write_files_and_report_errors_in_one_line(tmp_path):
-    from vggt_blender import setup_ops
+    from vggt_blender.operators import setup_ops
 
     for cls in export_ops.classes:
         bpy.utils.register_class(cls)

@@ -79,11 +79,11 @@ PROBE = textwrap.dedent("""
     log = []
     type(prefs).draw(Drawn(prefs, log), bpy.context)
     out["prefs_labels"] = log
-    from vggt_blender.panel import VGGT_PT_main
+    from vggt_blender.ui.panel import VGGT_PT_main
     log = []
     VGGT_PT_main.draw(Drawn(None, log), bpy.context)
     out["panel_labels"] = log
-    from vggt_blender import cli
+    from vggt_blender.command_line import cli
     out["cli_bad_args"] = cli.main(["--bogus"])
     bpy.context.scene.vggt.folder = IMAGES
     try:

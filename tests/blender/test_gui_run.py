@@ -25,8 +25,8 @@ import addon_utils  # noqa: E402
 
 from ext_helpers import write_images  # noqa: E402
 from test_operators import scene  # noqa: E402,F401  (shared fixture)
-from vggt_blender import gui_run, worker  # noqa: E402
-from vggt_blender.threaded_op import ThreadedOperator  # noqa: E402
+from vggt_blender.runs import gui_run, worker  # noqa: E402
+from vggt_blender.operators.threaded_op import ThreadedOperator  # noqa: E402
 
 
 @pytest.fixture()

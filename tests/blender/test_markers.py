@@ -77,6 +77,149 @@ def test_import_puts_markers_and_lens_on_the_plates_clip(tmp_path):
     assert clip.tracking.camera.focal_length == pytest.approx(recon.intrinsics[0, 0, 0] * 36.0 / 64, rel=1e-5)
 
 
+# --------------------------------------------------------------------------- the artist's own clip
+
+
+def _artist_clip(movie: str) -> "bpy.types.MovieClip":
+    """The artist's clip of ``movie``: a hand-made track and a calibrated lens (Brown distortion)."""
+    clip = bpy.data.movieclips.load(movie)
+    clip.name = "artist plate"
+    track = clip.tracking.tracks.new(name="artist corner", frame=1)
+    for f, co in ((1, (0.25, 0.5)), (4, (0.3, 0.55))):
+        track.markers.insert_frame(f, co=co)
+    cam = clip.tracking.camera
+    cam.sensor_width, cam.focal_length, cam.distortion_model = 23.76, 27.5, "BROWN"
+    cam.brown_k1, cam.brown_p1 = 0.031, -0.002
+    return clip
+
+
+def _state(clip) -> dict:
+    """Everything the artist set on ``clip``: every tracking-camera setting, its tracks and their markers."""
+    cam = clip.tracking.camera
+    values = {p.identifier: getattr(cam, p.identifier) for p in cam.bl_rna.properties
+              if not p.is_readonly and p.identifier != "rna_type"}
+    camera = {k: tuple(v) if hasattr(v, "__len__") and not isinstance(v, str) else v for k, v in values.items()}
+    tracks = {t.name: [(m.frame, tuple(m.co), m.mute) for m in t.markers] for t in clip.tracking.tracks}
+    return {"camera": camera, "tracks": tracks, "objects": [o.name for o in clip.tracking.objects],
+            "timing": (clip.frame_start, clip.frame_offset)}
+
+
+@pytest.mark.parametrize("animated_camera", [True, False], ids=["camera-background", "movie-plate"])
+def test_the_artists_tracked_clip_is_untouched_by_import_reimport_rollback_and_removal(
+        tmp_path, monkeypatch, animated_camera):
+    """With the animated camera the artist's clip (same file, same timing) becomes its background, so the
+    markers' clip candidate is the artist's; without one, the plate's movie file is the artist's clip's."""
+    from ext_helpers import write_video
+
+    from vggt_blender import convert
+    from vggt_blender.builders import import_reconstruction, ownership, scene as scene_mod
+
+    pytest.importorskip("av", reason="PyAV encodes the test video")
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    movie = str(write_video(tmp_path / "plate.mp4", [5 * i for i in range(8)], (64, 36)))
+    artist = _artist_clip(movie)
+    before = _state(artist)
+    shot = make_shot("orbit", frames=8, tracks=30, size=(64, 36), focal_px=48.0, noise_px=0.01, outliers=0.0)
+    recon = solve(shot_recon(shot), lens="shared", refine="ba")
+    recon = replace(recon, frames=[replace(f, source=movie) for f in recon.frames])
+    settings = convert.ImportSettings(point_cloud=False, depth_proxies=False, track_markers=True,
+                                      animated_camera=animated_camera)
+    scene = bpy.context.scene
+
+    def ours() -> list:
+        return [c for c in bpy.data.movieclips if c != artist]
+
+    col = import_reconstruction(recon, settings, scene, name="shot")
+    assert _state(artist) == before
+    clips = [c for c in ours() if len(c.tracking.tracks)]
+    assert len(clips) == 1 and clips[0].name == "shot plate"
+    assert len(clips[0].tracking.tracks) == len(recon.sparse_points)
+    assert clips[0].tracking.camera.focal_length == pytest.approx(recon.intrinsics[0, 0, 0] * 36.0 / 64, rel=1e-5)
+    assert (clips[0].frame_start, clips[0].frame_offset) == before["timing"]  # plays where the artist's does
+    if animated_camera:
+        anim = next(o for o in bpy.data.objects if "vggt_reconstructed_frames" in o)
+        bg = anim.data.background_images[0]
+        assert bg.clip == artist  # the artist's clip still serves as the background, read-only
+
+    # Re-import (Replace), as ``vggt.reimport`` does it: the old import's clip goes, no tracks pile up.
+    saved_names = ownership.set_aside(col)
+    new = import_reconstruction(recon, settings, scene, name="shot")
+    ownership.remove_import(col, heir=new)
+    assert _state(artist) == before
+    assert [(c.name, len(c.tracking.tracks)) for c in ours()] == [("shot plate", len(recon.sparse_points))]
+    assert saved_names
+
+    # A failed import after the markers were made leaves nothing behind.
+    def fail(*args, **kwargs):
+        raise RuntimeError("stop after the markers")
+
+    monkeypatch.setattr(scene_mod, "build_point_cloud", fail)
+    with pytest.raises(RuntimeError, match="stop after the markers"):
+        import_reconstruction(recon, replace(settings, point_cloud=True), scene, name="failed")
+    assert _state(artist) == before
+    assert [c.name for c in ours()] == ["shot plate"]
+
+    ownership.remove_import(new)
+    assert _state(artist) == before
+    assert list(bpy.data.movieclips) == [artist]
+
+
+def test_lens_onto_my_clip_is_lent_and_given_back(tmp_path, monkeypatch):
+    """With the option on, the artist's clip gets the solved lens (its tracks stay); a failed import, a re-import
+    without the option and a removal each put back exactly the lens the artist had, and a change the artist
+    made to the lens after the import is theirs to keep."""
+    from ext_helpers import write_video
+
+    from vggt_blender import convert
+    from vggt_blender.builders import import_reconstruction, ownership, scene as scene_mod
+
+    pytest.importorskip("av", reason="PyAV encodes the test video")
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    movie = str(write_video(tmp_path / "plate.mp4", [5 * i for i in range(8)], (64, 36)))
+    artist = _artist_clip(movie)
+    before = _state(artist)
+    shot = make_shot("orbit", frames=8, tracks=30, size=(64, 36), focal_px=48.0, noise_px=0.01, outliers=0.0)
+    recon = solve(shot_recon(shot), lens="shared", refine="ba")
+    recon = replace(recon, frames=[replace(f, source=movie) for f in recon.frames])
+    lend = convert.ImportSettings(point_cloud=False, depth_proxies=False, track_markers=True,
+                                  lens_to_artist_clip=True)
+    scene = bpy.context.scene
+    solved_mm = recon.intrinsics[0, 0, 0] * 36.0 / 64
+
+    def replace_import(col, settings):
+        ownership.set_aside(col)
+        new = import_reconstruction(recon, settings, scene, name="shot")
+        ownership.remove_import(col, heir=new)
+        return new
+
+    col = import_reconstruction(recon, lend, scene, name="shot")
+    cam = artist.tracking.camera
+    assert cam.focal_length == pytest.approx(solved_mm, rel=1e-5) and cam.distortion_model == "POLYNOMIAL"
+    assert _state(artist)["tracks"] == before["tracks"]
+    col = replace_import(col, lend)  # lent again: the lens stays the solved one
+    assert cam.focal_length == pytest.approx(solved_mm, rel=1e-5)
+    col = replace_import(col, replace(lend, lens_to_artist_clip=False))  # not lent: the artist's lens is back
+    assert _state(artist) == before
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("stop after the markers")
+
+    with monkeypatch.context() as m:
+        m.setattr(scene_mod, "build_point_cloud", fail)
+        with pytest.raises(RuntimeError, match="stop after the markers"):
+            import_reconstruction(recon, replace(lend, point_cloud=True), scene, name="failed")
+    assert _state(artist) == before
+
+    col = replace_import(col, lend)
+    ownership.remove_import(col)
+    assert _state(artist) == before and "vggt_lent_lens" not in artist
+
+    col = import_reconstruction(recon, lend, scene, name="shot")
+    cam.focal_length = 31.0  # the artist recalibrates after the import: removing it keeps their lens
+    ownership.remove_import(col)
+    assert cam.focal_length == pytest.approx(31.0) and "vggt_lent_lens" not in artist
+
+
 # --------------------------------------------------------------------------- markers for every source
 # Frames encode their source index as grey level (tests/blender/test_sources.py); a sequencer strip of the clip,
 # starting at the clip's own start frame, renders what the clip shows at each scene frame, so each marker's frame
@@ -132,7 +275,7 @@ def _check_markers(scene, clip, recon, name, tmp_path) -> dict[int, int]:
 
 
 def test_markers_for_an_image_folder_go_onto_an_image_sequence_clip(tmp_path):
-    from vggt_blender import sources
+    from vggt_blender.runs import sources
     from vggt_core.frames import list_frames
 
     scene = _grey_scene()
@@ -149,7 +292,7 @@ def test_markers_for_an_image_folder_go_onto_an_image_sequence_clip(tmp_path):
 
 
 def test_markers_for_a_movie_strip_go_onto_a_clip_of_its_movie(tmp_path):
-    from vggt_blender import sources
+    from vggt_blender.runs import sources
     from vggt_core.frames import list_frames
 
     scene = _grey_scene()

@@ -22,7 +22,8 @@ sys.path[:0] = [str(REPO), str(Path(__file__).parent)]
 
 
 from ext_helpers import write_images, write_video  # noqa: E402
-from vggt_blender import convert, worker  # noqa: E402
+from vggt_blender import convert  # noqa: E402
+from vggt_blender.runs import worker  # noqa: E402
 
 DATA = ("objects", "meshes", "cameras", "collections", "materials", "node_groups", "images", "movieclips", "actions")
 

@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from synth_recon import make_recon  # noqa: E402
-from vggt_blender import convert, setup_ops  # noqa: E402
+from vggt_blender import convert  # noqa: E402
+from vggt_blender.operators import setup_ops  # noqa: E402
 from vggt_blender.builders import import_reconstruction  # noqa: E402
 from vggt_blender.builders.datablocks import Ledger  # noqa: E402
 from vggt_blender.builders.points import (  # noqa: E402

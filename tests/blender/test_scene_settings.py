@@ -15,9 +15,10 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from synth_recon import make_recon  # noqa: E402
-from vggt_blender import convert, runs  # noqa: E402
+from vggt_blender import convert  # noqa: E402
+from vggt_blender.runs import runs  # noqa: E402
 from vggt_blender.builders import import_reconstruction  # noqa: E402
-from vggt_blender.props import import_settings  # noqa: E402
+from vggt_blender.ui.props import import_settings  # noqa: E402
 
 CAMERAS = dict(point_cloud=False, depth_proxies=False, set_scene=True)
 

@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from synth_recon import look_at_extrinsic, make_recon  # noqa: E402
-from vggt_blender import convert, setup_ops  # noqa: E402
+from vggt_blender import convert  # noqa: E402
+from vggt_blender.operators import setup_ops  # noqa: E402
 from vggt_blender.builders import import_reconstruction  # noqa: E402
 
 S, HW = 6, (28, 42)
@@ -147,10 +148,21 @@ def test_set_origin_to_cursor_forward_and_level():
     view = -np.array(cam0.matrix_world.to_3x3())[:, 2]
     assert abs(np.arctan2(view[0], view[1])) < 1e-5  # the camera now looks along +Y (and still down)
 
+    # The cameras look 23 degrees down at a level floor. Roll the scene 5 degrees about the view direction:
+    # Level Horizon takes the roll out and keeps the pitch, so the floor is level again.
+    from mathutils import Matrix
+
+    root.matrix_basis = Matrix.Rotation(np.radians(5.0), 4, view.tolist()) @ root.matrix_basis
+    bpy.context.view_layer.update()
+    assert np.degrees(np.arccos(_floor_normal_world(root, r)[2])) > 4.0
     assert bpy.ops.vggt.level() == {"FINISHED"}
-    ups = np.array([np.array(c.matrix_world.to_3x3())[:, 1] for c in setup_ops.cameras_of(root)])
-    up = ups.mean(0) / np.linalg.norm(ups.mean(0))
-    assert np.degrees(np.arccos(up[2])) < 1e-4
+    bpy.context.view_layer.update()
+    assert np.degrees(np.arccos(np.clip(_floor_normal_world(root, r)[2], -1, 1))) < 0.5
+    axes = np.array([np.array(c.matrix_world.to_3x3()) for c in setup_ops.cameras_of(root)])
+    rights = axes[:, :, 0] / np.linalg.norm(axes[:, :, 0], axis=1, keepdims=True)
+    assert np.degrees(np.abs(np.arcsin(rights[:, 2]))).max() < 1e-3  # no roll left
+    views = -axes[:, :, 2] / np.linalg.norm(axes[:, :, 2], axis=1, keepdims=True)
+    np.testing.assert_allclose(np.degrees(np.arcsin(views[:, 2])), -np.degrees(0.4), atol=0.5)  # pitch kept
 
 
 def test_errors_leave_the_scene_untouched():
@@ -199,7 +211,8 @@ def test_headless_floor_origin_scale_and_exports(tmp_path, ckpt, capsys):
     """``blender -b -c vggt`` on the bundled example with a synthetic (tiny, random) checkpoint."""
     import torch
 
-    from vggt_blender import cli, worker
+    from vggt_blender.command_line import cli
+    from vggt_blender.runs import worker
 
     torch.set_num_threads(1)
     out = tmp_path / "scene.blend"
@@ -231,7 +244,7 @@ def test_headless_floor_origin_scale_and_exports(tmp_path, ckpt, capsys):
     (["--export-points", "p.ply"], ".glb"),
 ])
 def test_headless_setup_option_errors(tmp_path, capsys, argv, needle):
-    from vggt_blender import cli
+    from vggt_blender.command_line import cli
 
     assert cli.main(["--images", str(tmp_path), "--out", str(tmp_path / "o.blend"), *argv]) == 1
     assert needle in capsys.readouterr().err

@@ -18,7 +18,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from solve_shots import make_shot, project, shot_recon  # noqa: E402
 from synth_recon import make_recon  # noqa: E402
-from vggt_blender import convert, runs  # noqa: E402
+from vggt_blender import convert  # noqa: E402
+from vggt_blender.runs import runs  # noqa: E402
 from vggt_blender.builders import import_reconstruction  # noqa: E402
 from vggt_blender.builders.cameras import make_active_camera  # noqa: E402
 from vggt_core.solve import solve  # noqa: E402
@@ -81,7 +82,8 @@ def test_blender_cli_refine_ba_reports_and_stores_the_solve(tmp_path, ckpt, caps
     import torch
     from ext_helpers import write_images
 
-    from vggt_blender import cli, worker
+    from vggt_blender.command_line import cli
+    from vggt_blender.runs import worker
 
     torch.set_num_threads(1)
     write_images(tmp_path / "imgs", 3, size=(80, 60))

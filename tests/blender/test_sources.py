@@ -1,4 +1,4 @@
-"""VSE strips and movie clips -> source frame indices + timeline frames (vggt_blender.sources).
+"""VSE strips and movie clips -> source frame indices + timeline frames (vggt_blender.runs.sources).
 
 Ground truth is Blender itself: the sequencer (or compositor) renders what the timeline shows at a
 frame, and every test frame encodes its own source index as its grey level.
@@ -18,7 +18,7 @@ sys.path[:0] = [str(REPO), str(Path(__file__).parent)]
 
 from vggt_core.errors import InputError  # noqa: E402
 from vggt_core.frames import list_frames, read_frames  # noqa: E402
-from vggt_blender import sources  # noqa: E402
+from vggt_blender.runs import sources  # noqa: E402
 
 from ext_helpers import write_video  # noqa: E402
 

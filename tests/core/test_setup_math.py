@@ -102,11 +102,96 @@ def test_origin_forward_and_level():
     with pytest.raises(ValueError, match="vertical"):
         su.forward_transform([0.0, 0.0, 1.0])
 
-    rng = np.random.default_rng(3)
-    r = random_rotation(rng)
-    ups = (np.array([0, 0, 1.0]) + rng.normal(0, 0.05, (20, 3))) @ r.T  # a level camera's jitter, tilted
-    lev = su.level_transform(ups)
-    assert angle_deg(lev[:3, :3] @ ups.mean(0), [0, 0, 1]) < 1e-9
+
+
+def rig(pan_deg, pitch_deg: float, roll_deg: float = 0.0) -> np.ndarray:
+    """[S, 3, 3] camera-to-world rotations (columns right, up, backward: a Blender camera's local axes) of
+    cameras panned by each of ``pan_deg`` (about +Z), pitched by ``pitch_deg`` (negative: looking down) and
+    rolled by ``roll_deg`` about their view direction, in a Z-up world."""
+    out = []
+    for pan in np.radians(np.atleast_1d(pan_deg)):
+        pitch, roll = np.radians(pitch_deg), np.radians(roll_deg)
+        fwd = np.array([np.sin(pan) * np.cos(pitch), np.cos(pan) * np.cos(pitch), np.sin(pitch)])
+        right = np.array([np.cos(pan), -np.sin(pan), 0.0])
+        up = np.cross(right, fwd)
+        right, up = np.cos(roll) * right + np.sin(roll) * up, -np.sin(roll) * right + np.cos(roll) * up
+        out.append(np.stack([right, up, -fwd], axis=1))
+    return np.array(out)
+
+
+def pitch_deg(rotations: np.ndarray) -> np.ndarray:
+    """[S] each camera's view direction's angle above the horizontal (degrees)."""
+    return np.degrees(np.arcsin(np.clip(-rotations[:, 2, 2], -1.0, 1.0)))
+
+
+def roll_deg(rotations: np.ndarray) -> np.ndarray:
+    """[S] each camera's right axis's angle out of the horizontal (degrees)."""
+    return np.degrees(np.arcsin(np.clip(rotations[:, 2, 0], -1.0, 1.0)))
+
+
+def levelled(rotations: np.ndarray) -> np.ndarray:
+    return su.level_transform(rotations)[:3, :3] @ rotations
+
+
+@pytest.mark.parametrize("pitch", [-23.0, 0.0, 15.0])
+@pytest.mark.parametrize("pans", [np.linspace(-40, 40, 9), np.zeros(5)], ids=["pan", "no-pan"])
+def test_level_leaves_a_level_rig_alone_however_it_is_pitched(pitch, pans):
+    lev = su.level_transform(rig(pans, pitch))
+    assert angle_deg(lev[:3, :3] @ [0, 0, 1.0], [0, 0, 1]) < 1e-6
+
+
+@pytest.mark.parametrize("pitch", [-23.0, 10.0])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_level_turns_a_tilted_world_upright_from_a_panning_pitched_rig(pitch, seed):
+    """The world tilted by a random rotation (as VGGT's frame is): levelling brings its true up back to +Z
+    (up to a turn about Z), so each camera gets back its pitch, with no roll."""
+    rng = np.random.default_rng(seed)
+    tilt = random_rotation(rng)
+    if (tilt @ [0, 0, 1.0])[2] < 0.2:  # keep the cameras' up side up (an upside-down world is another case)
+        tilt = random_rotation(np.random.default_rng(seed + 100))
+    true = rig(np.linspace(-30, 50, 12), pitch)
+    lev = su.level_transform(tilt @ true)
+    assert angle_deg(lev[:3, :3] @ tilt @ [0, 0, 1.0], [0, 0, 1]) < 0.01
+    out = levelled(tilt @ true)
+    np.testing.assert_allclose(pitch_deg(out), pitch, atol=0.01)
+    np.testing.assert_allclose(roll_deg(out), 0.0, atol=0.01)
+
+
+@pytest.mark.parametrize("roll", [-20.0, 6.0])
+@pytest.mark.parametrize("pans", [np.linspace(-40, 40, 9), np.zeros(5)], ids=["pan", "no-pan"])
+def test_level_takes_out_the_roll_and_keeps_the_pitch(roll, pans):
+    """Level cameras looking 23 degrees down, seen in the frame of a first camera that was rolled (as VGGT's
+    world is that camera's): the world turned by ``roll`` about that camera's view direction. After levelling
+    the right axes are horizontal and each camera looks 23 degrees down again, also for a shot that never
+    pans (whose right axes fix only the roll)."""
+    true = rig(pans, -23.0)
+    fwd = -true[0, :, 2]
+    k = np.array([[0, -fwd[2], fwd[1]], [fwd[2], 0, -fwd[0]], [-fwd[1], fwd[0], 0]])
+    ang = np.radians(roll)
+    turn = np.eye(3) + np.sin(ang) * k + (1 - np.cos(ang)) * k @ k  # Rodrigues about the view direction
+    rolled = turn @ true
+    assert np.abs(roll_deg(rolled)[0]) > np.abs(roll) / 2  # its right axis is well out of the horizontal
+    out = levelled(rolled)
+    np.testing.assert_allclose(roll_deg(out), 0.0, atol=1e-3)
+    np.testing.assert_allclose(pitch_deg(out), -23.0, atol=1e-3)
+
+
+def test_level_with_noisy_axes_and_one_nadir_camera():
+    rng = np.random.default_rng(5)
+    noisy = np.array([random_small(rng, 0.2) @ r for r in rig(np.linspace(-40, 40, 30), -23.0)])
+    out = levelled(noisy)
+    assert np.abs(np.mean(roll_deg(out))) < 0.2 and np.abs(np.mean(pitch_deg(out)) + 23.0) < 0.5
+    with pytest.raises(ValueError, match="do not fix the horizon"):  # straight down: no horizon to level
+        su.level_transform(rig([0.0], -90.0))
+
+
+def random_small(rng: np.random.Generator, deg: float) -> np.ndarray:
+    """A rotation by ~``deg`` degrees about a random axis (Rodrigues)."""
+    axis = rng.normal(size=3)
+    axis /= np.linalg.norm(axis)
+    ang = np.radians(deg) * rng.normal()
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(ang) * k + (1 - np.cos(ang)) * k @ k
 
 
 def test_scale_from_two_points_and_from_camera_height_is_exact():

@@ -1,7 +1,7 @@
 """Stand-in for the ``blender`` executable in the farm tests: ``blender_launcher.py -b -c vggt ARGS...``.
 
 These machines have Blender only as the ``bpy`` module, which cannot dispatch ``-c``; this runs the
-command the extension registers (``vggt_blender.cli.main``) through bpy, with the same exit code.
+command the extension registers (``vggt_blender.command_line.cli.main``) through bpy, with the same exit code.
 The job templates themselves stay the ones users run with real Blender.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ def main(argv: list[str]) -> int:
     import torch
 
     torch.set_num_threads(1)  # small test shots; the test machines have two cores
-    from vggt_blender import cli
+    from vggt_blender.command_line import cli
 
     return cli.main(argv[3:])
 

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("bpy", reason="the bpy module is not installed (pip install bpy==5.0.1)")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from vggt_blender import cli  # noqa: E402
+from vggt_blender.command_line import cli  # noqa: E402
 
 
 @pytest.mark.parametrize("extra,needle", [

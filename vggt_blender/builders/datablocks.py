@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import bpy
 import numpy as np
@@ -37,11 +37,13 @@ def seal_name(idblock: Any) -> None:
 
 class Ledger:
     """Records every datablock an import creates, so a failure can remove exactly those, and marks
-    each with ``IMPORT_KEY = import_id`` so that a later Replace/remove finds them (and only them)."""
+    each with ``IMPORT_KEY = import_id`` so that a later Replace/remove finds them (and only them).
+    A change the artist asked for to their own data records how to put it back (``on_rollback``)."""
 
     def __init__(self) -> None:
         self.import_id = uuid.uuid4().hex
         self._ids: list[bpy.types.ID] = []
+        self._undo: list[Callable[[], None]] = []
 
     def add(self, idblock: Any) -> Any:
         """Record and mark ``idblock`` (returned unchanged, for chaining)."""
@@ -63,8 +65,19 @@ class Ledger:
         so removing that import can delete it."""
         return import_id(idblock) in (None, self.import_id)
 
+    def on_rollback(self, undo: Callable[[], None]) -> None:
+        """Call ``undo`` (it puts back a change made to data this import does not own) if the import fails."""
+        self._undo.append(undo)
+
     def rollback(self) -> None:
-        """Remove every recorded datablock (newest first). Safe to call once after a failure."""
+        """Undo the changes to the artist's data, then remove every recorded datablock (newest first). Safe
+        to call once after a failure."""
+        for undo in reversed(self._undo):
+            try:
+                undo()
+            except ReferenceError:  # the changed datablock is gone: nothing to put back
+                pass
+        self._undo.clear()
         alive = []
         for idb in reversed(self._ids):
             try:
@@ -92,7 +105,8 @@ def new_object(ledger: Ledger, name: str, data: Any, collection: bpy.types.Colle
     return obj
 
 
-def _same_file(a: str, b: str) -> bool:
+def same_file(a: str, b: str) -> bool:
+    """Whether Blender path ``a`` (may be "//"-relative) and absolute path ``b`` name the same file."""
     try:
         return os.path.normcase(os.path.abspath(bpy.path.abspath(a))) == os.path.normcase(os.path.abspath(b))
     except (ValueError, OSError):
@@ -105,7 +119,7 @@ def load_image(ledger: Ledger, path: str, reuse: bool = True) -> bpy.types.Image
     if reuse:
         for img in bpy.data.images:
             if (img.filepath and img.source in ("FILE", "MOVIE") and ledger.may_reuse(img)
-                    and _same_file(img.filepath, path)):
+                    and same_file(img.filepath, path)):
                 return img
     if not os.path.isfile(path):
         return None
@@ -120,7 +134,7 @@ def load_clip(ledger: Ledger, path: str, reuse: bool = True) -> bpy.types.MovieC
     None if it cannot be opened."""
     if reuse:
         for clip in bpy.data.movieclips:
-            if clip.filepath and ledger.may_reuse(clip) and _same_file(clip.filepath, path):
+            if clip.filepath and ledger.may_reuse(clip) and same_file(clip.filepath, path):
                 return clip
     if not os.path.isfile(path):
         return None

@@ -53,30 +53,46 @@ def clip_frames(recon: "Reconstruction", clip: bpy.types.MovieClip) -> np.ndarra
     return np.array(source, dtype=np.int64) + 1 - clip.frame_offset
 
 
+def _own_clip(ledger: Ledger, clip: bpy.types.MovieClip | None) -> bpy.types.MovieClip | None:
+    """``clip`` when this import made it; else (the artist's clip, or another import's) a clip of our own of
+    the same file, playing at the same frames, so their tracks and tracking camera are never touched."""
+    if clip is None or ledger.owns(clip):
+        return clip
+    ours = load_clip(ledger, bpy.path.abspath(clip.filepath), reuse=False)
+    if ours is not None:
+        ours.frame_start, ours.frame_offset = clip.frame_start, clip.frame_offset
+    return ours
+
+
 def plate_clip(
     ledger: Ledger, recon: "Reconstruction", plate: PlateSettings | None, background: bpy.types.MovieClip | None,
     timeline: np.ndarray, name: str,
 ) -> bpy.types.MovieClip | None:
-    """The Movie Clip of the plate, for markers: ``background`` (the animated camera's clip) when there is one;
-    else a clip of the frames' movie (a movie strip's or clip's file); else, for stills that form one numbered
-    sequence (an image folder or strip), an image-sequence clip loaded from the first frame's file and, when
-    the files play one per timeline frame, starting at the first frame's timeline frame. None otherwise (e.g.
-    photos that are not numbered)."""
+    """A Movie Clip of the plate that this import owns, for markers and the solved lens: ``background`` (the
+    animated camera's clip) when there is one; else a clip of the frames' movie (a movie strip's or clip's
+    file); else, for stills that form one numbered sequence (an image folder or strip), an image-sequence clip
+    loaded from the first frame's file and, when the files play one per timeline frame, starting at the first
+    frame's timeline frame. A clip the artist already has is never written to: a new clip of its file, named
+    "<name> plate" and playing at the artist's clip's frames, takes its place. None when there is no such
+    plate (e.g. photos that are not numbered)."""
     if background is not None:
-        return background
-    if plate is not None and plate.movie:
-        return load_clip(ledger, plate.movie)
-    if all(f.timestamp is not None for f in recon.frames) and len({f.source for f in recon.frames}) == 1:
-        return load_clip(ledger, recon.frames[0].source)
-    paths = [f.source for f in recon.frames]
-    if any(f.timestamp is not None for f in recon.frames) or sequence_numbers(paths) is None:
-        return None
-    clip = load_clip(ledger, paths[0])
-    if clip is not None and ledger.owns(clip):  # never retime or rename the artist's own clip
+        clip = background
+    elif plate is not None and plate.movie:
+        clip = load_clip(ledger, plate.movie)
+    elif all(f.timestamp is not None for f in recon.frames) and len({f.source for f in recon.frames}) == 1:
+        clip = load_clip(ledger, recon.frames[0].source)
+    else:
+        paths = [f.source for f in recon.frames]
+        if any(f.timestamp is not None for f in recon.frames) or sequence_numbers(paths) is None:
+            return None
+        clip = load_clip(ledger, paths[0], reuse=False)
+        if clip is not None:
+            anchor = sequence_plate_anchor(paths, timeline)
+            if anchor is not None:
+                clip.frame_start, clip.frame_offset = anchor[0], 0
+    clip = _own_clip(ledger, clip)
+    if clip is not None and clip != background:
         clip.name = f"{name} plate"
-        anchor = sequence_plate_anchor(paths, timeline)
-        if anchor is not None:
-            clip.frame_start, clip.frame_offset = anchor[0], 0
     return clip
 
 

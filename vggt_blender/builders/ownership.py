@@ -3,12 +3,14 @@
 Every datablock an import creates carries ``IMPORT_KEY = <import id>`` (see ``datablocks.Ledger``);
 the import's top collection carries it too. Anything without that mark is the artist's: objects
 they linked into the import's collections, objects they parented to its objects, collections they
-nested in it, and data they assigned (a material, an image) stay when the import goes.
+nested in it, and data they assigned (a material, an image) stay when the import goes. A lens the import
+lent to the artist's own Movie Clip goes back (``clip_lens.give_back``).
 """
 from __future__ import annotations
 
 import bpy
 
+from .clip_lens import give_back
 from .datablocks import IMPORT_KEY, NAME_KEY, ROOT_KEY, import_id, seal_name
 
 # bpy.data collections that can hold datablocks an import creates.
@@ -60,11 +62,13 @@ def remove_import(col: bpy.types.Collection, heir: bpy.types.Collection | None =
     The artist's additions survive: objects only linked to the import's collections and collections
     nested in them move to ``heir`` (the replacing import's collection; by default the collection
     that held ``col``), and objects parented to the import's objects are parented to ``heir``'s root
-    (or to nothing) at the same world matrix. Object world matrices are read as last evaluated.
+    (or to nothing) at the same world matrix. Object world matrices are read as last evaluated. The
+    artist's clip gets back its lens unless ``heir`` lent it one again (``clip_lens``).
     """
     ours = set(owned(col))
     if not ours:
         return
+    give_back(import_id(col))
     home = heir or next(iter(_parents(col)), None) or bpy.context.scene.collection
     new_parent = _root(heir) if heir is not None else None
     our_cols = [c for c in ours if isinstance(c, bpy.types.Collection)]

@@ -99,9 +99,11 @@ def solve_props(col: bpy.types.Collection, recon: "Reconstruction") -> None:
 
 
 def _track_markers(ledger: Ledger, anim: bpy.types.Object | None, recon: "Reconstruction",
-                   plate: convert.PlateSettings | None, timeline: Any, name: str, sensor_width: float) -> None:
-    """The solve's tracks onto the plate's Movie Clip (the animated camera's, else one made from the plate:
-    ``markers.plate_clip``), and its lens onto the clip's tracking camera."""
+                   plate: convert.PlateSettings | None, timeline: Any, name: str, settings: ImportSettings) -> None:
+    """The solve's tracks onto a Movie Clip of the plate that this import owns (``markers.plate_clip``: never
+    the artist's), and its lens onto that clip's tracking camera; with ``settings.lens_to_artist_clip`` the lens
+    also onto the artist's own clip of the plate, lent (``clip_lens``)."""
+    from .clip_lens import artist_clip, lend_lens
     from .markers import apply_tracking_camera, build_track_markers, plate_clip
 
     if recon.sparse_points is None:
@@ -113,7 +115,10 @@ def _track_markers(ledger: Ledger, anim: bpy.types.Object | None, recon: "Recons
         return
     build_track_markers(clip, recon, prefix=name)
     if (recon.solve or {}).get("lens") in ("shared", "known"):
-        apply_tracking_camera(clip, recon, sensor_width)
+        apply_tracking_camera(clip, recon, settings.sensor_width)
+        theirs = artist_clip(clip) if settings.lens_to_artist_clip else None
+        if theirs is not None:
+            lend_lens(ledger, theirs, recon, settings.sensor_width)
 
 
 def import_reconstruction(
@@ -175,7 +180,7 @@ def import_reconstruction(
             anim = build_animated_camera(ledger, cams, timeline, col, root, name, recon.frames, plate,
                                          settings.camera_interpolation, settings.scale)
         if settings.track_markers:
-            _track_markers(ledger, anim, recon, plate, timeline, name, settings.sensor_width)
+            _track_markers(ledger, anim, recon, plate, timeline, name, settings)
         size = convert.camera_display_size(recon)
         for cam_obj in (*frame_cam_objs, *([anim] if anim is not None else [])):
             cam_obj.data.display_size = size

@@ -54,9 +54,12 @@ class ImportSettings:
         plate, except over a Video Sequencer edit that holds other strips (then only the camera).
     plate: footage for the animated camera; None -> derived from the frames (one video -> movie,
         a consistently numbered image sequence -> images).
-    track_markers: the camera solve's tracks as markers of the plate's Movie Clip (the animated camera's, else
-        one made from the plate's movie or numbered images), and its lens on the clip's tracking camera
-        (``builders.markers``).
+    track_markers: the camera solve's tracks as markers of a Movie Clip of the plate that the import owns (the
+        animated camera's, else one made from the plate's movie or numbered images; never a clip the artist
+        already has), and its lens on that clip's tracking camera (``builders.markers``).
+    lens_to_artist_clip: with ``track_markers`` and one lens for the shot, the solved lens also onto the
+        tracking camera of the artist's own clip of the plate. Its values before are kept and come back when
+        the import fails, is removed, or is re-imported without this (``builders.clip_lens``).
     """
 
     per_frame_cameras: bool = True
@@ -79,6 +82,7 @@ class ImportSettings:
     set_scene: bool = True
     plate: PlateSettings | None = None
     track_markers: bool = False
+    lens_to_artist_clip: bool = False
 
     def __post_init__(self) -> None:
         if self.camera_interpolation not in INTERPOLATIONS:

@@ -176,12 +176,42 @@ def forward_transform(direction: np.ndarray) -> np.ndarray:
     return _affine(np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]))
 
 
-def level_transform(camera_ups: np.ndarray) -> np.ndarray:
-    """[4, 4] smallest rotation (about the world origin) taking the cameras' mean up vector
-    (``camera_ups`` [S, 3]) to +Z: levels the horizon of a shot filmed with a level camera."""
-    up = np.asarray(camera_ups, dtype=np.float64).reshape(-1, 3).mean(axis=0)
-    if np.linalg.norm(up) < 1e-12:
-        raise ValueError("the cameras' up vectors cancel out: set the floor instead")
+# Weight of "keep each camera's pitch" against "cameras' right axes horizontal" (each term a mean over the
+# cameras). It decides what the right axes leave free (a shot that never pans fixes the roll, not the pitch);
+# where they fix both it shifts the result by about weight x tilt / pan spread^2 (0.004 degrees for a 90-degree
+# tilt and a +-5 degree pan; tests/core/test_setup_math.py).
+_KEEP_PITCH = 1e-6
+
+
+def level_transform(camera_rotations: np.ndarray) -> np.ndarray:
+    """[4, 4] smallest rotation (about the world origin) that makes the cameras' horizontal axes level.
+
+    ``camera_rotations`` [S, 3, 3]: each camera's world rotation, columns its image-right, image-up and
+    backward axes (a Blender camera's local +X, +Y, +Z; unit length). A camera held level has its right axis
+    horizontal however far it looks up or down, so the new world up is the unit ``u`` that is closest to
+    perpendicular to every right axis (least squares) and, for what those leave free, changes each
+    camera's pitch (its view direction's height, ``forward . u``) least: roll goes, pitch stays. The cameras'
+    up vectors choose the side ``u`` starts from. Raises ValueError when the axes do not fix the horizon.
+    """
+    rot = np.asarray(camera_rotations, dtype=np.float64).reshape(-1, 3, 3)
+    if len(rot) == 0:
+        raise ValueError("the reconstruction has no cameras")
+    rights, forwards = rot[:, :, 0], -rot[:, :, 2]
+    start = _Z if np.sum(rot[:, 2, 1]) >= 0 else -_Z  # the side the cameras' up vectors are on
+    # residuals [right_i . u ; sqrt(w) forward_i . (u - start)] / sqrt(S), linear in u: Gauss-Newton on the sphere
+    a = np.concatenate([rights, np.sqrt(_KEEP_PITCH) * forwards]) / np.sqrt(len(rot))
+    b = np.concatenate([np.zeros(len(rot)), np.sqrt(_KEEP_PITCH) * forwards @ start]) / np.sqrt(len(rot))
+    up = start
+    for _ in range(50):
+        tangent = np.linalg.svd(up[None, :])[2][1:].T  # [3, 2] orthonormal, perpendicular to up
+        jac = a @ tangent
+        normal = jac.T @ jac
+        if np.linalg.eigvalsh(normal)[0] < 1e-3 * _KEEP_PITCH:
+            raise ValueError("the cameras' horizontal axes do not fix the horizon: set the floor instead")
+        step = tangent @ np.linalg.solve(normal, jac.T @ (b - a @ up))
+        up = (up + step) / np.linalg.norm(up + step)
+        if np.linalg.norm(step) < 1e-13:
+            break
     return _affine(rotation_between(up, _Z))
 
 

@@ -13,10 +13,12 @@ from bpy.props import BoolProperty, EnumProperty
 
 from vggt_core.errors import VGGTError, one_line
 
-from . import cache_ops, dependencies, gui_run, runs, worker
-from .builders import ownership
-from .convert import ImportSettings
-from .props import begin_run, end_run, import_settings, run_state
+from .. import dependencies
+from ..builders import ownership
+from ..convert import ImportSettings
+from ..runs import gui_run, runs, worker
+from ..ui.props import begin_run, end_run, import_settings, run_state
+from . import cache_ops
 from .threaded_op import ThreadedOperator
 
 

@@ -10,8 +10,8 @@ from typing import Callable
 
 import bpy
 
+from ..ui.props import end_run, run_state
 from . import runs, worker
-from .props import end_run, run_state
 
 Report = Callable[[set, str], None]  # Operator.report
 

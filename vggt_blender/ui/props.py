@@ -8,7 +8,7 @@ from bpy.types import PropertyGroup
 
 from vggt_core.solve import TRACK_FRAMES  # numpy only: safe before the optional deps are installed
 
-from .convert import ImportSettings, PlateSettings
+from ..convert import ImportSettings, PlateSettings
 
 # Values 0/1 are what the former boolean "Set Scene From Plate" stored (False/True) in saved files.
 SCENE_SETTINGS = [
@@ -88,9 +88,13 @@ class VGGTSceneProps(PropertyGroup):
                               description="Frames, spread over the shot, whose grid points are tracked "
                                           "through it for the bundle adjustment")
     track_markers: BoolProperty(name="Tracks as Markers", default=False,
-                                description="Refined tracks as markers of the plate's Movie Clip (made from the "
-                                            "plate's movie or numbered images when needed), and the solved lens "
+                                description="Refined tracks as markers of a Movie Clip of the plate made by the "
+                                            "import (your own clips are left as they are), and the solved lens "
                                             "on its tracking camera")
+    lens_to_my_clip: BoolProperty(name="Lens onto My Clip", default=False,
+                                  description="Also put the solved lens on the tracking camera of your own Movie "
+                                              "Clip of the plate. Its lens before is kept and comes back when the "
+                                              "import is removed, or re-imported without this")
 
     # Import
     import_cameras: BoolProperty(name="Per-Frame Cameras", default=True, description="One camera per frame")
@@ -153,6 +157,7 @@ def import_settings(props: VGGTSceneProps, plate: PlateSettings | None) -> Impor
         set_scene=props.set_scene == "PLATE" or (props.set_scene == "AUTO" and props.source_type != "STRIP"),
         plate=plate,
         track_markers=props.refine and props.track_markers,
+        lens_to_artist_clip=props.refine and props.track_markers and props.lens_to_my_clip,
     )
 
 

@@ -1,5 +1,5 @@
 """Add-on preferences: which weights, which device and precision, the dependency installer, the model
-download and the result cache (``cache_ops``)."""
+download and the result cache (``cache_ops``). Runs read them through ``addon``."""
 from __future__ import annotations
 
 import importlib.util
@@ -8,15 +8,12 @@ import os
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
-from vggt_core.errors import WeightsError
-from vggt_core.weights import is_local_source
-
-from . import dependencies, worker
-
-ADDON_ID = __package__  # "vggt_blender" from the source tree, "bl_ext.<repo>.<id>" when installed
+from .. import addon, dependencies
+from ..operators import cache_ops
+from ..runs import worker
 
 MODEL_SOURCES = [
-    ("facebook/VGGT-1B", "VGGT-1B",
+    (addon.DEFAULT_MODEL, "VGGT-1B",
      "facebook/VGGT-1B from Hugging Face (about 5 GB). Non-commercial licence: research and personal use only"),
     ("facebook/VGGT-1B-Commercial", "VGGT-1B Commercial",
      "facebook/VGGT-1B-Commercial: allows commercial use under the VGGT License; gated, so accept the licence "
@@ -38,9 +35,9 @@ PRECISIONS = [
 
 
 class VGGTPreferences(bpy.types.AddonPreferences):
-    bl_idname = ADDON_ID
+    bl_idname = addon.ADDON_ID
 
-    model_source: EnumProperty(name="Model", items=MODEL_SOURCES, default="facebook/VGGT-1B")
+    model_source: EnumProperty(name="Model", items=MODEL_SOURCES, default=addon.DEFAULT_MODEL)
     hf_token: StringProperty(name="Hugging Face Token", subtype="PASSWORD",
                              description="Access token for the gated commercial model (empty: use the saved login)")
     local_checkpoint: StringProperty(name="Checkpoint", subtype="FILE_PATH",
@@ -88,9 +85,6 @@ class VGGTPreferences(bpy.types.AddonPreferences):
         loaded = worker.loaded_model()
         row.label(text=f"Loaded model: {loaded}" if loaded else "No model loaded")
         row.operator("vggt.unload_model", icon="X")
-
-        from . import cache_ops  # imported here: cache_ops imports this module
-
         cache_ops.draw_preferences(layout, self)
 
 
@@ -100,49 +94,6 @@ def torch_installed() -> bool:
         return importlib.util.find_spec("torch") is not None
     except (ImportError, ValueError):  # ValueError: sys.modules["torch"] is None (import blocked)
         return False
-
-
-def get(context: bpy.types.Context | None = None) -> VGGTPreferences | None:
-    """The add-on's preferences, or None when the package was registered without the add-on system."""
-    context = context or bpy.context
-    addon = context.preferences.addons.get(ADDON_ID)
-    return None if addon is None else addon.preferences
-
-
-def cache_results(context: bpy.types.Context | None = None) -> bool:
-    """Whether runs store their results in the cache folder (the "Cache Results" preference)."""
-    p = get(context)
-    return True if p is None else p.cache_results
-
-
-def engine_spec(context: bpy.types.Context | None = None) -> worker.EngineSpec:
-    """The frozen engine choice from the preferences (main thread only).
-
-    Priority: the ``VGGT_WEIGHTS`` environment variable, then the preferences' model source. Raises
-    WeightsError when a local checkpoint is selected but missing.
-    """
-    p = get(context)
-    token = None
-    if os.environ.get("VGGT_WEIGHTS"):
-        source = os.environ["VGGT_WEIGHTS"]
-    elif p is None:
-        source = MODEL_SOURCES[0][0]
-    elif p.model_source == "LOCAL":
-        source = bpy.path.abspath(p.local_checkpoint) if p.local_checkpoint else ""
-        if not source:
-            raise WeightsError("No local checkpoint chosen: set it in Preferences > Add-ons > VGGT")
-    else:
-        source = p.model_source
-        token = p.hf_token or None
-    if is_local_source(source) and not os.path.isfile(source):
-        raise WeightsError(f"Checkpoint file not found: {source}")
-    return worker.EngineSpec(
-        source=source,
-        device=p.device if p else "auto",
-        dtype=p.precision if p else "auto",
-        token=token,
-        allow_online=bool(bpy.app.online_access),
-    )
 
 
 classes = (VGGTPreferences,)

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import bpy
 
-from . import gui_run
+from ..runs import gui_run
 
 
 class TaskState(Protocol):

@@ -15,11 +15,10 @@ import bpy
 
 from vggt_core.errors import VGGTError, one_line
 
-from . import prefs, sources, worker
-from .convert import ImportSettings
-from .props import import_settings
-
-ADDON_ID = __package__
+from .. import addon
+from ..convert import ImportSettings
+from ..ui.props import import_settings
+from . import sources, worker
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ def default_cache_dir() -> str:
     if bpy.data.filepath:
         return bpy.path.abspath("//vggt_cache")
     try:
-        return bpy.utils.extension_path_user(ADDON_ID, path="cache", create=True)
+        return bpy.utils.extension_path_user(addon.ADDON_ID, path="cache", create=True)
     except ValueError:  # imported from the source tree, not as an extension
         return os.path.join(tempfile.gettempdir(), "vggt_cache")
 
@@ -61,8 +60,8 @@ def plan_from_scene(context: bpy.types.Context) -> RunPlan:
         inputs=src.inputs,
         settings=ReconstructSettings(selection=src.selection, mode=props.mode, chunk_size=props.chunk_size,
                                      overlap=props.overlap, **solve_settings(props)),
-        engine=prefs.engine_spec(context),
-        cache_dir=default_cache_dir() if prefs.cache_results(context) else None,
+        engine=addon.engine_spec(context),
+        cache_dir=default_cache_dir() if addon.cache_results(context) else None,
     )
     return RunPlan(job, import_settings(props, src.plate), name)
 
@@ -98,7 +97,7 @@ def import_final(scene: bpy.types.Scene | None, final: tuple, settings: ImportSe
     if kind == "error":
         return "ERROR", final[1], None
     recon, cache_path = final[1], final[2]
-    from .builders.scene import import_reconstruction
+    from ..builders.scene import import_reconstruction
 
     try:
         col = import_reconstruction(recon, settings, scene, name=name, cache_path=cache_path)

@@ -12,9 +12,9 @@ import numpy as np
 from bpy.props import EnumProperty, FloatProperty
 from mathutils import Matrix
 
-from . import runs
-from .builders.datablocks import ROOT_KEY
-from .convert import setup as su
+from ..builders.datablocks import ROOT_KEY
+from ..convert import setup as su
+from ..runs import runs
 
 
 
@@ -49,6 +49,15 @@ def cameras_of(root: bpy.types.Object) -> list[bpy.types.Object]:
     cams = [o for o in _descendants(root) if o.type == "CAMERA"]
     per_frame = [o for o in cams if "vggt_frame" in o]
     return per_frame or cams
+
+
+def camera_rotations(root: bpy.types.Object) -> np.ndarray:
+    """[S, 3, 3] each camera's world rotation: columns are its right, up and backward axes (local +X, +Y, +Z),
+    unit length (an object scale removed)."""
+    mats = [_world(o)[:3, :3] for o in cameras_of(root)]
+    if not mats:
+        raise ValueError("the reconstruction has no cameras")
+    return np.array([m / np.linalg.norm(m, axis=0) for m in mats])
 
 
 def camera_centres_and_ups(root: bpy.types.Object) -> tuple[np.ndarray, np.ndarray]:
@@ -233,13 +242,13 @@ class VGGT_OT_set_forward(_RootOperator):
 
 
 class VGGT_OT_level(_RootOperator):
-    """Level the horizon: turn the cameras' average up vector to +Z"""
+    """Level the horizon: roll the scene so the cameras' horizontal axes are level, keeping their pitch"""
 
     bl_idname = "vggt.level"
     bl_label = "Level Horizon"
 
     def transform(self, context, root):
-        return su.level_transform(camera_centres_and_ups(root)[1])
+        return su.level_transform(camera_rotations(root))
 
 
 class VGGT_OT_set_scale(_RootOperator):
@@ -313,7 +322,7 @@ class VGGT_OT_look_through(bpy.types.Operator):
         return True
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        from .builders.cameras import make_active_camera
+        from ..builders.cameras import make_active_camera
 
         make_active_camera(context.scene, context.active_object)
         space = context.space_data

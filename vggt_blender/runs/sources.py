@@ -23,7 +23,7 @@ import bpy
 from vggt_core.errors import InputError
 from vggt_core.frames import FrameSelection  # numpy only: safe before the optional deps are installed
 
-from .convert import PlateSettings
+from ..convert import PlateSettings
 
 
 @dataclass(frozen=True)

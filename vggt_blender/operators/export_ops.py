@@ -17,9 +17,9 @@ import numpy as np
 from bpy.props import BoolProperty, StringProperty
 from mathutils import Matrix
 
+from ..convert import ImportSettings, chan
+from ..convert import setup as su
 from . import setup_ops
-from .convert import ImportSettings, chan
-from .convert import setup as su
 
 if TYPE_CHECKING:
     from vggt_core.filters import PointSet
@@ -178,7 +178,7 @@ def export_points_glb(root: bpy.types.Object, path: str) -> str:
     cloud = setup_ops.point_cloud_of(root)
     if cloud is None or not len(cloud.data.vertices):
         raise ValueError("the import has no point cloud")
-    from .builders.points import COLOR_ATTR
+    from ..builders.points import COLOR_ATTR
 
     me = cloud.data
     xyz = setup_ops.world_vertices(cloud)

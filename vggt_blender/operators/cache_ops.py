@@ -20,7 +20,8 @@ from vggt_core import cache
 from vggt_core.errors import VGGTError, one_line
 from vggt_core.weights import is_local_source
 
-from . import prefs, runs, worker
+from .. import addon
+from ..runs import runs, worker
 from .threaded_op import ThreadedOperator
 
 CACHE_PROP = "vggt_cache"
@@ -142,7 +143,7 @@ class VGGT_OT_download_model(ThreadedOperator, bpy.types.Operator):
 
     def _start(self, context: bpy.types.Context, wait: bool) -> bool:
         try:
-            spec = prefs.engine_spec(context)
+            spec = addon.engine_spec(context)
         except VGGTError as err:
             self.report({"ERROR"}, one_line(err))
             return False

@@ -16,8 +16,8 @@ import numpy as np
 from vggt_core.cli import ProgressLog, check_output_dir
 from vggt_core.errors import InputError
 
-from . import export_ops, setup_ops
-from .convert import setup as su
+from ..convert import setup as su
+from ..operators import export_ops, setup_ops
 
 if TYPE_CHECKING:
     from vggt_core.reconstruction import Reconstruction

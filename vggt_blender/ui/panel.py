@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import bpy
 
-from . import export_ops, runs, setup_ops, sources, worker
+from ..operators import export_ops, setup_ops
+from ..runs import runs, sources, worker
 from .props import run_state
 
 
@@ -61,6 +62,8 @@ class VGGT_PT_main(bpy.types.Panel):
             box.prop(props, "distortion")
         if props.refine:
             box.prop(props, "track_markers")
+        if props.refine and props.track_markers and props.lens != "per-frame":
+            box.prop(props, "lens_to_my_clip")
 
         box = col.box()
         box.label(text="Import")

@@ -25,8 +25,9 @@ from vggt_core.errors import InputError, VGGTError, WeightsError, one_line
 from vggt_core.solve import cli_args as solve_args
 from vggt_core.solve.report import summary_line
 
-from . import runs, scene_cli, worker
-from .convert import ImportSettings
+from ..convert import ImportSettings
+from ..runs import runs, worker
+from . import scene_cli
 
 _BLEND_MAGIC = (b"BLENDER", b"\x28\xb5\x2f\xfd", b"\x1f\x8b")  # plain, zstd- and gzip-compressed .blend
 
@@ -270,7 +271,7 @@ def render_preview(scene: bpy.types.Scene, path: str, samples: int = 16, width: 
     """
     from mathutils import Vector
 
-    from .builders.points import RADIUS_INPUT, modifier_input, set_points_inputs
+    from ..builders.points import RADIUS_INPUT, modifier_input, set_points_inputs
 
     clouds = _point_clouds(scene)
     pts = _world_vertices(clouds)
