@@ -112,7 +112,7 @@ def find_shot(shots: list[Shot], name: str | None = None, index: int | None = No
     for shot in shots:
         if shot.name == name:
             return shot
-    hint = f"; for row {name} give --shot-index {name}" if name.isdigit() else ""
+    hint = f"; for row {name} give --shot-index {name}" if name.isdigit() and int(name) < len(shots) else ""
     raise InputError(f"no shot named {name!r} in the manifest ({len(shots)} shots{hint})")
 
 

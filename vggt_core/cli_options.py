@@ -28,7 +28,6 @@ TASK_OPTIONS = ("--out", "--batch", "--manifest", "--shot", "--shot-index", "--i
 # Options set once for a whole batch or farm job (one model load, one cache): never in a manifest row.
 JOB_OPTIONS = TASK_OPTIONS + ("--cache-dir", "--no-cache", "--weights", "--model", "--token", "--device", "--dtype")
 
-_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 _TOKEN = re.compile(r"""\s*(?:"([^"]*)"|'([^']*)'|([^\s'"]+))""")
 
 
@@ -58,12 +57,6 @@ def _add_frames(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--resolution", type=int, default=518, help="model resolution, multiple of 14 (default 518)")
 
 
-def _device(text: str) -> str:
-    if not _DEVICE.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"invalid device {text!r} (auto, cpu, cuda, cuda:N or mps)")
-    return text
-
-
 def _add_model(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("model")
     source = g.add_mutually_exclusive_group()
@@ -71,7 +64,8 @@ def _add_model(parser: argparse.ArgumentParser) -> None:
     # "" = not given, so a farm template can always pass --model (its model setting may be empty)
     source.add_argument("--model", metavar="ID", help="Hugging Face repo id or checkpoint path "
                         "(default: $VGGT_WEIGHTS, else facebook/VGGT-1B)")
-    g.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda, cuda:N, mps (default auto)")
+    # checked by engine.pick_device before any work (a one-line error naming what this machine has)
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (default auto)")
     g.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                    help="compute precision (auto: bf16 on recent CUDA GPUs, fp32 on CPU)")
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //
 // Flamenco job type "VGGT Reconstruct": one task per shot of a shot manifest, each running
-//   {blender} {blenderArgs} -c vggt --manifest SHOTS.csv --shot-index N --out OUTPUT --device D --model M
-//       --options FRAME_OPTIONS --options EXTRA_ARGS
+//   {blender} {blenderArgs} -c vggt --manifest=SHOTS.csv --shot-index=N --out=OUTPUT --device=D --model=M
+//       --options=FRAME_OPTIONS --options=EXTRA_ARGS
 // (a shot writes OUTPUT/NAME/NAME.blend and, last, OUTPUT/NAME/summary.json, every other output under
 // OUTPUT/NAME/; a failed shot fails its task with one line "vggt: error: ..." in the task log).
 // Manifest format: vggt_core/batch.py. Keep the manifest's inputs relative to its own folder: Flamenco's
@@ -54,14 +54,15 @@ function compileJob(job) {
             exeArgs: "{blenderArgs}",
             argsBefore: ["-c", "vggt"],  // Blender's -c takes every argument after it: no blend file to open
             blendfile: "",
+            // "--option=VALUE": one argument, so a value that starts with "-" is never taken for an option
             args: [
-                "--manifest", settings.shot_manifest,
-                "--shot-index", String(shot),
-                "--out", settings.output_dir,
-                "--device", settings.device,
-                "--model", settings.model_source,
-                "--options", settings.frame_options,
-                "--options", settings.extra_args,
+                `--manifest=${settings.shot_manifest}`,
+                `--shot-index=${shot}`,
+                `--out=${settings.output_dir}`,
+                `--device=${settings.device}`,
+                `--model=${settings.model_source}`,
+                `--options=${settings.frame_options}`,
+                `--options=${settings.extra_args}`,
             ],
         }));
         job.addTask(task);

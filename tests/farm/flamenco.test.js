@@ -49,9 +49,9 @@ test("one blender task per shot; {blender} variables and two-way paths expanded 
         assert.equal(tasks[3].commands[0].name, "blender-render");
         assert.deepEqual(tasks[3].commands[0].argv, [
             exe, "-b", "-y", "-c", "vggt",
-            "--manifest", `${root}/reel 1/shots.csv`, "--shot-index", "7", "--out", `${root}/vggt out`,
-            "--device", "cuda", "--model", `${root}/models/vggt.safetensors`,
-            "--options", "--max-frames 40 --fps 4", "--options", "--export-colmap colmap --name=\"hero shot\"",
+            `--manifest=${root}/reel 1/shots.csv`, "--shot-index=7", `--out=${root}/vggt out`,
+            "--device=cuda", `--model=${root}/models/vggt.safetensors`,
+            "--options=--max-frames 40 --fps 4", "--options=--export-colmap colmap --name=\"hero shot\"",
         ]);
     }
 });
@@ -61,15 +61,14 @@ test("hostile values reach the command as one argument each, unchanged", () => {
     const settings = { shot_manifest: `/s/${hostile}.csv`, shots: "0", output_dir: `/o/${hostile}`,
                        model_source: hostile, frame_options: hostile, extra_args: hostile };
     const argv = submit(settings, { variables: VARIABLES })[0].commands[0].argv;
-    assert.deepEqual(argv.slice(5), ["--manifest", `/s/${hostile}.csv`, "--shot-index", "0", "--out", `/o/${hostile}`,
-        "--device", "auto", "--model", hostile, "--options", hostile, "--options", hostile]);
+    assert.deepEqual(argv.slice(5), [`--manifest=/s/${hostile}.csv`, "--shot-index=0", `--out=/o/${hostile}`,
+        "--device=auto", `--model=${hostile}`, `--options=${hostile}`, `--options=${hostile}`]);
 });
 
 test("missing or invalid settings fail the submission before any task", () => {
     const base = { shot_manifest: "/s.csv", shots: "3", output_dir: "/o" };
     assert.deepEqual(submit(base)[0].commands[0].parameters.args,
-        ["--manifest", "/s.csv", "--shot-index", "3", "--out", "/o", "--device", "auto", "--model", "",
-         "--options", "", "--options", ""]);
+        ["--manifest=/s.csv", "--shot-index=3", "--out=/o", "--device=auto", "--model=", "--options=", "--options="]);
     for (const shots of ["", "a-b", "5-2", "1,,2"]) assert.throws(() => submit({ ...base, shots }), /^shots: /, shots);
     assert.throws(() => submit({ ...base, output_dir: " " }), /^output_dir: required/);
     assert.throws(() => submit({ shots: "0", output_dir: "/o" }), /^shot_manifest: required/);
