@@ -41,3 +41,20 @@ def test_manifest_task_errors(tmp_path, capsys, extra, needle):
     result = json.loads(cap.out.splitlines()[-1])
     assert result["status"] == "failed" and result["error"] == needle.format(tmp=tmp_path) and result["files"] == []
     assert {p.name for p in tmp_path.iterdir()} <= {"file", "o", "s.csv"}  # nothing written elsewhere
+
+
+def test_one_manifest_row_means_the_same_in_both_commands():
+    """A row's args parse in vggt-reconstruct and in blender -b -c vggt to the same settings."""
+    from vggt_core.cli import build_parser
+    from vggt_core.cli_options import split_options
+
+    row = split_options("--fps 4 --max-frames 60 --stride 2 --start 3 --end 90 --mode pad --resolution 280 "
+                        "--point-source points --conf-percentile 30 --max-points 0 --lens known --focal-px 900 "
+                        "--refine ba --distortion k1 --track-frames 5 --chunk-size 16 --overlap 4")
+    core = build_parser().parse_args(["in", "--out", "o", *row])
+    blender = cli._parser().parse_args(["--images", "in", "--out", "o.blend", *row])
+    shared = ("fps", "max_frames", "stride", "start", "end", "mode", "resolution", "point_source", "conf_percentile",
+              "max_points", "lens", "focal_px", "refine", "distortion", "track_frames", "chunk_size", "overlap",
+              "chunk_strategy", "device", "dtype", "weights", "model", "cache_dir", "no_cache")
+    assert {k: getattr(core, k) for k in shared} == {k: getattr(blender, k) for k in shared}
+    assert core.resolution == 280 and blender.point_source == "points"
