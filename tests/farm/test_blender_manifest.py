@@ -1,4 +1,5 @@
-"""``blender -b -c vggt --manifest SHOTS.csv --shot N --out DIR``: a farm task's errors, one line + a JSON line."""
+"""``blender -b -c vggt --manifest SHOTS.csv --shot-index N --out DIR``: a farm task's errors, one line + a JSON line;
+the options a manifest row shares with ``vggt-reconstruct``."""
 from __future__ import annotations
 
 import json
