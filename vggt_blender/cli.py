@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
                 "and save them as a .blend.", epilog="Exit codes: 0 success; 1 failure (one line "
                 "'vggt: error: ...' on stderr, nothing saved); 2 usage error (unknown, missing or invalid options). "
                 "The last line on stdout is a JSON record: status, error, out, files, frames, timings_s.")
-    src = p.add_mutually_exclusive_group()  # one is required: checked in main (--options may not give one)
+    src = p.add_mutually_exclusive_group()  # required, but checked in main: each --options string is parsed alone
     src.add_argument("--images", metavar="DIR", help="folder of images")
     src.add_argument("--video", metavar="FILE", help="video file")
     manifest_cli.add_arguments(p, src)
