@@ -2,7 +2,7 @@
 
 The shot manifest is a CSV file (UTF-8, a header row, one row per shot; lines starting with ``#`` are
 comments), read by ``vggt-reconstruct --batch MANIFEST`` and, one shot per task, by ``blender -b -c vggt
---manifest MANIFEST --shot N`` on a farm (``farm/openjd``, ``farm/flamenco``)::
+--manifest MANIFEST --shot-index N`` on a farm (``farm/openjd``, ``farm/flamenco``)::
 
     name,input,start,end,args
     sh010,plates/sh010.mov,0,120,
@@ -11,10 +11,15 @@ comments), read by ``vggt-reconstruct --batch MANIFEST`` and, one shot per task,
 * ``name``: the shot's output name (letters, digits, ``.``, ``_``, ``-``; unique): outputs go to OUT/NAME/.
 * ``input``: an image folder or a video file; a relative path is relative to the manifest's folder.
 * ``start``, ``end`` (optional): frame range, source-frame indices (0-based, end exclusive), as ``--start``/``--end``.
-* ``args`` (optional): per-shot options of the command that runs the shot, split like a shell line and
-  applied after the command's own options, so they win (``--fps 4 --max-frames 60``, ``--stride 2``...).
+* ``args`` (optional): per-shot options, applied after the command's own options, so they win
+  (``--fps 4 --max-frames 60``, ``--lens shared --refine ba``...). Split by ``cli_options.split_options``
+  (whitespace separates, quotes group, backslashes are kept: ``C:\\plates\\sh010`` survives; no shell).
+  The shared options (``vggt_core/cli_options.py``) mean the same in both commands, so one manifest
+  serves both; job-level options (``--out``, ``--cache-dir``, the model, ``cli_options.JOB_OPTIONS``)
+  are refused in a row, in one line.
 
-Shots are addressed by name or by 0-based row index (farm tasks use the index: 0..N-1 for N rows).
+Shots are addressed by name (``--shot NAME``, for people) or by 0-based row index (``--shot-index N``,
+0..N-1 for N rows: what farm templates pass), never one taken for the other.
 A shot is done when OUT/NAME/summary.json exists: both commands remove it before they start a shot and
 write it last. Every run ends with one JSON line on stdout (:func:`print_result`).
 """
@@ -25,13 +30,13 @@ import copy
 import csv
 import json
 import re
-import shlex
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cli_options import JOB_OPTIONS, parse_onto, refuse, split_options
 from .errors import InputError, VGGTError, one_line
 
 COLUMNS = ("name", "input", "start", "end", "args")
@@ -86,21 +91,29 @@ def load_manifest(path: str | Path) -> list[Shot]:
             raise InputError(f"{where}: shot {name} has no input")
         try:
             start, end = (int(v) if (v := (row.get(k) or "").strip()) else None for k in ("start", "end"))
-            args = tuple(shlex.split(row.get("args") or ""))
-        except ValueError as err:
+            args = tuple(split_options(row.get("args") or ""))
+        except (ValueError, InputError) as err:
             raise InputError(f"{where}: {err}") from None
         shots.append(Shot(len(shots), name, (path.parent / inp).resolve(), start, end, args))
     return shots
 
 
-def find_shot(shots: list[Shot], key: str) -> Shot:
-    """The shot named ``key``, else the one at 0-based row index ``key``; InputError if none."""
+def find_shot(shots: list[Shot], name: str | None = None, index: int | None = None) -> Shot:
+    """The shot named ``name`` or the one at 0-based row ``index`` (give exactly one); InputError if none.
+
+    A name is only ever matched as a name (shots named ``1``, ``2``, ``3`` are fine), an index only as a row.
+    """
+    if (name is None) == (index is None):
+        raise InputError("give the shot as --shot NAME or --shot-index N (0-based row), not both")
+    if index is not None:
+        if not 0 <= index < len(shots):
+            raise InputError(f"--shot-index {index}: the manifest has {len(shots)} shots (rows 0..{len(shots) - 1})")
+        return shots[index]
     for shot in shots:
-        if shot.name == key:
+        if shot.name == name:
             return shot
-    if key.isdigit() and int(key) < len(shots):
-        return shots[int(key)]
-    raise InputError(f"no shot {key!r} in the manifest ({len(shots)} shots: names, or indices 0..{len(shots) - 1})")
+    hint = f"; for row {name} give --shot-index {name}" if name.isdigit() and int(name) < len(shots) else ""
+    raise InputError(f"no shot named {name!r} in the manifest ({len(shots)} shots{hint})")
 
 
 def print_result(record: dict) -> None:
@@ -116,56 +129,12 @@ def write_summary(path: str | Path, summary: dict) -> None:
 def solve_error(summary: dict) -> float | None:
     """The camera solve's RMS reprojection error in pixels from a summary, if it has one.
 
-    Reads ``summary["solve"]``: a number, or a dict with ``rms_px`` (the camera solve's report).
+    Reads ``summary["solve"]``: the camera solve's report (``vggt_core.solve.report``), whose ``rmse_px``
+    is the RMS error over the inlier observations after bundle adjustment (absent without ``--refine ba``).
     """
     solve = summary.get("solve")
-    value = solve.get("rms_px") if isinstance(solve, dict) else solve
+    value = solve.get("rmse_px") if isinstance(solve, dict) else None
     return float(value) if isinstance(value, (int, float)) else None
-
-
-# --- blender -b -c vggt --manifest M --shot N ---------------------------------------------------------
-
-def add_manifest_arguments(parser: argparse.ArgumentParser, sources: argparse._MutuallyExclusiveGroup) -> None:
-    """``--manifest`` (an input source, beside --images/--video) and ``--shot`` for the Blender command."""
-    sources.add_argument("--manifest", metavar="SHOTS.csv", help="run one shot of a shot manifest (see --shot); "
-                         "--out is then the output folder: the shot writes OUT/NAME/NAME.blend and "
-                         "OUT/NAME/summary.json, relative --export-colmap/--render paths go under OUT/NAME/")
-    parser.add_argument("--shot", metavar="NAME|INDEX", help="with --manifest: the shot's name or 0-based row")
-
-
-def apply_shot(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Path:
-    """Turn ``--manifest M --shot S --out DIR`` into that shot's arguments (in place); returns OUT/NAME.
-
-    Sets --images or --video from the row's input, --out to OUT/NAME/NAME.blend, puts relative
-    --export-colmap/--render/--cache-dir under OUT/NAME, and parses the row's frame range and overrides
-    onto ``args``. Raises InputError (one line) for a bad manifest, shot or override.
-    """
-    if args.shot is None or args.out is None:
-        raise InputError("--manifest needs --shot NAME|INDEX and --out OUTPUT_FOLDER")
-    shot = find_shot(load_manifest(args.manifest), args.shot)
-    folder = Path(args.out).resolve() / shot.name
-    source = "--images" if shot.input.is_dir() else "--video"
-    _parse_onto(parser, [source, str(shot.input), *shot.argv()], args, shot)
-    args.manifest = None
-    args.out = str(folder / f"{shot.name}.blend")
-    for key in ("export_colmap", "render", "cache_dir"):
-        if getattr(args, key) and not Path(getattr(args, key)).is_absolute():
-            setattr(args, key, str(folder / getattr(args, key)))
-    from .cli import check_output_dir  # here: cli imports this module
-
-    check_output_dir(folder, "--out")
-    (folder / "summary.json").unlink(missing_ok=True)
-    return folder
-
-
-def _parse_onto(parser: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace, shot: Shot) -> None:
-    """Parse ``argv`` onto ``args`` (options not in ``argv`` keep their values); InputError on bad options."""
-    def fail(message: str):
-        raise InputError(f"shot {shot.name}: bad options {shlex.join(shot.argv())!r}: {message}")
-
-    shot_parser = copy.copy(parser)
-    shot_parser.error = fail  # one line for the shot instead of argparse's usage block + exit
-    shot_parser.parse_args(argv, namespace=args)
 
 
 # --- vggt-reconstruct --batch MANIFEST --out DIR ------------------------------------------------------
@@ -195,7 +164,9 @@ def run_batch(
             else:
                 shot_args = copy.copy(args)
                 shot_args.batch = None
-                _parse_onto(parser, [str(shot.input), "--out", str(out), *shot.argv()], shot_args, shot)
+                where = f"shot {shot.name}: options {' '.join(shot.args)!r}"
+                refuse(shot.args, JOB_OPTIONS, where)
+                parse_onto(parser, [str(shot.input), "--out", str(out), *shot.argv()], shot_args, where)
                 summary = run(shot_args, engines)
                 row["status"], row["time_s"] = "done", round(time.monotonic() - started, 3)
             row["frames"], row["solve_error_px"] = summary.get("frames"), solve_error(summary)

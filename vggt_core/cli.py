@@ -21,8 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from . import batch, chunks
-from .solve import cli_args as solve_args
+from . import batch, cli_options
 from .errors import InputError, VGGTError, WeightsError
 
 EXPORTS = ("ply", "colmap")
@@ -40,31 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", metavar="SHOTS.csv", help="instead of INPUT: every shot of a shot manifest into "
                    "OUT/NAME/; shots with OUT/NAME/summary.json are skipped (see vggt_core/batch.py)")
     p.add_argument("--out", required=True, type=Path, help="output folder (created; must be writable)")
-    sel = p.add_argument_group("frame selection")
-    sel.add_argument("--stride", type=int, default=1, help="use every N-th frame")
-    sel.add_argument("--start", type=int, default=0, help="first frame index (0-based)")
-    sel.add_argument("--end", type=int, default=None, help="stop before this frame index")
-    sel.add_argument("--max-frames", type=int, default=None, help="at most N frames, evenly spaced")
-    sel.add_argument("--fps", type=float, default=None, help="videos: sample about N frames per second")
-    p.add_argument("--mode", choices=("crop", "pad"), default="crop", help="fit frames to 518 px (default crop)")
-    p.add_argument("--resolution", type=int, default=518, help="model resolution, multiple of 14 (default 518)")
-    chunks.add_arguments(p)
-    solve_args.add_arguments(p)
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--weights", type=Path, help="local checkpoint (.safetensors, .pt, .pth)")
-    src.add_argument("--model", help="Hugging Face repo id (default: $VGGT_WEIGHTS or facebook/VGGT-1B)")
+    cli_options.add_arguments(p, max_points=1_000_000)  # frames, model, points, cache, long shots, solve
     p.add_argument("--token", default=None, help="Hugging Face token for gated weights")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default auto)")
-    p.add_argument(
-        "--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
-        help="compute precision (auto: bf16 on recent CUDA GPUs, fp32 on CPU)",
-    )
     p.add_argument("--export", default="ply,colmap", help="comma-separated: ply, colmap (default both; '' none)")
-    p.add_argument("--source", choices=("depth", "points"), default="depth", help="points from depth or point head")
-    p.add_argument("--conf-percentile", type=float, default=50.0, help="drop the least confident N%% (default 50)")
-    p.add_argument("--max-points", type=int, default=1_000_000, help="cap on exported points (default 1e6)")
-    p.add_argument("--cache-dir", type=Path, default=None, help="reuse results across runs (default OUT/cache)")
-    p.add_argument("--no-cache", action="store_true", help="always run the model")
     return p
 
 
@@ -112,10 +89,7 @@ def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
         raise WeightsError(f"weights file not found: {args.weights}")
     settings = ReconstructSettings(
         selection=FrameSelection(args.stride, args.start, args.end, args.max_frames, args.fps),
-        mode=args.mode,
-        resolution=args.resolution,
-        **chunks.settings_fields(args),
-        **solve_args.settings_fields(args),
+        **cli_options.settings_fields(args),
     )
     inputs = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     infos = list_frames(inputs, settings.selection)  # input problems surface before any weights load
@@ -152,7 +126,7 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
     from .solve.report import summary_line
 
     points = select_points(
-        recon, source=args.source, conf_percentile=args.conf_percentile, max_points=args.max_points
+        recon, source=args.point_source, conf_percentile=args.conf_percentile, max_points=args.max_points or None
     )
     written = ["reconstruction.npz"]
     if "ply" in exports:

@@ -1,9 +1,20 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //
 // Flamenco job type "VGGT Reconstruct": one task per shot of a shot manifest, each running
-//   blender -b -c vggt --manifest SHOTS.csv --shot N --out OUTPUT [options]
-// (a shot writes OUTPUT/NAME/NAME.blend and, last, OUTPUT/NAME/summary.json; a failed shot fails its task
-// with one line "vggt: error: ..." in the task log). Manifest format: vggt_core/batch.py.
+//   {blender} {blenderArgs} -c vggt --manifest=SHOTS.csv --shot-index=N --out=OUTPUT --device=D --model=M
+//       --options=FRAME_OPTIONS --options=EXTRA_ARGS
+// (a shot writes OUTPUT/NAME/NAME.blend and, last, OUTPUT/NAME/summary.json, every other output under
+// OUTPUT/NAME/; a failed shot fails its task with one line "vggt: error: ..." in the task log).
+// Manifest format: vggt_core/batch.py. Keep the manifest's inputs relative to its own folder: Flamenco's
+// two-way variables translate the settings' paths for each worker's platform, but the CSV's content is
+// read by our command on the worker, untouched by the Manager.
+//
+// Every value travels as one element of the command's argument array (the Worker runs no shell); the two
+// option strings are split and checked by our command itself, which refuses unknown options in one line.
+// Written against Flamenco 3's job-type API: JOB_TYPE (AvailableJobType settings), compileJob(job),
+// author.Task(name, type), author.Command("blender-render", {exe, exeArgs, argsBefore, blendfile, args}),
+// task.addCommand, job.addTask; the Worker runs exe, split(exeArgs), argsBefore, blendfile (when not
+// empty), args. Not yet run on a real Manager (README "Farm").
 //
 // Install: copy this file into the `scripts` folder next to the flamenco-manager executable and restart
 // the Manager. Workers need Blender with the vggt_blender extension and its dependencies (README "Farm").
@@ -23,9 +34,11 @@ const JOB_TYPE = {
         { key: "model_source", type: "string", default: "",
           description: "Checkpoint on shared storage or Hugging Face repo id "
               + "(empty: $VGGT_WEIGHTS, else facebook/VGGT-1B)" },
-        { key: "device", type: "string", choices: ["auto", "cuda", "mps", "cpu"], default: "auto" },
+        { key: "device", type: "string", choices: ["auto", "cuda", "mps", "cpu"], default: "auto",
+          description: "Compute device on the workers" },
         { key: "frame_options", type: "string", default: "",
-          description: "Frame selection for every shot, e.g. '--max-frames 40 --fps 4' (manifest rows win)" },
+          description: "Frame selection for every shot, e.g. '--max-frames 40 --fps 4' (manifest rows win); "
+              + "split by our command (quotes group, no shell)" },
         { key: "extra_args", type: "string", default: "",
           description: "Other options of blender -b -c vggt "
               + "(lens/refine, --export-colmap colmap, --render preview.png ...)" },
@@ -33,27 +46,45 @@ const JOB_TYPE = {
 };
 
 function compileJob(job) {
-    const settings = job.settings;
-    const options = [
-        "--out", settings.output_dir,
-        "--device", settings.device || "auto",
-    ];
-    if (settings.model_source) options.push("--model", settings.model_source);
-    const all = options.concat(splitArgs(settings.frame_options || ""), splitArgs(settings.extra_args || ""));
-
+    const settings = checkSettings(job.settings);
     for (const shot of shotIndices(settings.shots)) {
         const task = author.Task(`shot-${shot}`, "blender");
-        // Flamenco runs {exe} {exeArgs} {argsBefore} {blendfile} {args}: "-c vggt" has to follow Blender's own
-        // options, so the command name takes the blend file's place (the command opens no file).
         task.addCommand(author.Command("blender-render", {
             exe: "{blender}",
             exeArgs: "{blenderArgs}",
-            argsBefore: ["-c"],
-            blendfile: "vggt",
-            args: ["--manifest", settings.shot_manifest, "--shot", String(shot)].concat(all),
+            argsBefore: ["-c", "vggt"],  // Blender's -c takes every argument after it: no blend file to open
+            blendfile: "",
+            // "--option=VALUE": one argument, so a value that starts with "-" is never taken for an option
+            args: [
+                `--manifest=${settings.shot_manifest}`,
+                `--shot-index=${shot}`,
+                `--out=${settings.output_dir}`,
+                `--device=${settings.device}`,
+                `--model=${settings.model_source}`,
+                `--options=${settings.frame_options}`,
+                `--options=${settings.extra_args}`,
+            ],
         }));
         job.addTask(task);
     }
+}
+
+// The settings with defaults filled in; throws (Flamenco shows it at submission) for a missing or
+// mistyped one, before any task exists.
+function checkSettings(given) {
+    const settings = {};
+    for (const def of JOB_TYPE.settings) {
+        let value = given[def.key];
+        if (value === undefined || value === null) value = def.default;
+        if (typeof value !== "string" || (def.required && value.trim() === "")) {
+            throw `${def.key}: required, a text setting`;
+        }
+        if (def.choices && def.choices.indexOf(value) < 0) {
+            throw `${def.key}: '${value}' is not one of ${def.choices.join(", ")}`;
+        }
+        settings[def.key] = value;
+    }
+    return settings;
 }
 
 // "0-3,7" -> [0, 1, 2, 3, 7]; throws on anything else (Flamenco shows the error at submission).
@@ -66,20 +97,5 @@ function shotIndices(text) {
         if (last < first) throw `shots: range '${part.trim()}' runs backwards`;
         for (let i = first; i <= last; i++) if (out.indexOf(i) < 0) out.push(i);
     }
-    return out;
-}
-
-// Split an options string like a shell line: whitespace separates, '...' and "..." group.
-function splitArgs(text) {
-    const out = [];
-    const re = /"([^"]*)"|'([^']*)'|([^\s'"]+)/g;
-    let m, current = null, lastEnd = -1;
-    while ((m = re.exec(text)) !== null) {
-        const piece = m[1] !== undefined ? m[1] : m[2] !== undefined ? m[2] : m[3];
-        if (current !== null && m.index === lastEnd) current += piece;  // abutting pieces: --name="a b"
-        else { if (current !== null) out.push(current); current = piece; }
-        lastEnd = re.lastIndex;
-    }
-    if (current !== null) out.push(current);
     return out;
 }

@@ -34,7 +34,14 @@ def _one_error_line(capsys) -> str:
     (["--images", "x", "--video", "y", "--out", "o.blend"], "not allowed with"),
     (["--images", ".", "--out", "o.blend", "--mode", "squash"], "invalid choice"),
     (["--images", "."], "--out is required"),
-    (["--images", ".", "--out", "o.blend", "--shot", "3"], "--shot needs --manifest"),
+    (["--images", ".", "--out", "o.blend", "--shot", "3"], "--shot and --shot-index need --manifest"),
+    (["--images", ".", "--out", "o.blend", "--shot-index", "3"], "--shot and --shot-index need --manifest"),
+    (["--manifest", "m.csv", "--shot", "a", "--shot-index", "0", "--out", "o"], "not allowed with"),
+    (["--images", ".", "--out", "o.blend", "--options=--fps 4 --bogus"],
+     "--options '--fps 4 --bogus': unrecognized arguments: --bogus"),
+    (["--images", ".", "--out", "o.blend", "--options=--out x.blend"], "--out cannot be set here"),
+    (["--images", ".", "--out", "o.blend", "--options=--fps=4 --name 'open"], "unclosed quote"),
+    (["--images", ".", "--out", "o.blend", "--options=-h"], "--help is not an option here"),
 ])
 def test_usage_errors_exit_2_with_one_line(capsys, argv, needle):
     assert cli.main(argv) == 2

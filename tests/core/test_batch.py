@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,8 @@ from vggt_core import batch
 from vggt_core.cli import main
 from vggt_core.errors import InputError
 from vggt_core.weights import save_checkpoint
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/solve_shots.py
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +31,39 @@ def test_manifest_rows_paths_ranges_and_overrides(tmp_path):
     assert [s.name for s in shots] == ["sh010", "sh020"] and [s.index for s in shots] == [0, 1]
     assert shots[0].input == tmp_path / "m" / "plates" / "a" and shots[0].argv() == []
     assert shots[1].argv() == ["--start", "5", "--end", "20", "--fps", "4", "--name", "my shot"]
-    assert batch.find_shot(shots, "sh020") is shots[1] and batch.find_shot(shots, "1") is shots[1]
-    with pytest.raises(InputError, match=r"no shot '2' in the manifest \(2 shots"):
-        batch.find_shot(shots, "2")
+    assert batch.find_shot(shots, name="sh020") is shots[1] and batch.find_shot(shots, index=1) is shots[1]
+
+
+def test_shots_by_name_or_by_row_never_mixed(tmp_path):
+    """Shots named 1, 2, 3: --shot-index 0 is shot "1" and --shot-index 2 shot "3" (a farm's rows 0..2 run
+    each shot once); --shot 0 names no shot."""
+    (tmp_path / "s.csv").write_text("name,input\n1,a\n2,b\n3,c\n")
+    shots = batch.load_manifest(tmp_path / "s.csv")
+    assert [batch.find_shot(shots, index=i).name for i in range(3)] == ["1", "2", "3"]
+    assert batch.find_shot(shots, name="3") is shots[2] and batch.find_shot(shots, name="1") is shots[0]
+    for kw, message in [
+        ({"name": "0"}, "no shot named '0' in the manifest (3 shots; for row 0 give --shot-index 0)"),
+        ({"name": "sh9"}, "no shot named 'sh9' in the manifest (3 shots)"),
+        ({"index": 3}, "--shot-index 3: the manifest has 3 shots (rows 0..2)"),
+        ({"index": -1}, "--shot-index -1: the manifest has 3 shots (rows 0..2)"),
+        ({}, "give the shot as --shot NAME or --shot-index N (0-based row), not both"),
+        ({"name": "1", "index": 0}, "give the shot as --shot NAME or --shot-index N (0-based row), not both"),
+    ]:
+        with pytest.raises(InputError) as info:
+            batch.find_shot(shots, **kw)
+        assert str(info.value) == message
+
+
+def test_manifest_args_keep_windows_paths_and_shell_characters(tmp_path):
+    (tmp_path / "s.csv").write_text('name,input,args\n'
+                                    'a,x,"--name C:\\plates\\sh010 --export-camera ""D:\\cam out\\a.abc"""\n'
+                                    "b,y,--name $(touch x);*#`id` --fps=4\n", encoding="utf-8")
+    a, b = batch.load_manifest(tmp_path / "s.csv")
+    assert a.args == ("--name", "C:\\plates\\sh010", "--export-camera", "D:\\cam out\\a.abc")
+    assert b.args == ("--name", "$(touch", "x);*#`id`", "--fps=4")
+    (tmp_path / "s.csv").write_text("name,input,args\na,x,--name 'open\n")
+    with pytest.raises(InputError, match=r"line 2: unclosed quote in options \"--name 'open\""):
+        batch.load_manifest(tmp_path / "s.csv")
 
 
 @pytest.mark.parametrize("text,needle", [
@@ -89,7 +123,60 @@ def test_bad_shot_override_fails_that_shot_only(tmp_path, checkpoint, capsys):
                  "--device", "cpu", "--resolution", "56", "--export", ""])
     rows = json.loads(capsys.readouterr().out.splitlines()[-1])["shots"]
     assert code == 1 and [r["status"] for r in rows] == ["failed", "done"]
-    assert rows[0]["error"] == "shot x: bad options '--no-such-option': unrecognized arguments: --no-such-option"
+    assert rows[0]["error"] == "shot x: options '--no-such-option': unrecognized arguments: --no-such-option"
+
+
+def test_rows_cannot_change_job_options_or_write_outside_their_folder(tmp_path, checkpoint, capsys):
+    write_images(tmp_path / "a", ["1.png", "2.png"], size=(56, 42))
+    (tmp_path / "s.csv").write_text(f"name,input,args\n"
+                                    f"o,a,--out {tmp_path / 'elsewhere'}\n"
+                                    f"c,a,--cache-dir {tmp_path / 'cache'}\n"
+                                    f"ab,a,--ou={tmp_path / 'elsewhere'}\n"
+                                    f"w,a,--weights {checkpoint}\n"
+                                    f"h,a,--help\n"
+                                    f"ok,a,--max-frames 1\n")
+    out = tmp_path / "o"
+    code = main(["--batch", str(tmp_path / "s.csv"), "--out", str(out), "--weights", str(checkpoint),
+                 "--device", "cpu", "--resolution", "56", "--export", "ply"])
+    rows = json.loads(capsys.readouterr().out.splitlines()[-1])["shots"]
+    assert code == 1 and [r["status"] for r in rows] == ["failed"] * 5 + ["done"]
+    job = "cannot be set here (it belongs to the whole job or task)"
+    assert [r["error"] for r in rows[:5]] == [
+        f"shot o: options '--out {tmp_path / 'elsewhere'}': --out {job}",
+        f"shot c: options '--cache-dir {tmp_path / 'cache'}': --cache-dir {job}",
+        f"shot ab: options '--ou={tmp_path / 'elsewhere'}': unrecognized arguments: --ou={tmp_path / 'elsewhere'}",
+        f"shot w: options '--weights {checkpoint}': --weights {job}",
+        "shot h: options '--help': --help is not an option here",
+    ]
+    assert not (tmp_path / "elsewhere").exists() and not (tmp_path / "cache").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["ok"] and (out / "ok" / "cache").is_dir()
+
+
+def test_batch_table_shows_the_solve_error(tmp_path):
+    """A row's --refine ba reaches the shot's run, and the table reads the solve report's rmse_px. The model
+    run is stood in for by a synthetic shot with known cameras (tests/solve_shots.py), solved for real."""
+    from solve_shots import make_shot, shot_recon
+
+    from vggt_core.cli import build_parser
+    from vggt_core.solve import solve
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "s.csv").write_text("name,input,args\nba,a,--refine ba --lens shared\nnone,a,\n")
+    parser = build_parser()
+    args = parser.parse_args(["--batch", str(tmp_path / "s.csv"), "--out", str(tmp_path / "o")])
+    shot = make_shot("dolly", frames=8, tracks=150, size=(640, 360), focal_px=500.0, seed=1)
+    reports = {}
+
+    def run(shot_args, engines):
+        recon = solve(shot_recon(shot), lens=shot_args.lens, refine=shot_args.refine)
+        reports[shot_args.out.name] = recon.solve
+        return {"frames": len(recon.frames), "solve": recon.solve}
+
+    rows = batch.run_batch(parser, args, run)
+    assert [r["status"] for r in rows] == ["done", "done"] and reports["ba"]["refine"] == "ba"
+    assert rows[0]["solve_error_px"] == reports["ba"]["rmse_px"] > 0 and rows[1]["solve_error_px"] is None
+    table = batch.format_table(rows).splitlines()
+    assert table[1].split()[:5] == ["ba", "done", "8", table[1].split()[3], f"{reports['ba']['rmse_px']:.3f}"]
 
 
 def test_single_run_ends_with_a_json_line_and_exit_codes(tmp_path, checkpoint, capsys):

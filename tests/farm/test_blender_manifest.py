@@ -1,4 +1,5 @@
-"""``blender -b -c vggt --manifest SHOTS.csv --shot N --out DIR``: a farm task's errors, one line + a JSON line."""
+"""``blender -b -c vggt --manifest SHOTS.csv --shot-index N --out DIR``: a farm task's errors, one line + a JSON line;
+the options a manifest row shares with ``vggt-reconstruct``."""
 from __future__ import annotations
 
 import json
@@ -13,14 +14,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from vggt_blender.command_line import cli  # noqa: E402
 
 
+JOB = "cannot be set here (it belongs to the whole job or task)"
+
+
 @pytest.mark.parametrize("extra,needle", [
     (["--shot", "a", "--out", "{tmp}/file"], "--out: cannot write to {tmp}/file/a (Not a directory): choose another folder"),
-    (["--shot", "3", "--out", "{tmp}/o"], "no shot '3' in the manifest (1 shots: names, or indices 0..0)"),
-    (["--out", "{tmp}/o"], "--manifest needs --shot NAME|INDEX and --out OUTPUT_FOLDER"),
-    (["--shot", "0", "--out", "{tmp}/o"], "video file not found: {tmp}/x.mov"),
+    (["--shot", "3", "--out", "{tmp}/o"], "no shot named '3' in the manifest (2 shots)"),
+    (["--shot", "1", "--out", "{tmp}/o"], "no shot named '1' in the manifest (2 shots; for row 1 give --shot-index 1)"),
+    (["--shot-index", "2", "--out", "{tmp}/o"], "--shot-index 2: the manifest has 2 shots (rows 0..1)"),
+    (["--out", "{tmp}/o"], "--manifest needs --shot NAME or --shot-index N, and --out OUTPUT_FOLDER"),
+    (["--shot-index", "0", "--out", "{tmp}/o"], "video file not found: {tmp}/x.mov"),
+    (["--shot-index", "1", "--out", "{tmp}/o"], "shot b: options '--cache-dir {tmp}/c': --cache-dir " + JOB),
+    (["--shot", "a", "--out", "{tmp}/o", "--export-camera", "../cam.abc"],
+     "--export-camera ../cam.abc: a shot's outputs stay in {tmp}/o/a: give a path relative to it"),
+    (["--shot", "a", "--out", "{tmp}/o", "--options=--render {tmp}/p.png"],
+     "--render {tmp}/p.png: a shot's outputs stay in {tmp}/o/a: give a path relative to it"),
+    (["--shot", "a", "--out", "{tmp}/o", "--export-points", "{tmp}/o/b/p.glb"],
+     "--export-points {tmp}/o/b/p.glb: a shot's outputs stay in {tmp}/o/a: give a path relative to it"),
 ])
 def test_manifest_task_errors(tmp_path, capsys, extra, needle):
-    (tmp_path / "s.csv").write_text("name,input,args\na,x.mov,--stride 2\n")
+    (tmp_path / "s.csv").write_text(f"name,input,args\na,x.mov,--stride 2\nb,x.mov,--cache-dir {tmp_path / 'c'}\n")
     (tmp_path / "file").write_text("x")
     argv = ["--manifest", str(tmp_path / "s.csv")] + [a.format(tmp=tmp_path) for a in extra]
     assert cli.main(argv) == 1
@@ -28,3 +41,21 @@ def test_manifest_task_errors(tmp_path, capsys, extra, needle):
     assert cap.err.splitlines()[-1] == f"vggt: error: {needle.format(tmp=tmp_path)}"
     result = json.loads(cap.out.splitlines()[-1])
     assert result["status"] == "failed" and result["error"] == needle.format(tmp=tmp_path) and result["files"] == []
+    assert {p.name for p in tmp_path.iterdir()} <= {"file", "o", "s.csv"}  # nothing written elsewhere
+
+
+def test_one_manifest_row_means_the_same_in_both_commands():
+    """A row's args parse in vggt-reconstruct and in blender -b -c vggt to the same settings."""
+    from vggt_core.cli import build_parser
+    from vggt_core.cli_options import split_options
+
+    row = split_options("--fps 4 --max-frames 60 --stride 2 --start 3 --end 90 --mode pad --resolution 280 "
+                        "--point-source points --conf-percentile 30 --max-points 0 --lens known --focal-px 900 "
+                        "--refine ba --distortion k1 --track-frames 5 --chunk-size 16 --overlap 4")
+    core = build_parser().parse_args(["in", "--out", "o", *row])
+    blender = cli._parser().parse_args(["--images", "in", "--out", "o.blend", *row])
+    shared = ("fps", "max_frames", "stride", "start", "end", "mode", "resolution", "point_source", "conf_percentile",
+              "max_points", "lens", "focal_px", "refine", "distortion", "track_frames", "chunk_size", "overlap",
+              "chunk_strategy", "device", "dtype", "weights", "model", "cache_dir", "no_cache")
+    assert {k: getattr(core, k) for k in shared} == {k: getattr(blender, k) for k in shared}
+    assert core.resolution == 280 and blender.point_source == "points"

@@ -65,3 +65,44 @@ def test_openjd_run_two_shots_and_a_broken_one(tmp_path, ckpt):
     assert proc.returncode != 0
     assert f"vggt: error: video file not found: {tmp_path / 'plates' / 'missing.mov'}" in log
     assert '"status": "failed"' in log and not (out / "sh030" / "summary.json").exists()
+
+
+HOSTILE = "$(touch INJ1)`touch INJ2`;*#'q' \"dq\" é"  # in a folder name, a collection name and a file name
+
+
+def test_openjd_run_passes_hostile_values_intact_or_refuses_them(tmp_path, ckpt):
+    """Every string parameter holds shell syntax, quotes, spaces and non-ASCII; nothing runs as a shell."""
+    root = tmp_path / HOSTILE
+    write_shot(root / "plates" / "a", 3)
+    (root / "shots.csv").write_text("name,input,start,end,args\nsh010,plates/a,,,\n", encoding="utf-8")
+    model = root / "model é.safetensors"
+    model.write_bytes(ckpt.read_bytes())
+    out = root / "out é"
+    touch = f"$(touch {tmp_path}/INJ3) `touch {tmp_path}/INJ4`"
+    extra = (f"--no-proxies --max-points 300 --name 'n $(touch INJ5)`x`;*#é' "
+             f"--export-camera \"cam {touch} é.chan\" --export-points 'pts;*#.glb'")
+    params = ["-p", f"ShotManifest={root / 'shots.csv'}", "-p", f"OutputDir={out}",
+              "-p", f"BlenderExecutable={blender_stand_in(root)}"]
+    good = {"FrameOptions": "--stride 1", "ExtraArgs": extra, "ModelSource": str(model), "Device": "cpu", "Shots": "0"}
+
+    def run(values: dict) -> subprocess.CompletedProcess:
+        return _openjd("run", str(TEMPLATE), *params, *[a for k, v in values.items() for a in ("-p", f"{k}={v}")])
+
+    proc = run(good)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log
+    shot = out / "sh010"
+    assert json.loads((shot / "summary.json").read_text())["status"] == "ok"
+    assert (shot / f"cam {touch} é.chan").is_file() and (shot / "pts;*#.glb").is_file(), sorted(shot.iterdir())
+    assert "into 'n $(touch INJ5)`x`;*#é'" in log, log
+
+    for name, value in [("FrameOptions", f"--stride 1 # {touch}"), ("ExtraArgs", f"; touch {tmp_path}/INJ3"),
+                        ("ModelSource", f"-x {touch}"), ("Device", "cpu;touch INJ"), ("Shots", "0;touch INJ")]:
+        proc = run({**good, "ExtraArgs": "", name: value})
+        log = proc.stdout + proc.stderr
+        assert proc.returncode != 0, (name, log)
+        if name in ("FrameOptions", "ExtraArgs"):  # refused by our command, in one line
+            assert f"vggt: error: --options {value!r}: unrecognized arguments: " in log, log
+        elif name == "ModelSource":  # taken as the model's name, intact
+            assert f"weights file {value} does not exist" in log, log
+    assert sorted(p.name for p in tmp_path.iterdir()) == [root.name], "a hostile value ran as a command"

@@ -6,7 +6,8 @@ imports into a new scene from factory settings (or into ``--into FILE.blend``), 
 optionally writes a COLMAP dataset and renders a Cycles CPU preview.
 Exit codes: 0 success, 1 failure (one line ``vggt: error: ...`` on stderr), 2 usage error (bad options).
 The last stdout line is a JSON record (status, error, output files, timings: ``vggt_core.batch.result``).
-``--manifest SHOTS.csv --shot N --out DIR`` runs one shot of a shot manifest (a farm task, ``farm/``).
+``--manifest SHOTS.csv --shot-index N --out DIR`` runs one shot of a shot manifest (a farm task, ``farm/``;
+``manifest_cli``). The options shared with ``vggt-reconstruct`` come from ``vggt_core.cli_options``.
 """
 from __future__ import annotations
 
@@ -19,15 +20,14 @@ import time
 import bpy
 import numpy as np
 
-from vggt_core import batch, chunks
+from vggt_core import batch, cli_options
 from vggt_core.cli import ProgressLog, check_output_dir
 from vggt_core.errors import InputError, VGGTError, WeightsError, one_line
-from vggt_core.solve import cli_args as solve_args
 from vggt_core.solve.report import summary_line
 
 from ..convert import ImportSettings
 from ..runs import runs, worker
-from . import scene_cli
+from . import manifest_cli, scene_cli
 
 _BLEND_MAGIC = (b"BLENDER", b"\x28\xb5\x2f\xfd", b"\x1f\x8b")  # plain, zstd- and gzip-compressed .blend
 
@@ -46,10 +46,10 @@ def _parser() -> argparse.ArgumentParser:
                 "and save them as a .blend.", epilog="Exit codes: 0 success; 1 failure (one line "
                 "'vggt: error: ...' on stderr, nothing saved); 2 usage error (unknown, missing or invalid options). "
                 "The last line on stdout is a JSON record: status, error, out, files, frames, timings_s.")
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group()  # required, but checked in main: each --options string is parsed alone
     src.add_argument("--images", metavar="DIR", help="folder of images")
     src.add_argument("--video", metavar="FILE", help="video file")
-    batch.add_manifest_arguments(p, src)
+    manifest_cli.add_arguments(p, src)
     p.add_argument("--out", metavar="SCENE.blend", help="the .blend file to write (required unless --into is given)")
     p.add_argument("--into", metavar="FILE.blend", help="import into this file's active scene instead of a new "
                    "scene from factory settings; saved to --out, else back to FILE.blend (Blender keeps the "
@@ -57,21 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--export-colmap", metavar="DIR", help="also write a COLMAP dataset: DIR/images/ (the frames at "
                    "original resolution) and DIR/sparse/0/, with the points of --point-source/--conf-percentile/"
                    "--max-points")
-    w = p.add_argument_group("model")
-    w.add_argument("--weights", metavar="PATH", help="local checkpoint (.safetensors/.pt/.pth)")
-    w.add_argument("--model", metavar="ID", help="Hugging Face repo id (default: $VGGT_WEIGHTS, else facebook/VGGT-1B)")
-    w.add_argument("--device", default="auto", choices=("auto", "cuda", "mps", "cpu"))
-    w.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp16", "fp32"))
-    f = p.add_argument_group("frames")
-    f.add_argument("--stride", type=int, default=1, help="use every N-th frame")
-    f.add_argument("--start", type=int, default=0, help="first source frame (0-based)")
-    f.add_argument("--end", type=int, default=None, help="source frame to stop before")
-    f.add_argument("--max-frames", type=int, default=None, help="at most N frames, spread evenly")
-    f.add_argument("--fps", type=float, default=None, help="videos: about N frames per second of video time "
-                   "(applied before --stride and --max-frames)")
-    f.add_argument("--mode", default="crop", choices=("crop", "pad"), help="preprocessing (default: crop)")
-    chunks.add_arguments(p)
-    solve_args.add_arguments(p, sensor_width=False)  # --sensor-width (import group) serves the known lens too
+    p.add_argument("--options", action="append", default=[], metavar="'OPTIONS'",
+                   help="more options as one string, split by this command (quotes group, no shell): what farm "
+                   "templates pass; repeatable, applied in order after the other options")
+    # frames, model, points, cache, long shots, solve; --sensor-width (import group) serves the known lens too
+    cli_options.add_arguments(p, max_points=2_000_000, sensor_width=False)
     i = p.add_argument_group("import")
     i.add_argument("--name", help="collection name (default: from the source)")
     i.add_argument("--no-cameras", action="store_true", help="no per-frame cameras")
@@ -79,14 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--no-points", action="store_true", help="no point cloud")
     i.add_argument("--no-proxies", action="store_true", help="no depth proxy meshes")
     i.add_argument("--proxy-every", type=int, default=5, metavar="N", help="a depth proxy every N-th frame")
-    i.add_argument("--point-source", default="depth", choices=("depth", "points"))
-    i.add_argument("--conf-percentile", type=float, default=50.0, metavar="P", help="drop points below this percentile")
-    i.add_argument("--max-points", type=int, default=2_000_000, metavar="N", help="0 = no limit")
     i.add_argument("--scale", type=float, default=1.0, help="uniform scale of the imported scene (default 1)")
     i.add_argument("--sensor-width", type=float, default=36.0, metavar="MM",
                    help="camera sensor width in mm (the focal length follows from it; default 36)")
-    i.add_argument("--cache-dir", metavar="DIR", help="result cache (default: vggt_cache next to --out)")
-    i.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
     r = p.add_argument_group("preview")
     r.add_argument("--render", metavar="PREVIEW.png", help="also render a Cycles CPU preview")
     r.add_argument("--render-samples", type=int, default=16, metavar="N")
@@ -143,8 +128,7 @@ def _plan(args: argparse.Namespace) -> runs.RunPlan:
     cache_dir = None if args.no_cache else os.path.abspath(args.cache_dir or os.path.join(os.path.dirname(out), "vggt_cache"))
     job = worker.Job(
         inputs=os.path.abspath(args.images or args.video),
-        settings=ReconstructSettings(selection=selection, mode=args.mode, **chunks.settings_fields(args),
-                                    **solve_args.settings_fields(args)),
+        settings=ReconstructSettings(selection=selection, **cli_options.settings_fields(args)),
         engine=worker.EngineSpec(source=_source(args), device=args.device, dtype=args.dtype,
                                  allow_online=bool(bpy.app.online_access)),
         cache_dir=cache_dir,
@@ -188,10 +172,16 @@ def main(argv: list[str]) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
+        try:
+            cli_options.apply_options(parser, args, args.options)
+        except InputError as err:
+            raise _UsageError(str(err)) from None
+        if not (args.images or args.video or args.manifest):
+            raise _UsageError("one of the arguments --images --video --manifest is required")
         if args.out is None and args.into is None:
             raise _UsageError("--out is required (or --into FILE.blend)")
-        if args.shot is not None and not args.manifest:
-            raise _UsageError("--shot needs --manifest SHOTS.csv")
+        if (args.shot is not None or args.shot_index is not None) and not args.manifest:
+            raise _UsageError("--shot and --shot-index need --manifest SHOTS.csv")
     except _UsageError as err:
         print(f"vggt: error: {err} (see --help)", file=sys.stderr)
         return 2
@@ -200,7 +190,7 @@ def main(argv: list[str]) -> int:
     shot_dir = None
     try:
         if args.manifest:
-            shot_dir = batch.apply_shot(parser, args)
+            shot_dir = manifest_cli.apply_shot(parser, args)
         args.out = args.out or args.into
         _check(args)
         plan = _plan(args)
