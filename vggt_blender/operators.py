@@ -1,4 +1,4 @@
-"""Thin operators: run / cancel / re-import from cache / unload the model / install dependencies.
+"""Thin operators: run / cancel / re-import from cache / re-solve / unload the model / install dependencies.
 
 GUI: Run (also Repeat Last) starts the worker thread and a modal operator polls its queue on a
 0.1 s timer (``gui_run``). Background (``blender -b``, the bpy module): timers never fire there, so
@@ -13,7 +13,7 @@ from bpy.props import BoolProperty, EnumProperty
 
 from vggt_core.errors import VGGTError, one_line
 
-from . import cache_ops, dependencies, gui_run, runs, worker
+from . import cache_ops, dependencies, gui_run, prefs, runs, worker
 from .builders import ownership
 from .convert import ImportSettings
 from .props import begin_run, end_run, import_settings, run_state
@@ -135,16 +135,82 @@ class VGGT_OT_reimport(bpy.types.Operator):
         except VGGTError as err:
             self.report({"ERROR"}, one_line(err))
             return {"CANCELLED"}
-        name = old.name
-        saved = ownership.set_aside(old) if self.replace else []  # free the names for the rebuild
-        level, message, new = runs.import_final(context.scene, ("done", recon, cache_path), settings, name)
-        if self.replace:
-            if level == "INFO":
-                ownership.remove_import(old, heir=new)  # the artist's additions move to the new import
-            else:
-                ownership.restore_names(saved)
+        level, message = rebuild_import(context, old, ("done", recon, cache_path), settings, self.replace)
         self.report({level}, message)
         return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
+
+
+def rebuild_import(context: bpy.types.Context, old: bpy.types.Collection, final: tuple, settings: ImportSettings,
+                   replace: bool = True) -> tuple[str, str]:
+    """Import a worker's final message as ``old``'s successor (same name); with ``replace``, ``old`` goes once
+    the new import is built (the artist's additions move to it) and stays untouched when it fails.
+
+    Returns (report level, one-line message) as ``runs.import_result``.
+    """
+    name = old.name
+    saved = ownership.set_aside(old) if replace else []  # free the names for the rebuild
+    level, message, new = runs.import_final(context.scene, final, settings, name)
+    if replace:
+        if level == "INFO":
+            ownership.remove_import(old, heir=new)
+        else:
+            ownership.restore_names(saved)
+    return level, message
+
+
+class VGGT_OT_resolve(bpy.types.Operator):
+    """Solve the selected VGGT import's cameras again with the panel's Camera Solve settings, from its cached
+    network output (the network does not run), and rebuild the import"""
+
+    bl_idname = "vggt.resolve"
+    bl_label = "Re-solve"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if worker.is_busy():
+            cls.poll_message_set("A VGGT run is in progress")
+            return False
+        if runs.find_vggt_collection(context) is None:
+            cls.poll_message_set("Select a VGGT collection (or an object in one)")
+            return False
+        return True
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        old = runs.find_vggt_collection(context)
+        try:
+            job = resolve_job(context, old)
+        except VGGTError as err:
+            self.report({"ERROR"}, one_line(err))
+            return {"CANCELLED"}
+        # Synchronous: only the solve runs (seconds), the network's output is read from the cache.
+        final = worker.run_sync(job)
+        stored = ImportSettings.from_json(old["vggt_settings"])
+        level, message = rebuild_import(context, old, final, import_settings(context.scene.vggt, stored.plate))
+        run_state(context).last_message = message
+        self.report({level}, message)
+        return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
+
+
+def resolve_job(context: bpy.types.Context, col: bpy.types.Collection) -> worker.Job:
+    """A Job that solves import ``col`` again with the panel's camera-solve settings, from the network output
+    cached next to its result: the same frames and frame settings, never a network run. Raises VGGTError
+    (one line) when ``col`` has no readable cache file."""
+    from vggt_core import cache
+    from vggt_core.pipeline import ReconstructSettings
+    from vggt_core.reconstruction import FrameInfo
+
+    path = cache_ops.cache_file_of(col)
+    if not path:
+        raise VGGTError(f"'{col.name}' was imported without a cache file: run VGGT again")
+    meta = cache.read_meta(path)
+    try:
+        settings = ReconstructSettings.from_dict({**meta["settings"], **runs.solve_settings(context.scene.vggt)})
+        frames = tuple(FrameInfo(**f) for f in meta["frames"])
+    except (KeyError, TypeError):  # written by a version with other settings
+        raise VGGTError(f"'{col.name}' was imported by another version of VGGT: run VGGT again") from None
+    return worker.Job(inputs=(), settings=settings, engine=prefs.engine_spec(context),
+                      cache_dir=os.path.dirname(path), frames=frames, network=False)
 
 
 class VGGT_OT_unload_model(bpy.types.Operator):
@@ -191,4 +257,4 @@ class VGGT_OT_install_dependencies(ThreadedOperator, bpy.types.Operator):
         return dependencies.state()
 
 
-classes = (VGGT_OT_run, VGGT_OT_cancel, VGGT_OT_reimport, VGGT_OT_unload_model, VGGT_OT_install_dependencies)
+classes = (VGGT_OT_run, VGGT_OT_cancel, VGGT_OT_reimport, VGGT_OT_resolve, VGGT_OT_unload_model, VGGT_OT_install_dependencies)
