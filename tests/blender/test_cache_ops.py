@@ -209,3 +209,15 @@ def test_resolve_runs_only_the_solve_from_the_network_cache(project, monkeypatch
         bpy.ops.vggt.resolve()
     assert len(network_runs) == 1 and _vggt_collections() == [new]
     np.testing.assert_allclose(lenses(new), 35.0, rtol=1e-5)
+
+
+def test_settings_the_frames_cannot_take_fail_before_the_model_loads(project):
+    mixed = write_images(project / "mixed", 2)
+    write_images(project / "tall", 1, size=(48, 64))
+    (project / "tall" / "img_00.png").rename(mixed / "img_02.png")  # a third frame, of another size
+    props = bpy.context.scene.vggt
+    props.folder, props.lens = str(mixed), "shared"
+    worker.unload_engine()
+    with pytest.raises(RuntimeError, match="needs frames of one size"):
+        bpy.ops.vggt.run()
+    assert worker.loaded_model() is None and not _vggt_collections()
