@@ -9,9 +9,9 @@ The worker posts messages to a ``queue.Queue``:
 
 The model is loaded once and kept in a module-level holder between runs (keyed by weights source,
 device and dtype), until ``unload_engine()`` or a run with a different key. A run whose result, or
-whose network output, is cached returns it (re-solved) without loading the model; otherwise the model is downloaded if needed (stage
-"Downloading model", with its fraction, cancellable) and loaded (stage "Loading model") before frames
-are read.
+whose network output (then only re-solved), is cached returns without loading the model; otherwise the
+model is downloaded if needed (stage "Downloading model", with its fraction, cancellable) and loaded
+(stage "Loading model") before frames are read. Settings the frames cannot take fail before either.
 """
 from __future__ import annotations
 

@@ -8,6 +8,10 @@ bit-identical to the one saved; this keeps a file at about 27 bytes per model pi
 against 6.1 MB with them). Nothing is pickled; files load with ``allow_pickle=False``. Files are written to a
 temporary name and renamed, so a crash never leaves a half-written cache entry.
 
+The pipeline keeps two entries per run (``vggt_core.pipeline``): the network's output, keyed by what the
+network sees, and the solved result, keyed by every setting; one file under both names (a hard link) when
+the solve left the network's output as it was. ``usage`` and ``clear`` count such a file once.
+
 Bump VERSION whenever the stored arrays, or the computation behind them, change: it is part of every key.
 """
 from __future__ import annotations

@@ -41,6 +41,10 @@ class ReconstructSettings:
         one world (``vggt_core.chunks``). 0 = automatic: one run when the frames fit in free GPU memory / RAM.
     overlap: frames each chunk shares with the previous one (0 = automatic, ``chunks.auto_overlap``).
     strategy: ``"anchored"`` (every chunk also holds a few frames spread across the shot) or ``"chained"``.
+    Cache keys (``network_settings``, ``cache_path``): the network's output is keyed by the fields that
+    change what the network sees, the solved result by all of them, so a new solve setting needs no key
+    code; a new setting that changes the network's input or output must be added to ``network_settings``.
+
     lens, focal_mm, sensor_width_mm, focal_px, refine, distortion: the camera solve run after the model
         (``vggt_core.solve.solve``); ``refine="ba"`` also tracks grids of points on ``track_frames`` query
         frames spread over the shot with the track head (``vggt_core.solve.tracks.track_queries``); in
@@ -97,11 +101,12 @@ def reconstruct(
     """Run VGGT on ``inputs`` (image folder, video file, or image files) and return original-pixel results.
 
     engine: a ``vggt_core.engine.Engine`` (anything with ``model_id`` and ``predict``).
-    cache_dir: when given, results are stored as ``<cache_dir>/<key>.npz`` (see ``cache_path``); a later call
-        with the same frames (paths, sizes, mtimes, video indices), weights, device type, precision and settings
-        loads that file without loading or running the model. Engines whose ``model_id`` does not name the
-        weights (``"<in-memory>"`` from ``Engine.from_model``) are never cached, since two such models would
-        share entries.
+    cache_dir: when given, the network's output and the solved result are stored as ``<cache_dir>/<key>.npz``
+        (see ``network_path`` and ``cache_path``); a later call with the same frames (paths, sizes, mtimes,
+        video indices), weights, device type, precision and settings loads the solved result, and one that
+        changes only solve settings re-solves the network's output, both without loading or running the
+        model. Engines whose ``model_id`` does not name the weights (``"<in-memory>"`` from
+        ``Engine.from_model``) are never cached, since two such models would share entries.
     Raises InputError / WeightsError / OutOfMemoryError / Cancelled (all ``VGGTError``).
     """
     return reconstruct_frames(list_frames(inputs, settings.selection), settings, engine, progress, cancel, cache_dir)
