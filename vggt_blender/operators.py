@@ -14,17 +14,16 @@ from bpy.props import BoolProperty, EnumProperty
 from vggt_core.errors import VGGTError, one_line
 
 from . import cache_ops, dependencies, gui_run, prefs, runs, worker
-from .builders import ownership
 from .convert import ImportSettings
 from .props import begin_run, end_run, import_settings, run_state
 from .threaded_op import ThreadedOperator
 
 
-class VGGT_OT_run(bpy.types.Operator):
-    """Reconstruct cameras, depth and points from the chosen frames with VGGT and import them"""
+class RunMixin:
+    """A run of the worker followed by an import: in the UI in the background thread, polled by a modal
+    timer (``gui_run``); in background mode synchronously. Subclasses say what to run (``_make_plan``).
+    (A mixin, since Blender cannot register a subclass of a registered operator.)"""
 
-    bl_idname = "vggt.run"
-    bl_label = "Run VGGT"
     bl_options = {"REGISTER", "UNDO"}
 
     @classmethod
@@ -34,14 +33,17 @@ class VGGT_OT_run(bpy.types.Operator):
             return False
         return context.scene is not None
 
+    def _make_plan(self, context: bpy.types.Context) -> runs.RunPlan:
+        raise NotImplementedError
+
     def _plan(self, context: bpy.types.Context) -> runs.RunPlan | None:
-        """Plan the run from the panel's settings; None (after reporting why) when it cannot start."""
+        """Plan the run; None (after reporting why) when it cannot start."""
         if worker.is_busy():
             self.report({"ERROR"}, "A VGGT run is already in progress")
             return None
         state = run_state(context)
         try:
-            plan = runs.plan_from_scene(context)
+            plan = self._make_plan(context)
         except VGGTError as err:
             state.last_message = one_line(err)
             self.report({"ERROR"}, state.last_message)
@@ -69,7 +71,7 @@ class VGGT_OT_run(bpy.types.Operator):
                 print(f"vggt: {state.stage}")
 
         final = worker.run_sync(plan.job, on_progress)
-        level, message = runs.import_result(context.scene, final, plan.import_settings, plan.name)
+        level, message = runs.import_plan(context.scene, final, plan)
         end_run(state, message)
         self.report({level}, message)
         return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
@@ -79,6 +81,16 @@ class VGGT_OT_run(bpy.types.Operator):
 
     def cancel(self, context: bpy.types.Context) -> None:
         self._run.cancel(context)
+
+
+class VGGT_OT_run(RunMixin, bpy.types.Operator):
+    """Reconstruct cameras, depth and points from the chosen frames with VGGT and import them"""
+
+    bl_idname = "vggt.run"
+    bl_label = "Run VGGT"
+
+    def _make_plan(self, context: bpy.types.Context) -> runs.RunPlan:
+        return runs.plan_from_scene(context)
 
 
 class VGGT_OT_cancel(bpy.types.Operator):
@@ -135,67 +147,33 @@ class VGGT_OT_reimport(bpy.types.Operator):
         except VGGTError as err:
             self.report({"ERROR"}, one_line(err))
             return {"CANCELLED"}
-        level, message = rebuild_import(context, old, ("done", recon, cache_path), settings, self.replace)
+        level, message = runs.rebuild_import(context.scene, old, ("done", recon, cache_path), settings, self.replace)
         self.report({level}, message)
         return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
 
 
-def rebuild_import(context: bpy.types.Context, old: bpy.types.Collection, final: tuple, settings: ImportSettings,
-                   replace: bool = True) -> tuple[str, str]:
-    """Import a worker's final message as ``old``'s successor (same name); with ``replace``, ``old`` goes once
-    the new import is built (the artist's additions move to it) and stays untouched when it fails.
-
-    Returns (report level, one-line message) as ``runs.import_result``.
-    """
-    name = old.name
-    saved = ownership.set_aside(old) if replace else []  # free the names for the rebuild
-    level, message, new = runs.import_final(context.scene, final, settings, name)
-    if replace:
-        if level == "INFO":
-            ownership.remove_import(old, heir=new)
-        else:
-            ownership.restore_names(saved)
-    return level, message
-
-
-class VGGT_OT_resolve(bpy.types.Operator):
+class VGGT_OT_resolve(RunMixin, bpy.types.Operator):
     """Solve the selected VGGT import's cameras again with the panel's Camera Solve settings, from its cached
-    network output (the network does not run), and rebuild the import"""
+    network output (the network does not run), and rebuild the import in its place"""
 
     bl_idname = "vggt.resolve"
     bl_label = "Re-solve"
-    bl_options = {"REGISTER", "UNDO"}
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        if worker.is_busy():
-            cls.poll_message_set("A VGGT run is in progress")
-            return False
         if runs.find_vggt_collection(context) is None:
             cls.poll_message_set("Select a VGGT collection (or an object in one)")
             return False
-        return True
+        return super().poll(context)
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        old = runs.find_vggt_collection(context)
-        try:
-            job = resolve_job(context, old)
-        except VGGTError as err:
-            self.report({"ERROR"}, one_line(err))
-            return {"CANCELLED"}
-        # Synchronous: only the solve runs (seconds), the network's output is read from the cache.
-        final = worker.run_sync(job)
-        stored = ImportSettings.from_json(old["vggt_settings"])
-        level, message = rebuild_import(context, old, final, import_settings(context.scene.vggt, stored.plate))
-        run_state(context).last_message = message
-        self.report({level}, message)
-        return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
+    def _make_plan(self, context: bpy.types.Context) -> runs.RunPlan:
+        return resolve_plan(context, runs.find_vggt_collection(context))
 
 
-def resolve_job(context: bpy.types.Context, col: bpy.types.Collection) -> worker.Job:
-    """A Job that solves import ``col`` again with the panel's camera-solve settings, from the network output
-    cached next to its result: the same frames and frame settings, never a network run. Raises VGGTError
-    (one line) when ``col`` has no readable cache file."""
+def resolve_plan(context: bpy.types.Context, col: bpy.types.Collection) -> runs.RunPlan:
+    """A plan that solves import ``col`` again with the panel's camera-solve settings, from the network output
+    cached next to its result (same frames and frame settings; never a network run), and rebuilds ``col``
+    with the panel's import options. Raises VGGTError (one line) when ``col`` has no readable cache file."""
     from vggt_core import cache
     from vggt_core.pipeline import ReconstructSettings
     from vggt_core.reconstruction import FrameInfo
@@ -209,8 +187,10 @@ def resolve_job(context: bpy.types.Context, col: bpy.types.Collection) -> worker
         frames = tuple(FrameInfo(**f) for f in meta["frames"])
     except (KeyError, TypeError):  # written by a version with other settings
         raise VGGTError(f"'{col.name}' was imported by another version of VGGT: run VGGT again") from None
-    return worker.Job(inputs=(), settings=settings, engine=prefs.engine_spec(context),
-                      cache_dir=os.path.dirname(path), frames=frames, network=False)
+    job = worker.Job(inputs=(), settings=settings, engine=prefs.engine_spec(context),
+                     cache_dir=os.path.dirname(path), frames=frames, network=False)
+    stored = ImportSettings.from_json(col["vggt_settings"])
+    return runs.RunPlan(job, import_settings(context.scene.vggt, stored.plate), col.name, replaces=col.session_uid)
 
 
 class VGGT_OT_unload_model(bpy.types.Operator):
