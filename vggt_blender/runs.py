@@ -73,7 +73,7 @@ def solve_settings(props: Any) -> dict[str, Any]:
     """``ReconstructSettings`` camera-solve fields from the panel's ``scene.vggt``."""
     known = props.lens == "known"
     refine = "ba" if props.refine else "none"
-    return {"lens": props.lens, "focal_mm": props.lens_focal_mm if known else None,
+    return {"lens": props.lens, "focal_mm": props.lens_focal_mm if known else None, "focal_px": None,
             "sensor_width_mm": props.lens_sensor_mm if known else None, "refine": refine,
             "track_frames": props.track_frames,
             "distortion": props.distortion if props.refine and props.lens != "per-frame" else "none"}

@@ -167,14 +167,25 @@ def network_path(cache_dir: str | Path, infos: Sequence[FrameInfo], engine: Any,
     return Path(cache_dir) / f"{cache.cache_key(infos, identity, network_settings(settings))}.npz"
 
 
+def _network_paths(cache_dir: str | Path, infos: Sequence[FrameInfo], engine: Any,
+                   settings: ReconstructSettings) -> list[Path]:
+    """The network outputs this run can solve from, its own first; a run without adjustment can also use
+    one that tracked points for it (the tracks go unused), so turning adjustment off only re-solves."""
+    candidates = [settings]
+    if settings.refine != "ba" and settings.query_points is None:
+        candidates.append(replace(settings, refine="ba"))
+    return [p for p in (network_path(cache_dir, infos, engine, c) for c in candidates) if p is not None]
+
+
 def needs_network(cache_dir: str | Path | None, infos: Sequence[FrameInfo], engine: Any,
                   settings: ReconstructSettings) -> bool:
-    """False when ``cache_dir`` holds this run's solved result or its network output (so the model need
-    not load); cheap: no model, no array read."""
+    """False when ``cache_dir`` holds this run's solved result or a network output it can solve from (so
+    the model need not load); cheap: no model, no array read."""
     if cache_dir is None:
         return True
-    return not any(p is not None and p.is_file() for p in (cache_path(cache_dir, infos, engine, settings),
-                                                            network_path(cache_dir, infos, engine, settings)))
+    solved = cache_path(cache_dir, infos, engine, settings)
+    paths = ([solved] if solved is not None else []) + _network_paths(cache_dir, infos, engine, settings)
+    return not any(p.is_file() for p in paths)
 
 
 def load_cached(path: Path | None) -> Reconstruction | None:
@@ -218,8 +229,11 @@ def reconstruct_frames(
     if recon is not None:
         report("frames", 1.0)
         return recon
-    raw_path = network_path(cache_dir, infos, engine, settings) if cache_dir is not None else None
-    raw = load_cached(raw_path)
+    raw = None
+    for path in _network_paths(cache_dir, infos, engine, settings) if cache_dir is not None else []:
+        raw = load_cached(path)
+        if raw is not None:
+            break
     fresh = raw is None
     if not fresh:
         report("frames", 1.0)

@@ -165,10 +165,19 @@ def test_another_lens_re_solves_from_the_network_cache(tmp_path, engine, tiny_mo
     run(lens="shared", refine="ba", distortion="k1")
     run(lens="known", focal_px=123.0, refine="ba")
     assert counting.calls == 2
+    # Turning adjustment off solves from an output with tracks (here in a cache that has only that one).
+    infos = list_frames(tmp_path / "imgs")
+    reconstruct_frames(infos, ReconstructSettings(resolution=70, lens="shared", refine="ba"), counting,
+                       cache_dir=tmp_path / "ba-only")
+    assert counting.calls == 3
+    plain = reconstruct_frames(infos, ReconstructSettings(resolution=70, lens="shared"), counting,
+                               cache_dir=tmp_path / "ba-only", network=False)
+    assert counting.calls == 3 and plain.solve["refine"] == "none"
+    np.testing.assert_array_equal(plain.intrinsics, shared.intrinsics)
     with pytest.raises(CacheError, match="run VGGT again"):  # re-solve only: never the network
         reconstruct_frames(list_frames(tmp_path / "imgs"), ReconstructSettings(resolution=56), counting,
                            cache_dir=tmp_path / "cache", network=False)
-    assert counting.calls == 2
+    assert counting.calls == 3
 
 
 def test_solve_failure_keeps_the_network_output(tmp_path, engine, tiny_model, monkeypatch):
