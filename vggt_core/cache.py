@@ -3,10 +3,14 @@
 File layout (VERSION 2): every stored array field of ``Reconstruction`` under its own name (optional track
 arrays only when present) and ``meta``, a uint8 array holding UTF-8 JSON: ``{"format", "version", "frames",
 "preprocess", "model_id", "settings", "timings", "chunks", "solve"}`` (``chunks`` null unless stitched from chunks; ``solve`` null unless a camera solve ran). ``points_from_depth`` and ``valid`` follow from the other
-fields and are recomputed on load by the same code that made them (``derived_arrays``), so a loaded result is
+fields and are recomputed on load by the same code that made them (``derived.derived_arrays``), so a loaded result is
 bit-identical to the one saved; this keeps a file at about 27 bytes per model pixel (4.1 MB per 518x294 frame,
 against 6.1 MB with them). Nothing is pickled; files load with ``allow_pickle=False``. Files are written to a
 temporary name and renamed, so a crash never leaves a half-written cache entry.
+
+The pipeline keeps two entries per run (``vggt_core.pipeline``): the network's output, keyed by what the
+network sees, and the solved result, keyed by every setting; one file under both names (a hard link) when
+the solve left the network's output as it was. ``usage`` and ``clear`` count such a file once.
 
 Bump VERSION whenever the stored arrays, or the computation behind them, change: it is part of every key.
 """
@@ -24,9 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from . import geometry
+from .derived import derived_arrays
 from .errors import CacheError, InputError, one_line
-from .preprocess import valid_mask
 from .reconstruction import FrameInfo, PreprocessRecord, Reconstruction
 
 FORMAT = "vggt-blender.reconstruction"
@@ -39,20 +42,6 @@ _OPTIONAL = ("tracks", "track_vis", "track_conf", "query_points", "query_frames"
 _RESULT_NAME = re.compile(r"[0-9a-f]{64}\.npz")  # what ``cache_key`` names produce
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 WEIGHTS_MEMO = "weights-sha256.json"  # in a cache folder: sha256 of local checkpoints by (path, size, mtime)
-
-
-def derived_arrays(
-    depth: np.ndarray, extrinsics: np.ndarray, intrinsics_model: np.ndarray, records: Sequence[PreprocessRecord]
-) -> dict[str, np.ndarray]:
-    """The fields of ``Reconstruction`` that are computed from others and therefore not stored.
-
-    points_from_depth: ``depth`` [S,H,W] unprojected at pixel centres through the camera-from-world
-    ``extrinsics`` [S,3,4] and model-pixel ``intrinsics_model`` [S,3,3]; valid: [S,H,W] bool, False in padding.
-    """
-    return {
-        "points_from_depth": geometry.unproject_depth_map_to_point_map(depth, extrinsics, intrinsics_model, pixel_offset=0.5),
-        "valid": np.stack([valid_mask(r) for r in records]),
-    }
 
 
 def save(recon: Reconstruction, path: str | Path) -> Path:
@@ -119,6 +108,24 @@ def load(path: str | Path) -> Reconstruction:
     if recon.extrinsics.shape[0] != len(recon.frames) or recon.depth.shape[0] != len(recon.frames):
         raise CacheError(f"{path} is inconsistent (frame count differs between arrays); delete it to recompute")
     return recon
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """The ``meta`` dict of a file written by ``save`` (frames, settings, ...), without reading its arrays.
+
+    Raises CacheError (one line) when the file is missing, unreadable or of another format or version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CacheError(f"cache file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:  # reads only the members asked for
+            meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+    except Exception as err:  # zip, json and key errors all mean "not a usable cache file"
+        raise CacheError(f"{path} is not a readable VGGT cache file ({one_line(err)}); delete it to recompute") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise CacheError(f"{path} is not a VGGT reconstruction cache file of version {VERSION}; delete it to recompute")
+    return meta
 
 
 def _record(data: dict[str, Any]) -> PreprocessRecord:
@@ -225,25 +232,32 @@ def _entries(cache_dir: str | Path) -> list[os.DirEntry]:
 
 
 def usage(cache_dir: str | Path) -> tuple[int, int]:
-    """(number of stored results, bytes taken by this module's files) in ``cache_dir``."""
+    """(number of stored results, bytes taken by this module's files) in ``cache_dir``.
+
+    A file stored under two keys (hard links: a network output the solve left as it was) counts once.
+    """
     entries = _entries(cache_dir)
-    return sum(1 for e in entries if _RESULT_NAME.fullmatch(e.name)), sum(e.stat().st_size for e in entries)
+    files = {(e.stat().st_dev, e.stat().st_ino): e for e in entries}
+    return sum(1 for e in files.values() if _RESULT_NAME.fullmatch(e.name)), sum(e.stat().st_size for e in files.values())
 
 
 def clear(cache_dir: str | Path) -> tuple[int, int]:
     """Delete this module's files in ``cache_dir`` (other files stay), then the folder if it is empty.
 
-    Returns (results removed, bytes freed).
+    Returns (results removed, bytes freed), a file stored under two keys counted once (as ``usage``).
     """
     removed = freed = 0
+    gone: set[tuple[int, int]] = set()
     for entry in _entries(cache_dir):
-        size = entry.stat().st_size
+        st = entry.stat()
         try:
             os.unlink(entry.path)
         except FileNotFoundError:
             continue
-        freed += size
-        removed += bool(_RESULT_NAME.fullmatch(entry.name))
+        if (st.st_dev, st.st_ino) not in gone:
+            gone.add((st.st_dev, st.st_ino))
+            freed += st.st_size
+            removed += bool(_RESULT_NAME.fullmatch(entry.name))
     try:
         os.rmdir(cache_dir)
     except OSError:  # absent, or holds someone else's files

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from . import cache, geometry
+from .derived import derived_arrays
 from .errors import CacheError, Cancelled, InputError
 from .reconstruction import FrameInfo, PreprocessRecord, Reconstruction
 
@@ -385,7 +386,7 @@ def reconstruct_chunked(
             tracked.append((positions, {f: getattr(chunk, f) for f in TRACK_FIELDS}))
         del chunk  # one chunk's dense arrays at a time
     assert world.placed.all()
-    derived = cache.derived_arrays(world.depth, world.extrinsics, world.intrinsics_model, records)
+    derived = derived_arrays(world.depth, world.extrinsics, world.intrinsics_model, records)
     return Reconstruction(
         frames=list(infos), preprocess=list(records), extrinsics=world.extrinsics, intrinsics=world.intrinsics,
         intrinsics_model=world.intrinsics_model, depth=world.depth, depth_conf=world.depth_conf,

@@ -7,15 +7,18 @@ own stages; ``cancel()`` is polled between frames while reading and inside the e
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import cache, chunks, solve
+from .derived import derived_arrays
 from .errors import CacheError, InputError
 from .frames import FrameSelection, Inputs, iter_frames, list_frames
 from .preprocess import MODES, TARGET, intrinsics_to_original, plan_batch, render
@@ -38,6 +41,10 @@ class ReconstructSettings:
         one world (``vggt_core.chunks``). 0 = automatic: one run when the frames fit in free GPU memory / RAM.
     overlap: frames each chunk shares with the previous one (0 = automatic, ``chunks.auto_overlap``).
     strategy: ``"anchored"`` (every chunk also holds a few frames spread across the shot) or ``"chained"``.
+    Cache keys (``network_settings``, ``cache_path``): the network's output is keyed by the fields that
+    change what the network sees, the solved result by all of them, so a new solve setting needs no key
+    code; a new setting that changes the network's input or output must be added to ``network_settings``.
+
     lens, focal_mm, sensor_width_mm, focal_px, refine, distortion: the camera solve run after the model
         (``vggt_core.solve.solve``); ``refine="ba"`` also tracks grids of points on ``track_frames`` query
         frames spread over the shot with the track head (``vggt_core.solve.tracks.track_queries``); in
@@ -94,31 +101,91 @@ def reconstruct(
     """Run VGGT on ``inputs`` (image folder, video file, or image files) and return original-pixel results.
 
     engine: a ``vggt_core.engine.Engine`` (anything with ``model_id`` and ``predict``).
-    cache_dir: when given, results are stored as ``<cache_dir>/<key>.npz`` (see ``cache_path``); a later call
-        with the same frames (paths, sizes, mtimes, video indices), weights, device type, precision and settings
-        loads that file without loading or running the model. Engines whose ``model_id`` does not name the
-        weights (``"<in-memory>"`` from ``Engine.from_model``) are never cached, since two such models would
-        share entries.
+    cache_dir: when given, the network's output and the solved result are stored as ``<cache_dir>/<key>.npz``
+        (see ``network_path`` and ``cache_path``); a later call with the same frames (paths, sizes, mtimes,
+        video indices), weights, device type, precision and settings loads the solved result, and one that
+        changes only solve settings re-solves the network's output, both without loading or running the
+        model. Engines whose ``model_id`` does not name the weights (``"<in-memory>"`` from
+        ``Engine.from_model``) are never cached, since two such models would share entries.
     Raises InputError / WeightsError / OutOfMemoryError / Cancelled (all ``VGGTError``).
     """
     return reconstruct_frames(list_frames(inputs, settings.selection), settings, engine, progress, cancel, cache_dir)
 
 
-def cache_path(cache_dir: str | Path, infos: Sequence[FrameInfo], engine: Any, settings: ReconstructSettings) -> Path | None:
-    """Where ``reconstruct_frames`` stores (and looks for) the result of this run, without loading a model.
+def check_frames(infos: Sequence[FrameInfo], settings: ReconstructSettings) -> None:
+    """Raise InputError (one line) for settings these frames cannot be solved with (e.g. a shared lens on
+    frames of several sizes), before any model loads or network runs."""
+    solve.check(settings.lens, settings.refine, settings.distortion, settings.focal_px, settings.focal_mm,
+                settings.sensor_width_mm, sizes=[(i.width, i.height) for i in infos])
 
-    The key covers the frames, ``settings``, the weights by content (``cache.weights_identity``: a repo id,
-    its file in the Hugging Face cache and a copy of that file all agree), the engine's resolved device type
-    and compute dtype (``engine.numerics``) and the cache format version. None when the weights cannot be
-    identified yet: an in-memory model (``model_id`` "<in-memory>"), or a repo not downloaded yet.
+
+def network_settings(settings: ReconstructSettings) -> dict[str, Any]:
+    """What of ``settings`` changes the network's output: preprocessing, chunking and the track queries.
+
+    This, with the frames and the model, keys the network cache; everything else (lens, refinement,
+    distortion and whatever else the solve reads) only keys the solved result, so changing it re-solves
+    from the cached network output. A new setting that changes what the network sees (e.g. blanked
+    masks) must be added here.
     """
+    grid = settings.query_points is None and settings.refine == "ba"  # see run_frames
+    return {
+        "network": {
+            "mode": settings.mode, "resolution": settings.resolution, "query_points": settings.query_points,
+            "chunk_size": settings.chunk_size, "overlap": settings.overlap, "strategy": settings.strategy,
+            "track_grid": {"frames": settings.track_frames, "queries": solve.TRACK_QUERIES} if grid else None,
+        }
+    }
+
+
+def _model_identity(cache_dir: str | Path, engine: Any) -> dict[str, Any] | None:
+    """The weights by content plus device type and dtype, or None when the weights cannot be identified."""
     if engine.model_id.startswith("<"):
         return None
     weights = cache.weights_identity(engine.model_id, memo_dir=cache_dir)
-    if weights is None:
+    return None if weights is None else {"weights": weights, **engine.numerics}
+
+
+def cache_path(cache_dir: str | Path, infos: Sequence[FrameInfo], engine: Any, settings: ReconstructSettings) -> Path | None:
+    """Where ``reconstruct_frames`` stores (and looks for) the solved result of this run, without loading a model.
+
+    The key covers the frames, the whole ``settings`` object, the weights by content
+    (``cache.weights_identity``: a repo id, its file in the Hugging Face cache and a copy of that file all
+    agree), the engine's resolved device type and compute dtype (``engine.numerics``) and the cache format
+    version. None when the weights cannot be identified yet: an in-memory model (``model_id``
+    "<in-memory>"), or a repo not downloaded yet.
+    """
+    identity = _model_identity(cache_dir, engine)
+    return None if identity is None else Path(cache_dir) / f"{cache.cache_key(infos, identity, settings)}.npz"
+
+
+def network_path(cache_dir: str | Path, infos: Sequence[FrameInfo], engine: Any, settings: ReconstructSettings) -> Path | None:
+    """Where the network's output for this run (before the solve) is stored: ``cache_path``'s key with only
+    ``network_settings(settings)`` in place of the whole settings."""
+    identity = _model_identity(cache_dir, engine)
+    if identity is None:
         return None
-    key = cache.cache_key(infos, {"weights": weights, **engine.numerics}, settings)
-    return Path(cache_dir) / f"{key}.npz"
+    return Path(cache_dir) / f"{cache.cache_key(infos, identity, network_settings(settings))}.npz"
+
+
+def _network_paths(cache_dir: str | Path, infos: Sequence[FrameInfo], engine: Any,
+                   settings: ReconstructSettings) -> list[Path]:
+    """The network outputs this run can solve from, its own first; a run without adjustment can also use
+    one that tracked points for it (the tracks go unused), so turning adjustment off only re-solves."""
+    candidates = [settings]
+    if settings.refine != "ba" and settings.query_points is None:
+        candidates.append(replace(settings, refine="ba"))
+    return [p for p in (network_path(cache_dir, infos, engine, c) for c in candidates) if p is not None]
+
+
+def needs_network(cache_dir: str | Path | None, infos: Sequence[FrameInfo], engine: Any,
+                  settings: ReconstructSettings) -> bool:
+    """False when ``cache_dir`` holds this run's solved result or a network output it can solve from (so
+    the model need not load); cheap: no model, no array read."""
+    if cache_dir is None:
+        return True
+    solved = cache_path(cache_dir, infos, engine, settings)
+    paths = ([solved] if solved is not None else []) + _network_paths(cache_dir, infos, engine, settings)
+    return not any(p.is_file() for p in paths)
 
 
 def load_cached(path: Path | None) -> Reconstruction | None:
@@ -143,49 +210,108 @@ def reconstruct_frames(
     progress: Progress | None = None,
     cancel: Callable[[], bool] | None = None,
     cache_dir: str | Path | None = None,
+    network: bool = True,
 ) -> Reconstruction:
     """``reconstruct`` for frames already listed with ``list_frames`` (``settings.selection`` is not re-applied).
 
-    A cache hit returns before the engine loads its model. More frames than the chunk size (see
+    Settings are checked against the frames first (``check_frames``). With ``cache_dir``, two entries:
+    the network's output under ``network_path`` (saved before the solve runs, so a solve that fails loses
+    nothing) and the solved result under ``cache_path``. A solved hit returns at once; a network hit only
+    re-solves (seconds); either way the engine never loads its model. More frames than the chunk size (see
     ``ReconstructSettings``) are reconstructed in chunks, each chunk's raw result stored in ``cache_dir``
-    until the stitched result is, so an interrupted run resumes from the chunk it stopped in.
+    until the stitched network output is, so an interrupted run resumes from the chunk it stopped in.
+    network: False to re-solve only: raises CacheError when the network output is not cached.
     """
+    check_frames(infos, settings)
     report = progress or (lambda stage, fraction: None)
-    path = cache_path(cache_dir, infos, engine, settings) if cache_dir is not None else None
-    recon = load_cached(path)
+    solved_path = cache_path(cache_dir, infos, engine, settings) if cache_dir is not None else None
+    recon = load_cached(solved_path)
     if recon is not None:
         report("frames", 1.0)
         return recon
+    raw = None
+    for path in _network_paths(cache_dir, infos, engine, settings) if cache_dir is not None else []:
+        raw = load_cached(path)
+        if raw is not None:
+            break
+    fresh = raw is None
+    if not fresh:
+        report("frames", 1.0)
+    elif not network:
+        raise CacheError("the network's output for these frames is not cached (footage, model, device, precision "
+                         "or frame settings changed, or the cache was cleared): run VGGT again")
+    else:
+        raw = run_network(infos, settings, engine, progress, cancel, cache_dir)  # saved there, before the solve
+        if cache_dir is not None:
+            solved_path = solved_path or cache_path(cache_dir, infos, engine, settings)  # a first download makes weights known
+    recon = solve.solve(raw, settings.lens, settings.focal_px, settings.focal_mm, settings.sensor_width_mm,
+                        settings.refine, settings.distortion, cancel)
+    if solved_path is not None:
+        if recon is raw and fresh:
+            # The solve left this run's network output as it is: one file under both keys, not two copies.
+            _link(network_path(cache_dir, infos, engine, settings), solved_path)
+        else:  # (the settings stored with a network output from an earlier run are that run's)
+            recon = replace(recon, settings=asdict(settings))
+            cache.save(recon, solved_path)
+    return recon
 
+
+def _link(src: Path, dst: Path) -> None:
+    """``dst`` as a second name of ``src`` (a copy where hard links are not possible)."""
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def run_network(
+    infos: Sequence[FrameInfo],
+    settings: ReconstructSettings,
+    engine: Any,
+    progress: Progress | None = None,
+    cancel: Callable[[], bool] | None = None,
+    cache_dir: str | Path | None = None,
+) -> Reconstruction:
+    """The network's output for ``infos`` before any solve: one run, or chunks stitched into one world;
+    stored under ``network_path`` when ``cache_dir`` is given and the weights are identifiable."""
     records = plan_batch([(i.width, i.height) for i in infos], settings.mode, settings.resolution)
     wm, hm = records[0].model_size
     size = settings.chunk_size or chunks.auto_chunk_size(engine, len(infos), hm, wm)
     plan = chunks.plan_chunks(len(infos), size, settings.overlap or chunks.auto_overlap(size), settings.strategy)
-    chunk_cache = None
     if len(plan) == 1:
         recon = run_frames(infos, records, settings, engine, progress, cancel)
-    else:
-        if settings.query_points is not None:  # they lie on frame 0, which only the first chunk holds
-            raise InputError("point tracking from given query points needs a single run: set the chunk size to 0 "
-                             "or above the frame count")
-        if cache_dir is not None:
-            key = {"chunk_of": {"mode": settings.mode, "resolution": settings.resolution, "model_size": [wm, hm]}}
-            if settings.refine == "ba":  # such chunks also hold their tracks
-                key["chunk_of"]["track_frames"] = settings.track_frames
-            chunk_cache = lambda pos: cache_path(cache_dir, [infos[p] for p in pos], engine, key)  # noqa: E731
-        recon = chunks.reconstruct_chunked(
-            infos, records, plan,
-            lambda pos, recs, prog, stop: run_frames([infos[p] for p in pos], recs, settings, engine, prog, stop),
-            chunk_cache, progress, cancel)
-    recon = solve.solve(recon, settings.lens, settings.focal_px, settings.focal_mm, settings.sensor_width_mm,
-                        settings.refine, settings.distortion, cancel)
+        _save_network(recon, cache_dir, infos, engine, settings)
+        return recon
+    if settings.query_points is not None:  # they lie on frame 0, which only the first chunk holds
+        raise InputError("point tracking from given query points needs a single run: set the chunk size to 0 "
+                         "or above the frame count")
+    chunk_cache = None
     if cache_dir is not None:
-        path = path or cache_path(cache_dir, infos, engine, settings)  # a first download makes weights known
-        if path is not None:
-            cache.save(recon, path)
-            if chunk_cache is not None:
-                chunks.remove_chunk_files(plan, chunk_cache)
+        key = {"chunk_of": {"mode": settings.mode, "resolution": settings.resolution, "model_size": [wm, hm]}}
+        if settings.refine == "ba":  # such chunks also hold their tracks
+            key["chunk_of"]["track_frames"] = settings.track_frames
+        chunk_cache = lambda pos: cache_path(cache_dir, [infos[p] for p in pos], engine, key)  # noqa: E731
+    recon = chunks.reconstruct_chunked(
+        infos, records, plan,
+        lambda pos, recs, prog, stop: run_frames([infos[p] for p in pos], recs, settings, engine, prog, stop),
+        chunk_cache, progress, cancel)
+    if _save_network(recon, cache_dir, infos, engine, settings):
+        chunks.remove_chunk_files(plan, chunk_cache)  # the stitched output supersedes them
     return recon
+
+
+def _save_network(recon: Reconstruction, cache_dir: str | Path | None, infos: Sequence[FrameInfo], engine: Any,
+                  settings: ReconstructSettings) -> bool:
+    """Store the network output ``recon`` under ``network_path``; False when there is no cache to store it in."""
+    path = None if cache_dir is None else network_path(cache_dir, infos, engine, settings)
+    if path is not None:
+        cache.save(recon, path)
+    return path is not None
 
 
 def run_frames(
@@ -253,7 +379,7 @@ def assemble(
     depth = f32(pred["depth"])
     if depth.ndim == 4:
         depth = depth[..., 0]
-    derived = cache.derived_arrays(depth, extrinsics, k_model, records)
+    derived = derived_arrays(depth, extrinsics, k_model, records)
     has_tracks = pred.get("track") is not None
     return Reconstruction(
         frames=list(infos),

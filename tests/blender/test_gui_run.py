@@ -103,6 +103,27 @@ def test_result_dropped_when_its_scene_was_deleted(ui):
     assert not state.is_running and "was deleted" in state.last_message and "\n" not in state.last_message
 
 
+@pytest.mark.parametrize("deleted", [False, True])
+def test_resolve_runs_in_the_worker_and_rebuilds_the_import_in_place(ui, deleted):
+    assert _drive(_start()) == {"FINISHED"}
+    (col,) = [c for c in bpy.data.collections if "vggt_settings" in c]
+    name, uid = col.name, col.session_uid
+    ui.vggt.lens, ui.vggt.lens_focal_mm, ui.vggt.lens_sensor_mm = "known", 35.0, 36.0
+    bpy.context.view_layer.active_layer_collection = bpy.context.view_layer.layer_collection.children[name]
+    assert bpy.ops.vggt.resolve("EXEC_DEFAULT") == {"RUNNING_MODAL"}  # the solve runs in the worker thread
+    run = gui_run.active()
+    assert run is not None and run.plan.replaces == uid and not run.plan.job.network
+    if deleted:  # the artist deletes the import while it is re-solved
+        bpy.data.collections.remove(col)
+        assert _drive(run) == {"CANCELLED"}
+        assert _imports(ui) == [] and "was deleted" in bpy.context.window_manager.vggt_run.last_message
+        return
+    assert _drive(run) == {"FINISHED"}
+    assert _imports(ui) == [name] and bpy.data.collections[name].session_uid != uid  # rebuilt in its place
+    cameras = [o for o in bpy.data.collections[name].all_objects if o.type == "CAMERA"]
+    assert cameras and all(abs(o.data.lens - 35.0) < 1e-3 for o in cameras)
+
+
 def test_esc_over_the_3d_view_cancels_once(ui):
     run = _start()
     x, y = _centre("VIEW_3D")

@@ -187,3 +187,12 @@ def test_settings_serialise():
     as_json = json.loads(json.dumps(dataclasses.asdict(settings)))
     assert ReconstructSettings.from_dict(as_json) == settings
     assert settings.query_points == ((3.5, 4.0),)
+
+
+def test_a_file_under_two_keys_counts_once(tmp_path):
+    folder = tmp_path / "vggt_cache"
+    first = cache.save(make_recon(), folder / f"{'a' * 64}.npz")
+    os.link(first, folder / f"{'b' * 64}.npz")  # how the pipeline stores an output the solve left as it was
+    size = first.stat().st_size
+    assert cache.usage(folder) == (1, size)
+    assert cache.clear(folder) == (1, size) and not folder.exists()

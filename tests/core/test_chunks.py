@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from core_media import write_images
-from vggt_core import cache
+from vggt_core import cache, pipeline
 from vggt_core.chunks import fit_sim3, plan_chunks
+from vggt_core.derived import derived_arrays
 from vggt_core.engine import Engine
 from vggt_core.errors import Cancelled, InputError
 from vggt_core.frames import list_frames
@@ -187,7 +188,7 @@ def test_stitched_shot_matches_the_truth_up_to_one_similarity(shot_folder):
         reconstruct_frames(infos, ReconstructSettings(resolution=112, chunk_size=16, overlap=4,
                                                       query_points=[[5.0, 5.0]]), engine)
     # The points agree with the stitched cameras (derived from the stitched depth like any result).
-    np.testing.assert_allclose(recon.points_from_depth, cache.derived_arrays(
+    np.testing.assert_allclose(recon.points_from_depth, derived_arrays(
         recon.depth, recon.extrinsics, recon.intrinsics_model, recon.preprocess)["points_from_depth"])
 
 
@@ -239,9 +240,24 @@ def test_resume_after_a_kill_recomputes_only_the_missing_chunks(shot_folder, tmp
     # The adjustment itself is not bit-for-bit repeatable (multithreaded sums): same cameras to rounding.
     np.testing.assert_allclose(resumed.extrinsics, whole.extrinsics, rtol=0, atol=0 if refine == "none" else 1e-5)
     assert (resumed.tracks is None) == (refine == "none")
-    stored = list((tmp_path / "cache").glob("*.npz"))
-    assert len(stored) == 1
-    assert cache.load(stored[0]).chunks == resumed.chunks == whole.chunks
+    stored = set((tmp_path / "cache").glob("*.npz"))  # the chunk files are gone
+    assert stored == {pipeline.network_path(tmp_path / "cache", infos, again, settings),
+                      pipeline.cache_path(tmp_path / "cache", infos, again, settings)}
+    assert all(cache.load(f).chunks == resumed.chunks == whole.chunks for f in stored)
+
+
+def test_another_lens_on_a_long_shot_re_solves_without_running_a_chunk(shot_folder, tmp_path):
+    weights = tmp_path / "standin.safetensors"
+    weights.write_bytes(b"stand-in weights")  # names the "weights", so results are cached
+    settings = ReconstructSettings(resolution=112, chunk_size=16, overlap=4)
+    infos, engine = _standin(shot_folder, settings, model_id=str(weights))
+    first = reconstruct_frames(infos, settings, engine, cache_dir=tmp_path / "cache")
+    runs = len(engine.calls)
+    known = reconstruct_frames(infos, ReconstructSettings(resolution=112, chunk_size=16, overlap=4, lens="known",
+                                                          focal_px=80.0), engine, cache_dir=tmp_path / "cache")
+    assert len(engine.calls) == runs == 5  # the stitched network output came from the cache
+    np.testing.assert_allclose(known.intrinsics[:, 0, 0], 80.0)
+    assert not np.allclose(first.intrinsics[:, 0, 0], 80.0) and known.chunks == first.chunks
 
 
 def test_cancel_between_and_inside_chunks(shot_folder):

@@ -66,6 +66,29 @@ def test_success_writes_everything_and_reuses_cache(tmp_path, checkpoint, capsys
     assert "cache_load" in json.loads((out / "summary.json").read_text())["timings_s"]
 
 
+def test_another_lens_re_solves_from_the_same_cache(tmp_path, checkpoint, capsys, monkeypatch):
+    from vggt_core.engine import Engine
+
+    network_runs = []
+    predict = Engine.predict
+    monkeypatch.setattr(Engine, "predict", lambda self, *a, **kw: network_runs.append(1) or predict(self, *a, **kw))
+    write_images(tmp_path / "in", ["a.png", "b.png"], size=(112, 84))
+    args = [tmp_path / "in", "--weights", checkpoint, "--device", "cpu", "--resolution", "112",
+            "--export", "ply", "--cache-dir", tmp_path / "cache"]
+    assert _run(args + ["--out", tmp_path / "o1"], capsys)[0] == 0
+    code, err = _run(args + ["--out", tmp_path / "o2", "--lens", "known", "--focal-px", "100"], capsys)
+    assert code == 0, err
+    assert len(network_runs) == 1  # the second run only re-solved
+    np.testing.assert_allclose(cache.load(tmp_path / "o2" / "reconstruction.npz").intrinsics[:, 0, 0], 100.0)
+    # Settings these frames cannot take: one line, before the network runs.
+    write_images(tmp_path / "mixed", ["a.png"], size=(112, 84))
+    write_images(tmp_path / "mixed2", ["b.png"], size=(84, 112))
+    code, err = _run([tmp_path / "mixed" / "a.png", tmp_path / "mixed2" / "b.png", "--out", tmp_path / "o3",
+                      "--weights", checkpoint, "--device", "cpu", "--resolution", "112", "--lens", "shared"], capsys)
+    assert code == 1 and "frames of one size" in err and len(err.strip().splitlines()) == 1
+    assert len(network_runs) == 1
+
+
 def test_user_errors_are_one_line_exit_1(tmp_path, checkpoint, capsys):
     (tmp_path / "empty").mkdir()
     code, err = _run([tmp_path / "empty", "--out", tmp_path / "o1", "--weights", checkpoint], capsys)

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from core_media import write_images, write_video
+from vggt_core import cache, pipeline
 from vggt_core.engine import Engine
-from vggt_core.errors import Cancelled
+from vggt_core.errors import CacheError, Cancelled, InputError
 from vggt_core.filters import select_points
 from vggt_core.frames import FrameSelection, list_frames, read_frames
-from vggt_core.pipeline import ReconstructSettings, cache_path, reconstruct
+from vggt_core.pipeline import ReconstructSettings, cache_path, network_path, reconstruct, reconstruct_frames
 from vggt_core.preprocess import pixels_to_original, preprocess
 from vggt_core.weights import save_checkpoint
 
@@ -110,7 +111,11 @@ def test_cache_hit_skips_engine(tmp_path, engine, tiny_model):
     np.testing.assert_array_equal(first.intrinsics, second.intrinsics)
     assert first.frames == second.frames
     # (Keys changing with settings / touched files are covered in test_cache.py.)
-    cache_path(tmp_path / "cache", list_frames(tmp_path / "imgs"), counting, settings).write_bytes(b"broken")
+    infos = list_frames(tmp_path / "imgs")
+    for path in (cache_path(tmp_path / "cache", infos, counting, settings),
+                 network_path(tmp_path / "cache", infos, counting, settings)):
+        path.unlink()  # (one file under both names: the solve left the network output as it was)
+        path.write_bytes(b"broken")
     again = reconstruct(tmp_path / "imgs", settings, counting, cache_dir=tmp_path / "cache")
     assert counting.calls == 2 and again.num_frames == 2  # unusable cache entry -> recomputed, not an error
     # An in-memory model does not identify its weights: never cached.
@@ -136,7 +141,75 @@ def test_cache_hit_does_not_load_the_model_and_keys_on_precision(tmp_path, tiny_
     assert cache_path(tmp_path / "c", infos, bf16, settings) != cache_path(tmp_path / "c", infos, fresh, settings)
     other = reconstruct(tmp_path / "imgs", settings, bf16, cache_dir=tmp_path / "c")
     assert "cache_load" not in other.timings and bf16.loaded  # bf16 computes its own result
-    assert len(list((tmp_path / "c").glob("*.npz"))) == 2
+    assert cache.usage(tmp_path / "c")[0] == 2  # one file per precision (under its network and its solve key)
+
+
+def test_another_lens_re_solves_from_the_network_cache(tmp_path, engine, tiny_model):
+    write_images(tmp_path / "imgs", ["a.png", "b.png", "c.png"], size=(70, 56))
+    counting = RecordingEngine(engine, model_id=str(save_checkpoint(tiny_model, tmp_path / "w.safetensors")))
+    run = lambda **kw: reconstruct(tmp_path / "imgs", ReconstructSettings(resolution=70, **kw), counting,  # noqa: E731
+                                   cache_dir=tmp_path / "cache")
+    per_frame = run()
+    shared = run(lens="shared")
+    known = run(lens="known", focal_px=123.0)
+    assert counting.calls == 1  # the lens changed, the network's output did not
+    assert len(set(per_frame.intrinsics[:, 0, 0])) == 3 and len(set(shared.intrinsics[:, 0, 0])) == 1
+    np.testing.assert_allclose(known.intrinsics[:, 0, 0], 123.0)
+    np.testing.assert_array_equal(known.depth, per_frame.depth)
+    assert known.settings["lens"] == "known" and known.solve["lens"] == "known"
+    again = run(lens="shared")
+    assert "cache_load" in again.timings and again.timings["solve"] == shared.timings["solve"]  # the solved result, stored
+    np.testing.assert_array_equal(again.intrinsics, shared.intrinsics)
+    run(lens="shared", refine="ba")
+    assert counting.calls == 2  # adjustment needs the track head: a network run with track queries
+    run(lens="shared", refine="ba", distortion="k1")
+    run(lens="known", focal_px=123.0, refine="ba")
+    assert counting.calls == 2
+    # Turning adjustment off solves from an output with tracks (here in a cache that has only that one).
+    infos = list_frames(tmp_path / "imgs")
+    reconstruct_frames(infos, ReconstructSettings(resolution=70, lens="shared", refine="ba"), counting,
+                       cache_dir=tmp_path / "ba-only")
+    assert counting.calls == 3
+    plain = reconstruct_frames(infos, ReconstructSettings(resolution=70, lens="shared"), counting,
+                               cache_dir=tmp_path / "ba-only", network=False)
+    assert counting.calls == 3 and plain.solve["refine"] == "none"
+    np.testing.assert_array_equal(plain.intrinsics, shared.intrinsics)
+    with pytest.raises(CacheError, match="run VGGT again"):  # re-solve only: never the network
+        reconstruct_frames(list_frames(tmp_path / "imgs"), ReconstructSettings(resolution=56), counting,
+                           cache_dir=tmp_path / "cache", network=False)
+    assert counting.calls == 3
+
+
+def test_solve_failure_keeps_the_network_output(tmp_path, engine, tiny_model, monkeypatch):
+    write_images(tmp_path / "imgs", ["a.png", "b.png"], size=(70, 56))
+    counting = RecordingEngine(engine, model_id=str(save_checkpoint(tiny_model, tmp_path / "w.safetensors")))
+    settings = ReconstructSettings(resolution=70, lens="shared")
+
+    def failing(*args, **kw):
+        raise InputError("the solve failed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline.solve, "solve", failing)
+        with pytest.raises(InputError, match="the solve failed"):
+            reconstruct(tmp_path / "imgs", settings, counting, cache_dir=tmp_path / "cache")
+    recon = reconstruct(tmp_path / "imgs", settings, counting, cache_dir=tmp_path / "cache")
+    assert counting.calls == 1 and recon.solve["lens"] == "shared"
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(lens="shared"), "frames of one size"),
+    (dict(lens="known", focal_px=500.0), "frames of one size"),
+    (dict(lens="auto", refine="ba", distortion="k1"), "differ in size"),
+])
+def test_settings_the_frames_cannot_take_fail_before_the_network(tmp_path, engine, settings, message):
+    write_images(tmp_path / "a", ["a.png"], size=(70, 56))
+    write_images(tmp_path / "b", ["b.png"], size=(56, 70))
+    counting = RecordingEngine(engine)
+    frames = [tmp_path / "a" / "a.png", tmp_path / "b" / "b.png"]
+    st = ReconstructSettings(resolution=56, mode="pad", **settings)  # valid on their own
+    with pytest.raises(InputError, match=message):
+        reconstruct(frames, st, counting)
+    assert counting.calls == 0
 
 
 def test_cancel_while_reading_and_in_engine(tmp_path, engine):

@@ -1,4 +1,4 @@
-"""Thin operators: run / cancel / re-import from cache / unload the model / install dependencies.
+"""Thin operators: run / cancel / re-import from cache / re-solve / unload the model / install dependencies.
 
 GUI: Run (also Repeat Last) starts the worker thread and a modal operator polls its queue on a
 0.1 s timer (``gui_run``). Background (``blender -b``, the bpy module): timers never fire there, so
@@ -13,7 +13,7 @@ from bpy.props import BoolProperty, EnumProperty
 
 from vggt_core.errors import VGGTError, one_line
 
-from .. import dependencies
+from .. import addon, dependencies
 from ..builders import ownership
 from ..convert import ImportSettings
 from ..runs import gui_run, runs, worker
@@ -22,11 +22,11 @@ from . import cache_ops
 from .threaded_op import ThreadedOperator
 
 
-class VGGT_OT_run(bpy.types.Operator):
-    """Reconstruct cameras, depth and points from the chosen frames with VGGT and import them"""
+class RunMixin:
+    """A run of the worker followed by an import: in the UI in the background thread, polled by a modal
+    timer (``gui_run``); in background mode synchronously. Subclasses say what to run (``_make_plan``).
+    (A mixin, since Blender cannot register a subclass of a registered operator.)"""
 
-    bl_idname = "vggt.run"
-    bl_label = "Run VGGT"
     bl_options = {"REGISTER", "UNDO"}
 
     @classmethod
@@ -36,14 +36,17 @@ class VGGT_OT_run(bpy.types.Operator):
             return False
         return context.scene is not None
 
+    def _make_plan(self, context: bpy.types.Context) -> runs.RunPlan:
+        raise NotImplementedError
+
     def _plan(self, context: bpy.types.Context) -> runs.RunPlan | None:
-        """Plan the run from the panel's settings; None (after reporting why) when it cannot start."""
+        """Plan the run; None (after reporting why) when it cannot start."""
         if worker.is_busy():
             self.report({"ERROR"}, "A VGGT run is already in progress")
             return None
         state = run_state(context)
         try:
-            plan = runs.plan_from_scene(context)
+            plan = self._make_plan(context)
         except VGGTError as err:
             state.last_message = one_line(err)
             self.report({"ERROR"}, state.last_message)
@@ -71,7 +74,7 @@ class VGGT_OT_run(bpy.types.Operator):
                 print(f"vggt: {state.stage}")
 
         final = worker.run_sync(plan.job, on_progress)
-        level, message = runs.import_result(context.scene, final, plan.import_settings, plan.name)
+        level, message = runs.import_plan(context.scene, final, plan)
         end_run(state, message)
         self.report({level}, message)
         return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
@@ -81,6 +84,16 @@ class VGGT_OT_run(bpy.types.Operator):
 
     def cancel(self, context: bpy.types.Context) -> None:
         self._run.cancel(context)
+
+
+class VGGT_OT_run(RunMixin, bpy.types.Operator):
+    """Reconstruct cameras, depth and points from the chosen frames with VGGT and import them"""
+
+    bl_idname = "vggt.run"
+    bl_label = "Run VGGT"
+
+    def _make_plan(self, context: bpy.types.Context) -> runs.RunPlan:
+        return runs.plan_from_scene(context)
 
 
 class VGGT_OT_cancel(bpy.types.Operator):
@@ -137,16 +150,50 @@ class VGGT_OT_reimport(bpy.types.Operator):
         except VGGTError as err:
             self.report({"ERROR"}, one_line(err))
             return {"CANCELLED"}
-        name = old.name
-        saved = ownership.set_aside(old) if self.replace else []  # free the names for the rebuild
-        level, message, new = runs.import_final(context.scene, ("done", recon, cache_path), settings, name)
-        if self.replace:
-            if level == "INFO":
-                ownership.remove_import(old, heir=new)  # the artist's additions move to the new import
-            else:
-                ownership.restore_names(saved)
+        level, message = runs.rebuild_import(context.scene, old, ("done", recon, cache_path), settings, self.replace)
         self.report({level}, message)
         return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
+
+
+class VGGT_OT_resolve(RunMixin, bpy.types.Operator):
+    """Solve the selected VGGT import's cameras again with the panel's Camera Solve settings, from its cached
+    network output (the network does not run), and rebuild the import in its place"""
+
+    bl_idname = "vggt.resolve"
+    bl_label = "Re-solve"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if runs.find_vggt_collection(context) is None:
+            cls.poll_message_set("Select a VGGT collection (or an object in one)")
+            return False
+        return super().poll(context)
+
+    def _make_plan(self, context: bpy.types.Context) -> runs.RunPlan:
+        return resolve_plan(context, runs.find_vggt_collection(context))
+
+
+def resolve_plan(context: bpy.types.Context, col: bpy.types.Collection) -> runs.RunPlan:
+    """A plan that solves import ``col`` again with the panel's camera-solve settings, from the network output
+    cached next to its result (same frames and frame settings; never a network run), and rebuilds ``col``
+    with the panel's import options. Raises VGGTError (one line) when ``col`` has no readable cache file."""
+    from vggt_core import cache
+    from vggt_core.pipeline import ReconstructSettings
+    from vggt_core.reconstruction import FrameInfo
+
+    path = cache_ops.cache_file_of(col)
+    if not path:
+        raise VGGTError(f"'{col.name}' was imported without a cache file: run VGGT again")
+    meta = cache.read_meta(path)
+    try:
+        settings = ReconstructSettings.from_dict({**meta["settings"], **runs.solve_settings(context.scene.vggt)})
+        frames = tuple(FrameInfo(**f) for f in meta["frames"])
+    except (KeyError, TypeError):  # written by a version with other settings
+        raise VGGTError(f"'{col.name}' was imported by another version of VGGT: run VGGT again") from None
+    job = worker.Job(inputs=(), settings=settings, engine=addon.engine_spec(context),
+                     cache_dir=os.path.dirname(path), frames=frames, network=False)
+    stored = ImportSettings.from_json(col["vggt_settings"])
+    return runs.RunPlan(job, import_settings(context.scene.vggt, stored.plate), col.name, replaces=col.session_uid)
 
 
 class VGGT_OT_unload_model(bpy.types.Operator):
@@ -193,4 +240,4 @@ class VGGT_OT_install_dependencies(ThreadedOperator, bpy.types.Operator):
         return dependencies.state()
 
 
-classes = (VGGT_OT_run, VGGT_OT_cancel, VGGT_OT_reimport, VGGT_OT_unload_model, VGGT_OT_install_dependencies)
+classes = (VGGT_OT_run, VGGT_OT_cancel, VGGT_OT_reimport, VGGT_OT_resolve, VGGT_OT_unload_model, VGGT_OT_install_dependencies)

@@ -94,7 +94,7 @@ class GuiRun:
         if final[0] == "done" and scene is None:
             level, message = "WARNING", f"VGGT: scene '{self.scene_name}' was deleted during the run: nothing imported"
         else:
-            level, message = runs.import_result(scene, final, self.plan.import_settings, self.plan.name)
+            level, message = runs.import_plan(scene, final, self.plan)
         end_run(state, message)
         self.report({level}, message)
         redraw(context)

@@ -27,11 +27,13 @@ class RunPlan:
 
     job: what the worker runs. import_settings: what the importer builds afterwards.
     name: the new collection's name (None: derived from the source by the importer).
+    replaces: ``session_uid`` of the import this run rebuilds (*Re-solve*), or None for a new import.
     """
 
     job: worker.Job
     import_settings: ImportSettings
     name: str | None = None
+    replaces: int | None = None
 
 
 def default_cache_dir() -> str:
@@ -70,7 +72,7 @@ def solve_settings(props: Any) -> dict[str, Any]:
     """``ReconstructSettings`` camera-solve fields from the panel's ``scene.vggt``."""
     known = props.lens == "known"
     refine = "ba" if props.refine else "none"
-    return {"lens": props.lens, "focal_mm": props.lens_focal_mm if known else None,
+    return {"lens": props.lens, "focal_mm": props.lens_focal_mm if known else None, "focal_px": None,
             "sensor_width_mm": props.lens_sensor_mm if known else None, "refine": refine,
             "track_frames": props.track_frames,
             "distortion": props.distortion if props.refine and props.lens != "per-frame" else "none"}
@@ -85,6 +87,39 @@ def import_result(scene: bpy.types.Scene | None, final: tuple, settings: ImportS
     the importer removes whatever it created when it fails). ``scene`` is only read for "done".
     """
     level, message, _ = import_final(scene, final, settings, name)
+    return level, message
+
+
+def import_plan(scene: bpy.types.Scene | None, final: tuple, plan: RunPlan) -> tuple[str, str]:
+    """Build ``plan``'s final message into ``scene``: a new import, or the successor of the one it
+    ``replaces`` (``rebuild_import``). Returns (report level, one-line message) as ``import_result``."""
+    if plan.replaces is None:
+        return import_result(scene, final, plan.import_settings, plan.name)
+    old = next((c for c in bpy.data.collections if c.session_uid == plan.replaces), None)
+    if old is None and final[0] == "done":
+        return "WARNING", f"VGGT: '{plan.name}' was deleted during the run: nothing imported"
+    if old is None:
+        return import_result(scene, final, plan.import_settings, plan.name)  # the cancel or error line
+    return rebuild_import(scene, old, final, plan.import_settings)
+
+
+def rebuild_import(scene: bpy.types.Scene | None, old: bpy.types.Collection, final: tuple,
+                   settings: ImportSettings, replace: bool = True) -> tuple[str, str]:
+    """Import a worker's final message as ``old``'s successor (same name); with ``replace``, ``old`` goes once
+    the new import is built (the artist's additions move to it) and stays untouched when it fails.
+
+    Returns (report level, one-line message) as ``import_result``.
+    """
+    from .builders import ownership
+
+    name = old.name
+    saved = ownership.set_aside(old) if replace else []  # free the names for the rebuild
+    level, message, new = import_final(scene, final, settings, name)
+    if replace:
+        if level == "INFO":
+            ownership.remove_import(old, heir=new)
+        else:
+            ownership.restore_names(saved)
     return level, message
 
 

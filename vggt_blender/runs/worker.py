@@ -8,10 +8,10 @@ The worker posts messages to a ``queue.Queue``:
 * ``("error", message: str)`` (one line)
 
 The model is loaded once and kept in a module-level holder between runs (keyed by weights source,
-device and dtype), until ``unload_engine()`` or a run with a different key. A run whose result is
-cached returns it without loading the model; otherwise the model is downloaded if needed (stage
-"Downloading model", with its fraction, cancellable) and loaded (stage "Loading model") before frames
-are read.
+device and dtype), until ``unload_engine()`` or a run with a different key. A run whose result, or
+whose network output (then only re-solved), is cached returns without loading the model; otherwise the
+model is downloaded if needed (stage "Downloading model", with its fraction, cancellable) and loaded
+(stage "Loading model") before frames are read. Settings the frames cannot take fail before either.
 """
 from __future__ import annotations
 
@@ -64,13 +64,18 @@ class Job:
     inputs: image folder, video file, or a tuple of image files.
     settings: a ``vggt_core.pipeline.ReconstructSettings``.
     cache_dir: folder for the pipeline's result cache (same frames + weights + settings load
-        instantly next time), or None for no cache.
+        instantly next time; other solve settings only re-solve), or None for no cache.
+    frames: the ``FrameInfo``s to use as they are, instead of listing ``inputs`` (a re-solve of an import).
+    network: False to re-solve only, from the network output in ``cache_dir``: the model never loads,
+        and a missing network output is an error.
     """
 
     inputs: str | tuple[str, ...]
     settings: Any
     engine: EngineSpec
     cache_dir: str | None = None
+    frames: tuple[Any, ...] | None = None
+    network: bool = True
 
 
 _engine: Any = None
@@ -173,22 +178,21 @@ def run_job(job: Job, post: Post, cancel: Callable[[], bool] | None = None) -> N
 
     try:
         from vggt_core.frames import list_frames
-        from vggt_core.pipeline import cache_path, load_cached, reconstruct_frames
+        from vggt_core.pipeline import cache_path, check_frames, needs_network, reconstruct_frames
 
-        infos = list_frames(job.inputs, job.settings.selection)  # cheap: bad inputs fail before a model loads
+        # Cheap: bad inputs, and settings these frames cannot take, fail before a model loads.
+        infos = list(job.frames) if job.frames is not None else list_frames(job.inputs, job.settings.selection)
+        check_frames(infos, job.settings)
         engine = get_engine(job.engine)
-        path = None
         if job.cache_dir:
             progress("Checking cache", 0.0)  # hashes a local checkpoint the first time (seconds)
-            path = cache_path(job.cache_dir, infos, engine, job.settings)
-        recon = load_cached(path)  # a hit never loads (or downloads) the model
-        if recon is None:
+        if job.network and needs_network(job.cache_dir, infos, engine, job.settings):  # a hit never loads the model
             load_engine(engine, progress, cancel)  # weights problems surface before any frame is read
             if cancel is not None and cancel():
                 raise Cancelled("Cancelled")
-            recon = reconstruct_frames(infos, job.settings, engine, progress=progress, cancel=cancel,
-                                       cache_dir=job.cache_dir)
-            path = cache_path(job.cache_dir, infos, engine, job.settings) if job.cache_dir else None
+        recon = reconstruct_frames(infos, job.settings, engine, progress=progress, cancel=cancel,
+                                   cache_dir=job.cache_dir, network=job.network)
+        path = cache_path(job.cache_dir, infos, engine, job.settings) if job.cache_dir else None
         post(("done", recon, str(path) if path is not None and path.is_file() else None))
     except Cancelled as err:
         post(("cancelled", one_line(err)))

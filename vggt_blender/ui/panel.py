@@ -107,6 +107,7 @@ class VGGT_PT_main(bpy.types.Panel):
                 layout.label(text=selected[key], icon=icon)
         if selected is not None:
             layout.operator("vggt.reimport", icon="FILE_REFRESH", text=f"Re-import '{selected.name}' from Cache")
+            layout.operator("vggt.resolve", icon="CON_CAMERASOLVER", text=f"Re-solve '{selected.name}'")
         setup_ops.draw_panel(layout, context)
         export_ops.draw_panel(layout, context)
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
 
-from .. import cache
+from ..derived import derived_arrays
 from ..errors import InputError
 from ..preprocess import intrinsics_to_model
 from ..reconstruction import Reconstruction
@@ -34,9 +34,14 @@ __all__ = ["DISTORTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "check", "
 
 def check(
     lens: str, refine: str, distortion: str, focal_px: float | None = None, focal_mm: float | None = None,
-    sensor_width_mm: float | None = None,
+    sensor_width_mm: float | None = None, sizes: Sequence[tuple[int, int]] | None = None,
 ) -> None:
-    """Raise InputError (one line) for settings ``solve`` cannot run, before any work is done."""
+    """Raise InputError (one line) for settings ``solve`` cannot run, before any work is done.
+
+    sizes: the frames' original ``(W, H)`` in pixels, once they are listed; with them the checks that
+    depend on the footage run too (a shared or known lens on frames of several sizes, distortion with a
+    lens that resolves per frame), so they fail before the network runs rather than after.
+    """
     if lens not in lens_model.LENSES:
         raise InputError(f"unknown lens model {lens!r} (use one of {', '.join(lens_model.LENSES)})")
     if refine not in REFINES:
@@ -47,6 +52,10 @@ def check(
         raise InputError("lens distortion is solved only with --refine ba and a shared or known lens")
     if lens == "known":
         lens_model.known_focal_px(1, focal_px, focal_mm, sensor_width_mm)
+    if sizes is not None:
+        kind = lens_model.resolve(lens, sizes)  # a shared or known lens on frames of several sizes stops here
+        if distortion != "none" and kind == "per-frame":
+            raise InputError("lens distortion needs one lens for the shot, and these frames differ in size")
 
 
 def solve(
@@ -109,7 +118,7 @@ def solve(
         )
     k_model = intrinsics_to_model(k, recon.preprocess).astype(np.float32)
     rt32 = rt.astype(np.float32)
-    derived = cache.derived_arrays(recon.depth, rt32, k_model, recon.preprocess)
+    derived = derived_arrays(recon.depth, rt32, k_model, recon.preprocess)
     report = make_report(kind, refine, recon.intrinsics, k, adjusted, time.perf_counter() - t0)
     if skipped:
         report["skipped"] = skipped
