@@ -110,7 +110,7 @@ def rebuild_import(scene: bpy.types.Scene | None, old: bpy.types.Collection, fin
 
     Returns (report level, one-line message) as ``import_result``.
     """
-    from .builders import ownership
+    from ..builders import ownership
 
     name = old.name
     saved = ownership.set_aside(old) if replace else []  # free the names for the rebuild
