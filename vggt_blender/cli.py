@@ -22,6 +22,7 @@ import numpy as np
 from vggt_core import batch, chunks
 from vggt_core.cli import ProgressLog, check_output_dir
 from vggt_core.errors import InputError, VGGTError, WeightsError, one_line
+from vggt_core.frame_numbers import interpolated_frames
 from vggt_core.solve import cli_args as solve_args
 from vggt_core.solve.report import summary_line
 
@@ -84,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--scale", type=float, default=1.0, help="uniform scale of the imported scene (default 1)")
     i.add_argument("--sensor-width", type=float, default=36.0, metavar="MM",
                    help="camera sensor width in mm (the focal length follows from it; default 36)")
+    i.add_argument("--frame-start", type=int, default=None, metavar="N", help="frame numbers: shift the "
+                   "plate's so the first reconstructed frame is N (default: the plate's own: a numbered image "
+                   "sequence's file numbers, a video's frames from 1)")
     i.add_argument("--cache-dir", metavar="DIR", help="result cache (default: vggt_cache next to --out)")
     i.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
     r = p.add_argument_group("preview")
@@ -159,6 +163,7 @@ def _plan(args: argparse.Namespace) -> runs.RunPlan:
         proxy_every=args.proxy_every,
         sensor_width=args.sensor_width,
         scale=args.scale,
+        frame_start_at=args.frame_start,
     )
     return runs.RunPlan(job, settings, args.name)
 
@@ -231,7 +236,9 @@ def main(argv: list[str]) -> int:
         print(f"vggt: preview rendered to {path}", file=sys.stderr)
     if final[1].solve is not None:
         print(f"vggt: camera solve: {summary_line(final[1].solve)}", file=sys.stderr)
-    summary = {"frames": len(final[1].frames), "timings_s": {k: round(v, 3) for k, v in final[1].timings.items()},
+    numbers = [int(n) for n in col["vggt_frame_numbers"]]
+    summary = {"frames": len(final[1].frames), "frame_numbers": numbers,
+               "interpolated_frames": interpolated_frames(numbers), "timings_s": {k: round(v, 3) for k, v in final[1].timings.items()},
                "files": [os.path.abspath(p) for p in (out, args.render) if p] + exported}
     if shot_dir is not None:  # the farm task's done marker, written last
         summary["files"].append(str(shot_dir / "summary.json"))

@@ -97,6 +97,7 @@ def _baked_camera(scene: bpy.types.Scene, cam: bpy.types.Object, frames: range) 
     data.animation_data_clear()
     obj = bpy.data.objects.new(f"{cam.name} world", data)
     scene.collection.objects.link(obj)
+    _frame_metadata(obj, cam)
     try:
         obj.rotation_mode = "XYZ"
         prev = None
@@ -121,13 +122,27 @@ def _baked_camera(scene: bpy.types.Scene, cam: bpy.types.Object, frames: range) 
                 bpy.data.actions.remove(a)
 
 
+def _frame_metadata(obj: bpy.types.Object, cam: bpy.types.Object) -> None:
+    """Say on ``obj`` which frames ``cam`` reconstructed and which it interpolates, as text custom properties
+    (Alembic and USD write them as user properties, FBX with ``use_custom_props``): ``vggt_reconstructed_frames``
+    and ``vggt_interpolated_frames`` as space-separated frame numbers."""
+    from vggt_core.frame_numbers import interpolated_frames
+
+    keyed = [int(f) for f in cam.get("vggt_reconstructed_frames", ())]
+    obj["vggt_reconstructed_frames"] = " ".join(map(str, keyed))
+    obj["vggt_interpolated_frames"] = " ".join(map(str, interpolated_frames(keyed)))
+
+
 def _write_with_blender(path: str, ext: str, frames: range) -> None:
     """Export the selected objects over ``frames`` with Blender's exporter for ``ext``."""
     if ext == ".abc":
         bpy.ops.wm.alembic_export(filepath=path, selected=True, start=frames.start, end=frames.stop - 1)
     elif ext == ".fbx":
+        # No curve simplification: every solved key is written as solved. Custom properties carry the
+        # frame metadata (``_frame_metadata``).
         bpy.ops.export_scene.fbx(filepath=path, use_selection=True, bake_anim=True, add_leaf_bones=False,
-                                 bake_anim_use_nla_strips=False, bake_anim_use_all_actions=False)
+                                 bake_anim_use_nla_strips=False, bake_anim_use_all_actions=False,
+                                 bake_anim_simplify_factor=0.0, use_custom_props=True)
     else:
         bpy.ops.wm.usd_export(filepath=path, selected_objects_only=True, export_animation=True)
 
@@ -208,7 +223,10 @@ def export_colmap(root: bpy.types.Object, directory: str, recon: "Reconstruction
     points = dataclasses.replace(points, xyz=su.transform_points(m, points.xyz).astype(np.float32))
     moved = dataclasses.replace(recon, extrinsics=su.transform_extrinsics(recon.extrinsics, m).astype(np.float32))
     directory = os.path.abspath(bpy.path.abspath(directory))
-    write_colmap_dataset(directory, moved, points, progress)
+    numbers = list(col["vggt_frame_numbers"]) if col is not None and "vggt_frame_numbers" in col else None
+    if numbers is not None and len(numbers) != recon.num_frames:
+        numbers = None  # the cache was re-made with other frames since the import
+    write_colmap_dataset(directory, moved, points, progress, numbers)
     return directory
 
 

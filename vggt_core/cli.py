@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--end", type=int, default=None, help="stop before this frame index")
     sel.add_argument("--max-frames", type=int, default=None, help="at most N frames, evenly spaced")
     sel.add_argument("--fps", type=float, default=None, help="videos: sample about N frames per second")
+    sel.add_argument("--frame-start", type=int, default=None, metavar="N", help="frame numbers (COLMAP video "
+                     "frame names, summary.json): the plate's shifted so the first frame is N (default: a numbered "
+                     "image sequence's file numbers, a video's frames from 1)")
     p.add_argument("--mode", choices=("crop", "pad"), default="crop", help="fit frames to 518 px (default crop)")
     p.add_argument("--resolution", type=int, default=518, help="model resolution, multiple of 14 (default 518)")
     chunks.add_arguments(p)
@@ -149,23 +152,27 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
     from .export.colmap import write_colmap_dataset
     from .export.ply import write_ply
     from .filters import select_points
+    from .frame_numbers import interpolated_frames, plate_frame_numbers
     from .solve.report import summary_line
 
     points = select_points(
         recon, source=args.source, conf_percentile=args.conf_percentile, max_points=args.max_points
     )
+    numbers = plate_frame_numbers(recon.frames, args.frame_start).tolist()
     written = ["reconstruction.npz"]
     if "ply" in exports:
         write_ply(args.out / "points.ply", points)
         written.append("points.ply")
     if "colmap" in exports:
         with ProgressLog("vggt-reconstruct") as progress:
-            write_colmap_dataset(args.out, recon, points, lambda f: progress("colmap images", f))
+            write_colmap_dataset(args.out, recon, points, lambda f: progress("colmap images", f), numbers)
         written += ["images", "sparse/0"]
     summary = {
         "frames": len(recon.frames),
         "sources": sorted({f.source for f in recon.frames}),
         "frame_indices": [f.index for f in recon.frames],
+        "frame_numbers": numbers,  # the plate's: every export's frame of each reconstructed frame
+        "interpolated_frames": interpolated_frames(numbers),
         "original_sizes": [[f.width, f.height] for f in recon.frames],
         "model_size_hw": list(recon.model_size),
         "model_id": recon.model_id,

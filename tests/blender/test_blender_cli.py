@@ -163,7 +163,7 @@ def test_video_fps_colmap_scale_sensor(tmp_path, ckpt, capsys):
 
     model = pycolmap.Reconstruction(str(colmap / "sparse" / "0"))
     names = [model.images[k + 1].name for k in range(len(model.images))]
-    assert names == [f"my_clip_{i:06d}.png" for i in (0, 10, 20)]  # 1 of the video's 10 frames per second
+    assert names == [f"my_clip_{i:06d}.png" for i in (1, 11, 21)]  # 1 of the video's 10 frames per second
     for name in names:
         assert Image.open(colmap / "images" / name).size == (64, 48)
 

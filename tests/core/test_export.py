@@ -47,12 +47,12 @@ def test_quaternion(seed):
 
 def test_image_names_unique():
     frames = [FrameInfo("/a/x.jpg", 0, None, 4, 4), FrameInfo("/v/clip.mp4", 12, 0.4, 4, 4)]
-    assert image_names(frames) == ["x.jpg", "clip_000012.png"]
+    assert image_names(frames) == ["x.jpg", "clip_000013.png"]
     dup = [FrameInfo("/a/x.jpg", 0, None, 4, 4), FrameInfo("/b/x.jpg", 1, None, 4, 4)]
     assert image_names(dup) == ["00000_x.jpg", "00001_x.jpg"]
     spaced = [FrameInfo("/a/my photo\t1.jpg", 0, None, 4, 4), FrameInfo("/v/my clip.mp4", 3, 0.1, 4, 4)]
-    assert image_names(spaced) == ["my_photo_1.jpg", "my_clip_000003.png"]
-    assert image_names(spaced, as_png=[True, True]) == ["my_photo_1.png", "my_clip_000003.png"]
+    assert image_names(spaced) == ["my_photo_1.jpg", "my_clip_000004.png"]
+    assert image_names(spaced, as_png=[True, True]) == ["my_photo_1.png", "my_clip_000004.png"]
 
 
 @pytest.mark.parametrize("fmt", ["bin", "txt"])
@@ -109,7 +109,7 @@ def test_colmap_dataset_writes_the_frames_it_names(tmp_path):
     root = write_colmap_dataset(tmp_path / "dataset", recon)
     model = pycolmap.Reconstruction(str(root / "sparse" / "0"))
     names = [model.images[k + 1].name for k in range(len(frames))]
-    assert names[:3] == ["my_clip_000000.png", "my_clip_000007.png", "my_clip_000014.png"]
+    assert names[:3] == ["my_clip_000001.png", "my_clip_000008.png", "my_clip_000015.png"]
     assert names[3:] == ["plain_shot.png", "rotated.png", "plain.png", "flat.png"]
     assert sorted(os.listdir(root / "images")) == sorted(names)
     for k, (frame, name) in enumerate(zip(frames, names)):

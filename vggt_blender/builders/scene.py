@@ -164,7 +164,8 @@ def import_reconstruction(
 
         cams = convert.frame_cameras(recon, settings.sensor_width)
         plate = settings.plate if settings.plate is not None else convert.default_plate(recon)
-        timeline = convert.timeline_frames(recon, plate, scene.frame_start)
+        timeline = convert.timeline_frames(recon, plate, scene.frame_start, settings.frame_start_at)
+        col["vggt_frame_numbers"] = [int(t) for t in timeline]  # every export's frame of each frame
 
         frame_cam_objs = []
         if settings.per_frame_cameras:

@@ -54,6 +54,9 @@ class ImportSettings:
         plate, except over a Video Sequencer edit that holds other strips (then only the camera).
     plate: footage for the animated camera; None -> derived from the frames (one video -> movie,
         a consistently numbered image sequence -> images).
+    frame_start_at: *Frame Numbers: Start At N*: the timeline frames (and every export's frame numbers)
+        shifted so the first reconstructed frame is N, spacing kept; None = *From Plate* (a numbered image
+        sequence keys on its file numbers, a movie or strip as it plays: ``convert.timeline_frames``).
     track_markers: the camera solve's tracks as markers of the plate's Movie Clip (the animated camera's, else
         one made from the plate's movie or numbered images), and its lens on the clip's tracking camera
         (``builders.markers``).
@@ -78,6 +81,7 @@ class ImportSettings:
     scale: float = 1.0
     set_scene: bool = True
     plate: PlateSettings | None = None
+    frame_start_at: int | None = None
     track_markers: bool = False
 
     def __post_init__(self) -> None:
