@@ -170,3 +170,55 @@ def test_export_operators_write_files_and_report_errors_in_one_line(tmp_path):
     finally:
         for cls in reversed(export_ops.classes):
             bpy.utils.unregister_class(cls)
+
+
+def _import_sequence(tmp_path: Path, frame_start_at=None):
+    """Every other file of a 1001-based sequence (shot.1001.png, shot.1003.png, ...): 4 reconstructed frames."""
+    from PIL import Image
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    paths = []
+    for n in range(1001, 1008):
+        Image.new("RGB", (96, 64), (n % 255, 40, 90)).save(folder / f"shot.{n}.png")
+        paths.append(str(folder / f"shot.{n}.png"))
+    recon = make_recon([(96, 64)] * S, image_paths=paths[::2], indices=[0, 2, 4, 6])
+    col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, conf_percentile=0.0,
+                                                              frame_start_at=frame_start_at), bpy.context.scene)
+    return next(o for o in col.objects if o.get("vggt_root")), col
+
+
+def test_exports_on_the_plates_frame_numbers(tmp_path):
+    root, col = _import_sequence(tmp_path)
+    assert list(col["vggt_frame_numbers"]) == [1001, 1003, 1005, 1007]
+    scene = bpy.context.scene
+    assert (scene.frame_start, scene.frame_end) == (1001, 1007)
+    rows = np.loadtxt(export_ops.export_camera(bpy.context, root, str(tmp_path / "cam.chan")))
+    np.testing.assert_array_equal(rows[:, 0], range(1001, 1008))
+    fbx = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "cam.fbx")))
+    # unsimplified: every channel (constant scale too) keyed at each of the 7 plate frames, read with
+    # Blender's own FBX parser
+    import addon_utils
+
+    addon_utils.enable("io_scene_fbx")
+    from io_scene_fbx import parse_fbx
+
+    objects = next(e for e in parse_fbx.parse(str(fbx))[0].elems if e.id == b"Objects")
+    keys = [len(next(c for c in e.elems if c.id == b"KeyTime").props[0]) for e in objects.elems
+            if e.id == b"AnimationCurve"]
+    assert len(keys) >= 9 and set(keys) == {7}, keys
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.import_scene.fbx(filepath=str(fbx), anim_offset=0.0, use_custom_props=True)
+    cam = next(o for o in bpy.context.scene.objects if o.type == "CAMERA")
+    assert tuple(round(f) for f in cam.animation_data.action.frame_range) == (1001, 1007)
+    # which of those frames were reconstructed and which interpolated
+    assert cam["vggt_reconstructed_frames"] == "1001 1003 1005 1007"
+    assert cam["vggt_interpolated_frames"] == "1002 1004 1006"
+
+
+def test_frame_numbers_start_at(tmp_path):
+    root, col = _import_sequence(tmp_path, frame_start_at=1)
+    assert list(col["vggt_frame_numbers"]) == [1, 3, 5, 7]
+    rows = np.loadtxt(export_ops.export_camera(bpy.context, root, str(tmp_path / "cam.chan")))
+    np.testing.assert_array_equal(rows[:, 0], range(1, 8))
