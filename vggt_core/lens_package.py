@@ -179,3 +179,57 @@ def write_lens_package(directory: str | Path, lens: LensPackage) -> list[Path]:
     write_exr(d / REDISTORT_MAP, redistort_stmap(lens))
     (d / LENS_JSON).write_text(json.dumps(lens.to_dict(), indent=2) + "\n", encoding="utf-8")
     return [d / LENS_JSON, d / UNDISTORT_MAP, d / REDISTORT_MAP]
+
+
+def _image_buf(array: np.ndarray):
+    """An OpenImageIO ``ImageBuf`` holding ``array`` [H, W, C] (its own type: uint8, uint16 or float32)."""
+    import OpenImageIO as oiio
+
+    fmt = {np.dtype(np.uint8): oiio.UINT8, np.dtype(np.uint16): oiio.UINT16}.get(array.dtype, oiio.FLOAT)
+    buf = oiio.ImageBuf(oiio.ImageSpec(array.shape[1], array.shape[0], array.shape[2], fmt))
+    buf.set_pixels(oiio.ROI(), np.ascontiguousarray(array))
+    return buf
+
+
+def write_undistorted_plate(directory: str | Path, frames, lens: LensPackage, numbers,
+                            progress=None) -> list[Path]:
+    """Each of ``frames`` (``FrameInfo``) undistorted onto the overscan canvas, as
+    ``directory/undistorted.<number:04d>.<ext>`` for ``numbers`` (the plate frame numbers).
+
+    Warped with OpenImageIO's ``ImageBufAlgo.st_warp`` and the undistort ST-map (``flip_t``: Nuke's
+    bottom-up v). EXR and DPX stills become float EXR (values kept); other stills keep their bit depth as PNG; video
+    frames (decoded sRGB) become 8-bit PNG. progress: called with the fraction done (0..1).
+    """
+    import OpenImageIO as oiio
+
+    from .errors import InputError
+    from .frames import OIIO_EXTENSIONS, iter_frames
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    st = _image_buf(undistort_stmap(lens))
+    written: list[Path] = []
+
+    def warp(src, number: int, ext: str) -> None:
+        out = oiio.ImageBufAlgo.st_warp(src, st, filtername="lanczos3", flip_t=True, roi=st.roi)
+        if out.has_error:
+            raise InputError(f"cannot undistort frame {number}: {out.geterror()}")
+        path = d / f"undistorted.{int(number):04d}{ext}"
+        if not out.write(str(path)):
+            raise OSError(f"cannot write {path}: {out.geterror()}")
+        written.append(path)
+        if progress is not None:
+            progress(len(written) / len(frames))
+
+    videos = []
+    for f, n in zip(frames, numbers):
+        if f.timestamp is not None:
+            videos.append((f, n))
+            continue
+        src = oiio.ImageBuf(f.source)
+        if src.has_error or (src.spec().width, src.spec().height) != (lens.width, lens.height):
+            raise InputError(f"cannot undistort {f.source}: not a {lens.width}x{lens.height} image")
+        warp(src, n, ".exr" if Path(f.source).suffix.lower() in OIIO_EXTENSIONS else ".png")
+    for pos, pixels in iter_frames([f for f, _ in videos]):
+        warp(_image_buf(pixels), videos[pos][1], ".png")
+    return written

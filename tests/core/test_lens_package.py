@@ -16,7 +16,7 @@ pytest.importorskip("pycolmap")
 pytest.importorskip("OpenImageIO")
 
 from vggt_core.lens_package import (LensPackage, lens_from_reconstruction, redistort_stmap,  # noqa: E402
-                                    undistort_stmap, write_lens_package)
+                                    undistort_stmap, write_lens_package, write_undistorted_plate)
 
 W, H = 240, 160
 LENS = LensPackage("RADIAL", W, H, 200.0, 200.0, 120.0, 80.0, k1=-0.12, k2=0.02)  # barrel
@@ -53,16 +53,12 @@ def _stmap_warp(src: np.ndarray, stmap: np.ndarray) -> np.ndarray:
     return np.where(inside, out, np.nan)
 
 
-def test_undistort_straightens_lines():
-    ys, xs = np.mgrid[0:H, 0:W] + 0.5
-    plate = _grid_image(_undistort_points(np.stack([xs, ys], -1)), (H, W))
-    st = undistort_stmap(LENS)
-    wo, ho = LENS.overscan_size()
-    assert st.shape == (ho, wo, 2) and st.dtype == np.float32 and LENS.overscan() > 1.0
-    flat = _stmap_warp(plate, st)
-    ox, oy = (wo - W) / 2, (ho - H) / 2
-    # every vertical line, row by row: the darkness centroid near its undistorted x; a straight line
-    # through those centroids fits them (curvature gone) and sits where the line belongs
+def _line_errors(flat: np.ndarray) -> tuple[list[float], list[float]]:
+    """For each vertical grid line on the undistorted canvas ``flat`` [Ho, Wo]: row by row the darkness
+    centroid near its undistorted x; how far those stray from a straight line fitted through them
+    (curvature) and from where the line belongs."""
+    ho, wo = flat.shape
+    ox = (wo - W) / 2
     cols = np.arange(wo) + 0.5
     bent, off = [], []
     for x_line in np.arange(10.0, W, GRID):
@@ -77,6 +73,21 @@ def test_undistort_straightens_lines():
             fit = np.polyfit(rows, found, 1)
             bent.append(np.abs(np.polyval(fit, rows) - found).max())
             off.append(np.abs(np.asarray(found) - (x_line + ox)).max())
+    return bent, off
+
+
+def _plate() -> np.ndarray:
+    ys, xs = np.mgrid[0:H, 0:W] + 0.5
+    return _grid_image(_undistort_points(np.stack([xs, ys], -1)), (H, W))
+
+
+def test_undistort_straightens_lines():
+    plate = _plate()
+    st = undistort_stmap(LENS)
+    wo, ho = LENS.overscan_size()
+    assert st.shape == (ho, wo, 2) and st.dtype == np.float32 and LENS.overscan() > 1.0
+    flat = _stmap_warp(plate, st)
+    bent, off = _line_errors(flat)
     assert len(bent) >= 8 and max(bent) < 0.15 and max(off) < 0.25, (max(bent), max(off))
     # the same measure on the plate itself finds its lines bent: the check can fail
     dark = 1.0 - plate[:, :GRID]
@@ -134,3 +145,32 @@ def test_lens_from_the_solve():
     lens = lens_from_reconstruction(solved)
     assert lens.model == "SIMPLE_RADIAL" and lens.k1 == 0.05 and lens.k2 == 0.0
     assert lens.fx == lens.fy == pytest.approx(recon.intrinsics[0, 0, 0])
+
+
+def test_undistorted_plate_with_openimageio(tmp_path):
+    """The undistorted plate sequence (OpenImageIO's st_warp reading our ST-map): straight lines, named on the
+    plate's frame numbers, float EXR kept float."""
+    import OpenImageIO as oiio
+
+    from vggt_core.reconstruction import FrameInfo
+
+    grey = np.repeat(_plate()[..., None], 3, -1).astype(np.float32)
+    frames = []
+    for n in (1001, 1002):
+        path = tmp_path / f"shot.{n}.exr"
+        out = oiio.ImageOutput.create(str(path))
+        out.open(str(path), oiio.ImageSpec(W, H, 3, oiio.FLOAT))
+        out.write_image(grey)
+        out.close()
+        frames.append(FrameInfo(str(path), n - 1001, None, W, H))
+    written = write_undistorted_plate(tmp_path / "und", frames, LENS, [1001, 1002])
+    assert [p.name for p in written] == ["undistorted.1001.exr", "undistorted.1002.exr"]
+    buf = oiio.ImageBuf(str(written[0]))
+    assert buf.spec().format == oiio.FLOAT and (buf.spec().width, buf.spec().height) == LENS.overscan_size()
+    flat = np.asarray(buf.get_pixels(oiio.FLOAT))[..., 0]
+    wo, ho = LENS.overscan_size()
+    # st_warp leaves black outside the plate: only rows and columns fully inside it are measured
+    inside = (undistort_stmap(LENS)[..., 0] > 0.02) & (undistort_stmap(LENS)[..., 0] < 0.98)
+    inside &= (undistort_stmap(LENS)[..., 1] > 0.02) & (undistort_stmap(LENS)[..., 1] < 0.98)
+    bent, off = _line_errors(np.where(inside, flat, np.nan))
+    assert len(bent) >= 8 and max(bent) < 0.15 and max(off) < 0.25, (max(bent), max(off))
