@@ -19,7 +19,7 @@ from vggt_core.lens_package import (LensPackage, lens_from_reconstruction, redis
                                     undistort_stmap, write_lens_package, write_undistorted_plate)
 
 W, H = 240, 160
-LENS = LensPackage("RADIAL", W, H, 200.0, 200.0, 120.0, 80.0, k1=-0.12, k2=0.02)  # barrel
+LENS = LensPackage("RADIAL", W, H, 200.0, 200.0, 117.0, 72.0, k1=-0.12, k2=0.02)  # barrel, off centre
 GRID = 20  # undistorted grid spacing in pixels
 
 
@@ -36,7 +36,7 @@ def _undistort_points(p: np.ndarray) -> np.ndarray:
 def _grid_image(xy: np.ndarray, shape) -> np.ndarray:
     """Dark anti-aliased vertical lines every GRID pixels (in undistorted coordinates ``xy``) on white."""
     d = np.abs((xy[..., 0] - 10.0 + GRID / 2) % GRID - GRID / 2)
-    return np.clip(d / 1.5, 0.0, 1.0).reshape(shape)
+    return np.clip(d / 3.0, 0.0, 1.0).reshape(shape)
 
 
 def _stmap_warp(src: np.ndarray, stmap: np.ndarray) -> np.ndarray:
@@ -92,7 +92,7 @@ def test_undistort_straightens_lines():
     # the same measure on the plate itself finds its lines bent: the check can fail
     dark = 1.0 - plate[:, :GRID]
     centroids = ((np.arange(GRID) + 0.5) * dark).sum(1) / dark.sum(1)
-    assert np.ptp(centroids) > 2.0
+    assert np.ptp(centroids) > 1.0
 
 
 def test_undistort_then_redistort_returns_the_plate():
