@@ -11,6 +11,7 @@ The last stdout line is a JSON record (status, error, output files, timings: ``v
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -240,11 +241,16 @@ def main(argv: list[str]) -> int:
     summary = {"frames": len(final[1].frames), "frame_numbers": numbers,
                "interpolated_frames": interpolated_frames(numbers), "timings_s": {k: round(v, 3) for k, v in final[1].timings.items()},
                "files": [os.path.abspath(p) for p in (out, args.render) if p] + exported}
+    if args.export_lens:
+        with open(os.path.join(os.path.abspath(args.export_lens), "lens.json"), encoding="utf-8") as fh:
+            summary["lens"] = json.load(fh)
+    # the plate's frame numbers (and the lens) in the record and the farm's summary.json, beside the solve
+    extra = {k: summary[k] for k in ("frame_numbers", "interpolated_frames", "lens") if k in summary}
     if shot_dir is not None:  # the farm task's done marker, written last
         summary["files"].append(str(shot_dir / "summary.json"))
         batch.write_summary(shot_dir / "summary.json", batch.result("ok", started, summary, out=shot_dir,
-                                                                      solve=final[1].solve))
-    batch.print_result(batch.result("ok", started, summary, out=os.path.dirname(out), solve=final[1].solve))
+                                                                      solve=final[1].solve, **extra))
+    batch.print_result(batch.result("ok", started, summary, out=os.path.dirname(out), solve=final[1].solve, **extra))
     return 0
 
 

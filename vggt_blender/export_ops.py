@@ -223,11 +223,32 @@ def export_colmap(root: bpy.types.Object, directory: str, recon: "Reconstruction
     points = dataclasses.replace(points, xyz=su.transform_points(m, points.xyz).astype(np.float32))
     moved = dataclasses.replace(recon, extrinsics=su.transform_extrinsics(recon.extrinsics, m).astype(np.float32))
     directory = os.path.abspath(bpy.path.abspath(directory))
-    numbers = list(col["vggt_frame_numbers"]) if col is not None and "vggt_frame_numbers" in col else None
-    if numbers is not None and len(numbers) != recon.num_frames:
-        numbers = None  # the cache was re-made with other frames since the import
-    write_colmap_dataset(directory, moved, points, progress, numbers)
+    write_colmap_dataset(directory, moved, points, progress, frame_numbers_of(col, recon))
     return directory
+
+
+def frame_numbers_of(col: bpy.types.Collection | None, recon: "Reconstruction") -> list[int]:
+    """The plate frame numbers the import keyed each of ``recon``'s frames on (``vggt_frame_numbers``); the
+    plate's own (``vggt_core.frame_numbers``) for an import that has none or other frames."""
+    from vggt_core.frame_numbers import plate_frame_numbers
+
+    numbers = list(col["vggt_frame_numbers"]) if col is not None and "vggt_frame_numbers" in col else []
+    return [int(n) for n in numbers] if len(numbers) == recon.num_frames else plate_frame_numbers(recon.frames).tolist()
+
+
+def export_lens(root: bpy.types.Object, directory: str, recon: "Reconstruction | None" = None,
+                plate: bool = False, progress: Callable[[float], None] | None = None) -> list[str]:
+    """The import's lens package (``vggt_core.lens_package``: lens.json, undistort/redistort ST-maps and with
+    ``plate`` the undistorted plate on the import's frame numbers) in ``directory``; ``recon`` defaults to
+    the import's cache. Returns the absolute paths written."""
+    from vggt_core.lens_package import export_lens as write
+
+    col = next((c for c in root.users_collection if "vggt_settings" in c), None)
+    if recon is None:
+        recon = _cached_reconstruction(col)
+    directory = os.path.abspath(bpy.path.abspath(directory))
+    _, files = write(directory, recon, frame_numbers_of(col, recon), plate, progress)
+    return [str(p) for p in files]
 
 
 def _cached_reconstruction(col: bpy.types.Collection | None) -> "Reconstruction":
@@ -290,6 +311,21 @@ class VGGT_OT_export_points(_ExportOperator):
         return export_points_glb(root, self.filepath)
 
 
+class VGGT_OT_export_lens(_ExportOperator):
+    """Write the lens package: lens.json (model, values, overscan) and Nuke STMap EXRs to undistort the plate and
+    redistort CG, from the import's cache (identity without solved distortion)"""
+
+    bl_idname = "vggt.export_lens"
+    bl_label = "Export Lens"
+    directory: StringProperty(subtype="DIR_PATH", options={"SKIP_SAVE"})
+    undistort_plate: BoolProperty(name="Undistorted Plate", default=False,
+                                  description="Also the undistorted plate as an image sequence (undistorted/)")
+
+    def write(self, context, root):
+        files = export_lens(root, self.directory or self.filepath, plate=self.undistort_plate)
+        return os.path.dirname(files[0])
+
+
 class VGGT_OT_export_colmap(_ExportOperator):
     """Write a COLMAP dataset (images/ and sparse/0/) from the import's cache, in the scene's world"""
 
@@ -311,6 +347,7 @@ def draw_panel(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     row.operator(VGGT_OT_export_camera.bl_idname, text="Camera", icon="CAMERA_DATA")
     row.operator(VGGT_OT_export_points.bl_idname, text="Points", icon="POINTCLOUD_DATA")
     row.operator(VGGT_OT_export_colmap.bl_idname, text="COLMAP", icon="FILE_FOLDER")
+    row.operator(VGGT_OT_export_lens.bl_idname, text="Lens", icon="IMAGE_DATA")
 
 
-classes = (VGGT_OT_export_camera, VGGT_OT_export_points, VGGT_OT_export_colmap)
+classes = (VGGT_OT_export_camera, VGGT_OT_export_points, VGGT_OT_export_colmap, VGGT_OT_export_lens)

@@ -39,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="the animated camera, baked to world space: .abc, .usd/.usda/.usdc, .fbx or .chan "
                    "(Nuke); repeatable")
     e.add_argument("--export-points", metavar="PATH.glb", help="the coloured point cloud as GLB")
+    e.add_argument("--export-lens", metavar="DIR", help="the lens package: lens.json and Nuke STMap EXRs "
+                   "(undistort, redistort) from the solved distortion (identity without one)")
+    e.add_argument("--undistort-plate", action="store_true", help="with --export-lens: also the undistorted "
+                   "plate, DIR/undistorted/undistorted.NNNN.png|exr on the import's frame numbers")
 
 
 def check(args: argparse.Namespace) -> None:
@@ -57,6 +61,10 @@ def check(args: argparse.Namespace) -> None:
         if not args.export_points.lower().endswith(".glb"):
             raise InputError(f"--export-points must name a .glb file, got {args.export_points}")
         check_output_dir(os.path.dirname(os.path.abspath(args.export_points)), "--export-points")
+    if args.undistort_plate and not args.export_lens:
+        raise InputError("--undistort-plate needs --export-lens DIR")
+    if args.export_lens:
+        check_output_dir(args.export_lens, "--export-lens")
 
 
 def apply(args: argparse.Namespace, context: bpy.types.Context, collection: bpy.types.Collection,
@@ -96,6 +104,10 @@ def apply(args: argparse.Namespace, context: bpy.types.Context, collection: bpy.
         with ProgressLog("vggt") as progress:
             written.append(export_ops.export_colmap(root, args.export_colmap, recon, points,
                                                     lambda f: progress("Writing COLMAP images", f)))
+    if args.export_lens and recon is not None:
+        with ProgressLog("vggt") as progress:
+            written += export_ops.export_lens(root, args.export_lens, recon, args.undistort_plate,
+                                              lambda f: progress("Writing the undistorted plate", f))
     for path in written:
         _say(f"wrote {path}")
     return written

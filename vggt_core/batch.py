@@ -129,7 +129,7 @@ def add_manifest_arguments(parser: argparse.ArgumentParser, sources: argparse._M
     """``--manifest`` (an input source, beside --images/--video) and ``--shot`` for the Blender command."""
     sources.add_argument("--manifest", metavar="SHOTS.csv", help="run one shot of a shot manifest (see --shot); "
                          "--out is then the output folder: the shot writes OUT/NAME/NAME.blend and "
-                         "OUT/NAME/summary.json, relative --export-colmap/--render paths go under OUT/NAME/")
+                         "OUT/NAME/summary.json, relative --export-colmap/--export-lens/--render paths go under OUT/NAME/")
     parser.add_argument("--shot", metavar="NAME|INDEX", help="with --manifest: the shot's name or 0-based row")
 
 
@@ -148,7 +148,7 @@ def apply_shot(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Pat
     _parse_onto(parser, [source, str(shot.input), *shot.argv()], args, shot)
     args.manifest = None
     args.out = str(folder / f"{shot.name}.blend")
-    for key in ("export_colmap", "render", "cache_dir"):
+    for key in ("export_colmap", "export_lens", "render", "cache_dir"):
         if getattr(args, key) and not Path(getattr(args, key)).is_absolute():
             setattr(args, key, str(folder / getattr(args, key)))
     from .cli import check_output_dir  # here: cli imports this module

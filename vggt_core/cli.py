@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="compute precision (auto: bf16 on recent CUDA GPUs, fp32 on CPU)",
     )
     p.add_argument("--export", default="ply,colmap", help="comma-separated: ply, colmap (default both; '' none)")
+    lens = p.add_argument_group("lens package")
+    lens.add_argument("--export-lens", type=Path, metavar="DIR", help="lens.json and Nuke STMap EXRs (undistort, "
+                      "redistort) from the solved distortion (identity without one), in DIR (relative: under "
+                      "--out, so each shot of a --batch has its own); the lens goes into summary.json too")
+    lens.add_argument("--undistort-plate", action="store_true", help="with --export-lens: also the undistorted "
+                      "plate, DIR/undistorted/undistorted.NNNN.png|exr on the plate frame numbers")
     p.add_argument("--source", choices=("depth", "points"), default="depth", help="points from depth or point head")
     p.add_argument("--conf-percentile", type=float, default=50.0, help="drop the least confident N%% (default 50)")
     p.add_argument("--max-points", type=int, default=1_000_000, help="cap on exported points (default 1e6)")
@@ -110,6 +116,11 @@ def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
     if unknown:
         raise VGGTError(f"unknown export {unknown[0]!r} (choose from {', '.join(EXPORTS)})")
     check_output_dir(args.out, "--out")
+    if args.undistort_plate and args.export_lens is None:
+        raise InputError("--undistort-plate needs --export-lens DIR")
+    if args.export_lens is not None:
+        args.export_lens = args.out / args.export_lens  # an absolute DIR stays as it is
+        check_output_dir(args.export_lens, "--export-lens")
     (args.out / "summary.json").unlink(missing_ok=True)  # summary.json marks a finished run: written last
     if args.weights is not None and not args.weights.is_file():
         raise WeightsError(f"weights file not found: {args.weights}")
@@ -167,6 +178,14 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
         with ProgressLog("vggt-reconstruct") as progress:
             write_colmap_dataset(args.out, recon, points, lambda f: progress("colmap images", f), numbers)
         written += ["images", "sparse/0"]
+    lens = None
+    if args.export_lens is not None:
+        from .lens_package import export_lens
+
+        with ProgressLog("vggt-reconstruct") as progress:
+            lens, files = export_lens(args.export_lens, recon, numbers, args.undistort_plate,
+                                      lambda f: progress("undistorted plate", f))
+        written += [os.path.relpath(p, args.out) if p.is_relative_to(args.out) else str(p) for p in files]
     summary = {
         "frames": len(recon.frames),
         "sources": sorted({f.source for f in recon.frames}),
@@ -181,6 +200,7 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
         "settings": asdict(settings),
         "files": written + ["summary.json"],
         "solve": recon.solve,
+        "lens": lens,
     }
     batch.write_summary(args.out / "summary.json", summary)
     if recon.solve is not None:

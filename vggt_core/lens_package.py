@@ -233,3 +233,15 @@ def write_undistorted_plate(directory: str | Path, frames, lens: LensPackage, nu
     for pos, pixels in iter_frames([f for f, _ in videos]):
         warp(_image_buf(pixels), videos[pos][1], ".png")
     return written
+
+
+def export_lens(directory: str | Path, recon: Reconstruction, numbers, plate: bool = False,
+                progress=None) -> tuple[dict, list[Path]]:
+    """The shot's lens package in ``directory``: ``lens.json`` and the ST-maps, and with ``plate`` the
+    undistorted plate (``directory/undistorted/``, on the plate frame ``numbers``). Returns the JSON's
+    content (for ``summary.json``) and the paths written."""
+    lens = lens_from_reconstruction(recon)
+    files = write_lens_package(directory, lens)
+    if plate:
+        files += write_undistorted_plate(Path(directory) / "undistorted", recon.frames, lens, numbers, progress)
+    return lens.to_dict(), files

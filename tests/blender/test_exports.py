@@ -7,6 +7,7 @@ The root Empty is moved, turned and scaled first (as Set Floor / Scale do) so wo
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -161,6 +162,9 @@ def test_export_operators_write_files_and_report_errors_in_one_line(tmp_path):
         assert bpy.ops.vggt.export_colmap(directory=str(tmp_path / "op_colmap")) == {"FINISHED"}
         assert (tmp_path / "op.chan").is_file() and (tmp_path / "op.glb").is_file()
         assert (tmp_path / "op_colmap" / "sparse" / "0" / "cameras.bin").is_file()
+        assert bpy.ops.vggt.export_lens(directory=str(tmp_path / "op_lens"), undistort_plate=True) == {"FINISHED"}
+        assert {"lens.json", "stmap_undistort.exr", "stmap_redistort.exr"} <= set(os.listdir(tmp_path / "op_lens"))
+        assert len(os.listdir(tmp_path / "op_lens" / "undistorted")) == S
         with pytest.raises(RuntimeError, match="unknown camera format '.obj'"):
             bpy.ops.vggt.export_camera(filepath=str(tmp_path / "cam.obj"))
         bpy.data.objects.remove(export_ops.animated_camera(root))
@@ -222,3 +226,18 @@ def test_frame_numbers_start_at(tmp_path):
     assert list(col["vggt_frame_numbers"]) == [1, 3, 5, 7]
     rows = np.loadtxt(export_ops.export_camera(bpy.context, root, str(tmp_path / "cam.chan")))
     np.testing.assert_array_equal(rows[:, 0], range(1, 8))
+
+
+def test_lens_package_from_the_solve_on_the_plates_numbers(tmp_path):
+    import dataclasses
+    import json
+
+    root, col = _import_sequence(tmp_path)
+    base = make_recon([(96, 64)] * S, image_paths=[str(tmp_path / "plate" / f"shot.{n}.png") for n in (1001, 1003, 1005, 1007)],
+                      indices=[0, 2, 4, 6], fx_fy=[(40.0, 40.0)] * S)
+    recon = dataclasses.replace(base, solve={"lens": "shared", "camera_model": "RADIAL", "k1": -0.1, "k2": 0.01})
+    files = export_ops.export_lens(root, str(tmp_path / "lens"), recon, plate=True)
+    meta = json.loads((tmp_path / "lens" / "lens.json").read_text())
+    assert meta["model"] == "RADIAL" and (meta["k1"], meta["k2"]) == (-0.1, 0.01) and meta["overscan"] > 1.0
+    assert sorted(os.listdir(tmp_path / "lens" / "undistorted")) == [f"undistorted.{n}.png" for n in (1001, 1003, 1005, 1007)]
+    assert all(os.path.isabs(p) and os.path.isfile(p) for p in files)

@@ -80,6 +80,14 @@ def test_cli_summary_has_plate_numbers(tmp_path, checkpoint, capsys):
     assert main(base + ["--out", str(tmp_path / "a")]) == 0, capsys.readouterr().err
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["frame_numbers"] == [1001, 1003, 1005] and summary["interpolated_frames"] == [1002, 1004]
-    assert main(base + ["--out", str(tmp_path / "b"), "--frame-start", "1"]) == 0, capsys.readouterr().err
+    args = ["--out", str(tmp_path / "b"), "--frame-start", "1", "--export-lens", "lens", "--undistort-plate"]
+    assert main(base + args) == 0, capsys.readouterr().err
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert summary["frame_numbers"] == [1, 3, 5] and summary["interpolated_frames"] == [2, 4]
+    # the lens package (no solve: the identity lens) on the same numbers, inside --out
+    lens = tmp_path / "b" / "lens"
+    assert summary["lens"]["model"] == "PINHOLE" and summary["lens"]["overscan"] == 1.0
+    assert json.loads((lens / "lens.json").read_text()) == summary["lens"]
+    assert sorted(p.name for p in (lens / "undistorted").iterdir()) == [f"undistorted.{n:04d}.png" for n in (1, 3, 5)]
+    assert main(base + ["--out", str(tmp_path / "c"), "--undistort-plate"]) == 1
+    assert "--undistort-plate needs --export-lens" in capsys.readouterr().err
