@@ -223,11 +223,38 @@ def write_colmap_dataset(
 ) -> Path:
     """A COLMAP dataset in ``root``: ``images/`` (``write_images``; video frames named by ``frame_numbers``) and
     ``sparse/0/`` (``write_colmap``, binary and text), the layout Gaussian-splatting trainers take (e.g.
-    ``train.py -s ROOT``). Returns ``root``."""
+    ``train.py -s ROOT``). Returns ``root``.
+
+    With solved distortion (a SIMPLE_RADIAL / RADIAL camera) the trainers, which take only pinhole cameras,
+    get the undistorted dataset there instead (``pycolmap.undistort_images``: PINHOLE, images cropped to
+    their valid pixels), and the distorted one is kept beside it in ``root/distorted/{images,sparse/0}``
+    (the layout of the trainers' own ``convert.py``).
+    """
     root = Path(root)
-    names = write_images(root / "images", recon.frames, progress, frame_numbers)
-    write_colmap(root / "sparse" / "0", recon, points, names=names)
+    distorted = _cameras(recon)[0][0][1] != "PINHOLE"
+    base = root / "distorted" if distorted else root
+    names = write_images(base / "images", recon.frames, progress, frame_numbers)
+    write_colmap(base / "sparse" / "0", recon, points, names=names)
+    if distorted:
+        _undistort_dataset(base, root)
     return root
+
+
+def _undistort_dataset(distorted: Path, root: Path) -> None:
+    """``pycolmap.undistort_images`` of the dataset in ``distorted`` into ``root/images`` and ``root/sparse/0``
+    (binary and text), replacing what was there."""
+    import tempfile
+
+    import pycolmap
+
+    with tempfile.TemporaryDirectory(dir=root, prefix=".undistort-") as tmp:
+        pycolmap.undistort_images(tmp, distorted / "sparse" / "0", distorted / "images")
+        for sub in ("images", "sparse"):
+            shutil.rmtree(root / sub, ignore_errors=True)
+        shutil.move(Path(tmp) / "images", root / "images")
+        (root / "sparse").mkdir()
+        shutil.move(Path(tmp) / "sparse", root / "sparse" / "0")  # undistort_images writes a flat sparse/
+    pycolmap.Reconstruction(root / "sparse" / "0").write_text(root / "sparse" / "0")
 
 
 def _write_binary(out: Path, cams: list, imgs: list, tracked: list, pts: PointSet) -> None:
