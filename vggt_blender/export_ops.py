@@ -163,7 +163,11 @@ def export_camera(context: bpy.types.Context, root: bpy.types.Object, path: str,
     """Write the import's animated camera to ``path`` (.abc, .usd/.usda/.usdc, .fbx or .chan; chosen by
     the extension). ``bake_world``: a camera with no parent, keyed at every frame with its world
     transform; otherwise the root Empty and its camera keep their hierarchy. ``with_points`` /
-    ``with_proxies`` add the point cloud / depth proxies (not to .chan). Returns the absolute path."""
+    ``with_proxies`` add the point cloud / depth proxies (not to .chan). Returns the absolute path.
+
+    The camera is the undistorted (pinhole) one, on the import's frame numbers; the lens package
+    (``lens.json`` + ST-maps) goes beside it (``lens_package_dir``), its lens.json path in the camera's
+    ``vggt_lens_package`` custom property (an Alembic/USD user property, an FBX custom property)."""
     path = os.path.abspath(bpy.path.abspath(path))
     ext = os.path.splitext(path)[1].lower()
     if ext not in CAMERA_FORMATS:
@@ -172,18 +176,49 @@ def export_camera(context: bpy.types.Context, root: bpy.types.Object, path: str,
     cam = animated_camera(root)
     frames = camera_frames(cam, scene)
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    lens = _lens_or_none(root)
+    lens_json = os.path.join(lens_package_dir(path), "lens.json") if lens is not None else ""
     if ext == ".chan":
         write_chan(path, scene, cam, frames)
-        return path
-    extra = [o for o in root.children_recursive if o.type == "MESH" and (
-        (with_points and "VGGT Points" in o.modifiers) or (with_proxies and "VGGT Points" not in o.modifiers))]
-    if bake_world:
-        with _baked_camera(scene, cam, frames) as baked, _export_state(context, [baked, *extra], frames):
-            _write_with_blender(path, ext, frames)
     else:
-        with _export_state(context, [cam, root, *extra], frames):
-            _write_with_blender(path, ext, frames)
+        extra = [o for o in root.children_recursive if o.type == "MESH" and (
+            (with_points and "VGGT Points" in o.modifiers) or (with_proxies and "VGGT Points" not in o.modifiers))]
+        if bake_world:
+            with _baked_camera(scene, cam, frames) as baked, _export_state(context, [baked, *extra], frames):
+                baked["vggt_lens_package"] = lens_json
+                _write_with_blender(path, ext, frames)
+        else:
+            with _export_state(context, [cam, root, *extra], frames), _lens_property(cam, lens_json):
+                _write_with_blender(path, ext, frames)
+    if lens is not None:
+        from vggt_core.lens_package import write_lens_package
+
+        write_lens_package(lens_package_dir(path), lens)
     return path
+
+
+def lens_package_dir(camera_path: str) -> str:
+    """The lens package written beside a camera export: ``shot.abc`` -> ``shot_lens/``."""
+    return os.path.splitext(camera_path)[0] + "_lens"
+
+
+def _lens_or_none(root: bpy.types.Object):
+    """``lens_of(root)``, or None for an import from before lenses were stored whose cache is gone (its camera
+    still exports, without a lens package)."""
+    try:
+        return lens_of(root)
+    except ValueError:
+        return None
+
+
+@contextlib.contextmanager
+def _lens_property(cam: bpy.types.Object, lens_json: str) -> Iterator[None]:
+    """``cam["vggt_lens_package"] = lens_json`` while exporting (Alembic/USD/FBX write it), removed afterwards."""
+    cam["vggt_lens_package"] = lens_json
+    try:
+        yield
+    finally:
+        del cam["vggt_lens_package"]
 
 
 def export_points_glb(root: bpy.types.Object, path: str) -> str:
@@ -236,18 +271,37 @@ def frame_numbers_of(col: bpy.types.Collection | None, recon: "Reconstruction") 
     return [int(n) for n in numbers] if len(numbers) == recon.num_frames else plate_frame_numbers(recon.frames).tolist()
 
 
+def _collection_of(root: bpy.types.Object) -> bpy.types.Collection | None:
+    return next((c for c in root.users_collection if "vggt_settings" in c), None)
+
+
+def lens_of(root: bpy.types.Object, recon: "Reconstruction | None" = None):
+    """The ``LensPackage`` of ``recon`` when given (the reconstruction being imported), else the one stored on
+    the import (``vggt_lens``), else its cache's."""
+    import json
+
+    from vggt_core.lens_package import LensPackage, lens_from_reconstruction
+
+    col = _collection_of(root)
+    if recon is None and col is not None and "vggt_lens" in col:
+        return LensPackage.from_dict(json.loads(col["vggt_lens"]))
+    return lens_from_reconstruction(recon if recon is not None else _cached_reconstruction(col))
+
+
 def export_lens(root: bpy.types.Object, directory: str, recon: "Reconstruction | None" = None,
                 plate: bool = False, progress: Callable[[float], None] | None = None) -> list[str]:
     """The import's lens package (``vggt_core.lens_package``: lens.json, undistort/redistort ST-maps and with
-    ``plate`` the undistorted plate on the import's frame numbers) in ``directory``; ``recon`` defaults to
-    the import's cache. Returns the absolute paths written."""
-    from vggt_core.lens_package import export_lens as write
+    ``plate`` the undistorted plate on the import's frame numbers) in ``directory``. ``recon`` (for the plate's
+    frames) defaults to the import's cache. Returns the absolute paths written."""
+    from vggt_core.lens_package import write_lens_package, write_undistorted_plate
 
-    col = next((c for c in root.users_collection if "vggt_settings" in c), None)
-    if recon is None:
-        recon = _cached_reconstruction(col)
+    lens = lens_of(root, recon)
     directory = os.path.abspath(bpy.path.abspath(directory))
-    _, files = write(directory, recon, frame_numbers_of(col, recon), plate, progress)
+    files = write_lens_package(directory, lens)
+    if plate:
+        recon = recon if recon is not None else _cached_reconstruction(_collection_of(root))
+        files += write_undistorted_plate(os.path.join(directory, "undistorted"), recon.frames, lens,
+                                         frame_numbers_of(_collection_of(root), recon), progress)
     return [str(p) for p in files]
 
 

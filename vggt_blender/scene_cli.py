@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     e = parser.add_argument_group("exports (after the setup)")
     e.add_argument("--export-camera", action="append", default=[], metavar="PATH",
                    help="the animated camera, baked to world space: .abc, .usd/.usda/.usdc, .fbx or .chan "
-                   "(Nuke); repeatable")
+                   "(Nuke); repeatable. Each gets its lens package beside it (shot.abc -> shot_lens/)")
     e.add_argument("--export-points", metavar="PATH.glb", help="the coloured point cloud as GLB")
     e.add_argument("--export-lens", metavar="DIR", help="the lens package: lens.json and Nuke STMap EXRs "
                    "(undistort, redistort) from the solved distortion (identity without one)")
@@ -94,6 +94,8 @@ def apply(args: argparse.Namespace, context: bpy.types.Context, collection: bpy.
         setup_ops.apply_to_root(root, su.scale_transform(factor), layer)
         _say(f"scaled by {factor:.6g}")
     written = [export_ops.export_camera(context, root, path) for path in args.export_camera]
+    # each camera's lens package beside it (one folder when two formats share a name: shot.abc, shot.chan)
+    written += list(dict.fromkeys(d for d in map(export_ops.lens_package_dir, written) if os.path.isdir(d)))
     if args.export_points:
         written.append(export_ops.export_points_glb(root, args.export_points))
     if args.export_colmap and recon is not None:

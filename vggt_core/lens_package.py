@@ -106,6 +106,12 @@ class LensPackage:
         s = self.overscan()
         return 2 * math.ceil(self.width * s / 2 - 1e-9), 2 * math.ceil(self.height * s / 2 - 1e-9)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "LensPackage":
+        """The lens of ``to_dict``'s output (or of ``lens.json``); other keys are ignored."""
+        names = ("model", "width", "height", "fx", "fy", "cx", "cy", "k1", "k2")
+        return cls(**{k: data[k] for k in names if k in data})
+
     def to_dict(self) -> dict:
         """The JSON description: model, values, plate and overscan sizes, overscan factor, map names."""
         wo, ho = self.overscan_size()

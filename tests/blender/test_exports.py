@@ -6,6 +6,7 @@ The root Empty is moved, turned and scaled first (as Set Floor / Scale do) so wo
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -176,18 +177,20 @@ def test_export_operators_write_files_and_report_errors_in_one_line(tmp_path):
             bpy.utils.unregister_class(cls)
 
 
-def _import_sequence(tmp_path: Path, frame_start_at=None):
+def _import_sequence(tmp_path: Path, frame_start_at=None, solve=None):
     """Every other file of a 1001-based sequence (shot.1001.png, shot.1003.png, ...): 4 reconstructed frames."""
     from PIL import Image
 
     bpy.ops.wm.read_homefile(use_empty=True)
     folder = tmp_path / "plate"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     paths = []
     for n in range(1001, 1008):
         Image.new("RGB", (96, 64), (n % 255, 40, 90)).save(folder / f"shot.{n}.png")
         paths.append(str(folder / f"shot.{n}.png"))
-    recon = make_recon([(96, 64)] * S, image_paths=paths[::2], indices=[0, 2, 4, 6])
+    recon = make_recon([(96, 64)] * S, image_paths=paths[::2], indices=[0, 2, 4, 6], fx_fy=[(40.0, 40.0)] * S)
+    if solve is not None:
+        recon = dataclasses.replace(recon, solve=solve)
     col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, conf_percentile=0.0,
                                                               frame_start_at=frame_start_at), bpy.context.scene)
     return next(o for o in col.objects if o.get("vggt_root")), col
@@ -229,7 +232,6 @@ def test_frame_numbers_start_at(tmp_path):
 
 
 def test_lens_package_from_the_solve_on_the_plates_numbers(tmp_path):
-    import dataclasses
     import json
 
     root, col = _import_sequence(tmp_path)
@@ -241,3 +243,29 @@ def test_lens_package_from_the_solve_on_the_plates_numbers(tmp_path):
     assert meta["model"] == "RADIAL" and (meta["k1"], meta["k2"]) == (-0.1, 0.01) and meta["overscan"] > 1.0
     assert sorted(os.listdir(tmp_path / "lens" / "undistorted")) == [f"undistorted.{n}.png" for n in (1001, 1003, 1005, 1007)]
     assert all(os.path.isabs(p) and os.path.isfile(p) for p in files)
+
+
+def test_camera_exports_carry_the_lens_package(tmp_path):
+    import json
+
+    root, col = _import_sequence(tmp_path)
+    usda = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "shot.usda")))
+    lens_json = tmp_path / "out" / "shot_lens" / "lens.json"
+    assert json.loads(lens_json.read_text())["model"] == "PINHOLE"  # no solve: the identity lens
+    assert {"stmap_undistort.exr", "stmap_redistort.exr"} <= set(os.listdir(lens_json.parent))
+    text = usda.read_text()
+    assert "userProperties:vggt_lens_package" in text and str(lens_json) in text
+    assert "userProperties:vggt_interpolated_frames" in text and '"1002 1004 1006"' in text
+    export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "tree.usda"), bake_world=False)
+    assert "vggt_lens_package" not in export_ops.animated_camera(root)  # only while exporting
+    assert str(tmp_path / "out" / "tree_lens" / "lens.json") in (tmp_path / "out" / "tree.usda").read_text()
+    export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "shot.chan"))
+    assert (tmp_path / "out" / "shot_lens" / "lens.json").is_file()
+    # a solved lens: stored with the import, so the export needs no cache
+    solve = {"lens": "shared", "focal_before_px": 40.0, "focal_after_px": 40.0, "camera_model": "SIMPLE_RADIAL",
+             "k1": -0.15}
+    root, col = _import_sequence(tmp_path / "solved", solve=solve)
+    assert not col["vggt_cache"]
+    export_ops.export_camera(bpy.context, root, str(tmp_path / "solved" / "shot.chan"))
+    meta = json.loads((tmp_path / "solved" / "shot_lens" / "lens.json").read_text())
+    assert (meta["model"], meta["k1"]) == ("SIMPLE_RADIAL", -0.15) and meta["overscan"] > 1.0

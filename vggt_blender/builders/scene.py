@@ -81,6 +81,17 @@ def _configure_scene(scene: bpy.types.Scene, cam: convert.BlenderCamera, timelin
     return changes
 
 
+def lens_json(recon: "Reconstruction") -> str:
+    """The shot's lens (``vggt_core.lens_package``) as JSON: stored on the import, the one lens description
+    every export reads (no cache needed)."""
+    import dataclasses
+    import json
+
+    from vggt_core.lens_package import lens_from_reconstruction
+
+    return json.dumps(dataclasses.asdict(lens_from_reconstruction(recon)))
+
+
 def solve_props(col: bpy.types.Collection, recon: "Reconstruction") -> None:
     """The camera solve on the collection: "vggt_solve" (the report as JSON, ``vggt_core.solve.report``) and
     "vggt_solve_summary" (one line) when a solve ran; "vggt_lens_warning" when frames differ in size or pixel
@@ -166,6 +177,7 @@ def import_reconstruction(
         plate = settings.plate if settings.plate is not None else convert.default_plate(recon)
         timeline = convert.timeline_frames(recon, plate, scene.frame_start, settings.frame_start_at)
         col["vggt_frame_numbers"] = [int(t) for t in timeline]  # every export's frame of each frame
+        col["vggt_lens"] = lens_json(recon)
 
         frame_cam_objs = []
         if settings.per_frame_cameras:
