@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from vggt_core.filters import PointSet
     from vggt_core.reconstruction import Reconstruction
 
-CAMERA_FORMATS = {".abc": "Alembic", ".usd": "USD", ".usda": "USD", ".usdc": "USD", ".fbx": "FBX", ".chan": "Nuke chan"}
+CAMERA_FORMATS = {".abc": "Alembic", ".usd": "USD", ".usda": "USD", ".usdc": "USD", ".fbx": "FBX", ".chan": "Nuke chan",
+                  ".nk": "Nuke QC script"}
 
 
 def animated_camera(root: bpy.types.Object) -> bpy.types.Object:
@@ -158,6 +159,35 @@ def write_chan(path: str, scene: bpy.types.Scene, cam: bpy.types.Object, frames:
         fh.write(chan.chan_text(np.array(list(frames)), mats, lens, cam.data.sensor_width, aspect))
 
 
+def plate_of(cam: bpy.types.Object) -> tuple[str, int]:
+    """(path as Nuke reads it, file number shown at timeline frame 0) of the animated camera's plate: a
+    numbered image sequence (``shot.####.png``) or a movie (frames from 1). ValueError without a plate."""
+    import re
+
+    bgs = [b for b in cam.data.background_images if (b.source == "IMAGE" and b.image) or (b.source == "MOVIE_CLIP" and b.clip)]
+    if not bgs:
+        raise ValueError("the animated camera has no plate (a movie or numbered images) for the Nuke script")
+    bg = bgs[0]
+    if bg.source == "MOVIE_CLIP":  # Blender shows movie frame k (from 0) at frame_start + k - frame_offset
+        return os.path.abspath(bpy.path.abspath(bg.clip.filepath)), 1 - (bg.clip.frame_start - bg.clip.frame_offset)
+    path = os.path.abspath(bpy.path.abspath(bg.image.filepath))
+    head, digits, tail = re.match(r"^(.*?)(\d+)(\D*)$", path).groups()
+    iu = bg.image_user  # file number (f - frame_start + 1 + frame_offset) at timeline frame f
+    return head + "#" * len(digits) + tail, 1 + iu.frame_offset - iu.frame_start
+
+
+def write_nk(path: str, scene: bpy.types.Scene, cam: bpy.types.Object, frames: range, lens, stmap: str) -> None:
+    """The Nuke QC script (``convert.nuke_script``) for ``cam`` over its plate, undistorted with ``stmap``."""
+    from .convert import nuke_script
+
+    mats, lens_mm = sample_camera(scene, cam, frames)
+    plate, file_at_zero = plate_of(cam)
+    text = nuke_script.nk_text(list(frames), mats, lens_mm, cam.data.sensor_width, plate, file_at_zero + frames.start,
+                               (lens.width, lens.height), stmap, lens.overscan_size())
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
 def export_camera(context: bpy.types.Context, root: bpy.types.Object, path: str, bake_world: bool = True,
                   with_points: bool = False, with_proxies: bool = False) -> str:
     """Write the import's animated camera to ``path`` (.abc, .usd/.usda/.usdc, .fbx or .chan; chosen by
@@ -180,6 +210,10 @@ def export_camera(context: bpy.types.Context, root: bpy.types.Object, path: str,
     lens_json = os.path.join(lens_package_dir(path), "lens.json") if lens is not None else ""
     if ext == ".chan":
         write_chan(path, scene, cam, frames)
+    elif ext == ".nk":
+        if lens is None:
+            raise ValueError("the import's lens is unknown (its cache is gone): re-import it to write a .nk")
+        write_nk(path, scene, cam, frames, lens, os.path.join(lens_package_dir(path), "stmap_undistort.exr"))
     else:
         extra = [o for o in root.children_recursive if o.type == "MESH" and (
             (with_points and "VGGT Points" in o.modifiers) or (with_proxies and "VGGT Points" not in o.modifiers))]
@@ -339,12 +373,12 @@ class _ExportOperator(setup_ops.RootPoll, bpy.types.Operator):
 
 
 class VGGT_OT_export_camera(_ExportOperator):
-    """Export the animated camera: Alembic (.abc), USD (.usd/.usda/.usdc), FBX (.fbx) or Nuke (.chan), by the
-    file name's extension"""
+    """Export the animated camera: Alembic (.abc), USD (.usd/.usda/.usdc), FBX (.fbx), Nuke (.chan) or a Nuke QC
+    script (.nk), by the file name's extension; its lens package goes beside it"""
 
     bl_idname = "vggt.export_camera"
     bl_label = "Export Camera"
-    filter_glob: StringProperty(default="*.abc;*.usd;*.usda;*.usdc;*.fbx;*.chan", options={"HIDDEN"})
+    filter_glob: StringProperty(default="*.abc;*.usd;*.usda;*.usdc;*.fbx;*.chan;*.nk", options={"HIDDEN"})
     bake_world: BoolProperty(name="Bake to World", default=True,
                              description="One camera with no parent, keyed at every frame with its world transform")
     with_points: BoolProperty(name="Point Cloud", default=False)

@@ -36,8 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="scale so two points of the imported scene (world coordinates before the setup) are M apart")
     e = parser.add_argument_group("exports (after the setup)")
     e.add_argument("--export-camera", action="append", default=[], metavar="PATH",
-                   help="the animated camera, baked to world space: .abc, .usd/.usda/.usdc, .fbx or .chan "
-                   "(Nuke); repeatable. Each gets its lens package beside it (shot.abc -> shot_lens/)")
+                   help="the animated camera, baked to world space: .abc, .usd/.usda/.usdc, .fbx, .chan "
+                   "(Nuke) or .nk (a Nuke QC script: the camera over the undistorted plate); repeatable. Each gets its lens package beside it (shot.abc -> shot_lens/)")
     e.add_argument("--export-points", metavar="PATH.glb", help="the coloured point cloud as GLB")
     e.add_argument("--export-lens", metavar="DIR", help="the lens package: lens.json and Nuke STMap EXRs "
                    "(undistort, redistort) from the solved distortion (identity without one)")
@@ -55,7 +55,7 @@ def check(args: argparse.Namespace) -> None:
         raise InputError("--scale-distance: the distance must be > 0")
     for path in args.export_camera:
         if os.path.splitext(path)[1].lower() not in export_ops.CAMERA_FORMATS:
-            raise InputError(f"--export-camera {path}: use .abc, .usd, .usda, .usdc, .fbx or .chan")
+            raise InputError(f"--export-camera {path}: use .abc, .usd, .usda, .usdc, .fbx, .chan or .nk")
         check_output_dir(os.path.dirname(os.path.abspath(path)), "--export-camera")
     if args.export_points:
         if not args.export_points.lower().endswith(".glb"):

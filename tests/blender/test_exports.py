@@ -269,3 +269,72 @@ def test_camera_exports_carry_the_lens_package(tmp_path):
     export_ops.export_camera(bpy.context, root, str(tmp_path / "solved" / "shot.chan"))
     meta = json.loads((tmp_path / "solved" / "shot_lens" / "lens.json").read_text())
     assert (meta["model"], meta["k1"]) == ("SIMPLE_RADIAL", -0.15) and meta["overscan"] > 1.0
+
+
+def _read_nk(text: str) -> dict:
+    """The nodes of a .nk script by name, each with its knobs (raw text) and inputs (node names, None for
+    ``push 0``), through Nuke's documented TCL node stack (``inputs N`` takes the top N, the top as input 0;
+    ``set``/``push``). A stand-in of Nuke's script reader: it checks only our side of that contract."""
+    import re
+
+    nodes, stack, names = {}, [], {}
+    lines = iter(text.splitlines())
+    for line in lines:
+        if m := re.fullmatch(r"set (\S+) \[stack 0\]", line):
+            names[m.group(1)] = stack[-1]
+        elif m := re.fullmatch(r"push (\S+)", line):
+            stack.append(None if m.group(1) == "0" else names[m.group(1)[1:]])
+        elif m := re.fullmatch(r"(\w+) \{", line):
+            knobs = {}
+            for body in lines:
+                if body == "}":
+                    break
+                key, _, value = body.strip().partition(" ")
+                knobs[key] = value
+            n = int(knobs.get("inputs", 1))
+            inputs = [stack.pop() for _ in range(n)]  # the top first: input 0
+            node = {"class": m.group(1), "knobs": knobs, "inputs": inputs}
+            if m.group(1) != "Root":
+                nodes[knobs["name"]] = node
+                stack.append(knobs["name"])
+    return nodes
+
+
+def _curve_values(text: str) -> list[list[float]]:
+    import re
+
+    return [[float(v) for v in re.findall(r"x\d+ (\S+)", c)] for c in re.findall(r"\{curve ([^}]*)\}", text)]
+
+
+def test_nuke_qc_script_structure(tmp_path):
+    """Nuke is not available here: the script is read with the stand-in above and compared with the .chan."""
+    root, col = _import_sequence(tmp_path)
+    nk = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "qc" / "shot.nk")))
+    export_ops.export_camera(bpy.context, root, str(tmp_path / "qc" / "shot.chan"))
+    nodes = _read_nk(nk.read_text())
+    plate, stmap, undistort = nodes["Plate"], nodes["STMapUndistort"], nodes["Undistort"]
+    assert plate["knobs"]["file"] == "{" + str(tmp_path / "plate" / "shot.####.png") + "}"
+    assert (plate["knobs"]["first"], plate["knobs"]["last"]) == ("1001", "1007") and "frame_mode" not in plate["knobs"]
+    assert stmap["knobs"]["file"] == "{" + str(tmp_path / "qc" / "shot_lens" / "stmap_undistort.exr") + "}"
+    assert stmap["knobs"]["raw"] == "true" and (tmp_path / "qc" / "shot_lens" / "stmap_undistort.exr").is_file()
+    assert undistort["class"] == "STMap" and undistort["inputs"] == ["STMapUndistort", "Plate"]  # stmap, src
+    render = nodes["QCRender"]
+    assert render["class"] == "ScanlineRender" and render["inputs"] == ["Undistort", "Ground", "VGGTCamera"]
+    assert nodes["Ground"]["inputs"] == ["GroundChecker"] and nodes["Viewer1"]["inputs"] == ["QCRender"]
+    cam = nodes["VGGTCamera"]["knobs"]
+    assert cam["rot_order"] == "ZXY"
+    chan = np.loadtxt(tmp_path / "qc" / "shot.chan")
+    translate, rotate = _curve_values(cam["translate"]), _curve_values(cam["rotate"])
+    np.testing.assert_allclose(np.array(translate).T, chan[:, 1:4], atol=1e-6)
+    np.testing.assert_allclose(np.array(rotate).T, chan[:, 4:7], atol=1e-6)
+    # focal length and vertical aperture give the .chan's vertical angle of view
+    focal = np.array(_curve_values(cam["focal"])[0])
+    vfov = np.degrees(2 * np.arctan(0.5 * float(cam["vaperture"]) / focal))
+    lens = export_ops.lens_of(root)
+    wo, ho = lens.overscan_size()
+    np.testing.assert_allclose(np.tan(np.radians(vfov) / 2) * lens.height / ho, np.tan(np.radians(chan[:, 7]) / 2),
+                               rtol=1e-6)
+    # Start At 1: the Read still reads file 1001 on the script's frame 1
+    root, _ = _import_sequence(tmp_path / "start", frame_start_at=1)
+    plate = _read_nk(Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "start" / "s.nk"))).read_text())["Plate"]
+    assert (plate["knobs"]["first"], plate["knobs"]["frame"]) == ("1001", '"frame+1000"')
