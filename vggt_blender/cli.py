@@ -86,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--scale", type=float, default=1.0, help="uniform scale of the imported scene (default 1)")
     i.add_argument("--sensor-width", type=float, default=36.0, metavar="MM",
                    help="camera sensor width in mm (the focal length follows from it; default 36)")
+    i.add_argument("--locators", type=int, default=300, metavar="N", help="at most N solved points (with "
+                   "--refine ba) as locator empties, exported with the camera (default 300; 0 = none)")
     i.add_argument("--frame-start", type=int, default=None, metavar="N", help="frame numbers: shift the "
                    "plate's so the first reconstructed frame is N (default: the plate's own: a numbered image "
                    "sequence's file numbers, a video's frames from 1)")
@@ -117,8 +119,8 @@ def _check(args: argparse.Namespace) -> None:
         raise InputError(f"--out must name a .blend file, got {args.out}")
     if os.path.isdir(args.out):
         raise InputError(f"--out {args.out} is a folder: name a .blend file")
-    if args.proxy_every < 0 or not 0 <= args.conf_percentile <= 100 or args.max_points < 0:
-        raise InputError("--proxy-every and --max-points must be >= 0 and --conf-percentile within 0..100")
+    if args.proxy_every < 0 or not 0 <= args.conf_percentile <= 100 or args.max_points < 0 or args.locators < 0:
+        raise InputError("--proxy-every, --max-points and --locators must be >= 0 and --conf-percentile within 0..100")
     if not (args.scale > 0 and args.sensor_width > 0):
         raise InputError("--scale and --sensor-width must be > 0")
     if args.render_samples < 1 or args.render_width < 16:
@@ -165,6 +167,7 @@ def _plan(args: argparse.Namespace) -> runs.RunPlan:
         sensor_width=args.sensor_width,
         scale=args.scale,
         frame_start_at=args.frame_start,
+        locators=args.locators,
     )
     return runs.RunPlan(job, settings, args.name)
 

@@ -18,6 +18,7 @@ from bpy.props import BoolProperty, StringProperty
 from mathutils import Matrix
 
 from . import setup_ops
+from .builders.locators import LOCATOR_KEY
 from .convert import ImportSettings, chan
 from .convert import setup as su
 
@@ -189,11 +190,12 @@ def write_nk(path: str, scene: bpy.types.Scene, cam: bpy.types.Object, frames: r
 
 
 def export_camera(context: bpy.types.Context, root: bpy.types.Object, path: str, bake_world: bool = True,
-                  with_points: bool = False, with_proxies: bool = False) -> str:
+                  with_points: bool = False, with_proxies: bool = False, with_locators: bool = True) -> str:
     """Write the import's animated camera to ``path`` (.abc, .usd/.usda/.usdc, .fbx or .chan; chosen by
     the extension). ``bake_world``: a camera with no parent, keyed at every frame with its world
     transform; otherwise the root Empty and its camera keep their hierarchy. ``with_points`` /
-    ``with_proxies`` add the point cloud / depth proxies (not to .chan). Returns the absolute path.
+    ``with_proxies`` add the point cloud / depth proxies, ``with_locators`` the locator empties (Alembic/USD/FBX
+    transforms, in world space when baked). Returns the absolute path.
 
     The camera is the undistorted (pinhole) one, on the import's frame numbers; the lens package
     (``lens.json`` + ST-maps) goes beside it (``lens_package_dir``), its lens.json path in the camera's
@@ -217,6 +219,7 @@ def export_camera(context: bpy.types.Context, root: bpy.types.Object, path: str,
     else:
         extra = [o for o in root.children_recursive if o.type == "MESH" and (
             (with_points and "VGGT Points" in o.modifiers) or (with_proxies and "VGGT Points" not in o.modifiers))]
+        extra += [o for o in root.children_recursive if with_locators and LOCATOR_KEY in o]
         if bake_world:
             with _baked_camera(scene, cam, frames) as baked, _export_state(context, [baked, *extra], frames):
                 baked["vggt_lens_package"] = lens_json
@@ -383,9 +386,11 @@ class VGGT_OT_export_camera(_ExportOperator):
                              description="One camera with no parent, keyed at every frame with its world transform")
     with_points: BoolProperty(name="Point Cloud", default=False)
     with_proxies: BoolProperty(name="Depth Proxies", default=False)
+    with_locators: BoolProperty(name="Locators", default=True, description="The solved points' locator empties")
 
     def write(self, context, root):
-        return export_camera(context, root, self.filepath, self.bake_world, self.with_points, self.with_proxies)
+        return export_camera(context, root, self.filepath, self.bake_world, self.with_points, self.with_proxies,
+                             self.with_locators)
 
 
 class VGGT_OT_export_points(_ExportOperator):

@@ -338,3 +338,45 @@ def test_nuke_qc_script_structure(tmp_path):
     root, _ = _import_sequence(tmp_path / "start", frame_start_at=1)
     plate = _read_nk(Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "start" / "s.nk"))).read_text())["Plate"]
     assert (plate["knobs"]["first"], plate["knobs"]["frame"]) == ("1001", '"frame+1000"')
+
+
+def test_locators_in_blender_and_in_the_exports(tmp_path):
+    """The solved points as empties under the root, and in world space in the baked Alembic/FBX exports."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    rng = np.random.default_rng(3)
+    base = make_recon([(96, 64)] * S)
+    xyz = rng.uniform(-1, 1, (500, 3)) + [0, 0, 4]
+    obs = np.array([(f, p) for p in range(500) for f in range(1 + p % S)], np.int32)
+    recon = dataclasses.replace(base, sparse_points=xyz.astype(np.float32), sparse_colors=np.zeros((500, 3), np.uint8),
+                                sparse_obs=obs, sparse_uv=np.zeros((len(obs), 2), np.float32))
+    col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, conf_percentile=0.0, locators=40),
+                                bpy.context.scene)
+    root = next(o for o in col.objects if o.get("vggt_root"))
+    root.matrix_world = Matrix.Translation((0.4, -1.0, 0.7)) @ Matrix.Scale(2.5, 4) @ root.matrix_world
+    bpy.context.view_layer.update()
+    locs = [o for o in col.children[f"{col.name} locators"].objects]
+    assert 30 <= len(locs) <= 40 and all(o.type == "EMPTY" and o.parent == root for o in locs)
+    m = np.array(root.matrix_world)
+    want = {o.name: m[:3, :3] @ xyz[o["vggt_locator"]] + m[:3, 3] for o in locs}
+    for o in locs:
+        np.testing.assert_allclose(np.array(o.matrix_world.translation), want[o.name], atol=1e-5)
+    want = {name.replace(" ", "_"): p for name, p in want.items()}  # Alembic names have no spaces
+    for ext in (".abc", ".fbx"):
+        path = export_ops.export_camera(bpy.context, root, str(tmp_path / f"loc{ext}"))
+        bpy.ops.wm.read_homefile(use_empty=True)
+        if ext == ".fbx":
+            bpy.ops.import_scene.fbx(filepath=path, anim_offset=0.0)
+        else:  # Alembic keeps the locators' parent (the root's transform) as a transform of its own
+            bpy.ops.wm.alembic_import(filepath=path)
+        bpy.context.view_layer.update()
+        got = {o.name.replace(" ", "_"): np.array(o.matrix_world.translation) for o in bpy.context.scene.objects
+               if o.type == "EMPTY" and "locator" in o.name}
+        assert sorted(got) == sorted(want), ext
+        for name, p in want.items():
+            np.testing.assert_allclose(got[name], p, atol=1e-4, err_msg=ext)
+        bpy.ops.wm.read_homefile(use_empty=True)
+        col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, conf_percentile=0.0,
+                                                                  locators=40), bpy.context.scene)
+        root = next(o for o in col.objects if o.get("vggt_root"))
+        root.matrix_world = Matrix.Translation((0.4, -1.0, 0.7)) @ Matrix.Scale(2.5, 4) @ root.matrix_world
+        bpy.context.view_layer.update()

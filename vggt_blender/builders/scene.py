@@ -10,6 +10,7 @@ from ..convert import ImportSettings
 from .cameras import build_animated_camera, build_frame_cameras
 from .datablocks import ROOT_KEY, Ledger, new_object
 from .depth_mesh import build_depth_proxy
+from .locators import build_locators
 from .points import build_point_cloud
 
 if TYPE_CHECKING:
@@ -190,6 +191,9 @@ def import_reconstruction(
         if settings.track_markers:
             _track_markers(ledger, anim, recon, plate, timeline, name, settings.sensor_width)
         size = convert.camera_display_size(recon)
+        if settings.locators and recon.sparse_points is not None and len(recon.sparse_points):
+            build_locators(ledger, recon, settings.locators, _child_collection(ledger, col, f"{name} locators"),
+                           root, name, 0.2 * size)
         for cam_obj in (*frame_cam_objs, *([anim] if anim is not None else [])):
             cam_obj.data.display_size = size
         # Points and proxies are reference geometry: hidden from renders (shown in the viewport).
