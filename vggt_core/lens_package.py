@@ -217,7 +217,7 @@ def write_undistorted_plate(directory: str | Path, frames, lens: LensPackage, nu
     written: list[Path] = []
 
     def warp(src, number: int, ext: str) -> None:
-        out = oiio.ImageBufAlgo.st_warp(src, st, filtername="lanczos3", flip_t=True, roi=st.roi)
+        out = oiio.ImageBufAlgo.st_warp(src, st, filtername="catmull-rom", flip_t=True, roi=st.roi)
         if out.has_error:
             raise InputError(f"cannot undistort frame {number}: {out.geterror()}")
         path = d / f"undistorted.{int(number):04d}{ext}"

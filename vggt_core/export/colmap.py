@@ -247,13 +247,17 @@ def _undistort_dataset(distorted: Path, root: Path) -> None:
 
     import pycolmap
 
-    with tempfile.TemporaryDirectory(dir=root, prefix=".undistort-") as tmp:
-        pycolmap.undistort_images(tmp, distorted / "sparse" / "0", distorted / "images")
-        for sub in ("images", "sparse"):
-            shutil.rmtree(root / sub, ignore_errors=True)
-        shutil.move(Path(tmp) / "images", root / "images")
-        (root / "sparse").mkdir()
-        shutil.move(Path(tmp) / "sparse", root / "sparse" / "0")  # undistort_images writes a flat sparse/
+    quiet, pycolmap.logging.minloglevel = pycolmap.logging.minloglevel, int(pycolmap.logging.WARNING)
+    try:  # COLMAP logs a line per image: keep the commands' progress output readable
+        with tempfile.TemporaryDirectory(dir=root, prefix=".undistort-") as tmp:
+            pycolmap.undistort_images(tmp, distorted / "sparse" / "0", distorted / "images")
+            for sub in ("images", "sparse"):
+                shutil.rmtree(root / sub, ignore_errors=True)
+            shutil.move(Path(tmp) / "images", root / "images")
+            (root / "sparse").mkdir()
+            shutil.move(Path(tmp) / "sparse", root / "sparse" / "0")  # undistort_images writes a flat sparse/
+    finally:
+        pycolmap.logging.minloglevel = quiet
     pycolmap.Reconstruction(root / "sparse" / "0").write_text(root / "sparse" / "0")
 
 
