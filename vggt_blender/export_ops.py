@@ -24,6 +24,7 @@ from .convert import setup as su
 
 if TYPE_CHECKING:
     from vggt_core.filters import PointSet
+    from vggt_core.lens_package import LensPackage
     from vggt_core.reconstruction import Reconstruction
 
 CAMERA_FORMATS = {".abc": "Alembic", ".usd": "USD", ".usda": "USD", ".usdc": "USD", ".fbx": "FBX", ".chan": "Nuke chan",
@@ -177,7 +178,8 @@ def plate_of(cam: bpy.types.Object) -> tuple[str, int]:
     return head + "#" * len(digits) + tail, 1 + iu.frame_offset - iu.frame_start
 
 
-def write_nk(path: str, scene: bpy.types.Scene, cam: bpy.types.Object, frames: range, lens, stmap: str) -> None:
+def write_nk(path: str, scene: bpy.types.Scene, cam: bpy.types.Object, frames: range, lens: "LensPackage",
+             stmap: str) -> None:
     """The Nuke QC script (``convert.nuke_script``) for ``cam`` over its plate, undistorted with ``stmap``."""
     from .convert import nuke_script
 
@@ -239,7 +241,7 @@ def lens_package_dir(camera_path: str) -> str:
     return os.path.splitext(camera_path)[0] + "_lens"
 
 
-def _lens_or_none(root: bpy.types.Object):
+def _lens_or_none(root: bpy.types.Object) -> "LensPackage | None":
     """``lens_of(root)``, or None for an import from before lenses were stored whose cache is gone (its camera
     still exports, without a lens package)."""
     try:
@@ -312,7 +314,7 @@ def _collection_of(root: bpy.types.Object) -> bpy.types.Collection | None:
     return next((c for c in root.users_collection if "vggt_settings" in c), None)
 
 
-def lens_of(root: bpy.types.Object, recon: "Reconstruction | None" = None):
+def lens_of(root: bpy.types.Object, recon: "Reconstruction | None" = None) -> "LensPackage":
     """The ``LensPackage`` of ``recon`` when given (the reconstruction being imported), else the one stored on
     the import (``vggt_lens``), else its cache's."""
     import json

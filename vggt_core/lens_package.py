@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .reconstruction import Reconstruction
+from .reconstruction import FrameInfo, Reconstruction
 
 MODELS = ("PINHOLE", "SIMPLE_RADIAL", "RADIAL")
 UNDISTORT_MAP = "stmap_undistort.exr"
@@ -64,7 +65,7 @@ class LensPackage:
         if self.model != "PINHOLE" and self.fx != self.fy:
             raise ValueError(f"{self.model} has one focal length: fx must equal fy")
 
-    def camera(self):
+    def camera(self) -> "pycolmap.Camera":  # noqa: F821 (imported lazily)
         """The pycolmap ``Camera`` of this lens (SIMPLE_RADIAL / RADIAL take one focal length: ``fx``)."""
         import pycolmap
 
@@ -197,8 +198,8 @@ def _image_buf(array: np.ndarray):
     return buf
 
 
-def write_undistorted_plate(directory: str | Path, frames, lens: LensPackage, numbers,
-                            progress=None) -> list[Path]:
+def write_undistorted_plate(directory: str | Path, frames: Sequence[FrameInfo], lens: LensPackage,
+                            numbers: Sequence[int], progress: Callable[[float], None] | None = None) -> list[Path]:
     """Each of ``frames`` (``FrameInfo``) undistorted onto the overscan canvas, as
     ``directory/undistorted.<number:04d>.<ext>`` for ``numbers`` (the plate frame numbers).
 
@@ -241,8 +242,8 @@ def write_undistorted_plate(directory: str | Path, frames, lens: LensPackage, nu
     return written
 
 
-def export_lens(directory: str | Path, recon: Reconstruction, numbers, plate: bool = False,
-                progress=None) -> tuple[dict, list[Path]]:
+def export_lens(directory: str | Path, recon: Reconstruction, numbers: Sequence[int], plate: bool = False,
+                progress: Callable[[float], None] | None = None) -> tuple[dict, list[Path]]:
     """The shot's lens package in ``directory``: ``lens.json`` and the ST-maps, and with ``plate`` the
     undistorted plate (``directory/undistorted/``, on the plate frame ``numbers``). Returns the JSON's
     content (for ``summary.json``) and the paths written."""

@@ -11,8 +11,9 @@ Frames of reference:
   ``Reconstruction`` convention, also Blender's). So no half-pixel shift appears anywhere here.
 
 Modules by subject: ``settings``, ``cameras``, ``timeline`` (plate and timeline frames), ``names``,
-``points``, ``proxies`` (colour transfer functions come from ``vggt_core.colour``); ``setup`` (floor, origin, scale) and ``chan`` (Nuke camera
-files) are used as modules. Every other public name is re-exported here.
+``points``, ``proxies`` (colour transfer functions come from ``vggt_core.colour``, plate frame numbers from
+``vggt_core.frame_numbers``); ``setup`` (floor, origin, scale), ``chan`` (Nuke camera files) and ``nuke_script``
+(the Nuke QC script) are used as modules. Every other public name is re-exported here.
 """
 from __future__ import annotations
 
