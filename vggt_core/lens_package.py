@@ -83,22 +83,42 @@ class LensPackage:
         return np.asarray(self.camera().img_from_cam(rays), np.float64)
 
     def undistort(self, plate: np.ndarray) -> np.ndarray:
-        """Undistorted pinhole pixels [N, 2] of plate pixels [N, 2] (inverse of ``distort``)."""
+        """Undistorted pinhole pixels [N, 2] of plate pixels [N, 2] (inverse of ``distort``); NaN where no ray
+        reaches that plate pixel (a strong distortion folds back far from the centre: pycolmap's inversion
+        does not converge there)."""
         p = np.asarray(plate, np.float64).reshape(-1, 2)
         if self.model == "PINHOLE":
             return p.copy()
         xy = np.asarray(self.camera().cam_from_img(p), np.float64)
         return np.c_[xy[:, 0] * self.fx + self.cx, xy[:, 1] * self.fy + self.cy]
 
-    def overscan(self) -> float:
-        """The smallest enlargement (>= 1) of the plate, about its centre, that holds every undistorted
-        plate pixel (found on the plate's edges, densely sampled)."""
+    def round_trips(self, undistorted: np.ndarray) -> np.ndarray:
+        """[N] bool: undistorted pixels [N, 2] inside the lens' invertible range (distorting then undistorting
+        them returns them within 1e-3 px); beyond a fold two rays would share a plate pixel."""
+        u = np.asarray(undistorted, np.float64).reshape(-1, 2)
+        return np.hypot(*(self.undistort(self.distort(u)) - u).T) < 1e-3
+
+    def _edge_undistorted(self) -> np.ndarray:
+        """Undistorted pixels [N, 2] of the plate's edges, densely sampled (NaN where not invertible)."""
         w, h = self.width, self.height
         n = _EDGE_SAMPLES * max(w, h) + 1
         t = np.linspace(0.0, 1.0, n)
-        edges = np.concatenate([np.c_[t * w, np.zeros(n)], np.c_[t * w, np.full(n, h)],
-                                np.c_[np.zeros(n), t * h], np.c_[np.full(n, w), t * h]])
-        u = self.undistort(edges)
+        return self.undistort(np.concatenate([np.c_[t * w, np.zeros(n)], np.c_[t * w, np.full(n, h)],
+                                              np.c_[np.zeros(n), t * h], np.c_[np.full(n, w), t * h]]))
+
+    def invertible(self) -> bool:
+        """True when every plate pixel has an undistorted position (False: the solved distortion folds before
+        the plate's edge, so the undistort map leaves those pixels out; usually a solve to check)."""
+        return bool(np.isfinite(self._edge_undistorted()).all())
+
+    def overscan(self) -> float:
+        """The smallest enlargement (>= 1) of the plate, about its centre, that holds every undistorted
+        plate pixel (found on the plate's edges, densely sampled; pixels without one are left out)."""
+        w, h = self.width, self.height
+        u = self._edge_undistorted()
+        u = u[np.isfinite(u).all(1)]
+        if not len(u):
+            return 1.0
         return max(1.0, float(np.max(np.abs(u[:, 0] - w / 2) / (w / 2))), float(np.max(np.abs(u[:, 1] - h / 2) / (h / 2))))
 
     def overscan_size(self) -> tuple[int, int]:
@@ -116,7 +136,7 @@ class LensPackage:
     def to_dict(self) -> dict:
         """The JSON description: model, values, plate and overscan sizes, overscan factor, map names."""
         wo, ho = self.overscan_size()
-        return {**asdict(self), "overscan": self.overscan(), "overscan_size": [wo, ho],
+        return {**asdict(self), "overscan": self.overscan(), "overscan_size": [wo, ho], "invertible": self.invertible(),
                 "pixel_centres": "+0.5 (COLMAP)", "distortion": "COLMAP radial: 1 + k1 r^2 + k2 r^4",
                 "stmaps": {"undistort": UNDISTORT_MAP, "redistort": REDISTORT_MAP}}
 
@@ -140,23 +160,27 @@ def _centres(w: int, h: int) -> np.ndarray:
     return np.c_[x.ravel(), y.ravel()]
 
 
-def _stmap(src: np.ndarray, src_w: int, src_h: int, w: int, h: int) -> np.ndarray:
-    """[h, w, 2] float32 STMap (u, v) from source pixels ``src`` [h * w, 2] of each output pixel."""
-    return np.stack([src[:, 0] / src_w, 1.0 - src[:, 1] / src_h], -1).reshape(h, w, 2).astype(np.float32)
+def _stmap(src: np.ndarray, src_w: int, src_h: int, w: int, h: int, valid: np.ndarray) -> np.ndarray:
+    """[h, w, 2] float32 STMap (u, v) from source pixels ``src`` [h * w, 2] of each output pixel; where not
+    ``valid`` [h * w] it points outside the source (u = v = -1: black in an STMap)."""
+    uv = np.stack([src[:, 0] / src_w, 1.0 - src[:, 1] / src_h], -1)
+    uv[~(valid & np.isfinite(uv).all(1))] = -1.0
+    return uv.reshape(h, w, 2).astype(np.float32)
 
 
 def undistort_stmap(lens: LensPackage) -> np.ndarray:
     """[Ho, Wo, 2] STMap making the undistorted overscan canvas from the plate."""
     wo, ho = lens.overscan_size()
     canvas = _centres(wo, ho) - [(wo - lens.width) / 2, (ho - lens.height) / 2]
-    return _stmap(lens.distort(canvas), lens.width, lens.height, wo, ho)
+    valid = np.ones(len(canvas), bool) if lens.model == "PINHOLE" else lens.round_trips(canvas)
+    return _stmap(lens.distort(canvas), lens.width, lens.height, wo, ho, valid)
 
 
 def redistort_stmap(lens: LensPackage) -> np.ndarray:
     """[H, W, 2] STMap making the distorted plate-sized image from a ``Wo x Ho`` undistorted (CG) render."""
     wo, ho = lens.overscan_size()
     canvas = lens.undistort(_centres(lens.width, lens.height)) + [(wo - lens.width) / 2, (ho - lens.height) / 2]
-    return _stmap(canvas, wo, ho, lens.width, lens.height)
+    return _stmap(canvas, wo, ho, lens.width, lens.height, np.ones(len(canvas), bool))
 
 
 def write_exr(path: str | Path, uv: np.ndarray) -> None:

@@ -174,3 +174,24 @@ def test_undistorted_plate_with_openimageio(tmp_path):
     inside &= (undistort_stmap(LENS)[..., 1] > 0.02) & (undistort_stmap(LENS)[..., 1] < 0.98)
     bent, off = _line_errors(np.where(inside, flat, np.nan))
     assert len(bent) >= 8 and max(bent) < 0.15 and max(off) < 0.25, (max(bent), max(off))
+
+
+def test_a_folding_lens_leaves_its_corners_out():
+    """Strong barrel distortion that folds back before the plate's corners (a bad solve): no NaN in the maps,
+    the corners point outside (black in an STMap), the overscan holds the rest, and lens.json says so."""
+    lens = LensPackage("RADIAL", 480, 270, 192.2, 192.2, 240.0, 135.0, k1=-0.048, k2=-0.0089)
+    assert not lens.invertible() and LENS.invertible()
+    red, und = redistort_stmap(lens), undistort_stmap(lens)
+    assert np.isfinite(red).all() and np.isfinite(und).all()
+    assert (red[0, 0] == -1).all() and (red[-1, -1] == -1).all() and (red[135, 240] > 0).all()
+    assert 1.0 < lens.overscan() < 3.0 and lens.to_dict()["invertible"] is False
+    # where the round trip is defined it still holds
+    ys, xs = np.mgrid[0:270, 0:480] + 0.5
+    wo, ho = lens.overscan_size()
+    ok = (red[..., 0] >= 0)
+    cx, cy = red[..., 0] * wo, (1.0 - red[..., 1]) * ho
+    back_u = _stmap_warp(und[..., 0], np.stack([cx / wo, 1 - cy / ho], -1))
+    back_v = _stmap_warp(und[..., 1], np.stack([cx / wo, 1 - cy / ho], -1))
+    err = np.hypot(back_u * 480 - xs, (1 - back_v) * 270 - ys)
+    inner = ok & (np.hypot(xs - 240, ys - 135) < 200)
+    assert np.nanmax(err[inner]) < 0.05
