@@ -380,3 +380,25 @@ def test_locators_in_blender_and_in_the_exports(tmp_path):
         root = next(o for o in col.objects if o.get("vggt_root"))
         root.matrix_world = Matrix.Translation((0.4, -1.0, 0.7)) @ Matrix.Scale(2.5, 4) @ root.matrix_world
         bpy.context.view_layer.update()
+
+
+def test_movie_strip_that_starts_late(tmp_path):
+    """A movie strip placed at frame 240 (every 5th frame reconstructed): the camera, .chan and .nk keep the
+    strip's timeline, and the Nuke Read maps it back to the movie's own frames (Nuke numbers them from 1)."""
+    pytest.importorskip("av")
+    from ext_helpers import write_video
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    video = write_video(tmp_path / "plate.mp4", list(range(0, 240, 16)), size=(96, 64))
+    recon = make_recon([(96, 64)] * 3, video=str(video), indices=[0, 5, 10], fx_fy=[(40.0, 40.0)] * 3)
+    plate = convert.PlateSettings(movie=str(video), timeline_frames=(240, 245, 250))  # as sources.from_strip gives
+    col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, conf_percentile=0.0, plate=plate),
+                                bpy.context.scene)
+    root = next(o for o in col.objects if o.get("vggt_root"))
+    assert list(col["vggt_frame_numbers"]) == [240, 245, 250]
+    rows = np.loadtxt(export_ops.export_camera(bpy.context, root, str(tmp_path / "cam.chan")))
+    np.testing.assert_array_equal(rows[:, 0], range(240, 251))
+    nodes = _read_nk(Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "cam.nk"))).read_text())
+    read = nodes["Plate"]["knobs"]
+    assert read["file"] == "{" + str(video) + "}" and read["frame"] == '"frame-239"'  # frame 240 reads movie frame 1
+    assert (read["first"], read["last"]) == ("1", "11")

@@ -57,7 +57,7 @@ def nk_text(frames: Sequence[int], matrices: np.ndarray, lens_mm: np.ndarray, se
         "Root {", " inputs 0", f" first_frame {first}", f" last_frame {last}", f" format {_format(wo, ho, 'vggt_overscan')}", "}",
         "Read {", " inputs 0", f" file {_quote(plate)}", f" format {_format(w, h)}",
         f" first {first + offset}", f" last {last + offset}", f" origfirst {first + offset}", f" origlast {last + offset}",
-        " origset true", *([" frame_mode expression", f' frame "frame+{offset}"'] if offset else []),
+        " origset true", *([" frame_mode expression", f' frame "frame{offset:+d}"'] if offset else []),
         " name Plate", "}",
         "set N_plate [stack 0]",
         "Read {", " inputs 0", f" file {_quote(stmap)}", f" format {_format(wo, ho)}", " raw true", " name STMapUndistort", "}",
