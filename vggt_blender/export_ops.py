@@ -1,6 +1,7 @@
-"""Exports from Blender: the animated camera (Alembic, USD, FBX through Blender's own exporters, and a
-Nuke ``.chan``), the coloured points as GLB, and a COLMAP dataset, all in the scene's world (after any
-Set Floor / Origin / Scale).
+"""Exports from Blender: the animated camera (Alembic, USD, FBX through Blender's own exporters, a Nuke
+``.chan`` and a Nuke QC script ``.nk``) with its lens package beside it and the locators, the lens package
+alone, the coloured points as GLB, and a COLMAP dataset, all in the scene's world (after any Set Floor /
+Origin / Scale) and on the import's plate frame numbers.
 
 Every export leaves the scene as it was: the selection, the frame range and the current frame are
 restored and a temporary baked camera is removed.
