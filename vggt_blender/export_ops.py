@@ -194,7 +194,7 @@ def write_nk(path: str, scene: bpy.types.Scene, cam: bpy.types.Object, frames: r
 
 def export_camera(context: bpy.types.Context, root: bpy.types.Object, path: str, bake_world: bool = True,
                   with_points: bool = False, with_proxies: bool = False, with_locators: bool = True) -> str:
-    """Write the import's animated camera to ``path`` (.abc, .usd/.usda/.usdc, .fbx or .chan; chosen by
+    """Write the import's animated camera to ``path`` (.abc, .usd/.usda/.usdc, .fbx, .chan or .nk; chosen by
     the extension). ``bake_world``: a camera with no parent, keyed at every frame with its world
     transform; otherwise the root Empty and its camera keep their hierarchy. ``with_points`` /
     ``with_proxies`` add the point cloud / depth proxies, ``with_locators`` the locator empties (Alembic/USD/FBX
@@ -217,7 +217,7 @@ def export_camera(context: bpy.types.Context, root: bpy.types.Object, path: str,
         write_chan(path, scene, cam, frames)
     elif ext == ".nk":
         if lens is None:
-            raise ValueError("the import's lens is unknown (its cache is gone): re-import it to write a .nk")
+            raise ValueError("the import has no stored lens and its cache is gone: run VGGT again to write a .nk")
         write_nk(path, scene, cam, frames, lens, os.path.join(lens_package_dir(path), "stmap_undistort.exr"))
     else:
         extra = [o for o in root.children_recursive if o.type == "MESH" and (
