@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     cli_options.add_arguments(p, max_points=1_000_000)  # frames, model, points, cache, long shots, solve
     p.add_argument("--token", default=None, help="Hugging Face token for gated weights")
     p.add_argument("--export", default="ply,colmap", help="comma-separated: ply, colmap (default both; '' none)")
+    lens = p.add_argument_group("lens package")
+    lens.add_argument("--export-lens", type=Path, metavar="DIR", help="lens.json and Nuke STMap EXRs (undistort, "
+                      "redistort) from the solved distortion (identity without one), in DIR (relative: under "
+                      "--out, so each shot of a --batch has its own); the lens goes into summary.json too")
+    lens.add_argument("--undistort-plate", action="store_true", help="with --export-lens: also the undistorted "
+                      "plate, DIR/undistorted/undistorted.NNNN.png|exr on the plate frame numbers")
     return p
 
 
@@ -84,6 +90,11 @@ def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
     if unknown:
         raise VGGTError(f"unknown export {unknown[0]!r} (choose from {', '.join(EXPORTS)})")
     check_output_dir(args.out, "--out")
+    if args.undistort_plate and args.export_lens is None:
+        raise InputError("--undistort-plate needs --export-lens DIR")
+    if args.export_lens is not None:
+        args.export_lens = args.out / args.export_lens  # an absolute DIR stays as it is
+        check_output_dir(args.export_lens, "--export-lens")
     (args.out / "summary.json").unlink(missing_ok=True)  # summary.json marks a finished run: written last
     if args.weights is not None and not args.weights.is_file():
         raise WeightsError(f"weights file not found: {args.weights}")
@@ -123,23 +134,35 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
     from .export.colmap import write_colmap_dataset
     from .export.ply import write_ply
     from .filters import select_points
+    from .frame_numbers import interpolated_frames, plate_frame_numbers
     from .solve.report import summary_line
 
     points = select_points(
         recon, source=args.point_source, conf_percentile=args.conf_percentile, max_points=args.max_points or None
     )
+    numbers = plate_frame_numbers(recon.frames, args.frame_start).tolist()
     written = ["reconstruction.npz"]
     if "ply" in exports:
         write_ply(args.out / "points.ply", points)
         written.append("points.ply")
     if "colmap" in exports:
         with ProgressLog("vggt-reconstruct") as progress:
-            write_colmap_dataset(args.out, recon, points, lambda f: progress("colmap images", f))
+            write_colmap_dataset(args.out, recon, points, lambda f: progress("colmap images", f), numbers)
         written += ["images", "sparse/0"]
+    lens = None
+    if args.export_lens is not None:
+        from .lens_package import export_lens
+
+        with ProgressLog("vggt-reconstruct") as progress:
+            lens, files = export_lens(args.export_lens, recon, numbers, args.undistort_plate,
+                                      lambda f: progress("undistorted plate", f))
+        written += [os.path.relpath(p, args.out) if p.is_relative_to(args.out) else str(p) for p in files]
     summary = {
         "frames": len(recon.frames),
         "sources": sorted({f.source for f in recon.frames}),
         "frame_indices": [f.index for f in recon.frames],
+        "frame_numbers": numbers,  # the plate's: every export's frame of each reconstructed frame
+        "interpolated_frames": interpolated_frames(numbers),
         "original_sizes": [[f.width, f.height] for f in recon.frames],
         "model_size_hw": list(recon.model_size),
         "model_id": recon.model_id,
@@ -148,6 +171,7 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
         "settings": asdict(settings),
         "files": written + ["summary.json"],
         "solve": recon.solve,
+        "lens": lens,
     }
     batch.write_summary(args.out / "summary.json", summary)
     if recon.solve is not None:

@@ -53,6 +53,9 @@ def _add_frames(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max-frames", type=int, default=None, help="at most N frames, spread evenly")
     g.add_argument("--fps", type=float, default=None, help="videos: about N frames per second of video time "
                    "(applied before --stride and --max-frames)")
+    g.add_argument("--frame-start", type=int, default=None, metavar="N", help="frame numbers (timeline, every "
+                   "export, COLMAP names, summary.json): the plate's shifted so the first reconstructed frame is N "
+                   "(default: a numbered image sequence's file numbers, a video's frames from 1)")
     g.add_argument("--mode", choices=("crop", "pad"), default="crop", help="fit frames to the model (default crop)")
     g.add_argument("--resolution", type=int, default=518, help="model resolution, multiple of 14 (default 518)")
 

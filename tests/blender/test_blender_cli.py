@@ -171,7 +171,7 @@ def test_video_fps_colmap_scale_sensor(tmp_path, ckpt, capsys):
 
     model = pycolmap.Reconstruction(str(colmap / "sparse" / "0"))
     names = [model.images[k + 1].name for k in range(len(model.images))]
-    assert names == [f"my_clip_{i:06d}.png" for i in (0, 10, 20)]  # 1 of the video's 10 frames per second
+    assert names == [f"my_clip_{i:06d}.png" for i in (1, 11, 21)]  # 1 of the video's 10 frames per second
     for name in names:
         assert Image.open(colmap / "images" / name).size == (64, 48)
 
@@ -181,6 +181,33 @@ def test_video_fps_colmap_scale_sensor(tmp_path, ckpt, capsys):
     assert len(cams) == 3 + 1 and all(c.data.sensor_width == 24 for c in cams)
     root = next(o for o in objs if o.parent is None)
     assert tuple(root.scale) == pytest.approx((2.5, 2.5, 2.5))
+
+
+def test_numbered_sequence_exports_on_its_frame_numbers(tmp_path, ckpt, capsys):
+    """shot.1001.png ... keys the camera, the .chan, COLMAP and the summary on 1001...; the lens package beside."""
+    import json
+
+    import torch
+    from PIL import Image
+
+    torch.set_num_threads(1)
+    imgs = write_images(tmp_path / "src", 5, size=(56, 42))
+    (tmp_path / "plate").mkdir()
+    for i, p in enumerate(sorted(imgs.iterdir())):
+        Image.open(p).save(tmp_path / "plate" / f"shot.{1001 + i}.png")
+    out, chan, lens = tmp_path / "scene.blend", tmp_path / "cam.chan", tmp_path / "lens"
+    rc = cli.main(["--images", str(tmp_path / "plate"), "--out", str(out), "--weights", str(ckpt), "--device", "cpu",
+                   "--stride", "2", "--no-proxies", "--no-points", "--export-camera", str(chan),
+                   "--export-lens", str(lens)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    worker.unload_engine()
+    np.testing.assert_array_equal(np.loadtxt(chan)[:, 0], range(1001, 1006))
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["frame_numbers"] == [1001, 1003, 1005] and summary["interpolated_frames"] == [1002, 1004]
+    assert summary["lens"]["model"] == "PINHOLE" and (lens / "stmap_undistort.exr").is_file()
+    assert cli.main(["--images", str(tmp_path / "plate"), "--out", str(out), "--undistort-plate"]) == 1
+    assert "--undistort-plate needs --export-lens" in _one_error_line(capsys)
 
 
 def test_into_existing_blend(tmp_path, ckpt, capsys):

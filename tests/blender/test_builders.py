@@ -81,8 +81,7 @@ def test_frame_cameras_reproject_opencv(scene, scale):
 
 def test_animated_camera_matches_frame_cameras(scene):
     recon = make_recon([(640, 360)] * 5, fx_fy=[(40.0 + 2 * i, 36.0 + 1.8 * i) for i in range(5)])
-    st = convert.ImportSettings(**ONLY_CAMERAS, set_scene=True)
-    scene.frame_start = 11
+    st = convert.ImportSettings(**ONLY_CAMERAS, set_scene=True, frame_start_at=11)  # Frame Numbers: Start At 11
     col = import_reconstruction(recon, st, scene)
     anim = next(o for o in col.objects if o.type == "CAMERA")
     frame_cams = sorted((o for o in col.children[0].objects), key=lambda o: o["vggt_frame"])
@@ -205,7 +204,7 @@ def test_depth_proxies_faces_uvs_and_textures(scene, tmp_path):
     anim = next(o for o in col.objects if o.type == "CAMERA")
     bg = anim.data.background_images[0]
     assert bg.image.source == "SEQUENCE" and bg.image_user.frame_offset == 7 - 1
-    assert bg.image_user.frame_start == scene.frame_start  # shot_0007 (frame 0) on the first frame
+    assert bg.image_user.frame_start == 7  # shot_0007 on its own frame number
     # the stills are shared by backgrounds and proxy textures and stay single images; the plate is its own
     assert len(bpy.data.images) == 4 and cams[0].data.background_images[0].image.source == "FILE"
 

@@ -6,7 +6,9 @@ The root Empty is moved, turned and scaled first (as Set Floor / Scale do) so wo
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -162,6 +164,9 @@ def test_export_operators_write_files_and_report_errors_in_one_line(tmp_path):
         assert bpy.ops.vggt.export_colmap(directory=str(tmp_path / "op_colmap")) == {"FINISHED"}
         assert (tmp_path / "op.chan").is_file() and (tmp_path / "op.glb").is_file()
         assert (tmp_path / "op_colmap" / "sparse" / "0" / "cameras.bin").is_file()
+        assert bpy.ops.vggt.export_lens(directory=str(tmp_path / "op_lens"), undistort_plate=True) == {"FINISHED"}
+        assert {"lens.json", "stmap_undistort.exr", "stmap_redistort.exr"} <= set(os.listdir(tmp_path / "op_lens"))
+        assert len(os.listdir(tmp_path / "op_lens" / "undistorted")) == S
         with pytest.raises(RuntimeError, match="unknown camera format '.obj'"):
             bpy.ops.vggt.export_camera(filepath=str(tmp_path / "cam.obj"))
         bpy.data.objects.remove(export_ops.animated_camera(root))
@@ -171,3 +176,230 @@ def test_export_operators_write_files_and_report_errors_in_one_line(tmp_path):
     finally:
         for cls in reversed(export_ops.classes):
             bpy.utils.unregister_class(cls)
+
+
+def _import_sequence(tmp_path: Path, frame_start_at=None, solve=None):
+    """Every other file of a 1001-based sequence (shot.1001.png, shot.1003.png, ...): 4 reconstructed frames."""
+    from PIL import Image
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    folder = tmp_path / "plate"
+    folder.mkdir(parents=True)
+    paths = []
+    for n in range(1001, 1008):
+        Image.new("RGB", (96, 64), (n % 255, 40, 90)).save(folder / f"shot.{n}.png")
+        paths.append(str(folder / f"shot.{n}.png"))
+    recon = make_recon([(96, 64)] * S, image_paths=paths[::2], indices=[0, 2, 4, 6], fx_fy=[(40.0, 40.0)] * S)
+    if solve is not None:
+        recon = dataclasses.replace(recon, solve=solve)
+    col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, conf_percentile=0.0,
+                                                              frame_start_at=frame_start_at), bpy.context.scene)
+    return next(o for o in col.objects if o.get("vggt_root")), col
+
+
+def test_exports_on_the_plates_frame_numbers(tmp_path):
+    root, col = _import_sequence(tmp_path)
+    assert list(col["vggt_frame_numbers"]) == [1001, 1003, 1005, 1007]
+    scene = bpy.context.scene
+    assert (scene.frame_start, scene.frame_end) == (1001, 1007)
+    rows = np.loadtxt(export_ops.export_camera(bpy.context, root, str(tmp_path / "cam.chan")))
+    np.testing.assert_array_equal(rows[:, 0], range(1001, 1008))
+    fbx = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "cam.fbx")))
+    # unsimplified: every channel (constant scale too) keyed at each of the 7 plate frames, read with
+    # Blender's own FBX parser
+    import addon_utils
+
+    addon_utils.enable("io_scene_fbx")
+    from io_scene_fbx import parse_fbx
+
+    objects = next(e for e in parse_fbx.parse(str(fbx))[0].elems if e.id == b"Objects")
+    keys = [len(next(c for c in e.elems if c.id == b"KeyTime").props[0]) for e in objects.elems
+            if e.id == b"AnimationCurve"]
+    assert len(keys) >= 9 and set(keys) == {7}, keys
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.import_scene.fbx(filepath=str(fbx), anim_offset=0.0, use_custom_props=True)
+    cam = next(o for o in bpy.context.scene.objects if o.type == "CAMERA")
+    assert tuple(round(f) for f in cam.animation_data.action.frame_range) == (1001, 1007)
+    # which of those frames were reconstructed and which interpolated
+    assert cam["vggt_reconstructed_frames"] == "1001 1003 1005 1007"
+    assert cam["vggt_interpolated_frames"] == "1002 1004 1006"
+
+
+def test_frame_numbers_start_at(tmp_path):
+    root, col = _import_sequence(tmp_path, frame_start_at=1)
+    assert list(col["vggt_frame_numbers"]) == [1, 3, 5, 7]
+    rows = np.loadtxt(export_ops.export_camera(bpy.context, root, str(tmp_path / "cam.chan")))
+    np.testing.assert_array_equal(rows[:, 0], range(1, 8))
+
+
+def test_lens_package_from_the_solve_on_the_plates_numbers(tmp_path):
+    import json
+
+    root, col = _import_sequence(tmp_path)
+    base = make_recon([(96, 64)] * S, image_paths=[str(tmp_path / "plate" / f"shot.{n}.png") for n in (1001, 1003, 1005, 1007)],
+                      indices=[0, 2, 4, 6], fx_fy=[(40.0, 40.0)] * S)
+    recon = dataclasses.replace(base, solve={"lens": "shared", "camera_model": "RADIAL", "k1": -0.1, "k2": 0.01})
+    files = export_ops.export_lens(root, str(tmp_path / "lens"), recon, plate=True)
+    meta = json.loads((tmp_path / "lens" / "lens.json").read_text())
+    assert meta["model"] == "RADIAL" and (meta["k1"], meta["k2"]) == (-0.1, 0.01) and meta["overscan"] > 1.0
+    assert sorted(os.listdir(tmp_path / "lens" / "undistorted")) == [f"undistorted.{n}.png" for n in (1001, 1003, 1005, 1007)]
+    assert all(os.path.isabs(p) and os.path.isfile(p) for p in files)
+
+
+def test_camera_exports_carry_the_lens_package(tmp_path):
+    import json
+
+    root, col = _import_sequence(tmp_path)
+    usda = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "shot.usda")))
+    lens_json = tmp_path / "out" / "shot_lens" / "lens.json"
+    assert json.loads(lens_json.read_text())["model"] == "PINHOLE"  # no solve: the identity lens
+    assert {"stmap_undistort.exr", "stmap_redistort.exr"} <= set(os.listdir(lens_json.parent))
+    text = usda.read_text()
+    assert "userProperties:vggt_lens_package" in text and str(lens_json) in text
+    assert "userProperties:vggt_interpolated_frames" in text and '"1002 1004 1006"' in text
+    export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "tree.usda"), bake_world=False)
+    assert "vggt_lens_package" not in export_ops.animated_camera(root)  # only while exporting
+    assert str(tmp_path / "out" / "tree_lens" / "lens.json") in (tmp_path / "out" / "tree.usda").read_text()
+    export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "shot.chan"))
+    assert (tmp_path / "out" / "shot_lens" / "lens.json").is_file()
+    # a solved lens: stored with the import, so the export needs no cache
+    solve = {"lens": "shared", "focal_before_px": 40.0, "focal_after_px": 40.0, "camera_model": "SIMPLE_RADIAL",
+             "k1": -0.15}
+    root, col = _import_sequence(tmp_path / "solved", solve=solve)
+    assert not col["vggt_cache"]
+    export_ops.export_camera(bpy.context, root, str(tmp_path / "solved" / "shot.chan"))
+    meta = json.loads((tmp_path / "solved" / "shot_lens" / "lens.json").read_text())
+    assert (meta["model"], meta["k1"]) == ("SIMPLE_RADIAL", -0.15) and meta["overscan"] > 1.0
+
+
+def _read_nk(text: str) -> dict:
+    """The nodes of a .nk script by name, each with its knobs (raw text) and inputs (node names, None for
+    ``push 0``), through Nuke's documented TCL node stack (``inputs N`` takes the top N, the top as input 0;
+    ``set``/``push``). A stand-in of Nuke's script reader: it checks only our side of that contract."""
+    import re
+
+    nodes, stack, names = {}, [], {}
+    lines = iter(text.splitlines())
+    for line in lines:
+        if m := re.fullmatch(r"set (\S+) \[stack 0\]", line):
+            names[m.group(1)] = stack[-1]
+        elif m := re.fullmatch(r"push (\S+)", line):
+            stack.append(None if m.group(1) == "0" else names[m.group(1)[1:]])
+        elif m := re.fullmatch(r"(\w+) \{", line):
+            knobs = {}
+            for body in lines:
+                if body == "}":
+                    break
+                key, _, value = body.strip().partition(" ")
+                knobs[key] = value
+            n = int(knobs.get("inputs", 1))
+            inputs = [stack.pop() for _ in range(n)]  # the top first: input 0
+            node = {"class": m.group(1), "knobs": knobs, "inputs": inputs}
+            if m.group(1) != "Root":
+                nodes[knobs["name"]] = node
+                stack.append(knobs["name"])
+    return nodes
+
+
+def _curve_values(text: str) -> list[list[float]]:
+    import re
+
+    return [[float(v) for v in re.findall(r"x\d+ (\S+)", c)] for c in re.findall(r"\{curve ([^}]*)\}", text)]
+
+
+def test_nuke_qc_script_structure(tmp_path):
+    """Nuke is not available here: the script is read with the stand-in above and compared with the .chan."""
+    root, col = _import_sequence(tmp_path)
+    nk = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "qc" / "shot.nk")))
+    export_ops.export_camera(bpy.context, root, str(tmp_path / "qc" / "shot.chan"))
+    nodes = _read_nk(nk.read_text())
+    plate, stmap, undistort = nodes["Plate"], nodes["STMapUndistort"], nodes["Undistort"]
+    assert plate["knobs"]["file"] == "{" + str(tmp_path / "plate" / "shot.####.png") + "}"
+    assert (plate["knobs"]["first"], plate["knobs"]["last"]) == ("1001", "1007") and "frame_mode" not in plate["knobs"]
+    assert stmap["knobs"]["file"] == "{" + str(tmp_path / "qc" / "shot_lens" / "stmap_undistort.exr") + "}"
+    assert stmap["knobs"]["raw"] == "true" and (tmp_path / "qc" / "shot_lens" / "stmap_undistort.exr").is_file()
+    assert undistort["class"] == "STMap" and undistort["inputs"] == ["STMapUndistort", "Plate"]  # stmap, src
+    render = nodes["QCRender"]
+    assert render["class"] == "ScanlineRender" and render["inputs"] == ["Undistort", "Ground", "VGGTCamera"]
+    assert nodes["Ground"]["inputs"] == ["GroundChecker"] and nodes["Viewer1"]["inputs"] == ["QCRender"]
+    cam = nodes["VGGTCamera"]["knobs"]
+    assert cam["rot_order"] == "ZXY"
+    chan = np.loadtxt(tmp_path / "qc" / "shot.chan")
+    translate, rotate = _curve_values(cam["translate"]), _curve_values(cam["rotate"])
+    np.testing.assert_allclose(np.array(translate).T, chan[:, 1:4], atol=1e-6)
+    np.testing.assert_allclose(np.array(rotate).T, chan[:, 4:7], atol=1e-6)
+    # focal length and vertical aperture give the .chan's vertical angle of view
+    focal = np.array(_curve_values(cam["focal"])[0])
+    vfov = np.degrees(2 * np.arctan(0.5 * float(cam["vaperture"]) / focal))
+    lens = export_ops.lens_of(root)
+    wo, ho = lens.overscan_size()
+    np.testing.assert_allclose(np.tan(np.radians(vfov) / 2) * lens.height / ho, np.tan(np.radians(chan[:, 7]) / 2),
+                               rtol=1e-6)
+    # Start At 1: the Read still reads file 1001 on the script's frame 1
+    root, _ = _import_sequence(tmp_path / "start", frame_start_at=1)
+    plate = _read_nk(Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "start" / "s.nk"))).read_text())["Plate"]
+    assert (plate["knobs"]["first"], plate["knobs"]["frame"]) == ("1001", '"frame+1000"')
+
+
+def test_locators_in_blender_and_in_the_exports(tmp_path):
+    """The solved points as empties under the root, and in world space in the baked Alembic/FBX exports."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    rng = np.random.default_rng(3)
+    base = make_recon([(96, 64)] * S)
+    xyz = rng.uniform(-1, 1, (500, 3)) + [0, 0, 4]
+    obs = np.array([(f, p) for p in range(500) for f in range(1 + p % S)], np.int32)
+    recon = dataclasses.replace(base, sparse_points=xyz.astype(np.float32), sparse_colors=np.zeros((500, 3), np.uint8),
+                                sparse_obs=obs, sparse_uv=np.zeros((len(obs), 2), np.float32))
+    col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, conf_percentile=0.0, locators=40),
+                                bpy.context.scene)
+    root = next(o for o in col.objects if o.get("vggt_root"))
+    root.matrix_world = Matrix.Translation((0.4, -1.0, 0.7)) @ Matrix.Scale(2.5, 4) @ root.matrix_world
+    bpy.context.view_layer.update()
+    locs = [o for o in col.children[f"{col.name} locators"].objects]
+    assert 30 <= len(locs) <= 40 and all(o.type == "EMPTY" and o.parent == root for o in locs)
+    m = np.array(root.matrix_world)
+    want = {o.name: m[:3, :3] @ xyz[o["vggt_locator"]] + m[:3, 3] for o in locs}
+    for o in locs:
+        np.testing.assert_allclose(np.array(o.matrix_world.translation), want[o.name], atol=1e-5)
+    want = {name.replace(" ", "_"): p for name, p in want.items()}  # Alembic names have no spaces
+    for ext in (".abc", ".fbx"):
+        path = export_ops.export_camera(bpy.context, root, str(tmp_path / f"loc{ext}"))
+        bpy.ops.wm.read_homefile(use_empty=True)
+        if ext == ".fbx":
+            bpy.ops.import_scene.fbx(filepath=path, anim_offset=0.0)
+        else:  # Alembic keeps the locators' parent (the root's transform) as a transform of its own
+            bpy.ops.wm.alembic_import(filepath=path)
+        bpy.context.view_layer.update()
+        got = {o.name.replace(" ", "_"): np.array(o.matrix_world.translation) for o in bpy.context.scene.objects
+               if o.type == "EMPTY" and "locator" in o.name}
+        assert sorted(got) == sorted(want), ext
+        for name, p in want.items():
+            np.testing.assert_allclose(got[name], p, atol=1e-4, err_msg=ext)
+        bpy.ops.wm.read_homefile(use_empty=True)
+        col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, conf_percentile=0.0,
+                                                                  locators=40), bpy.context.scene)
+        root = next(o for o in col.objects if o.get("vggt_root"))
+        root.matrix_world = Matrix.Translation((0.4, -1.0, 0.7)) @ Matrix.Scale(2.5, 4) @ root.matrix_world
+        bpy.context.view_layer.update()
+
+
+def test_movie_strip_that_starts_late(tmp_path):
+    """A movie strip placed at frame 240 (every 5th frame reconstructed): the camera, .chan and .nk keep the
+    strip's timeline, and the Nuke Read maps it back to the movie's own frames (Nuke numbers them from 1)."""
+    pytest.importorskip("av")
+    from ext_helpers import write_video
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    video = write_video(tmp_path / "plate.mp4", list(range(0, 240, 16)), size=(96, 64))
+    recon = make_recon([(96, 64)] * 3, video=str(video), indices=[0, 5, 10], fx_fy=[(40.0, 40.0)] * 3)
+    plate = convert.PlateSettings(movie=str(video), timeline_frames=(240, 245, 250))  # as sources.from_strip gives
+    col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, conf_percentile=0.0, plate=plate),
+                                bpy.context.scene)
+    root = next(o for o in col.objects if o.get("vggt_root"))
+    assert list(col["vggt_frame_numbers"]) == [240, 245, 250]
+    rows = np.loadtxt(export_ops.export_camera(bpy.context, root, str(tmp_path / "cam.chan")))
+    np.testing.assert_array_equal(rows[:, 0], range(240, 251))
+    nodes = _read_nk(Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "cam.nk"))).read_text())
+    read = nodes["Plate"]["knobs"]
+    assert read["file"] == "{" + str(video) + "}" and read["frame"] == '"frame-239"'  # frame 240 reads movie frame 1
+    assert (read["first"], read["last"]) == ("1", "11")

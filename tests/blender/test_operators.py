@@ -65,7 +65,7 @@ def test_run_folder_builds_scene_and_reimports(scene, tmp_path):
     assert len(cams) == 3 + 1  # per-frame + animated
     anim = [c for c in cams if c.animation_data and c.animation_data.action]
     assert len(anim) == 1 and scene.camera == anim[0]
-    assert (scene.frame_start, scene.frame_end) == (1, 3)
+    assert (scene.frame_start, scene.frame_end) == (0, 2)  # img_00..img_02 on their file numbers
 
     # The import matches the cached Reconstruction it was built from.
     from vggt_core import cache
@@ -261,3 +261,12 @@ def test_second_run_refused_while_busy(scene, tmp_path, ckpt):
         w.cancel()
         w.join(timeout=60)
     assert not worker.is_busy() and bpy.ops.vggt.run.poll()
+
+
+def test_frame_numbers_choice_reaches_the_import_settings(scene):
+    from vggt_blender.props import import_settings
+
+    props = scene.vggt
+    assert props.frame_numbers == "PLATE" and import_settings(props, None).frame_start_at is None
+    props.frame_numbers, props.frame_numbers_start = "START", 1001
+    assert import_settings(props, None).frame_start_at == 1001

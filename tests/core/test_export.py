@@ -47,12 +47,12 @@ def test_quaternion(seed):
 
 def test_image_names_unique():
     frames = [FrameInfo("/a/x.jpg", 0, None, 4, 4), FrameInfo("/v/clip.mp4", 12, 0.4, 4, 4)]
-    assert image_names(frames) == ["x.jpg", "clip_000012.png"]
+    assert image_names(frames) == ["x.jpg", "clip_000013.png"]
     dup = [FrameInfo("/a/x.jpg", 0, None, 4, 4), FrameInfo("/b/x.jpg", 1, None, 4, 4)]
     assert image_names(dup) == ["00000_x.jpg", "00001_x.jpg"]
     spaced = [FrameInfo("/a/my photo\t1.jpg", 0, None, 4, 4), FrameInfo("/v/my clip.mp4", 3, 0.1, 4, 4)]
-    assert image_names(spaced) == ["my_photo_1.jpg", "my_clip_000003.png"]
-    assert image_names(spaced, as_png=[True, True]) == ["my_photo_1.png", "my_clip_000003.png"]
+    assert image_names(spaced) == ["my_photo_1.jpg", "my_clip_000004.png"]
+    assert image_names(spaced, as_png=[True, True]) == ["my_photo_1.png", "my_clip_000004.png"]
 
 
 @pytest.mark.parametrize("fmt", ["bin", "txt"])
@@ -109,7 +109,7 @@ def test_colmap_dataset_writes_the_frames_it_names(tmp_path):
     root = write_colmap_dataset(tmp_path / "dataset", recon)
     model = pycolmap.Reconstruction(str(root / "sparse" / "0"))
     names = [model.images[k + 1].name for k in range(len(frames))]
-    assert names[:3] == ["my_clip_000000.png", "my_clip_000007.png", "my_clip_000014.png"]
+    assert names[:3] == ["my_clip_000001.png", "my_clip_000008.png", "my_clip_000015.png"]
     assert names[3:] == ["plain_shot.png", "rotated.png", "plain.png", "flat.png"]
     assert sorted(os.listdir(root / "images")) == sorted(names)
     for k, (frame, name) in enumerate(zip(frames, names)):
@@ -122,3 +122,34 @@ def test_colmap_dataset_writes_the_frames_it_names(tmp_path):
 
     write_colmap_dataset(tmp_path / "ds", recon)  # writing into the input folder itself keeps the inputs
     assert np.array_equal(np.asarray(Image.open(photos[2])), np.asarray(Image.open(root / "images" / "plain.png")))
+
+
+def test_distorted_colmap_dataset_is_undistorted_for_trainers(tmp_path):
+    """A RADIAL solve: sparse/0 holds PINHOLE cameras on undistorted images (pycolmap's undistorter), the
+    distorted model and images stay in distorted/."""
+    import dataclasses
+
+    import pycolmap
+    from PIL import Image
+
+    from synth_recon import make_recon as synth_recon
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / "plate" / f"shot.{1001 + i}.png")
+        paths[-1].parent.mkdir(exist_ok=True)
+        Image.fromarray(np.full((48, 64, 3), 40 * i, np.uint8)).save(paths[-1])
+    recon = synth_recon([(64, 48)] * 3, image_paths=[str(p) for p in paths], fx_fy=[(40.0, 40.0)] * 3)
+    recon = dataclasses.replace(recon, solve={"lens": "shared", "camera_model": "RADIAL", "k1": -0.2, "k2": 0.02})
+    root = write_colmap_dataset(tmp_path / "ds", recon)
+    model = pycolmap.Reconstruction(str(root / "sparse" / "0"))
+    assert {c.model.name for c in model.cameras.values()} == {"PINHOLE"}
+    assert (root / "sparse" / "0" / "cameras.txt").is_file()
+    names = sorted(i.name for i in model.images.values())
+    assert names == [p.name for p in paths] and sorted(os.listdir(root / "images")) == names
+    cam = next(iter(model.cameras.values()))
+    assert Image.open(root / "images" / names[0]).size == (cam.width, cam.height)
+    kept = pycolmap.Reconstruction(str(root / "distorted" / "sparse" / "0"))
+    assert kept.cameras[1].model.name == "RADIAL" and kept.cameras[1].params[3] == pytest.approx(-0.2)
+    assert sorted(os.listdir(root / "distorted" / "images")) == names
+    assert not [p for p in os.listdir(root) if p.startswith(".")]  # no temporary folder left

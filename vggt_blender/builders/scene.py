@@ -10,6 +10,7 @@ from ..convert import ImportSettings
 from .cameras import build_animated_camera, build_frame_cameras
 from .datablocks import ROOT_KEY, Ledger, new_object
 from .depth_mesh import build_depth_proxy
+from .locators import build_locators
 from .points import build_point_cloud
 
 if TYPE_CHECKING:
@@ -79,6 +80,17 @@ def _configure_scene(scene: bpy.types.Scene, cam: convert.BlenderCamera, timelin
         scene.camera = camera_obj
         changes.append(f"active camera '{camera_obj.name}'")
     return changes
+
+
+def lens_json(recon: "Reconstruction") -> str:
+    """The shot's lens (``vggt_core.lens_package``) as JSON: stored on the import, the one lens description
+    every export reads (no cache needed)."""
+    import dataclasses
+    import json
+
+    from vggt_core.lens_package import lens_from_reconstruction
+
+    return json.dumps(dataclasses.asdict(lens_from_reconstruction(recon)))
 
 
 def solve_props(col: bpy.types.Collection, recon: "Reconstruction") -> None:
@@ -169,7 +181,9 @@ def import_reconstruction(
 
         cams = convert.frame_cameras(recon, settings.sensor_width)
         plate = settings.plate if settings.plate is not None else convert.default_plate(recon)
-        timeline = convert.timeline_frames(recon, plate, scene.frame_start)
+        timeline = convert.timeline_frames(recon, plate, scene.frame_start, settings.frame_start_at)
+        col["vggt_frame_numbers"] = [int(t) for t in timeline]  # every export's frame of each frame
+        col["vggt_lens"] = lens_json(recon)
 
         frame_cam_objs = []
         if settings.per_frame_cameras:
@@ -182,6 +196,9 @@ def import_reconstruction(
         if settings.track_markers:
             _track_markers(ledger, anim, recon, plate, timeline, name, settings)
         size = convert.camera_display_size(recon)
+        if settings.locators and recon.sparse_points is not None and len(recon.sparse_points):
+            build_locators(ledger, recon, settings.locators, _child_collection(ledger, col, f"{name} locators"),
+                           root, name, 0.2 * size)
         for cam_obj in (*frame_cam_objs, *([anim] if anim is not None else [])):
             cam_obj.data.display_size = size
         # Points and proxies are reference geometry: hidden from renders (shown in the viewport).

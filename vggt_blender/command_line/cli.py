@@ -12,6 +12,7 @@ The last stdout line is a JSON record (status, error, output files, timings: ``v
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -23,6 +24,7 @@ import numpy as np
 from vggt_core import batch, cli_options
 from vggt_core.cli import ProgressLog, check_output_dir
 from vggt_core.errors import InputError, VGGTError, WeightsError, one_line
+from vggt_core.frame_numbers import interpolated_frames
 from vggt_core.solve.report import summary_line
 
 from ..convert import ImportSettings
@@ -72,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--scale", type=float, default=1.0, help="uniform scale of the imported scene (default 1)")
     i.add_argument("--sensor-width", type=float, default=36.0, metavar="MM",
                    help="camera sensor width in mm (the focal length follows from it; default 36)")
+    i.add_argument("--locators", type=int, default=300, metavar="N", help="at most N solved points (with "
+                   "--refine ba) as locator empties, exported with the camera (default 300; 0 = none)")
     r = p.add_argument_group("preview")
     r.add_argument("--render", metavar="PREVIEW.png", help="also render a Cycles CPU preview")
     r.add_argument("--render-samples", type=int, default=16, metavar="N")
@@ -98,8 +102,8 @@ def _check(args: argparse.Namespace) -> None:
         raise InputError(f"--out must name a .blend file, got {args.out}")
     if os.path.isdir(args.out):
         raise InputError(f"--out {args.out} is a folder: name a .blend file")
-    if args.proxy_every < 0 or not 0 <= args.conf_percentile <= 100 or args.max_points < 0:
-        raise InputError("--proxy-every and --max-points must be >= 0 and --conf-percentile within 0..100")
+    if args.proxy_every < 0 or not 0 <= args.conf_percentile <= 100 or args.max_points < 0 or args.locators < 0:
+        raise InputError("--proxy-every, --max-points and --locators must be >= 0 and --conf-percentile within 0..100")
     if not (args.scale > 0 and args.sensor_width > 0):
         raise InputError("--scale and --sensor-width must be > 0")
     if args.render_samples < 1 or args.render_width < 16:
@@ -144,6 +148,8 @@ def _plan(args: argparse.Namespace) -> runs.RunPlan:
         proxy_every=args.proxy_every,
         sensor_width=args.sensor_width,
         scale=args.scale,
+        frame_start_at=args.frame_start,
+        locators=args.locators,
     )
     return runs.RunPlan(job, settings, args.name)
 
@@ -222,13 +228,20 @@ def main(argv: list[str]) -> int:
         print(f"vggt: preview rendered to {path}", file=sys.stderr)
     if final[1].solve is not None:
         print(f"vggt: camera solve: {summary_line(final[1].solve)}", file=sys.stderr)
-    summary = {"frames": len(final[1].frames), "timings_s": {k: round(v, 3) for k, v in final[1].timings.items()},
+    numbers = [int(n) for n in col["vggt_frame_numbers"]]
+    summary = {"frames": len(final[1].frames), "frame_numbers": numbers,
+               "interpolated_frames": interpolated_frames(numbers), "timings_s": {k: round(v, 3) for k, v in final[1].timings.items()},
                "files": [os.path.abspath(p) for p in (out, args.render) if p] + exported}
+    if args.export_lens:
+        with open(os.path.join(os.path.abspath(args.export_lens), "lens.json"), encoding="utf-8") as fh:
+            summary["lens"] = json.load(fh)
+    # the plate's frame numbers (and the lens) in the record and the farm's summary.json, beside the solve
+    extra = {k: summary[k] for k in ("frame_numbers", "interpolated_frames", "lens") if k in summary}
     if shot_dir is not None:  # the farm task's done marker, written last
         summary["files"].append(str(shot_dir / "summary.json"))
         batch.write_summary(shot_dir / "summary.json", batch.result("ok", started, summary, out=shot_dir,
-                                                                      solve=final[1].solve))
-    batch.print_result(batch.result("ok", started, summary, out=os.path.dirname(out), solve=final[1].solve))
+                                                                      solve=final[1].solve, **extra))
+    batch.print_result(batch.result("ok", started, summary, out=os.path.dirname(out), solve=final[1].solve, **extra))
     return 0
 
 

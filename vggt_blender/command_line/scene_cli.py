@@ -36,9 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="scale so two points of the imported scene (world coordinates before the setup) are M apart")
     e = parser.add_argument_group("exports (after the setup)")
     e.add_argument("--export-camera", action="append", default=[], metavar="PATH",
-                   help="the animated camera, baked to world space: .abc, .usd/.usda/.usdc, .fbx or .chan "
-                   "(Nuke); repeatable")
+                   help="the animated camera, baked to world space: .abc, .usd/.usda/.usdc, .fbx, .chan "
+                   "(Nuke) or .nk (a Nuke QC script: the camera over the undistorted plate); repeatable. Each gets its lens package beside it (shot.abc -> shot_lens/)")
     e.add_argument("--export-points", metavar="PATH.glb", help="the coloured point cloud as GLB")
+    e.add_argument("--export-lens", metavar="DIR", help="the lens package: lens.json and Nuke STMap EXRs "
+                   "(undistort, redistort) from the solved distortion (identity without one)")
+    e.add_argument("--undistort-plate", action="store_true", help="with --export-lens: also the undistorted "
+                   "plate, DIR/undistorted/undistorted.NNNN.png|exr on the import's frame numbers")
 
 
 def check(args: argparse.Namespace) -> None:
@@ -51,12 +55,16 @@ def check(args: argparse.Namespace) -> None:
         raise InputError("--scale-distance: the distance must be > 0")
     for path in args.export_camera:
         if os.path.splitext(path)[1].lower() not in export_ops.CAMERA_FORMATS:
-            raise InputError(f"--export-camera {path}: use .abc, .usd, .usda, .usdc, .fbx or .chan")
+            raise InputError(f"--export-camera {path}: use .abc, .usd, .usda, .usdc, .fbx, .chan or .nk")
         check_output_dir(os.path.dirname(os.path.abspath(path)), "--export-camera")
     if args.export_points:
         if not args.export_points.lower().endswith(".glb"):
             raise InputError(f"--export-points must name a .glb file, got {args.export_points}")
         check_output_dir(os.path.dirname(os.path.abspath(args.export_points)), "--export-points")
+    if args.undistort_plate and not args.export_lens:
+        raise InputError("--undistort-plate needs --export-lens DIR")
+    if args.export_lens:
+        check_output_dir(args.export_lens, "--export-lens")
 
 
 def apply(args: argparse.Namespace, context: bpy.types.Context, collection: bpy.types.Collection,
@@ -86,6 +94,8 @@ def apply(args: argparse.Namespace, context: bpy.types.Context, collection: bpy.
         setup_ops.apply_to_root(root, su.scale_transform(factor), layer)
         _say(f"scaled by {factor:.6g}")
     written = [export_ops.export_camera(context, root, path) for path in args.export_camera]
+    # each camera's lens package beside it (one folder when two formats share a name: shot.abc, shot.chan)
+    written += list(dict.fromkeys(d for d in map(export_ops.lens_package_dir, written) if os.path.isdir(d)))
     if args.export_points:
         written.append(export_ops.export_points_glb(root, args.export_points))
     if args.export_colmap and recon is not None:
@@ -96,6 +106,10 @@ def apply(args: argparse.Namespace, context: bpy.types.Context, collection: bpy.
         with ProgressLog("vggt") as progress:
             written.append(export_ops.export_colmap(root, args.export_colmap, recon, points,
                                                     lambda f: progress("Writing COLMAP images", f)))
+    if args.export_lens and recon is not None:
+        with ProgressLog("vggt") as progress:
+            written += export_ops.export_lens(root, args.export_lens, recon, args.undistort_plate,
+                                              lambda f: progress("Writing the undistorted plate", f))
     for path in written:
         _say(f"wrote {path}")
     return written

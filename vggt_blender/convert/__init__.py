@@ -11,12 +11,14 @@ Frames of reference:
   ``Reconstruction`` convention, also Blender's). So no half-pixel shift appears anywhere here.
 
 Modules by subject: ``settings``, ``cameras``, ``timeline`` (plate and timeline frames), ``names``,
-``points``, ``proxies`` (colour transfer functions come from ``vggt_core.colour``); ``setup`` (floor, origin, scale) and ``chan`` (Nuke camera
-files) are used as modules. Every other public name is re-exported here.
+``points``, ``proxies`` (colour transfer functions come from ``vggt_core.colour``, plate frame numbers from
+``vggt_core.frame_numbers``); ``setup`` (floor, origin, scale), ``chan`` (Nuke camera files) and ``nuke_script``
+(the Nuke QC script) are used as modules. Every other public name is re-exported here.
 """
 from __future__ import annotations
 
 from vggt_core.colour import linear_to_srgb, srgb_to_linear
+from vggt_core.frame_numbers import file_number, image_sequence_offset
 
 from .cameras import (Z_UP, BlenderCamera, camera_display_size, camera_matrix_world, clip_range, frame_cameras,
                       opencv_to_blender_camera, root_matrix)
@@ -24,8 +26,7 @@ from .names import NAME_SUFFIX_ROOM, default_name, frame_labels, max_name_bytes,
 from .points import PointArrays, confidence_rank, point_arrays, point_cloud_arrays
 from .proxies import ProxyMesh, depth_proxy_mesh, model_to_original_uv, proxy_frame_indices
 from .settings import INTERPOLATIONS, ImportSettings, PlateSettings
-from .timeline import (default_plate, file_number, image_sequence_offset, movie_plate_start, sequence_plate_anchor,
-                       timeline_frames)
+from .timeline import default_plate, movie_plate_start, sequence_plate_anchor, timeline_frames
 
 __all__ = [
     "Z_UP", "BlenderCamera", "camera_display_size", "camera_matrix_world", "clip_range", "frame_cameras",

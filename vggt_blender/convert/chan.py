@@ -27,16 +27,22 @@ def vertical_fov_deg(lens_mm: np.ndarray, sensor_width: float, aspect: float) ->
     return np.degrees(2.0 * np.arctan(0.5 * sensor_width * aspect / np.asarray(lens_mm, dtype=np.float64)))
 
 
-def chan_text(frames: np.ndarray, matrices: np.ndarray, lens_mm: np.ndarray, sensor_width: float,
-              aspect: float) -> str:
-    """The ``.chan`` file for a camera with Blender world matrices ``matrices`` [F, 4, 4] (any uniform
-    scale is removed) and focal lengths ``lens_mm`` [F] at ``frames`` [F]. Rotations are unwrapped
-    along the frames so Nuke interpolates no 360-degree spins."""
+def nuke_transforms(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nuke camera translations [F, 3] and ZXY rotations [F, 3] (degrees) of Blender world matrices
+    ``matrices`` [F, 4, 4] (any uniform scale is removed). Rotations are unwrapped along the frames so
+    Nuke interpolates no 360-degree spins."""
     m = np.asarray(matrices, dtype=np.float64)
     rot = m[:, :3, :3] / np.linalg.norm(m[:, :3, :3], axis=1, keepdims=True)
     rot = Z_UP_TO_Y_UP @ rot
     t = m[:, :3, 3] @ Z_UP_TO_Y_UP.T
-    angles = np.degrees(np.unwrap(np.array([euler_zxy(r) for r in rot]), axis=0))
+    return t, np.degrees(np.unwrap(np.array([euler_zxy(r) for r in rot]), axis=0))
+
+
+def chan_text(frames: np.ndarray, matrices: np.ndarray, lens_mm: np.ndarray, sensor_width: float,
+              aspect: float) -> str:
+    """The ``.chan`` file for a camera with Blender world matrices ``matrices`` [F, 4, 4] and focal
+    lengths ``lens_mm`` [F] at ``frames`` [F] (``nuke_transforms``)."""
+    t, angles = nuke_transforms(matrices)
     fov = vertical_fov_deg(lens_mm, sensor_width, aspect)
     lines = [f"{int(f)}\t" + "\t".join(f"{v:.9g}" for v in (*t[i], *angles[i], fov[i])) for i, f in enumerate(frames)]
     return "\n".join(lines) + "\n"

@@ -54,6 +54,11 @@ class ImportSettings:
         plate, except over a Video Sequencer edit that holds other strips (then only the camera).
     plate: footage for the animated camera; None -> derived from the frames (one video -> movie,
         a consistently numbered image sequence -> images).
+    frame_start_at: *Frame Numbers: Start At N*: the timeline frames (and every export's frame numbers)
+        shifted so the first reconstructed frame is N, spacing kept; None = *From Plate* (a numbered image
+        sequence keys on its file numbers, a movie or strip as it plays: ``convert.timeline_frames``).
+    locators: at most this many solved points (``vggt_core.locators``: best observed, evenly spread) as
+        empties in a "<name> locators" collection, exported with the camera (0: none).
     track_markers: the camera solve's tracks as markers of a Movie Clip of the plate that the import owns (the
         animated camera's, else one made from the plate's movie or numbered images; never a clip the artist
         already has), and its lens on that clip's tracking camera (``builders.markers``).
@@ -81,6 +86,8 @@ class ImportSettings:
     scale: float = 1.0
     set_scene: bool = True
     plate: PlateSettings | None = None
+    frame_start_at: int | None = None
+    locators: int = 300
     track_markers: bool = False
     lens_to_artist_clip: bool = False
 
@@ -91,6 +98,8 @@ class ImportSettings:
             raise ValueError('point_source must be "depth" or "points"')
         if self.proxy_stride < 1 or self.proxy_every < 0:
             raise ValueError("proxy_stride must be >= 1 and proxy_every >= 0")
+        if self.locators < 0:
+            raise ValueError("locators must be >= 0")
 
     def to_json(self) -> str:
         """JSON text (stored on the imported collection for "Re-import from cache")."""

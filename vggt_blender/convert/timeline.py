@@ -1,42 +1,17 @@
 """Where reconstructed frames sit on the timeline and which footage plays behind the animated camera."""
 from __future__ import annotations
 
-import os
-import re
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+# The plate's numbering is frame identity, shared with vggt_core's exports (COLMAP names, summary.json).
+from vggt_core.frame_numbers import file_number, image_sequence_offset, shift_to_start
 
 from .settings import PlateSettings
 
 if TYPE_CHECKING:  # the runtime path never needs these imported eagerly
     from vggt_core.reconstruction import FrameInfo, Reconstruction
-
-_TRAILING_NUMBER = re.compile(r"(\d+)(?!.*\d)")
-
-
-def file_number(path: str) -> int | None:
-    """The last run of digits in a file's name (``shot_0042.png`` -> 42), None if there is none."""
-    m = _TRAILING_NUMBER.search(os.path.basename(path))
-    return int(m.group(1)) if m else None
-
-
-def image_sequence_offset(frames: Sequence["FrameInfo"]) -> int | None:
-    """``file_number - index`` when it is the same for every frame (a numbered image sequence).
-
-    Blender shows sequence file number ``f - frame_start + 1 + frame_offset`` at timeline frame f, so
-    with the plate starting at ``frame_start`` the image user's ``frame_offset`` is this value - 1.
-    None when the frames are not all still images of one consistently numbered sequence.
-    """
-    if not frames or any(f.timestamp is not None for f in frames):
-        return None
-    dirs = {os.path.dirname(f.source) for f in frames}
-    nums = [file_number(f.source) for f in frames]
-    if len(dirs) != 1 or any(n is None for n in nums):
-        return None
-    offsets = {n - f.index for n, f in zip(nums, frames)}
-    return offsets.pop() if len(offsets) == 1 else None
-
 
 def default_plate(recon: "Reconstruction") -> PlateSettings | None:
     """The plate implied by the frames: one video file, or one numbered image sequence; else None."""
@@ -48,23 +23,32 @@ def default_plate(recon: "Reconstruction") -> PlateSettings | None:
     return None
 
 
-def timeline_frames(recon: "Reconstruction", plate: PlateSettings | None, scene_frame_start: int) -> np.ndarray:
-    """[S] int timeline frame of each reconstructed frame.
+def timeline_frames(recon: "Reconstruction", plate: PlateSettings | None, scene_frame_start: int,
+                    start: int | None = None) -> np.ndarray:
+    """[S] int timeline frame of each reconstructed frame: the plate's frame numbers.
 
-    Explicit ``plate.timeline_frames`` win; with a plate, source frame k sits at ``frame_start + k``
-    (so a strided selection lands on the plate's own frames); without one, frames are consecutive
-    from ``scene_frame_start``.
+    Explicit ``plate.timeline_frames`` (a strip's or clip's own timeline) win; then ``plate.frame_start``
+    (source frame k at ``frame_start + k``); a numbered image sequence keys on its file numbers
+    (``shot.1001.png`` -> 1001); another plate (a movie) puts source frame k at ``scene_frame_start + k``
+    (so a strided selection lands on the plate's own frames); without a plate frames are consecutive from
+    ``scene_frame_start``. ``start`` (*Frame Numbers: Start At N*) then shifts them all so the first
+    reconstructed frame is N, keeping their spacing.
     """
     s = recon.num_frames
+    indices = np.asarray([f.index for f in recon.frames], dtype=np.int64)
     if plate is not None and plate.timeline_frames is not None:
         tl = np.asarray(plate.timeline_frames, dtype=np.int64)
         if tl.shape != (s,):
             raise ValueError(f"plate.timeline_frames has {tl.size} entries for {s} frames")
-        return tl
-    start = scene_frame_start if plate is None or plate.frame_start is None else plate.frame_start
-    if plate is not None and (plate.movie or plate.images):
-        return start + np.asarray([f.index for f in recon.frames], dtype=np.int64)
-    return start + np.arange(s, dtype=np.int64)
+    elif plate is not None and plate.frame_start is not None and (plate.movie or plate.images):
+        tl = plate.frame_start + indices
+    elif plate is not None and plate.images and image_sequence_offset(recon.frames) is not None:
+        tl = image_sequence_offset(recon.frames) + indices
+    elif plate is not None and (plate.movie or plate.images):
+        tl = scene_frame_start + indices
+    else:
+        tl = scene_frame_start + np.arange(s, dtype=np.int64)
+    return shift_to_start(tl, start)
 
 
 def movie_plate_start(frames: Sequence["FrameInfo"], timeline: np.ndarray) -> int | None:

@@ -1,6 +1,7 @@
-"""Exports from Blender: the animated camera (Alembic, USD, FBX through Blender's own exporters, and a
-Nuke ``.chan``), the coloured points as GLB, and a COLMAP dataset, all in the scene's world (after any
-Set Floor / Origin / Scale).
+"""Exports from Blender: the animated camera (Alembic, USD, FBX through Blender's own exporters, a Nuke
+``.chan`` and a Nuke QC script ``.nk``) with its lens package beside it and the locators, the lens package
+alone, the coloured points as GLB, and a COLMAP dataset, all in the scene's world (after any Set Floor /
+Origin / Scale) and on the import's plate frame numbers.
 
 Every export leaves the scene as it was: the selection, the frame range and the current frame are
 restored and a temporary baked camera is removed.
@@ -17,15 +18,18 @@ import numpy as np
 from bpy.props import BoolProperty, StringProperty
 from mathutils import Matrix
 
+from ..builders.locators import LOCATOR_KEY
 from ..convert import ImportSettings, chan
 from ..convert import setup as su
 from . import setup_ops
 
 if TYPE_CHECKING:
     from vggt_core.filters import PointSet
+    from vggt_core.lens_package import LensPackage
     from vggt_core.reconstruction import Reconstruction
 
-CAMERA_FORMATS = {".abc": "Alembic", ".usd": "USD", ".usda": "USD", ".usdc": "USD", ".fbx": "FBX", ".chan": "Nuke chan"}
+CAMERA_FORMATS = {".abc": "Alembic", ".usd": "USD", ".usda": "USD", ".usdc": "USD", ".fbx": "FBX", ".chan": "Nuke chan",
+                  ".nk": "Nuke QC script"}
 
 
 def animated_camera(root: bpy.types.Object) -> bpy.types.Object:
@@ -97,6 +101,7 @@ def _baked_camera(scene: bpy.types.Scene, cam: bpy.types.Object, frames: range) 
     data.animation_data_clear()
     obj = bpy.data.objects.new(f"{cam.name} world", data)
     scene.collection.objects.link(obj)
+    _frame_metadata(obj, cam)
     try:
         obj.rotation_mode = "XYZ"
         prev = None
@@ -121,13 +126,27 @@ def _baked_camera(scene: bpy.types.Scene, cam: bpy.types.Object, frames: range) 
                 bpy.data.actions.remove(a)
 
 
+def _frame_metadata(obj: bpy.types.Object, cam: bpy.types.Object) -> None:
+    """Say on ``obj`` which frames ``cam`` reconstructed and which it interpolates, as text custom properties
+    (Alembic and USD write them as user properties, FBX with ``use_custom_props``): ``vggt_reconstructed_frames``
+    and ``vggt_interpolated_frames`` as space-separated frame numbers."""
+    from vggt_core.frame_numbers import interpolated_frames
+
+    keyed = [int(f) for f in cam.get("vggt_reconstructed_frames", ())]
+    obj["vggt_reconstructed_frames"] = " ".join(map(str, keyed))
+    obj["vggt_interpolated_frames"] = " ".join(map(str, interpolated_frames(keyed)))
+
+
 def _write_with_blender(path: str, ext: str, frames: range) -> None:
     """Export the selected objects over ``frames`` with Blender's exporter for ``ext``."""
     if ext == ".abc":
         bpy.ops.wm.alembic_export(filepath=path, selected=True, start=frames.start, end=frames.stop - 1)
     elif ext == ".fbx":
+        # No curve simplification: every solved key is written as solved. Custom properties carry the
+        # frame metadata (``_frame_metadata``).
         bpy.ops.export_scene.fbx(filepath=path, use_selection=True, bake_anim=True, add_leaf_bones=False,
-                                 bake_anim_use_nla_strips=False, bake_anim_use_all_actions=False)
+                                 bake_anim_use_nla_strips=False, bake_anim_use_all_actions=False,
+                                 bake_anim_simplify_factor=0.0, use_custom_props=True)
     else:
         bpy.ops.wm.usd_export(filepath=path, selected_objects_only=True, export_animation=True)
 
@@ -143,12 +162,47 @@ def write_chan(path: str, scene: bpy.types.Scene, cam: bpy.types.Object, frames:
         fh.write(chan.chan_text(np.array(list(frames)), mats, lens, cam.data.sensor_width, aspect))
 
 
+def plate_of(cam: bpy.types.Object) -> tuple[str, int]:
+    """(path as Nuke reads it, file number shown at timeline frame 0) of the animated camera's plate: a
+    numbered image sequence (``shot.####.png``) or a movie (frames from 1). ValueError without a plate."""
+    import re
+
+    bgs = [b for b in cam.data.background_images if (b.source == "IMAGE" and b.image) or (b.source == "MOVIE_CLIP" and b.clip)]
+    if not bgs:
+        raise ValueError("the animated camera has no plate (a movie or numbered images) for the Nuke script")
+    bg = bgs[0]
+    if bg.source == "MOVIE_CLIP":  # Blender shows movie frame k (from 0) at frame_start + k - frame_offset
+        return os.path.abspath(bpy.path.abspath(bg.clip.filepath)), 1 - (bg.clip.frame_start - bg.clip.frame_offset)
+    path = os.path.abspath(bpy.path.abspath(bg.image.filepath))
+    head, digits, tail = re.match(r"^(.*?)(\d+)(\D*)$", path).groups()
+    iu = bg.image_user  # file number (f - frame_start + 1 + frame_offset) at timeline frame f
+    return head + "#" * len(digits) + tail, 1 + iu.frame_offset - iu.frame_start
+
+
+def write_nk(path: str, scene: bpy.types.Scene, cam: bpy.types.Object, frames: range, lens: "LensPackage",
+             stmap: str) -> None:
+    """The Nuke QC script (``convert.nuke_script``) for ``cam`` over its plate, undistorted with ``stmap``."""
+    from .convert import nuke_script
+
+    mats, lens_mm = sample_camera(scene, cam, frames)
+    plate, file_at_zero = plate_of(cam)
+    text = nuke_script.nk_text(list(frames), mats, lens_mm, cam.data.sensor_width, plate, file_at_zero + frames.start,
+                               (lens.width, lens.height), stmap, lens.overscan_size())
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
 def export_camera(context: bpy.types.Context, root: bpy.types.Object, path: str, bake_world: bool = True,
-                  with_points: bool = False, with_proxies: bool = False) -> str:
-    """Write the import's animated camera to ``path`` (.abc, .usd/.usda/.usdc, .fbx or .chan; chosen by
+                  with_points: bool = False, with_proxies: bool = False, with_locators: bool = True) -> str:
+    """Write the import's animated camera to ``path`` (.abc, .usd/.usda/.usdc, .fbx, .chan or .nk; chosen by
     the extension). ``bake_world``: a camera with no parent, keyed at every frame with its world
     transform; otherwise the root Empty and its camera keep their hierarchy. ``with_points`` /
-    ``with_proxies`` add the point cloud / depth proxies (not to .chan). Returns the absolute path."""
+    ``with_proxies`` add the point cloud / depth proxies, ``with_locators`` the locator empties (Alembic/USD/FBX
+    transforms, in world space when baked). Returns the absolute path.
+
+    The camera is the undistorted (pinhole) one, on the import's frame numbers; the lens package
+    (``lens.json`` + ST-maps) goes beside it (``lens_package_dir``), its lens.json path in the camera's
+    ``vggt_lens_package`` custom property (an Alembic/USD user property, an FBX custom property)."""
     path = os.path.abspath(bpy.path.abspath(path))
     ext = os.path.splitext(path)[1].lower()
     if ext not in CAMERA_FORMATS:
@@ -157,18 +211,54 @@ def export_camera(context: bpy.types.Context, root: bpy.types.Object, path: str,
     cam = animated_camera(root)
     frames = camera_frames(cam, scene)
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    lens = _lens_or_none(root)
+    lens_json = os.path.join(lens_package_dir(path), "lens.json") if lens is not None else ""
     if ext == ".chan":
         write_chan(path, scene, cam, frames)
-        return path
-    extra = [o for o in root.children_recursive if o.type == "MESH" and (
-        (with_points and "VGGT Points" in o.modifiers) or (with_proxies and "VGGT Points" not in o.modifiers))]
-    if bake_world:
-        with _baked_camera(scene, cam, frames) as baked, _export_state(context, [baked, *extra], frames):
-            _write_with_blender(path, ext, frames)
+    elif ext == ".nk":
+        if lens is None:
+            raise ValueError("the import has no stored lens and its cache is gone: run VGGT again to write a .nk")
+        write_nk(path, scene, cam, frames, lens, os.path.join(lens_package_dir(path), "stmap_undistort.exr"))
     else:
-        with _export_state(context, [cam, root, *extra], frames):
-            _write_with_blender(path, ext, frames)
+        extra = [o for o in root.children_recursive if o.type == "MESH" and (
+            (with_points and "VGGT Points" in o.modifiers) or (with_proxies and "VGGT Points" not in o.modifiers))]
+        extra += [o for o in root.children_recursive if with_locators and LOCATOR_KEY in o]
+        if bake_world:
+            with _baked_camera(scene, cam, frames) as baked, _export_state(context, [baked, *extra], frames):
+                baked["vggt_lens_package"] = lens_json
+                _write_with_blender(path, ext, frames)
+        else:
+            with _export_state(context, [cam, root, *extra], frames), _lens_property(cam, lens_json):
+                _write_with_blender(path, ext, frames)
+    if lens is not None:
+        from vggt_core.lens_package import write_lens_package
+
+        write_lens_package(lens_package_dir(path), lens)
     return path
+
+
+def lens_package_dir(camera_path: str) -> str:
+    """The lens package written beside a camera export: ``shot.abc`` -> ``shot_lens/``."""
+    return os.path.splitext(camera_path)[0] + "_lens"
+
+
+def _lens_or_none(root: bpy.types.Object) -> "LensPackage | None":
+    """``lens_of(root)``, or None for an import from before lenses were stored whose cache is gone (its camera
+    still exports, without a lens package)."""
+    try:
+        return lens_of(root)
+    except ValueError:
+        return None
+
+
+@contextlib.contextmanager
+def _lens_property(cam: bpy.types.Object, lens_json: str) -> Iterator[None]:
+    """``cam["vggt_lens_package"] = lens_json`` while exporting (Alembic/USD/FBX write it), removed afterwards."""
+    cam["vggt_lens_package"] = lens_json
+    try:
+        yield
+    finally:
+        del cam["vggt_lens_package"]
 
 
 def export_points_glb(root: bpy.types.Object, path: str) -> str:
@@ -208,8 +298,51 @@ def export_colmap(root: bpy.types.Object, directory: str, recon: "Reconstruction
     points = dataclasses.replace(points, xyz=su.transform_points(m, points.xyz).astype(np.float32))
     moved = dataclasses.replace(recon, extrinsics=su.transform_extrinsics(recon.extrinsics, m).astype(np.float32))
     directory = os.path.abspath(bpy.path.abspath(directory))
-    write_colmap_dataset(directory, moved, points, progress)
+    write_colmap_dataset(directory, moved, points, progress, frame_numbers_of(col, recon))
     return directory
+
+
+def frame_numbers_of(col: bpy.types.Collection | None, recon: "Reconstruction") -> list[int]:
+    """The plate frame numbers the import keyed each of ``recon``'s frames on (``vggt_frame_numbers``); the
+    plate's own (``vggt_core.frame_numbers``) for an import that has none or other frames."""
+    from vggt_core.frame_numbers import plate_frame_numbers
+
+    numbers = list(col["vggt_frame_numbers"]) if col is not None and "vggt_frame_numbers" in col else []
+    return [int(n) for n in numbers] if len(numbers) == recon.num_frames else plate_frame_numbers(recon.frames).tolist()
+
+
+def _collection_of(root: bpy.types.Object) -> bpy.types.Collection | None:
+    return next((c for c in root.users_collection if "vggt_settings" in c), None)
+
+
+def lens_of(root: bpy.types.Object, recon: "Reconstruction | None" = None) -> "LensPackage":
+    """The ``LensPackage`` of ``recon`` when given (the reconstruction being imported), else the one stored on
+    the import (``vggt_lens``), else its cache's."""
+    import json
+
+    from vggt_core.lens_package import LensPackage, lens_from_reconstruction
+
+    col = _collection_of(root)
+    if recon is None and col is not None and "vggt_lens" in col:
+        return LensPackage.from_dict(json.loads(col["vggt_lens"]))
+    return lens_from_reconstruction(recon if recon is not None else _cached_reconstruction(col))
+
+
+def export_lens(root: bpy.types.Object, directory: str, recon: "Reconstruction | None" = None,
+                plate: bool = False, progress: Callable[[float], None] | None = None) -> list[str]:
+    """The import's lens package (``vggt_core.lens_package``: lens.json, undistort/redistort ST-maps and with
+    ``plate`` the undistorted plate on the import's frame numbers) in ``directory``. ``recon`` (for the plate's
+    frames) defaults to the import's cache. Returns the absolute paths written."""
+    from vggt_core.lens_package import write_lens_package, write_undistorted_plate
+
+    lens = lens_of(root, recon)
+    directory = os.path.abspath(bpy.path.abspath(directory))
+    files = write_lens_package(directory, lens)
+    if plate:
+        recon = recon if recon is not None else _cached_reconstruction(_collection_of(root))
+        files += write_undistorted_plate(os.path.join(directory, "undistorted"), recon.frames, lens,
+                                         frame_numbers_of(_collection_of(root), recon), progress)
+    return [str(p) for p in files]
 
 
 def _cached_reconstruction(col: bpy.types.Collection | None) -> "Reconstruction":
@@ -246,19 +379,21 @@ class _ExportOperator(setup_ops.RootPoll, bpy.types.Operator):
 
 
 class VGGT_OT_export_camera(_ExportOperator):
-    """Export the animated camera: Alembic (.abc), USD (.usd/.usda/.usdc), FBX (.fbx) or Nuke (.chan), by the
-    file name's extension"""
+    """Export the animated camera: Alembic (.abc), USD (.usd/.usda/.usdc), FBX (.fbx), Nuke (.chan) or a Nuke QC
+    script (.nk), by the file name's extension; its lens package goes beside it"""
 
     bl_idname = "vggt.export_camera"
     bl_label = "Export Camera"
-    filter_glob: StringProperty(default="*.abc;*.usd;*.usda;*.usdc;*.fbx;*.chan", options={"HIDDEN"})
+    filter_glob: StringProperty(default="*.abc;*.usd;*.usda;*.usdc;*.fbx;*.chan;*.nk", options={"HIDDEN"})
     bake_world: BoolProperty(name="Bake to World", default=True,
                              description="One camera with no parent, keyed at every frame with its world transform")
     with_points: BoolProperty(name="Point Cloud", default=False)
     with_proxies: BoolProperty(name="Depth Proxies", default=False)
+    with_locators: BoolProperty(name="Locators", default=True, description="The solved points' locator empties")
 
     def write(self, context, root):
-        return export_camera(context, root, self.filepath, self.bake_world, self.with_points, self.with_proxies)
+        return export_camera(context, root, self.filepath, self.bake_world, self.with_points, self.with_proxies,
+                             self.with_locators)
 
 
 class VGGT_OT_export_points(_ExportOperator):
@@ -270,6 +405,21 @@ class VGGT_OT_export_points(_ExportOperator):
 
     def write(self, context, root):
         return export_points_glb(root, self.filepath)
+
+
+class VGGT_OT_export_lens(_ExportOperator):
+    """Write the lens package: lens.json (model, values, overscan) and Nuke STMap EXRs to undistort the plate and
+    redistort CG, from the import's cache (identity without solved distortion)"""
+
+    bl_idname = "vggt.export_lens"
+    bl_label = "Export Lens"
+    directory: StringProperty(subtype="DIR_PATH", options={"SKIP_SAVE"})
+    undistort_plate: BoolProperty(name="Undistorted Plate", default=False,
+                                  description="Also the undistorted plate as an image sequence (undistorted/)")
+
+    def write(self, context, root):
+        files = export_lens(root, self.directory or self.filepath, plate=self.undistort_plate)
+        return os.path.dirname(files[0])
 
 
 class VGGT_OT_export_colmap(_ExportOperator):
@@ -293,6 +443,7 @@ def draw_panel(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     row.operator(VGGT_OT_export_camera.bl_idname, text="Camera", icon="CAMERA_DATA")
     row.operator(VGGT_OT_export_points.bl_idname, text="Points", icon="POINTCLOUD_DATA")
     row.operator(VGGT_OT_export_colmap.bl_idname, text="COLMAP", icon="FILE_FOLDER")
+    row.operator(VGGT_OT_export_lens.bl_idname, text="Lens", icon="IMAGE_DATA")
 
 
-classes = (VGGT_OT_export_camera, VGGT_OT_export_points, VGGT_OT_export_colmap)
+classes = (VGGT_OT_export_camera, VGGT_OT_export_points, VGGT_OT_export_colmap, VGGT_OT_export_lens)

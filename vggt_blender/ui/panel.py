@@ -84,6 +84,10 @@ class VGGT_PT_main(bpy.types.Panel):
         sub.enabled = props.import_proxies
         sub.prop(props, "proxy_every")
         box.prop(props, "set_scene")
+        row = box.row(align=True)
+        row.prop(props, "frame_numbers")
+        if props.frame_numbers == "START":
+            row.prop(props, "frame_numbers_start", text="")
 
         if running:
             stage = state.stage or "Working..."

@@ -40,6 +40,11 @@ DISTORTIONS = [
     ("k1", "k1", "Radial distortion k1 (onto the Movie Clip's tracking camera)"),
     ("k1k2", "k1, k2", "Radial distortion k1 and k2 (onto the Movie Clip's tracking camera)"),
 ]
+FRAME_NUMBERS = [
+    ("PLATE", "From Plate", "The plate's own frame numbers: a numbered image sequence its file numbers "
+                            "(shot.1001.png -> 1001), a movie or strip where it plays"),
+    ("START", "Start At", "The plate's frame spacing, shifted so the first reconstructed frame is Start At"),
+]
 POINT_SOURCES = [
     ("depth", "Depth", "Depth maps unprojected through the predicted cameras (usually more accurate)"),
     ("points", "Point Head", "The point head's direct world points"),
@@ -109,6 +114,10 @@ class VGGTSceneProps(PropertyGroup):
                                    description="Drop points below this confidence percentile")
     max_points: IntProperty(name="Max Points", default=2_000_000, min=0, description="0 = no limit")
     set_scene: EnumProperty(name="Scene Settings", items=SCENE_SETTINGS, default="AUTO")
+    frame_numbers: EnumProperty(name="Frame Numbers", items=FRAME_NUMBERS, default="PLATE",
+                                description="Timeline frames of the import, and frame numbers of every export")
+    frame_numbers_start: IntProperty(name="Start At", default=1001,
+                                     description="Frame number of the first reconstructed frame")
 
 
 class VGGTRunState(PropertyGroup):
@@ -156,6 +165,7 @@ def import_settings(props: VGGTSceneProps, plate: PlateSettings | None) -> Impor
         proxy_every=props.proxy_every,
         set_scene=props.set_scene == "PLATE" or (props.set_scene == "AUTO" and props.source_type != "STRIP"),
         plate=plate,
+        frame_start_at=props.frame_numbers_start if props.frame_numbers == "START" else None,
         track_markers=props.refine and props.track_markers,
         lens_to_artist_clip=props.refine and props.track_markers and props.lens_to_my_clip,
     )

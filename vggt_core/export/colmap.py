@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..filters import PointSet
+from ..frame_numbers import plate_frame_numbers
 from ..reconstruction import FrameInfo, Reconstruction
 
 _MODEL_IDS = {"PINHOLE": 1, "SIMPLE_RADIAL": 2, "RADIAL": 3}
@@ -57,16 +58,20 @@ def rotation_to_quaternion(rot: np.ndarray) -> np.ndarray:
     return q if q[0] >= 0 else -q
 
 
-def image_names(frames: Sequence[FrameInfo], as_png: Sequence[bool] | None = None) -> list[str]:
+def image_names(frames: Sequence[FrameInfo], as_png: Sequence[bool] | None = None,
+                frame_numbers: Sequence[int] | None = None) -> list[str]:
     """Unique COLMAP image names for ``frames``: the file name with whitespace replaced by ``_``; video
-    frames ``<video stem>_<frame number:06d>.png``; ``as_png[k]`` (default: video frames only) gives frame k
-    a ``.png`` suffix. Prefixed by position (``00003_``) when names clash."""
+    frames ``<video stem>_<plate frame number:06d>.png`` (``frame_numbers``, default
+    ``vggt_core.frame_numbers.plate_frame_numbers``: the video's frame 0 is 1); ``as_png[k]`` (default:
+    video frames only) gives frame k a ``.png`` suffix. Prefixed by position (``00003_``) when names clash."""
     if as_png is None:
         as_png = [f.timestamp is not None for f in frames]
+    if frame_numbers is None:
+        frame_numbers = plate_frame_numbers(frames)
     names = []
-    for f, png in zip(frames, as_png):
+    for f, png, number in zip(frames, as_png, frame_numbers):
         path = Path(f.source)
-        name = f"{path.stem}_{f.index:06d}.png" if f.timestamp is not None else path.name
+        name = f"{path.stem}_{int(number):06d}.png" if f.timestamp is not None else path.name
         if png:
             name = Path(name).with_suffix(".png").name
         names.append(re.sub(r"\s", "_", name))
@@ -87,9 +92,11 @@ def _usable_as_is(frame: FrameInfo) -> bool:
 
 
 def write_images(
-    out_dir: str | Path, frames: Sequence[FrameInfo], progress: Callable[[float], None] | None = None
+    out_dir: str | Path, frames: Sequence[FrameInfo], progress: Callable[[float], None] | None = None,
+    frame_numbers: Sequence[int] | None = None,
 ) -> list[str]:
-    """Put every frame into ``out_dir`` at its original resolution; returns the names (``image_names``).
+    """Put every frame into ``out_dir`` at its original resolution; returns the names (``image_names``, with
+    ``frame_numbers``).
 
     JPEG/PNG files that need no EXIF rotation are hard-linked (copied across file systems; a file that
     already is the target is left alone); video frames and other images are decoded and written as PNG.
@@ -102,7 +109,7 @@ def write_images(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keep = [_usable_as_is(f) for f in frames]
-    names = image_names(frames, [not k for k in keep])
+    names = image_names(frames, [not k for k in keep], frame_numbers)
     for frame, name, k in zip(frames, names, keep):
         target = out / name
         if not k or (target.exists() and os.path.samefile(frame.source, target)):
@@ -212,13 +219,46 @@ def write_colmap_dataset(
     recon: Reconstruction,
     points: PointSet | None = None,
     progress: Callable[[float], None] | None = None,
+    frame_numbers: Sequence[int] | None = None,
 ) -> Path:
-    """A COLMAP dataset in ``root``: ``images/`` (``write_images``) and ``sparse/0/`` (``write_colmap``, binary
-    and text), the layout Gaussian-splatting trainers take (e.g. ``train.py -s ROOT``). Returns ``root``."""
+    """A COLMAP dataset in ``root``: ``images/`` (``write_images``; video frames named by ``frame_numbers``) and
+    ``sparse/0/`` (``write_colmap``, binary and text), the layout Gaussian-splatting trainers take (e.g.
+    ``train.py -s ROOT``). Returns ``root``.
+
+    With solved distortion (a SIMPLE_RADIAL / RADIAL camera) the trainers, which take only pinhole cameras,
+    get the undistorted dataset there instead (``pycolmap.undistort_images``: PINHOLE, images cropped to
+    their valid pixels), and the distorted one is kept beside it in ``root/distorted/{images,sparse/0}``
+    (the layout of the trainers' own ``convert.py``).
+    """
     root = Path(root)
-    names = write_images(root / "images", recon.frames, progress)
-    write_colmap(root / "sparse" / "0", recon, points, names=names)
+    distorted = _cameras(recon)[0][0][1] != "PINHOLE"
+    base = root / "distorted" if distorted else root
+    names = write_images(base / "images", recon.frames, progress, frame_numbers)
+    write_colmap(base / "sparse" / "0", recon, points, names=names)
+    if distorted:
+        _undistort_dataset(base, root)
     return root
+
+
+def _undistort_dataset(distorted: Path, root: Path) -> None:
+    """``pycolmap.undistort_images`` of the dataset in ``distorted`` into ``root/images`` and ``root/sparse/0``
+    (binary and text), replacing what was there."""
+    import tempfile
+
+    import pycolmap
+
+    quiet, pycolmap.logging.minloglevel = pycolmap.logging.minloglevel, int(pycolmap.logging.WARNING)
+    try:  # COLMAP logs a line per image: keep the commands' progress output readable
+        with tempfile.TemporaryDirectory(dir=root, prefix=".undistort-") as tmp:
+            pycolmap.undistort_images(tmp, distorted / "sparse" / "0", distorted / "images")
+            for sub in ("images", "sparse"):
+                shutil.rmtree(root / sub, ignore_errors=True)
+            shutil.move(Path(tmp) / "images", root / "images")
+            (root / "sparse").mkdir()
+            shutil.move(Path(tmp) / "sparse", root / "sparse" / "0")  # undistort_images writes a flat sparse/
+    finally:
+        pycolmap.logging.minloglevel = quiet
+    pycolmap.Reconstruction(root / "sparse" / "0").write_text(root / "sparse" / "0")
 
 
 def _write_binary(out: Path, cams: list, imgs: list, tracked: list, pts: PointSet) -> None:

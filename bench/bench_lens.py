@@ -1,0 +1,135 @@
+"""The lens package: ST-map round trip, overscan and timings on an HD plate, and the file list of a delivery of
+the bundled example.
+
+Round trip: every plate pixel centre goes through the redistort map onto the overscan canvas and back through
+the undistort map (bilinear lookup, as Nuke's STMap samples), distance to where it started, in plate pixels.
+Delivery: the example's ground truth (``bench_setup_floor.ground_truth_recon``, a stand-in for the network that
+lives here) with a stand-in solved RADIAL lens, imported and exported by the product's own code
+(``--export-lens``, ``--export-camera shot.abc``, ``shot.chan``, ``shot.nk``, COLMAP).
+
+    .venv/bin/python bench/bench_lens.py     # -> bench/results/lens_package.{json,md}
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
+
+from bench_common import RESULTS, command_line, hardware, md_table, write_json  # noqa: E402
+from vggt_core.lens_package import (LensPackage, redistort_stmap, undistort_stmap, write_lens_package,  # noqa: E402
+                                    write_undistorted_plate)
+from vggt_core.reconstruction import FrameInfo  # noqa: E402
+
+LENSES = {
+    "SIMPLE_RADIAL k1=-0.05": LensPackage("SIMPLE_RADIAL", 1920, 1080, 1600.0, 1600.0, 960.0, 540.0, k1=-0.05),
+    "RADIAL k1=-0.12 k2=0.02 (off centre)": LensPackage("RADIAL", 1920, 1080, 1400.0, 1400.0, 950.0, 530.0,
+                                                        k1=-0.12, k2=0.02),
+    "RADIAL k1=+0.08 (pincushion)": LensPackage("RADIAL", 1920, 1080, 1600.0, 1600.0, 960.0, 540.0, k1=0.08),
+}
+
+
+def _bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``img`` [H, W] sampled at continuous pixel coordinates (centres at +0.5), edges clamped."""
+    h, w = img.shape
+    x, y = np.clip(x - 0.5, 0, w - 1.001), np.clip(y - 0.5, 0, h - 1.001)
+    x0, y0 = x.astype(int), y.astype(int)
+    fx, fy = x - x0, y - y0
+    return (img[y0, x0] * (1 - fx) * (1 - fy) + img[y0, x0 + 1] * fx * (1 - fy)
+            + img[y0 + 1, x0] * (1 - fx) * fy + img[y0 + 1, x0 + 1] * fx * fy)
+
+
+def round_trip(lens: LensPackage) -> dict:
+    t0 = time.perf_counter()
+    und = undistort_stmap(lens)
+    red = redistort_stmap(lens)
+    maps_s = time.perf_counter() - t0
+    wo, ho = lens.overscan_size()
+    cx, cy = red[..., 0] * wo, (1.0 - red[..., 1]) * ho
+    u = _bilinear(und[..., 0].astype(np.float64), cx, cy) * lens.width
+    v = (1.0 - _bilinear(und[..., 1].astype(np.float64), cx, cy)) * lens.height
+    ys, xs = np.mgrid[0:lens.height, 0:lens.width] + 0.5
+    err = np.hypot(u - xs, v - ys)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        write_lens_package(tmp, lens)
+        write_s = time.perf_counter() - t0
+        plate = Path(tmp) / "plate.1001.png"
+        from PIL import Image
+
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (lens.height, lens.width, 3), np.uint8)).save(plate)
+        t0 = time.perf_counter()
+        write_undistorted_plate(Path(tmp) / "und", [FrameInfo(str(plate), 0, None, lens.width, lens.height)], lens, [1001])
+        plate_s = time.perf_counter() - t0
+    return {"overscan": round(lens.overscan(), 5), "overscan_size": list(lens.overscan_size()),
+            "round_trip_max_px": float(err.max()), "round_trip_p99_px": float(np.percentile(err, 99)),
+            "maps_s": round(maps_s, 3), "package_write_s": round(write_s, 3), "undistort_frame_s": round(plate_s, 3)}
+
+
+def delivery() -> list[str]:
+    import bpy
+
+    from bench_setup_floor import ground_truth_recon
+    from vggt_blender import export_ops
+    from vggt_blender.builders import import_reconstruction
+    from vggt_blender.convert import ImportSettings
+
+    recon, _, _ = ground_truth_recon()
+    k = recon.intrinsics[0]
+    solve = {"lens": "shared", "focal_before_px": float(k[0, 0]), "focal_after_px": float(k[0, 0]),
+             "camera_model": "RADIAL", "k1": -0.05, "k2": 0.01}  # stand-in lens: the example is rendered pinhole
+    recon = dataclasses.replace(recon, solve=solve)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    col = import_reconstruction(recon, ImportSettings(depth_proxies=False, conf_percentile=0.0, max_points=50_000),
+                                bpy.context.scene)
+    root = next(o for o in col.objects if o.get("vggt_root"))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "delivery"
+        for name in ("shot.abc", "shot.chan", "shot.nk"):
+            export_ops.export_camera(bpy.context, root, str(out / name))
+        export_ops.export_lens(root, str(out / "lens"), recon, plate=True)
+        export_ops.export_colmap(root, str(out / "colmap"), recon)
+        files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    return files
+
+
+def main() -> int:
+    rows = {name: round_trip(lens) for name, lens in LENSES.items()}
+    files = delivery()
+    result = {"command": command_line(), "hardware": hardware("cpu"), "lenses": rows, "delivery_files": files}
+    write_json(RESULTS / "lens_package.json", result)
+    table = md_table(["lens (1920x1080)", "overscan", "canvas", "round trip max px", "p99 px", "maps s",
+                      "package write s", "undistort 1 frame s"],
+                     [[n, r["overscan"], "x".join(map(str, r["overscan_size"])), f"{r['round_trip_max_px']:.2e}",
+                       f"{r['round_trip_p99_px']:.2e}", r["maps_s"], r["package_write_s"], r["undistort_frame_s"]]
+                      for n, r in rows.items()])
+    hw = result["hardware"]
+    listing = "\n".join(f"    {f}" for f in _collapse(files))
+    md = (f"# Lens package\n\n`{result['command']}` on {hw['cpu']} ({hw['cpu_cores']} cores), Python {hw['python']}.\n\n"
+          f"{table}\n\nDelivery of the bundled example (`examples/orbit`, ground truth with a stand-in RADIAL "
+          f"lens): shot.abc, shot.chan, shot.nk, --export-lens lens --undistort-plate, COLMAP:\n\n{listing}\n")
+    (RESULTS / "lens_package.md").write_text(md)
+    print(md)
+    return 0
+
+
+def _collapse(files: list[str]) -> list[str]:
+    """Folders with more than 4 files shown as their first file and a count."""
+    by_dir: dict[str, list[str]] = {}
+    for f in files:
+        by_dir.setdefault(os.path.dirname(f), []).append(f)
+    out = []
+    for d, fs in by_dir.items():
+        out += fs if len(fs) <= 4 else [fs[0], f"... ({len(fs)} files in {d}/)"]
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

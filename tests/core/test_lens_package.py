@@ -1,0 +1,197 @@
+"""The lens package's ST-maps, checked by warping a synthetic distorted grid as Nuke's STMap node would.
+
+The warp here is a stand-in of Nuke's ``STMap`` (bilinear lookup at ``(u * W, (1 - v) * H)``, pixel centres
+at +0.5): it tests only our side of that documented contract. The distorted plate is drawn with the
+radial model written out here (``1 + k1 r^2 + k2 r^4`` on normalised coordinates), inverted by fixed-point
+iteration, independently of pycolmap.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pycolmap")
+pytest.importorskip("OpenImageIO")
+
+from vggt_core.lens_package import (LensPackage, lens_from_reconstruction, redistort_stmap,  # noqa: E402
+                                    undistort_stmap, write_lens_package, write_undistorted_plate)
+
+W, H = 240, 160
+LENS = LensPackage("RADIAL", W, H, 200.0, 200.0, 117.0, 72.0, k1=-0.12, k2=0.02)  # barrel, off centre
+GRID = 20  # undistorted grid spacing in pixels
+
+
+def _undistort_points(p: np.ndarray) -> np.ndarray:
+    """Plate pixels -> undistorted pixels by fixed-point iteration of the radial model."""
+    xd = (p - [LENS.cx, LENS.cy]) / LENS.fx
+    xu = xd.copy()
+    for _ in range(50):
+        r2 = (xu ** 2).sum(-1, keepdims=True)
+        xu = xd / (1 + LENS.k1 * r2 + LENS.k2 * r2 ** 2)
+    return xu * LENS.fx + [LENS.cx, LENS.cy]
+
+
+def _grid_image(xy: np.ndarray, shape) -> np.ndarray:
+    """Dark anti-aliased vertical lines every GRID pixels (in undistorted coordinates ``xy``) on white."""
+    d = np.abs((xy[..., 0] - 10.0 + GRID / 2) % GRID - GRID / 2)
+    return np.clip(d / 3.0, 0.0, 1.0).reshape(shape)
+
+
+def _stmap_warp(src: np.ndarray, stmap: np.ndarray) -> np.ndarray:
+    """Nuke STMap stand-in: out[j, i] = src sampled bilinearly at (u * W, (1 - v) * H); NaN outside."""
+    h, w = src.shape[:2]
+    x = stmap[..., 0] * w - 0.5
+    y = (1.0 - stmap[..., 1]) * h - 0.5
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = x - x0, y - y0
+    inside = (x0 >= 0) & (y0 >= 0) & (x0 + 1 < w) & (y0 + 1 < h)
+    x0, y0 = np.clip(x0, 0, w - 2), np.clip(y0, 0, h - 2)
+    out = (src[y0, x0] * (1 - fx) * (1 - fy) + src[y0, x0 + 1] * fx * (1 - fy)
+           + src[y0 + 1, x0] * (1 - fx) * fy + src[y0 + 1, x0 + 1] * fx * fy)
+    return np.where(inside, out, np.nan)
+
+
+def _line_errors(flat: np.ndarray) -> tuple[list[float], list[float]]:
+    """For each vertical grid line on the undistorted canvas ``flat`` [Ho, Wo]: row by row the darkness
+    centroid near its undistorted x; how far those stray from a straight line fitted through them
+    (curvature) and from where the line belongs."""
+    ho, wo = flat.shape
+    ox = (wo - W) / 2
+    cols = np.arange(wo) + 0.5
+    bent, off = [], []
+    for x_line in np.arange(10.0, W, GRID):
+        sel = np.abs(cols - (x_line + ox)) < GRID / 2
+        rows, found = [], []
+        for j in range(ho):
+            dark = 1.0 - flat[j, sel]
+            if not np.isnan(dark).any() and dark.sum() > 0.5:
+                rows.append(j + 0.5)
+                found.append((cols[sel] * dark).sum() / dark.sum())
+        if len(found) > H // 2:
+            fit = np.polyfit(rows, found, 1)
+            bent.append(np.abs(np.polyval(fit, rows) - found).max())
+            off.append(np.abs(np.asarray(found) - (x_line + ox)).max())
+    return bent, off
+
+
+def _plate() -> np.ndarray:
+    ys, xs = np.mgrid[0:H, 0:W] + 0.5
+    return _grid_image(_undistort_points(np.stack([xs, ys], -1)), (H, W))
+
+
+def test_undistort_straightens_lines():
+    plate = _plate()
+    st = undistort_stmap(LENS)
+    wo, ho = LENS.overscan_size()
+    assert st.shape == (ho, wo, 2) and st.dtype == np.float32 and LENS.overscan() > 1.0
+    flat = _stmap_warp(plate, st)
+    bent, off = _line_errors(flat)
+    assert len(bent) >= 8 and max(bent) < 0.15 and max(off) < 0.25, (max(bent), max(off))
+    # the same measure on the plate itself finds its lines bent: the check can fail
+    dark = 1.0 - plate[:, :GRID]
+    centroids = ((np.arange(GRID) + 0.5) * dark).sum(1) / dark.sum(1)
+    assert np.ptp(centroids) > 1.0
+
+
+def test_undistort_then_redistort_returns_the_plate():
+    und, red = undistort_stmap(LENS), redistort_stmap(LENS)
+    wo, ho = LENS.overscan_size()
+    assert red.shape == (H, W, 2)
+    # where each plate pixel lands on the canvas, then back through the undistort map (bilinear)
+    cx = red[..., 0] * wo
+    cy = (1.0 - red[..., 1]) * ho
+    back_u = _stmap_warp(und[..., 0], np.stack([cx / wo, 1 - cy / ho], -1))
+    back_v = _stmap_warp(und[..., 1], np.stack([cx / wo, 1 - cy / ho], -1))
+    ys, xs = np.mgrid[0:H, 0:W] + 0.5
+    err = np.hypot(back_u * W - xs, (1 - back_v) * H - ys)
+    assert np.isfinite(err[2:-2, 2:-2]).all()
+    assert np.nanmax(err) < 0.05, np.nanmax(err)
+    # every undistorted plate pixel lies on the canvas (the overscan holds it)
+    assert cx.min() >= 0 and cy.min() >= 0 and cx.max() <= wo and cy.max() <= ho
+
+
+def test_identity_without_distortion_and_files(tmp_path):
+    import OpenImageIO as oiio
+
+    from synth_recon import make_recon
+
+    recon = make_recon([(64, 48)] * 2)
+    lens = lens_from_reconstruction(recon)
+    assert lens.model == "PINHOLE" and lens.overscan() == 1.0 and lens.overscan_size() == (64, 48)
+    st = undistort_stmap(lens)
+    ys, xs = np.mgrid[0:48, 0:64] + 0.5
+    np.testing.assert_allclose(st[..., 0], xs / 64, atol=1e-6)
+    np.testing.assert_allclose(st[..., 1], 1 - ys / 48, atol=1e-6)  # origin bottom-left
+    paths = write_lens_package(tmp_path / "lens", LENS)
+    meta = json.loads(paths[0].read_text())
+    assert meta["model"] == "RADIAL" and meta["k1"] == -0.12 and meta["overscan"] == pytest.approx(LENS.overscan())
+    img = oiio.ImageInput.open(str(paths[1]))
+    spec = img.spec()
+    data = img.read_image(0, 0, 0, 3, "float")
+    img.close()
+    assert spec.format == oiio.FLOAT and (spec.width, spec.height) == LENS.overscan_size()
+    np.testing.assert_array_equal(np.asarray(data)[..., :2], undistort_stmap(LENS))
+
+
+def test_lens_from_the_solve():
+    import dataclasses
+
+    from synth_recon import make_recon
+
+    recon = make_recon([(64, 48)] * 2, fx_fy=[(40.0, 40.0)] * 2)
+    solved = dataclasses.replace(recon, solve={"lens": "shared", "camera_model": "SIMPLE_RADIAL", "k1": 0.05})
+    lens = lens_from_reconstruction(solved)
+    assert lens.model == "SIMPLE_RADIAL" and lens.k1 == 0.05 and lens.k2 == 0.0
+    assert lens.fx == lens.fy == pytest.approx(recon.intrinsics[0, 0, 0])
+
+
+def test_undistorted_plate_with_openimageio(tmp_path):
+    """The undistorted plate sequence (OpenImageIO's st_warp reading our ST-map): straight lines, named on the
+    plate's frame numbers, float EXR kept float."""
+    import OpenImageIO as oiio
+
+    from vggt_core.reconstruction import FrameInfo
+
+    grey = np.repeat(_plate()[..., None], 3, -1).astype(np.float32)
+    frames = []
+    for n in (1001, 1002):
+        path = tmp_path / f"shot.{n}.exr"
+        out = oiio.ImageOutput.create(str(path))
+        out.open(str(path), oiio.ImageSpec(W, H, 3, oiio.FLOAT))
+        out.write_image(grey)
+        out.close()
+        frames.append(FrameInfo(str(path), n - 1001, None, W, H))
+    written = write_undistorted_plate(tmp_path / "und", frames, LENS, [1001, 1002])
+    assert [p.name for p in written] == ["undistorted.1001.exr", "undistorted.1002.exr"]
+    buf = oiio.ImageBuf(str(written[0]))
+    assert buf.spec().format == oiio.FLOAT and (buf.spec().width, buf.spec().height) == LENS.overscan_size()
+    flat = np.asarray(buf.get_pixels(oiio.FLOAT))[..., 0]
+    wo, ho = LENS.overscan_size()
+    # st_warp leaves black outside the plate: only rows and columns fully inside it are measured
+    inside = (undistort_stmap(LENS)[..., 0] > 0.02) & (undistort_stmap(LENS)[..., 0] < 0.98)
+    inside &= (undistort_stmap(LENS)[..., 1] > 0.02) & (undistort_stmap(LENS)[..., 1] < 0.98)
+    bent, off = _line_errors(np.where(inside, flat, np.nan))
+    assert len(bent) >= 8 and max(bent) < 0.15 and max(off) < 0.25, (max(bent), max(off))
+
+
+def test_a_folding_lens_leaves_its_corners_out():
+    """Strong barrel distortion that folds back before the plate's corners (a bad solve): no NaN in the maps,
+    the corners point outside (black in an STMap), the overscan holds the rest, and lens.json says so."""
+    lens = LensPackage("RADIAL", 480, 270, 192.2, 192.2, 240.0, 135.0, k1=-0.048, k2=-0.0089)
+    assert not lens.invertible() and LENS.invertible()
+    red, und = redistort_stmap(lens), undistort_stmap(lens)
+    assert np.isfinite(red).all() and np.isfinite(und).all()
+    assert (red[0, 0] == -1).all() and (red[-1, -1] == -1).all() and (red[135, 240] > 0).all()
+    assert 1.0 < lens.overscan() < 3.0 and lens.to_dict()["invertible"] is False
+    # where the round trip is defined it still holds
+    ys, xs = np.mgrid[0:270, 0:480] + 0.5
+    wo, ho = lens.overscan_size()
+    ok = (red[..., 0] >= 0)
+    cx, cy = red[..., 0] * wo, (1.0 - red[..., 1]) * ho
+    back_u = _stmap_warp(und[..., 0], np.stack([cx / wo, 1 - cy / ho], -1))
+    back_v = _stmap_warp(und[..., 1], np.stack([cx / wo, 1 - cy / ho], -1))
+    err = np.hypot(back_u * 480 - xs, (1 - back_v) * 270 - ys)
+    inner = ok & (np.hypot(xs - 240, ys - 135) < 200)
+    assert np.nanmax(err[inner]) < 0.05

@@ -1,0 +1,278 @@
+"""The lens package of a matchmove delivery: one lens description, ST-maps, the overscan, a JSON (no bpy).
+
+``LensPackage`` is the single description of the plate's lens (COLMAP model and values, plate size,
+overscan) that the exports read; ``lens_from_reconstruction`` takes it from the camera solve (identity,
+i.e. PINHOLE, without solved distortion). The distortion is COLMAP's, as the solve fits it
+(``vggt_core.solve.adjust``): SIMPLE_RADIAL / RADIAL scale normalised coordinates by
+``1 + k1 r^2 (+ k2 r^4)``; the maths is pycolmap's ``Camera.img_from_cam`` / ``cam_from_img``.
+
+Pixels: continuous, the plate spans ``[0, W] x [0, H]``, pixel ``(i, j)`` (column, row from the top) has
+its centre at ``(i + 0.5, j + 0.5)`` (``Reconstruction``'s and COLMAP's convention).
+
+The *undistorted* image is the pinhole camera with the plate's ``fx, fy, cx, cy`` on an overscan canvas
+``Wo x Ho`` centred on the plate (the plate's pixel ``(x, y)`` sits at ``(x + (Wo - W) / 2, y + (Ho - H) / 2)``),
+just large enough that no undistorted plate pixel falls outside it. CG is rendered on that canvas and
+redistorted to the plate size.
+
+ST-maps follow Nuke's ``STMap`` node: each pixel of the output holds where to sample the input, red = u
+and green = v normalised to 0-1 over the input, origin bottom-left (``u = x / W_in``, ``v = 1 - y / H_in``,
+pixel centres at +0.5), 32-bit float EXR written with OpenImageIO. ``undistort`` (plate -> canvas) takes
+the plate as input and makes the ``Wo x Ho`` undistorted plate; ``redistort`` (canvas -> plate) takes a
+``Wo x Ho`` CG render and makes the plate-sized distorted one.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .reconstruction import FrameInfo, Reconstruction
+
+MODELS = ("PINHOLE", "SIMPLE_RADIAL", "RADIAL")
+UNDISTORT_MAP = "stmap_undistort.exr"
+REDISTORT_MAP = "stmap_redistort.exr"
+LENS_JSON = "lens.json"
+# plate-edge samples per pixel of the longer side, when searching the overscan
+_EDGE_SAMPLES = 2
+
+
+@dataclass(frozen=True)
+class LensPackage:
+    """One lens for the shot, in the plate's original pixels.
+
+    model: COLMAP camera model, one of ``MODELS`` (PINHOLE: no distortion).
+    width, height: plate size in pixels. fx, fy, cx, cy: focal lengths and principal point in pixels.
+    k1, k2: radial distortion of normalised coordinates (k2 only with RADIAL; 0 otherwise).
+    """
+
+    model: str
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    k1: float = 0.0
+    k2: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"unknown lens model {self.model!r} (one of {', '.join(MODELS)})")
+        if self.model != "PINHOLE" and self.fx != self.fy:
+            raise ValueError(f"{self.model} has one focal length: fx must equal fy")
+
+    def camera(self) -> "pycolmap.Camera":  # noqa: F821 (imported lazily)
+        """The pycolmap ``Camera`` of this lens (SIMPLE_RADIAL / RADIAL take one focal length: ``fx``)."""
+        import pycolmap
+
+        params = {"PINHOLE": [self.fx, self.fy, self.cx, self.cy],
+                  "SIMPLE_RADIAL": [self.fx, self.cx, self.cy, self.k1],
+                  "RADIAL": [self.fx, self.cx, self.cy, self.k1, self.k2]}[self.model]
+        return pycolmap.Camera(model=self.model, width=self.width, height=self.height, params=params)
+
+    def distort(self, undistorted: np.ndarray) -> np.ndarray:
+        """Plate pixels [N, 2] of undistorted pinhole pixels [N, 2] (both in plate coordinates, no overscan)."""
+        u = np.asarray(undistorted, np.float64).reshape(-1, 2)
+        if self.model == "PINHOLE":
+            return u.copy()
+        rays = np.c_[(u[:, 0] - self.cx) / self.fx, (u[:, 1] - self.cy) / self.fy, np.ones(len(u))]
+        return np.asarray(self.camera().img_from_cam(rays), np.float64)
+
+    def undistort(self, plate: np.ndarray) -> np.ndarray:
+        """Undistorted pinhole pixels [N, 2] of plate pixels [N, 2] (inverse of ``distort``); NaN where no ray
+        reaches that plate pixel (a strong distortion folds back far from the centre: pycolmap's inversion
+        does not converge there)."""
+        p = np.asarray(plate, np.float64).reshape(-1, 2)
+        if self.model == "PINHOLE":
+            return p.copy()
+        xy = np.asarray(self.camera().cam_from_img(p), np.float64)
+        return np.c_[xy[:, 0] * self.fx + self.cx, xy[:, 1] * self.fy + self.cy]
+
+    def round_trips(self, undistorted: np.ndarray) -> np.ndarray:
+        """[N] bool: undistorted pixels [N, 2] inside the lens' invertible range (distorting then undistorting
+        them returns them within 1e-3 px); beyond a fold two rays would share a plate pixel."""
+        u = np.asarray(undistorted, np.float64).reshape(-1, 2)
+        return np.hypot(*(self.undistort(self.distort(u)) - u).T) < 1e-3
+
+    def _edge_undistorted(self) -> np.ndarray:
+        """Undistorted pixels [N, 2] of the plate's edges, densely sampled (NaN where not invertible)."""
+        w, h = self.width, self.height
+        n = _EDGE_SAMPLES * max(w, h) + 1
+        t = np.linspace(0.0, 1.0, n)
+        return self.undistort(np.concatenate([np.c_[t * w, np.zeros(n)], np.c_[t * w, np.full(n, h)],
+                                              np.c_[np.zeros(n), t * h], np.c_[np.full(n, w), t * h]]))
+
+    def invertible(self) -> bool:
+        """True when every plate pixel has an undistorted position (False: the solved distortion folds before
+        the plate's edge, so the undistort map leaves those pixels out; usually a solve to check)."""
+        return bool(np.isfinite(self._edge_undistorted()).all())
+
+    def overscan(self) -> float:
+        """The smallest enlargement (>= 1) of the plate, about its centre, that holds every undistorted
+        plate pixel (found on the plate's edges, densely sampled; pixels without one are left out)."""
+        w, h = self.width, self.height
+        u = self._edge_undistorted()
+        u = u[np.isfinite(u).all(1)]
+        if not len(u):
+            return 1.0
+        return max(1.0, float(np.max(np.abs(u[:, 0] - w / 2) / (w / 2))), float(np.max(np.abs(u[:, 1] - h / 2) / (h / 2))))
+
+    def overscan_size(self) -> tuple[int, int]:
+        """(Wo, Ho): the overscan canvas in pixels, ``overscan()`` times the plate rounded up to even
+        numbers (so the plate sits on whole pixels in its centre)."""
+        s = self.overscan()
+        return 2 * math.ceil(self.width * s / 2 - 1e-9), 2 * math.ceil(self.height * s / 2 - 1e-9)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LensPackage":
+        """The lens of ``to_dict``'s output (or of ``lens.json``); other keys are ignored."""
+        names = ("model", "width", "height", "fx", "fy", "cx", "cy", "k1", "k2")
+        return cls(**{k: data[k] for k in names if k in data})
+
+    def to_dict(self) -> dict:
+        """The JSON description: model, values, plate and overscan sizes, overscan factor, map names."""
+        wo, ho = self.overscan_size()
+        return {**asdict(self), "overscan": self.overscan(), "overscan_size": [wo, ho], "invertible": self.invertible(),
+                "pixel_centres": "+0.5 (COLMAP)", "distortion": "COLMAP radial: 1 + k1 r^2 + k2 r^4",
+                "stmaps": {"undistort": UNDISTORT_MAP, "redistort": REDISTORT_MAP}}
+
+
+def lens_from_reconstruction(recon: Reconstruction) -> LensPackage:
+    """The shot's lens: the solve's shared/known lens with its distortion (``recon.solve['camera_model']``,
+    ``k1``, ``k2``), else frame 0's pinhole intrinsics (identity ST-maps)."""
+    k = np.asarray(recon.intrinsics[0], np.float64)
+    f = recon.frames[0]
+    solve = recon.solve or {}
+    model = solve.get("camera_model") if solve.get("lens") in ("shared", "known") else None
+    if model not in ("SIMPLE_RADIAL", "RADIAL"):
+        return LensPackage("PINHOLE", f.width, f.height, k[0, 0], k[1, 1], k[0, 2], k[1, 2])
+    return LensPackage(model, f.width, f.height, k[0, 0], k[0, 0], k[0, 2], k[1, 2], float(solve.get("k1", 0.0)),
+                       float(solve.get("k2", 0.0)) if model == "RADIAL" else 0.0)
+
+
+def _centres(w: int, h: int) -> np.ndarray:
+    """[h * w, 2] pixel centres, row by row from the top."""
+    x, y = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    return np.c_[x.ravel(), y.ravel()]
+
+
+def _stmap(src: np.ndarray, src_w: int, src_h: int, w: int, h: int, valid: np.ndarray) -> np.ndarray:
+    """[h, w, 2] float32 STMap (u, v) from source pixels ``src`` [h * w, 2] of each output pixel; where not
+    ``valid`` [h * w] it points outside the source (u = v = -1: black in an STMap)."""
+    uv = np.stack([src[:, 0] / src_w, 1.0 - src[:, 1] / src_h], -1)
+    uv[~(valid & np.isfinite(uv).all(1))] = -1.0
+    return uv.reshape(h, w, 2).astype(np.float32)
+
+
+def undistort_stmap(lens: LensPackage) -> np.ndarray:
+    """[Ho, Wo, 2] STMap making the undistorted overscan canvas from the plate."""
+    wo, ho = lens.overscan_size()
+    canvas = _centres(wo, ho) - [(wo - lens.width) / 2, (ho - lens.height) / 2]
+    valid = np.ones(len(canvas), bool) if lens.model == "PINHOLE" else lens.round_trips(canvas)
+    return _stmap(lens.distort(canvas), lens.width, lens.height, wo, ho, valid)
+
+
+def redistort_stmap(lens: LensPackage) -> np.ndarray:
+    """[H, W, 2] STMap making the distorted plate-sized image from a ``Wo x Ho`` undistorted (CG) render."""
+    wo, ho = lens.overscan_size()
+    canvas = lens.undistort(_centres(lens.width, lens.height)) + [(wo - lens.width) / 2, (ho - lens.height) / 2]
+    return _stmap(canvas, wo, ho, lens.width, lens.height, np.ones(len(canvas), bool))
+
+
+def write_exr(path: str | Path, uv: np.ndarray) -> None:
+    """An [H, W, 2] map as a 32-bit float RGB EXR (R = u, G = v, B = 0), rows from the top."""
+    import OpenImageIO as oiio
+
+    h, w = uv.shape[:2]
+    rgb = np.zeros((h, w, 3), np.float32)
+    rgb[..., :2] = uv
+    out = oiio.ImageOutput.create(str(path))
+    if out is None:
+        raise OSError(f"cannot write {path}: {oiio.geterror()}")
+    spec = oiio.ImageSpec(w, h, 3, oiio.FLOAT)
+    spec.attribute("compression", "zip")
+    if not out.open(str(path), spec) or not out.write_image(rgb):
+        message = out.geterror()
+        out.close()
+        raise OSError(f"cannot write {path}: {message}")
+    out.close()
+
+
+def write_lens_package(directory: str | Path, lens: LensPackage) -> list[Path]:
+    """``lens.json`` and the two ST-maps in ``directory`` (created); returns the paths written."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    write_exr(d / UNDISTORT_MAP, undistort_stmap(lens))
+    write_exr(d / REDISTORT_MAP, redistort_stmap(lens))
+    (d / LENS_JSON).write_text(json.dumps(lens.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return [d / LENS_JSON, d / UNDISTORT_MAP, d / REDISTORT_MAP]
+
+
+def _image_buf(array: np.ndarray):
+    """An OpenImageIO ``ImageBuf`` holding ``array`` [H, W, C] (its own type: uint8, uint16 or float32)."""
+    import OpenImageIO as oiio
+
+    fmt = {np.dtype(np.uint8): oiio.UINT8, np.dtype(np.uint16): oiio.UINT16}.get(array.dtype, oiio.FLOAT)
+    buf = oiio.ImageBuf(oiio.ImageSpec(array.shape[1], array.shape[0], array.shape[2], fmt))
+    buf.set_pixels(oiio.ROI(), np.ascontiguousarray(array))
+    return buf
+
+
+def write_undistorted_plate(directory: str | Path, frames: Sequence[FrameInfo], lens: LensPackage,
+                            numbers: Sequence[int], progress: Callable[[float], None] | None = None) -> list[Path]:
+    """Each of ``frames`` (``FrameInfo``) undistorted onto the overscan canvas, as
+    ``directory/undistorted.<number:04d>.<ext>`` for ``numbers`` (the plate frame numbers).
+
+    Warped with OpenImageIO's ``ImageBufAlgo.st_warp`` and the undistort ST-map (``flip_t``: Nuke's
+    bottom-up v). EXR and DPX stills become float EXR (values kept); other stills keep their bit depth as PNG; video
+    frames (decoded sRGB) become 8-bit PNG. progress: called with the fraction done (0..1).
+    """
+    import OpenImageIO as oiio
+
+    from .errors import InputError
+    from .frames import OIIO_EXTENSIONS, iter_frames
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    st = _image_buf(undistort_stmap(lens))
+    written: list[Path] = []
+
+    def warp(src, number: int, ext: str) -> None:
+        out = oiio.ImageBufAlgo.st_warp(src, st, filtername="catmull-rom", flip_t=True, roi=st.roi)
+        if out.has_error:
+            raise InputError(f"cannot undistort frame {number}: {out.geterror()}")
+        path = d / f"undistorted.{int(number):04d}{ext}"
+        if not out.write(str(path)):
+            raise OSError(f"cannot write {path}: {out.geterror()}")
+        written.append(path)
+        if progress is not None:
+            progress(len(written) / len(frames))
+
+    videos = []
+    for f, n in zip(frames, numbers):
+        if f.timestamp is not None:
+            videos.append((f, n))
+            continue
+        src = oiio.ImageBuf(f.source)
+        if src.has_error or (src.spec().width, src.spec().height) != (lens.width, lens.height):
+            raise InputError(f"cannot undistort {f.source}: not a {lens.width}x{lens.height} image")
+        warp(src, n, ".exr" if Path(f.source).suffix.lower() in OIIO_EXTENSIONS else ".png")
+    for pos, pixels in iter_frames([f for f, _ in videos]):
+        warp(_image_buf(pixels), videos[pos][1], ".png")
+    return written
+
+
+def export_lens(directory: str | Path, recon: Reconstruction, numbers: Sequence[int], plate: bool = False,
+                progress: Callable[[float], None] | None = None) -> tuple[dict, list[Path]]:
+    """The shot's lens package in ``directory``: ``lens.json`` and the ST-maps, and with ``plate`` the
+    undistorted plate (``directory/undistorted/``, on the plate frame ``numbers``). Returns the JSON's
+    content (for ``summary.json``) and the paths written."""
+    lens = lens_from_reconstruction(recon)
+    files = write_lens_package(directory, lens)
+    if plate:
+        files += write_undistorted_plate(Path(directory) / "undistorted", recon.frames, lens, numbers, progress)
+    return lens.to_dict(), files
