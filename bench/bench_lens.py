@@ -77,7 +77,7 @@ def delivery() -> list[str]:
     import bpy
 
     from bench_setup_floor import ground_truth_recon
-    from vggt_blender import export_ops
+    from vggt_blender.operators import export_ops
     from vggt_blender.builders import import_reconstruction
     from vggt_blender.convert import ImportSettings
 

@@ -264,7 +264,7 @@ def test_second_run_refused_while_busy(scene, tmp_path, ckpt):
 
 
 def test_frame_numbers_choice_reaches_the_import_settings(scene):
-    from vggt_blender.props import import_settings
+    from vggt_blender.ui.props import import_settings
 
     props = scene.vggt
     assert props.frame_numbers == "PLATE" and import_settings(props, None).frame_start_at is None

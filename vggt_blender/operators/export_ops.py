@@ -182,7 +182,7 @@ def plate_of(cam: bpy.types.Object) -> tuple[str, int]:
 def write_nk(path: str, scene: bpy.types.Scene, cam: bpy.types.Object, frames: range, lens: "LensPackage",
              stmap: str) -> None:
     """The Nuke QC script (``convert.nuke_script``) for ``cam`` over its plate, undistorted with ``stmap``."""
-    from .convert import nuke_script
+    from ..convert import nuke_script
 
     mats, lens_mm = sample_camera(scene, cam, frames)
     plate, file_at_zero = plate_of(cam)
