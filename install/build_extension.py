@@ -8,8 +8,8 @@ the pins), and ``wheels/``:
 * a wheel of ``vggt_core`` built from this repository (``pip wheel --no-deps``);
 * binary wheels, for each platform asked for and each Python Blender runs (3.11 in 4.2 LTS-5.0,
   3.13 from 5.1), of the dependencies in pyproject.toml minus torch (installed from the preferences:
-  per-platform/CUDA builds of hundreds of MB to GBs) and minus what Blender already bundles (numpy,
-  requests and its deps, zstandard, cython). Blender installs only the wheels that match its own
+  per-platform/CUDA builds of hundreds of MB to GBs) and minus Blender's own numpy (resolved
+  against its version, from pyproject's numpy pins). Blender installs only the wheels that match its own
   platform and Python (the newest version when several do, e.g. an abi3 wheel for 3.11 and one for 3.12+).
 
 Downloaded wheels are kept in a cache folder keyed by the pins, the platform's pip tags and the
@@ -54,8 +54,11 @@ PIP_PLATFORMS = {
 }
 #: Blender platforms no zip is built for, and why (said in the README too).
 UNSUPPORTED_PLATFORMS = {"macos-x64": "PyAV >= 18 and pycolmap >= 4.2.1 publish no macOS x86_64 wheels"}
-#: Distributions Blender 4.2/5.0 ship in their Python (bundling them would shadow Blender's copies).
-BLENDER_PROVIDES = {"numpy", "requests", "certifi", "idna", "urllib3", "charset-normalizer", "zstandard", "cython"}
+#: Distributions left to Blender's own Python: its numpy (Blender's modules are built against it).
+#: Other packages Blender bundles (idna, requests, ...) are bundled when a dependency needs them:
+#: Blender's copies can be older than required (4.2 ships idna 3.6; httpx2 needs >= 3.18), so the zip
+#: alone must satisfy every requirement.
+BLENDER_PROVIDES = {"numpy"}
 NOT_BUNDLED = {"torch"}
 
 
