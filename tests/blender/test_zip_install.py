@@ -13,7 +13,7 @@ Each install check runs bpy in a subprocess with BLENDER_USER_RESOURCES set to a
 developer's own Blender configuration is never touched) and the repository's editable vggt_core
 hidden (so the copy from the extension's bundled wheel is what gets imported). It runs in every
 environment install/test.sh uses: bpy 5.0 (Python 3.11) and bpy 5.2 LTS (Python 3.13), each picking
-the bundled wheels for its own Python.
+the bundled wheels for its own Python; from the 3.11 run, bpy 4.2 LTS too (install, PyAV; no torch there).
 """
 
 from __future__ import annotations
@@ -186,9 +186,10 @@ def test_every_dependency_resolves_from_the_zip_alone(extension_zips, tmp_path, 
     assert runtime - set(PROVIDED[python_version]) <= from_zip
 
 
-def _probe(zip_path: Path, res: Path, *extra: str, env: dict[str, str] | None = None) -> dict:
+def _probe(zip_path: Path, res: Path, *extra: str, env: dict[str, str] | None = None,
+           python: str = sys.executable) -> dict:
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(res), **(env or {}))
-    proc = subprocess.run([sys.executable, str(PROBE), str(zip_path), str(res), *extra], env=env, cwd=res,
+    proc = subprocess.run([python, str(PROBE), str(zip_path), str(res), *extra], env=env, cwd=res,
                           capture_output=True, text=True, timeout=600)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE:")]
     assert proc.returncode == 0 and lines, f"probe failed (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -230,6 +231,21 @@ def test_zip_reads_a_video_with_its_bundled_pyav(extension_zip, tmp_path):
     out = _probe(extension_zip, res, "--video", str(video))
     assert out["install_result"] == ["FINISHED"]
     assert Path(out["av_file"]).resolve().is_relative_to(res.resolve()), out["av_file"]
+    assert out["video_frames"] == 6 and out["video_shape"] == [48, 64, 3], out
+
+
+def test_zip_installs_in_blender_42_and_reads_a_video(extension_zip, tmp_path):
+    """The same zip in the 4.2 LTS module (.venv-bpy42: no torch, so no reconstruction there)."""
+    python = ROOT / ".venv-bpy42" / "bin" / "python"
+    if os.environ.get("VGGT_SKIP_BPY42") or not python.exists() or sys.version_info[:2] != (3, 11):
+        pytest.skip("runs from the Python 3.11 run, with .venv-bpy42 (bash install/setup.sh; VGGT_SKIP_BPY42 unset)")
+    video = write_video(tmp_path / "clip.mp4", n=6)
+    res = tmp_path / "blender_user"
+    res.mkdir()
+    out = _probe(extension_zip, res, "--video", str(video), python=str(python))
+    assert out["install_result"] == ["FINISHED"] and "bl_ext.user_default.vggt_blender" in out["enabled"]
+    for module in ("vggt_core_file", "av_file"):
+        assert Path(out[module]).resolve().is_relative_to(res.resolve()), out[module]
     assert out["video_frames"] == 6 and out["video_shape"] == [48, 64, 3], out
 
 
