@@ -123,8 +123,9 @@ def start_install(build: str, wait: bool = False) -> None:
     global _thread
     if _state.running:
         raise RuntimeError("The dependency installer is already running")
+    variant = torch_variant(build)  # ValueError (unknown build or platform) before any state changes
     _state.running, _state.stage, _state.fraction, _state.message, _state.failed = True, "Starting pip", 0.0, "", False
-    _thread = threading.Thread(target=_install, args=(deps_dir(), torch_variant(build), sys.executable),
+    _thread = threading.Thread(target=_install, args=(deps_dir(), variant, sys.executable),
                                name="vggt-install-deps", daemon=True)
     _thread.start()
     if wait:

@@ -221,6 +221,7 @@ def test_zip_installs_and_enables(extension_zip, tmp_path):
     to_install, constraints = out["deps_requirements"]
     assert any(r.startswith("torch") for r in to_install) and not any(r.startswith("numpy") for r in to_install)
     assert [c for c in constraints if c.startswith("numpy")]
+    assert out["gpu_variant"] == "default"  # Linux: PyPI's torch, the CUDA build
 
 
 def test_zip_reads_a_video_with_its_bundled_pyav(extension_zip, tmp_path):
