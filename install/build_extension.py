@@ -53,7 +53,7 @@ PIP_PLATFORMS = {
     + [f"macosx_10_{minor}_universal2" for minor in range(15, 8, -1)],
 }
 #: Blender platforms no zip is built for, and why (said in the README too).
-UNSUPPORTED_PLATFORMS = {"macos-x64": "PyAV >= 18 and pycolmap >= 4.2.1 publish no macOS x86_64 wheels"}
+UNSUPPORTED_PLATFORMS = {"macos-x64": "pycolmap >= 4.2.1 publishes no macOS x86_64 wheels"}
 #: Distributions left to Blender's own Python: its numpy (Blender's modules are built against it).
 #: Other packages Blender bundles (idna, requests, ...) are bundled when a dependency needs them:
 #: Blender's copies can be older than required (4.2 ships idna 3.6; httpx2 needs >= 3.18), so the zip

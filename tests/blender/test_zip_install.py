@@ -100,7 +100,7 @@ def _loads_on(wheel: str, minor: int) -> bool:
 
 
 def test_one_zip_per_platform_each_with_only_its_own_wheels(extension_zips):
-    assert sorted(extension_zips) == list(PLATFORMS)  # macos-x64 is left out: PyAV/pycolmap have no wheels
+    assert sorted(extension_zips) == list(PLATFORMS)  # macos-x64 is left out: pycolmap has no wheels
     for platform, zip_path in extension_zips.items():
         assert zip_path.name == f"vggt_blender-0.1.0-{platform.replace('-', '_')}.zip"
         generated = _manifest(zip_path)["build"]["generated"]
