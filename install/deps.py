@@ -11,7 +11,8 @@ with ``pyproject.toml``, the one place the dependencies are pinned.
 
 Variants: ``default`` (pip's default index: CUDA build on Linux, CPU/MPS build on macOS and Windows),
 ``cpu``, ``cu121``, ``cu124``, ``cu128`` (the PyTorch index ``https://download.pytorch.org/whl/<variant>``),
-``mps`` (alias of ``default``: PyPI's macOS wheels include MPS).
+``mps`` (alias of ``default``: PyPI's macOS wheels include MPS). :func:`variant_for` picks one for
+the preferences' CPU/GPU buttons on each platform.
 """
 
 from __future__ import annotations
@@ -29,6 +30,24 @@ TORCH_INDEX = "https://download.pytorch.org/whl/{variant}"
 VARIANTS = ("default", "cpu", "cu121", "cu124", "cu128", "mps")
 #: Blender bundles these (and pins numpy<2); installing them into the target would shadow its copies.
 PROVIDED_BY_BLENDER = ("numpy",)
+
+
+#: Variant of the preferences' "Install Dependencies (GPU)" per ``sys.platform``: PyPI's default torch
+#: is the CUDA build on Linux and the MPS build on macOS; PyPI has only CPU builds for Windows.
+GPU_VARIANTS = {"linux": "default", "win32": "cu128", "darwin": "mps"}
+
+
+def variant_for(build: str, platform: str = sys.platform) -> str:
+    """The variant for the preferences' choice ``build`` ("cpu" or "gpu") on ``platform`` (a
+    ``sys.platform`` value). On macOS both are PyPI's build (CPU and MPS in one wheel; the PyTorch
+    CPU index adds nothing). Raises ValueError for another build or platform."""
+    if build not in ("cpu", "gpu"):
+        raise ValueError(f"unknown build {build!r}; expected cpu or gpu")
+    if platform not in GPU_VARIANTS:
+        raise ValueError(f"no PyTorch build for platform {platform!r}; expected one of {', '.join(GPU_VARIANTS)}")
+    if platform == "darwin":
+        return "mps"
+    return "cpu" if build == "cpu" else GPU_VARIANTS[platform]
 
 
 class DependencyInstallError(RuntimeError):

@@ -110,14 +110,9 @@ def _install(target: str, variant: str, python: str) -> None:
 
 
 def torch_variant(build: str) -> str:
-    """The installer's variant for the UI choice ``build`` ("cpu" or "gpu").
-
-    GPU: PyPI's default torch is the CUDA build on Linux and the MPS build on macOS; on Windows
-    PyPI only has CPU builds, so the CUDA 12.8 index is used.
-    """
-    if build == "cpu":
-        return "cpu"
-    return "cu128" if sys.platform == "win32" else "default"
+    """The installer's variant for the UI choice ``build`` ("cpu" or "gpu") on this platform: CUDA
+    on Linux and Windows, PyPI's MPS build on macOS (``deps.variant_for``)."""
+    return installer().variant_for(build, sys.platform)
 
 
 def start_install(build: str, wait: bool = False) -> None:
@@ -129,8 +124,9 @@ def start_install(build: str, wait: bool = False) -> None:
     global _thread
     if _state.running:
         raise RuntimeError("The dependency installer is already running")
+    variant = torch_variant(build)  # ValueError (unknown build or platform) before any state changes
     _state.running, _state.stage, _state.fraction, _state.message, _state.failed = True, "Starting pip", 0.0, "", False
-    _thread = threading.Thread(target=_install, args=(deps_dir(), torch_variant(build), sys.executable),
+    _thread = threading.Thread(target=_install, args=(deps_dir(), variant, sys.executable),
                                name="vggt-install-deps", daemon=True)
     _thread.start()
     if wait:

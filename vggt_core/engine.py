@@ -54,13 +54,19 @@ def pick_device(device: str = "auto") -> "torch.device":
 
 
 def pick_dtype(dtype: str, device: "torch.device") -> "torch.dtype":
-    """Compute precision: "auto" = bf16 on CUDA capability >= 8, fp16 on older CUDA, fp32 elsewhere."""
+    """Compute precision: "auto" = bf16 on CUDA capability >= 8, fp16 on older CUDA, fp16 on MPS
+    (Apple GPUs; where this PyTorch has MPS autocast, else fp32), fp32 elsewhere."""
     import torch
 
     if dtype == "auto":
         if device.type == "cuda":
             major, _ = torch.cuda.get_device_capability(device)
             return torch.bfloat16 if major >= 8 else torch.float16
+        if device.type == "mps":
+            # fp16, as the original VGGT on GPUs without bf16: Apple GPUs run it natively, while bf16
+            # needs macOS 14 and is emulated on M1/M2. Autocast on MPS arrived in torch 2.5.
+            available = getattr(torch.amp, "is_autocast_available", None)
+            return torch.float16 if available is not None and available("mps") else torch.float32
         return torch.float32
     if dtype not in _DTYPES:
         raise InputError(f"unknown dtype {dtype!r}; use auto, fp32, bf16 or fp16")

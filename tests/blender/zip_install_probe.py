@@ -40,6 +40,9 @@ from bl_ext.user_default.vggt_blender import deps  # noqa: E402  (the packaged c
 
 out["vggt_core_file"] = vggt_core.__file__
 out["deps_requirements"] = deps.requirements()
+from bl_ext.user_default.vggt_blender import dependencies  # noqa: E402
+
+out["gpu_variant"] = dependencies.torch_variant("gpu")  # through the packaged deps.variant_for
 
 if args.video:
     import av  # noqa: E402

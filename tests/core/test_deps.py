@@ -117,3 +117,52 @@ def test_unknown_variant_and_missing_python(tmp_path):
         deps.install_dependencies(tmp_path, variant="cu999")
     with pytest.raises(deps.DependencyInstallError, match="could not start"):
         deps.install_dependencies(tmp_path, variant="default", python=str(tmp_path / "no-python"))
+
+
+# --- per platform: what "Install Dependencies (CPU)/(GPU)" runs on each artist's machine ---
+
+BLENDER_PYTHONS = {"3.11": "/blender-4.2/python/bin/python3.11", "3.13": "/blender-5.2/python/bin/python3.13"}
+PLATFORMS = ("linux", "win32", "darwin")  # sys.platform values
+
+
+@pytest.mark.parametrize("platform,build,variant", [
+    ("linux", "gpu", "default"), ("linux", "cpu", "cpu"),     # PyPI's Linux torch is the CUDA build
+    ("win32", "gpu", "cu128"), ("win32", "cpu", "cpu"),       # PyPI has only CPU builds for Windows
+    ("darwin", "gpu", "mps"), ("darwin", "cpu", "mps"),       # PyPI's macOS wheel: CPU and MPS in one
+])
+def test_variant_per_platform(platform, build, variant):
+    assert deps.variant_for(build, platform) == variant
+
+
+def test_variant_rejects_unknown_build_or_platform():
+    with pytest.raises(ValueError, match="cuda"):
+        deps.variant_for("cuda", "linux")
+    with pytest.raises(ValueError, match="freebsd"):
+        deps.variant_for("gpu", "freebsd14")
+
+
+@pytest.mark.parametrize("python_version", sorted(BLENDER_PYTHONS))
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("build", ["gpu", "cpu"])
+def test_exact_pip_command_lines_per_platform_and_python(platform, build, python_version):
+    python, target, constraints = BLENDER_PYTHONS[python_version], "/user/extensions/deps", "/tmp/c.txt"
+    cmds = deps.pip_commands(target, deps.variant_for(build, platform), python, constraints)
+    base = [python, "-m", "pip", "install", "--target", target, "--upgrade", "--prefer-binary", "--no-input",
+            "--disable-pip-version-check", "--constraint", constraints]
+    pins = _pyproject_deps()
+    torch = [d for d in pins if d.startswith("torch")]
+    rest = [d for d in pins if not d.startswith(("torch", "numpy"))]
+    index = {("linux", "cpu"): "cpu", ("win32", "cpu"): "cpu", ("win32", "gpu"): "cu128"}.get((platform, build))
+    if index is None:  # one resolve on PyPI: CUDA torch on Linux, MPS torch on macOS
+        assert cmds == [base + torch + rest]
+    else:
+        assert cmds == [base + torch + ["--index-url", f"https://download.pytorch.org/whl/{index}"], base + rest]
+    # under this Python's markers pip is asked for no numpy (Blender's stays), and for one openimageio
+    from packaging.requirements import Requirement
+
+    env = {"python_version": python_version, "python_full_version": f"{python_version}.0", "sys_platform": platform}
+    asked = [Requirement(a) for cmd in cmds for a in cmd[len(base):] if not a.startswith(("--", "https:"))]
+    asked = [r for r in asked if r.marker is None or r.marker.evaluate(env)]
+    assert "numpy" not in {r.name for r in asked}
+    assert [str(r.specifier) for r in asked if r.name == "openimageio"] == (
+        ["<3.1,>=3.0.21"] if python_version == "3.11" else [">=3.0.21"])

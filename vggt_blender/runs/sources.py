@@ -127,9 +127,39 @@ def movie_frame_count(path: str) -> int:
             bpy.data.movieclips.remove(clip)
 
 
+def _strip_timing(strip: Any, new: str, old: str) -> Any:
+    """A strip timing property under its 5.2 name ``new`` where this Blender has it, else ``old``.
+
+    Blender 5.2 renamed them (frame_final_start/end -> left/right_handle, frame_start ->
+    content_start, frame_offset_end -> right_handle_offset, animation_offset_start/end ->
+    content_trim_start/end) and removes the old names in 6.0; reading an old name in 5.2 raises a
+    DeprecationWarning. (``strip.bl_rna.properties`` is not used: bpy 5.2 raises MemoryError there.)
+    """
+    value = getattr(strip, new, None)
+    return getattr(strip, old) if value is None else value
+
+
+def _trims(strip: Any) -> tuple[int, int]:
+    """Movie frames trimmed off the content's start and end (``animation_offset_start/end`` before 5.2)."""
+    return (_strip_timing(strip, "content_trim_start", "animation_offset_start"),
+            _strip_timing(strip, "content_trim_end", "animation_offset_end"))
+
+
+def _content_start(strip: Any) -> float:
+    """Timeline frame where the strip's content (trims included) begins."""
+    return _strip_timing(strip, "content_start", "frame_start")
+
+
+def _visible(strip: Any) -> range:
+    """Timeline frames the strip shows: ``[left handle, right handle)``."""
+    return range(_strip_timing(strip, "left_handle", "frame_final_start"),
+                 _strip_timing(strip, "right_handle", "frame_final_end"))
+
+
 def _content_span(strip: Any) -> int:
     """Timeline frames the strip's whole content spans (trims included)."""
-    return round(strip.frame_final_end + strip.frame_offset_end - strip.frame_start)
+    end = _strip_timing(strip, "right_handle", "frame_final_end")
+    return round(end + _strip_timing(strip, "right_handle_offset", "frame_offset_end") - _content_start(strip))
 
 
 def movie_strip_rate(strip: Any, scene: bpy.types.Scene, movie_frames: int) -> float:
@@ -138,7 +168,7 @@ def movie_strip_rate(strip: Any, scene: bpy.types.Scene, movie_frames: int) -> f
     Playback Rate* option of Add Movie).
 
     Blender exposes no flag for that adjustment; it shows as the content spanning ``n / rate``
-    timeline frames, n = the movie's frames less ``animation_offset_start/end`` (``frame_duration``
+    timeline frames, n = the movie's frames less the trims (``content_trim_start/end``; ``frame_duration``
     is n in 4.2 but the timeline span in 5.0). Raises InputError for timings that are not one uniform
     rate: retiming keys that change the content's span (or more than the two default keys), a Speed
     effect on the strip, strobe.
@@ -150,7 +180,7 @@ def movie_strip_rate(strip: Any, scene: bpy.types.Scene, movie_frames: int) -> f
                              "frames; remove the effect (or render the retimed strip to a movie) and retry")
     if strip.strobe > 1.0:
         raise InputError(f"Strip '{name}' uses Strobe {strip.strobe:g}: set Strobe to 1 to reconstruct it")
-    n = movie_frames - strip.animation_offset_start - strip.animation_offset_end
+    n = movie_frames - sum(_trims(strip))
     content = _content_span(strip)
     auto = strip.fps / scene_fps(scene) if strip.fps > 0 else 1.0
     if len(strip.retiming_keys) <= 2:
@@ -166,25 +196,27 @@ def movie_strip_source_index(strip: Any, timeline_frame: int, rate: float, movie
     """The movie frame number (Blender's, 0-based) a movie strip shows at ``timeline_frame``.
 
     Blender's mapping: timeline frames into the content (mirrored for ``use_reverse_frames``), times
-    ``rate`` (``movie_strip_rate``), rounded, clamped to the content, plus ``animation_offset_start``.
+    ``rate`` (``movie_strip_rate``), rounded, clamped to the content, plus the start trim
+    (``content_trim_start``).
     """
-    n = movie_frames - strip.animation_offset_start - strip.animation_offset_end
-    offset = timeline_frame - strip.frame_start
+    trim_start, trim_end = _trims(strip)
+    n = movie_frames - trim_start - trim_end
+    offset = timeline_frame - _content_start(strip)
     if strip.use_reverse_frames:
         offset = _content_span(strip) - 1 - offset
-    return min(max(math.floor(offset * rate + 0.5), 0), n - 1) + strip.animation_offset_start
+    return min(max(math.floor(offset * rate + 0.5), 0), n - 1) + trim_start
 
 
 def from_strip(strip: Any, scene: bpy.types.Scene, stride: int = 1, max_frames: int = 0,
                fps: float = 0.0) -> ResolvedSource:
-    """Frames of a movie or image strip's visible (trimmed) range ``[frame_final_start,
-    frame_final_end)``, subsampled; ``scene`` is the scene whose sequencer holds the strip.
+    """Frames of a movie or image strip's visible (trimmed) range ``[left handle, right handle)``
+    (``frame_final_start/end`` before 5.2), subsampled; ``scene`` is the scene whose sequencer holds the strip.
 
     Movie strip: see ``movie_strip_source_index``. Image strip: Blender's ``strip_elem_from_frame``
     names the file shown at each timeline frame.
     """
     kind = getattr(strip, "type", "")
-    visible = range(strip.frame_final_start, strip.frame_final_end)
+    visible = _visible(strip)
     timeline = [visible[p] for p in _pick(len(visible), stride, max_frames, fps, scene_fps(scene))]
     if not timeline:
         raise InputError(f"Strip '{strip.name}' shows no frames")
