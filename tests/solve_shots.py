@@ -129,9 +129,11 @@ def center_errors(est: np.ndarray, true: np.ndarray) -> np.ndarray:
     return np.linalg.norm(scale * c_est - c_true, axis=1) / path
 
 
-def shot_recon(shot: Shot, model_hw: tuple[int, int] = (28, 42)):
+def shot_recon(shot: Shot, model_hw: tuple[int, int] = (294, 518)):
     """A ``Reconstruction`` (analytic depth from tests/synth_recon.py) whose cameras are the shot's perturbed
-    start and whose tracks (model pixels) are its observations: what the solve gets from VGGT."""
+    start and whose tracks (continuous model pixels) are its observations: what the solve gets from VGGT.
+    model_hw: the network canvas; the default is the real one for a 16:9 plate, so tolerances stated in model
+    pixels mean here what they mean in the product."""
     from vggt_core.preprocess import intrinsics_to_model, pixels_to_model
 
     s = len(shot.extrinsics)

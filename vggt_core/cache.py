@@ -30,7 +30,7 @@ from .preprocess import valid_mask
 from .reconstruction import FrameInfo, PreprocessRecord, Reconstruction
 
 FORMAT = "vggt-blender.reconstruction"
-VERSION = 2
+VERSION = 3  # 3: tracks and queries in the continuous pixel convention (engine.TRACK_HEAD_SHIFT)
 _STORED = (
     "extrinsics", "intrinsics", "intrinsics_model", "depth", "depth_conf", "world_points",
     "world_points_conf", "colors",

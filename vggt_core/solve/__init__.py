@@ -20,13 +20,17 @@ from ..reconstruction import Reconstruction
 from . import lens as lens_model
 from .adjust import DISTORTIONS, bundle_adjust
 from .report import make_report
-from .tracks import TRACK_FRAMES, observations, query_frames, track_queries
+from .tracks import TRACK_FRAMES, observations, plate_px_per_model_px, query_frames, track_queries
 from .triangulate import triangulate
 
 log = logging.getLogger(__name__)
 
 REFINES = ("none", "ba")
 MIN_TRACKS = 8  # fewer tracks than this cannot pin down a shot's cameras
+# Tolerances in model pixels, the track head's own unit (its error does not grow with the plate), scaled to each
+# plate: rejection beyond 4 model px (4.9 px on a 640-wide plate, 14.8 px at 1920), Cauchy loss scale 1 model px.
+MAX_ERROR_MODEL_PX = 4.0
+LOSS_SCALE_MODEL_PX = 1.0
 TRACK_QUERIES = 1024  # query points in all when refining, split over the query frames (the tracker's cost grows with them)
 
 __all__ = ["DISTORTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "check", "solve", "track_queries"]
@@ -87,8 +91,11 @@ def solve(
         if seen.any(axis=0).sum() < MIN_TRACKS:
             skipped = f"bundle adjustment skipped: {int(seen.any(axis=0).sum())} usable tracks (needs {MIN_TRACKS})"
     if refine == "ba" and not skipped:
+        px = plate_px_per_model_px(recon)
         adjusted = bundle_adjust(k, rt, sizes, uv, seen, points, shared=kind != "per-frame",
-                                 refine_focal=kind != "known", distortion=distortion, cancel=cancel)
+                                 refine_focal=kind != "known", distortion=distortion,
+                                 max_error_px=MAX_ERROR_MODEL_PX * px,
+                                 loss_scale_px=LOSS_SCALE_MODEL_PX * float(np.median(px)), cancel=cancel)
         skipped = _implausible(adjusted, k)
     if skipped:
         # A long model run is not thrown away for this: the lens model stands, and the report says why.
