@@ -144,3 +144,40 @@ def shot_recon(shot: Shot, model_hw: tuple[int, int] = (294, 518)):
                    intrinsics_model=intrinsics_to_model(k, recon.preprocess).astype(np.float32), tracks=tracks,
                    track_vis=shot.seen.astype(np.float32), track_conf=np.ones(shot.seen.shape, np.float32),
                    query_points=tracks[0])
+
+
+def true_uv(shot: Shot) -> np.ndarray:
+    """[S, N, 2] the exact plate pixels (continuous, centres at +0.5) of the shot's points: no noise."""
+    return project(shot.k, shot.extrinsics, shot.points)[0]
+
+
+def head_tracked(shot: Shot, recon):
+    """``recon`` (e.g. ``shot_recon``) with its tracks made the product's way: ``Engine.predict`` on a stand-in
+    of the track head queried at the true frame-0 points. The stand-in answers in the head's own convention
+    (pixel centres at integers): the queries it was given on the query frame, the true projections elsewhere.
+    It checks our side of that contract only, and asserts the queries reached it in that convention."""
+    import torch
+
+    from vggt_core.engine import Engine
+    from vggt_core.preprocess import pixels_to_model
+
+    truth = np.stack([pixels_to_model(t, r) for t, r in zip(true_uv(shot), recon.preprocess)])  # continuous
+    head_tracks = torch.from_numpy((truth - 0.5).astype(np.float32))
+
+    class HeadStandIn(torch.nn.Module):
+        def forward(self, images, queries, callback=None, frames_chunk_size=1, query_frames=None):
+            queries = queries.reshape(-1, 2)
+            np.testing.assert_allclose(queries.numpy(), truth[0] - 0.5, atol=1e-4)
+            s, _, h, w = images.shape
+            track = head_tracks.clone()
+            track[0] = queries
+            zeros, ones = torch.zeros(1, s, h, w), torch.ones(1, s, track.shape[1])
+            return {"pose_enc": torch.zeros(1, s, 9), "depth": torch.ones(1, s, h, w, 1), "depth_conf": zeros,
+                    "world_points": torch.zeros(1, s, h, w, 3), "world_points_conf": zeros,
+                    "track": track[None], "vis": ones, "conf": ones}
+
+    wm, hm = recon.preprocess[0].model_size
+    out = Engine.from_model(HeadStandIn(), device="cpu", dtype="fp32").predict(
+        np.zeros((len(recon.frames), 3, hm, wm), np.float32), truth[0].astype(np.float32))
+    return replace(recon, tracks=out["track"], track_vis=out["vis"], track_conf=out["conf"],
+                   query_points=truth[0].astype(np.float32), query_frames=None)

@@ -12,53 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from solve_shots import make_shot, project, shot_recon  # noqa: E402
+from solve_shots import head_tracked, make_shot, shot_recon, true_uv  # noqa: E402
 
-from vggt_core.engine import Engine  # noqa: E402
 from vggt_core.export.colmap import write_colmap  # noqa: E402
-from vggt_core.preprocess import pixels_to_model, plan_batch  # noqa: E402
+from vggt_core.preprocess import plan_batch  # noqa: E402
 from vggt_core.solve import solve  # noqa: E402
 from vggt_core.solve.tracks import observations  # noqa: E402
-
-
-class HeadStandIn(torch.nn.Module):
-    """Answers like the track head, in its convention: on the query frame the queries it was given, elsewhere
-    the true projections (``head_tracks [S, N, 2]``, integer pixel centres). Records the queries it saw."""
-
-    def __init__(self, head_tracks: np.ndarray):
-        super().__init__()
-        self.head_tracks = torch.from_numpy(head_tracks.astype(np.float32))
-        self.seen_queries = None
-
-    def forward(self, images, queries, callback=None, frames_chunk_size=1, query_frames=None):
-        s, _, h, w = images.shape
-        self.seen_queries = queries.clone()
-        track = self.head_tracks.clone()
-        track[0] = queries
-        zeros = torch.zeros(1, s, h, w)
-        return {"pose_enc": torch.zeros(1, s, 9), "depth": torch.ones(1, s, h, w, 1), "depth_conf": zeros,
-                "world_points": torch.zeros(1, s, h, w, 3), "world_points_conf": zeros, "track": track[None],
-                "vis": torch.ones(1, s, track.shape[1]), "conf": torch.ones(1, s, track.shape[1])}
-
-
-def _tracked(shot, recon):
-    """``recon`` with tracks from the stand-in head through the engine, queried at the true frame-0 pixels."""
-    true_model = np.stack([pixels_to_model(shot_uv, r) for shot_uv, r in zip(_true_uv(shot), recon.preprocess)])
-    head = HeadStandIn(true_model - 0.5)  # the head's integer-centre coordinates of the same plate points
-    engine = Engine.from_model(head, device="cpu", dtype="fp32")
-    wm, hm = recon.preprocess[0].model_size
-    out = engine.predict(np.zeros((len(recon.frames), 3, hm, wm), np.float32), true_model[0].astype(np.float32))
-    # The head was asked about the pixels we meant, in its own convention.
-    np.testing.assert_allclose(head.seen_queries.numpy(), true_model[0] - 0.5, atol=1e-4)
-    return replace(recon, tracks=out["track"], track_vis=out["vis"], track_conf=out["conf"],
-                   query_points=true_model[0].astype(np.float32))
-
-
-def _true_uv(shot):
-    return project(shot.k, shot.extrinsics, shot.points)[0]
 
 
 def test_plate_pixel_lands_on_that_pixel_in_the_solve_and_in_colmap(tmp_path):
@@ -67,9 +28,9 @@ def test_plate_pixel_lands_on_that_pixel_in_the_solve_and_in_colmap(tmp_path):
                      outliers=0.0, rot_err_deg=0.0, focal_err=0.0, focal_jitter=0.0, seed=3)
     # The product's real preprocessing of a 1080p plate (518 x 294 model canvas: 3.7 plate px per model px).
     recon = replace(shot_recon(shot), preprocess=plan_batch([shot.size] * 6, "crop"))
-    recon = _tracked(shot, recon)
+    recon = head_tracked(shot, recon)
     uv, seen = observations(recon)
-    true = _true_uv(shot)
+    true = true_uv(shot)
     assert np.abs(uv - true)[seen].max() < 1e-3  # plate pixels, before any adjustment
 
     out = solve(recon, lens="known", focal_px=1500.0, refine="ba")
