@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from synth_recon import look_at_extrinsic, make_recon
 
-KINDS = ("dolly", "orbit", "handheld")
+KINDS = ("dolly", "orbit", "handheld", "tripod")
 
 
 def rotation(rotvec: np.ndarray) -> np.ndarray:
@@ -54,6 +54,9 @@ def _path(kind: str, frames: int, rng: np.random.Generator) -> np.ndarray:
             a = np.radians(-25 + 50 * u)
             c = np.array([8 * np.sin(a), -0.5, 10 - 8 * np.cos(a)])
             e = look_at_extrinsic(c, np.array([0.0, 0.0, 10.0]))
+        elif kind == "tripod":  # nodal pan of 50 degrees with a little tilt: one fixed camera centre
+            a = np.radians(-25 + 50 * u)
+            e = look_at_extrinsic(np.zeros(3), np.array([10 * np.sin(a), 0.5 * np.sin(2 * a), 10 * np.cos(a)]))
         else:  # handheld push-in: 3 units forward, a slow drift and shake of about a degree
             c = np.array([0.2 * np.sin(3 * u), 0.1 * np.sin(5 * u), 3.0 * u])
             e = look_at_extrinsic(c, np.array([0.0, 0.0, 10.0]))
@@ -82,7 +85,7 @@ def make_shot(
     size: tuple[int, int] = (1920, 1080), focal_px: float = 1500.0, rot_err_deg: float = 2.0,
     focal_err: float = 0.1, focal_jitter: float = 0.02,
 ) -> Shot:
-    """A shot of ``kind`` (dolly, orbit, handheld). noise_px: Gaussian sigma per image axis; outliers: share of
+    """A shot of ``kind`` (dolly, orbit, handheld, tripod). noise_px: Gaussian sigma per image axis; outliers: share of
     observations moved 10-60 px; the start has rotations off by ``rot_err_deg`` (sigma per axis), focal off by
     up to ``focal_err`` (one factor) times ``focal_jitter`` per frame, centres off by 1 % of the scene depth."""
     rng = np.random.default_rng(seed)

@@ -22,6 +22,7 @@ from .adjust import DISTORTIONS, bundle_adjust
 from .report import make_report
 from .tracks import TRACK_FRAMES, observations, plate_px_per_model_px, query_frames, track_queries
 from .triangulate import triangulate
+from .verdict import holdout, judge, validation_errors
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +83,15 @@ def solve(
     extra: dict = {}
     adjusted = None
     skipped = None
+    held = validation = None
     if refine == "ba":
         if recon.tracks is None:
             raise InputError("bundle adjustment needs tracks: run with refine='ba' so the track head runs")
         uv, seen = observations(recon)
         points, ok = triangulate(k, rt, uv, seen)
         seen &= ok[None]
+        held = holdout(seen)  # validation tracks: measured after the adjustment, never adjusted on
+        seen_held, seen = seen & held[None], seen & ~held[None]
         if seen.any(axis=0).sum() < MIN_TRACKS:
             skipped = f"bundle adjustment skipped: {int(seen.any(axis=0).sum())} usable tracks (needs {MIN_TRACKS})"
     if refine == "ba" and not skipped:
@@ -97,6 +101,9 @@ def solve(
                                  max_error_px=MAX_ERROR_MODEL_PX * px,
                                  loss_scale_px=LOSS_SCALE_MODEL_PX * float(np.median(px)), cancel=cancel)
         skipped = _implausible(adjusted, k)
+        if not skipped:
+            validation = validation_errors(adjusted.intrinsics, adjusted.extrinsics, adjusted.distortion, uv,
+                                           seen_held, MAX_ERROR_MODEL_PX * px)
     if skipped:
         # A long model run is not thrown away for this: the lens model stands, and the report says why.
         log.warning(skipped)
@@ -117,9 +124,14 @@ def solve(
     k_model = intrinsics_to_model(k, recon.preprocess).astype(np.float32)
     rt32 = rt.astype(np.float32)
     derived = cache.derived_arrays(recon.depth, rt32, k_model, recon.preprocess)
-    report = make_report(kind, refine, recon.intrinsics, k, adjusted, time.perf_counter() - t0)
+    report = make_report(kind, refine, recon.intrinsics, k, adjusted, time.perf_counter() - t0, validation)
     if skipped:
         report["skipped"] = skipped
+    numbers = [f.index for f in recon.frames]
+    report["verdict"], report["reasons"], report["check_frames"] = judge(
+        report, adjusted, validation, recon.extrinsics.astype(np.float64), sizes,
+        uv if refine == "ba" else None, numbers, float(np.median(plate_px_per_model_px(recon))),
+        report["focal_before_px"])
     timings = {**recon.timings, "solve": report["seconds"]}
     return replace(recon, extrinsics=rt32, intrinsics=k.astype(np.float32), intrinsics_model=k_model,
                    timings=timings, solve=report, **derived, **extra)
