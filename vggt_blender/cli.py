@@ -23,6 +23,7 @@ from vggt_core import batch, chunks
 from vggt_core.cli import ProgressLog, check_output_dir
 from vggt_core.errors import InputError, VGGTError, WeightsError, one_line
 from vggt_core.solve import cli_args as solve_args
+from vggt_core.solve.graph import write_error_graph
 from vggt_core.solve.report import summary_line
 
 from . import runs, scene_cli, worker
@@ -229,10 +230,12 @@ def main(argv: list[str]) -> int:
         path = os.path.abspath(args.render)
         render_preview(scene, path, samples=args.render_samples, width=args.render_width)
         print(f"vggt: preview rendered to {path}", file=sys.stderr)
+    graph = None
     if final[1].solve is not None:
         print(f"vggt: camera solve: {summary_line(final[1].solve)}", file=sys.stderr)
+        graph = write_error_graph(final[1].solve, os.path.splitext(out)[0] + "_solve_errors.png")
     summary = {"frames": len(final[1].frames), "timings_s": {k: round(v, 3) for k, v in final[1].timings.items()},
-               "files": [os.path.abspath(p) for p in (out, args.render) if p] + exported}
+               "files": [os.path.abspath(p) for p in (out, args.render, graph) if p] + exported}
     if shot_dir is not None:  # the farm task's done marker, written last
         summary["files"].append(str(shot_dir / "summary.json"))
         batch.write_summary(shot_dir / "summary.json", batch.result("ok", started, summary, out=shot_dir,

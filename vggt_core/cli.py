@@ -149,6 +149,7 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
     from .export.colmap import write_colmap_dataset
     from .export.ply import write_ply
     from .filters import select_points
+    from .solve.graph import write_error_graph
     from .solve.report import summary_line
 
     points = select_points(
@@ -162,6 +163,8 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
         with ProgressLog("vggt-reconstruct") as progress:
             write_colmap_dataset(args.out, recon, points, lambda f: progress("colmap images", f))
         written += ["images", "sparse/0"]
+    if recon.solve is not None and write_error_graph(recon.solve, args.out / "solve_errors.png") is not None:
+        written.append("solve_errors.png")
     summary = {
         "frames": len(recon.frames),
         "sources": sorted({f.source for f in recon.frames}),

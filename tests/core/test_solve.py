@@ -163,3 +163,18 @@ def test_a_skipped_adjustment_fails():
     shot = make_shot("orbit", frames=4, tracks=5, size=(640, 360), focal_px=500.0)
     rep = solve(shot_recon(shot), lens="shared", refine="ba").solve
     assert rep["verdict"] == "failed" and rep["reasons"] == [rep["skipped"]]
+
+
+def test_error_graph_marks_check_frames_on_plate_frame_numbers(tmp_path):
+    from PIL import Image
+
+    from vggt_core.solve.graph import SIZE, write_error_graph
+
+    rep = {"frame_numbers": [100, 101, 102, 103], "per_frame_px": [0.5, 0.6, None, 0.4],
+           "per_frame_validation_px": [0.7, 3.0, None, 0.6], "check_frames": [101]}
+    img = np.asarray(Image.open(write_error_graph(rep, tmp_path / "g.png")).convert("RGB")).astype(int)
+    assert img.shape == (SIZE[1], SIZE[0], 3)
+    red = np.all(img == (250, 205, 205), axis=-1)  # the check band's colour
+    cols = np.flatnonzero(red.any(axis=0))
+    assert cols.size and abs(cols.mean() - (48 + (SIZE[0] - 64) / 3)) < 5  # the band sits on frame 101
+    assert write_error_graph({"per_frame_px": None}, tmp_path / "none.png") is None

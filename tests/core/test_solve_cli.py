@@ -43,8 +43,14 @@ def test_refine_ba_end_to_end(tmp_path, checkpoint, capsys):
     assert np.all(recon.intrinsics == recon.intrinsics[0])
     model = pycolmap.Reconstruction(str(out / "sparse" / "0"))
     assert model.num_cameras() == 1
+    # The verdict is in the report and on the summary line; the per-frame graph lies next to the results.
+    assert rep["verdict"] in ("good", "check", "failed") and f"verdict {rep['verdict']}" in err
+    assert rep["frame_numbers"] == [0, 1, 2, 3]
     if "skipped" not in rep:  # the random model's tracks may not triangulate
         assert sum(p.track.length() for p in model.points3D.values()) == len(recon.sparse_obs)
+        assert (out / "solve_errors.png").is_file() and "solve_errors.png" in summary["files"]
+    else:
+        assert rep["verdict"] == "failed"
 
 
 def test_per_frame_default_of_the_settings_keeps_todays_cameras():

@@ -128,6 +128,7 @@ def solve(
     if skipped:
         report["skipped"] = skipped
     numbers = [f.index for f in recon.frames]
+    report["frame_numbers"] = numbers
     report["verdict"], report["reasons"], report["check_frames"] = judge(
         report, adjusted, validation, recon.extrinsics.astype(np.float64), sizes,
         uv if refine == "ba" else None, numbers, float(np.median(plate_px_per_model_px(recon))),
