@@ -37,6 +37,7 @@ class Shot:
     outlier: np.ndarray  # [S,N] which observations are gross outliers
     k_start: np.ndarray  # [S,3,3] perturbed
     extrinsics_start: np.ndarray  # [S,3,4] perturbed
+    query: np.ndarray  # [N] the frame each track was queried on (it sees the point exactly there)
 
     @property
     def centers(self) -> np.ndarray:
@@ -83,11 +84,13 @@ def project(k: np.ndarray, ext: np.ndarray, points: np.ndarray) -> tuple[np.ndar
 def make_shot(
     kind: str, frames: int = 24, tracks: int = 500, noise_px: float = 0.5, outliers: float = 0.1, seed: int = 0,
     size: tuple[int, int] = (1920, 1080), focal_px: float = 1500.0, rot_err_deg: float = 2.0,
-    focal_err: float = 0.1, focal_jitter: float = 0.02,
+    focal_err: float = 0.1, focal_jitter: float = 0.02, query_frames: int = 1,
 ) -> Shot:
     """A shot of ``kind`` (dolly, orbit, handheld, tripod). noise_px: Gaussian sigma per image axis; outliers: share of
     observations moved 10-60 px; the start has rotations off by ``rot_err_deg`` (sigma per axis), focal off by
-    up to ``focal_err`` (one factor) times ``focal_jitter`` per frame, centres off by 1 % of the scene depth."""
+    up to ``focal_err`` (one factor) times ``focal_jitter`` per frame, centres off by 1 % of the scene depth.
+    query_frames: points are placed in the views of this many frames spread over the shot (as the product's
+    track queries are), so a pan's last frames see tracks too."""
     rng = np.random.default_rng(seed)
     w, h = size
     k = np.array([[focal_px, 0, w / 2], [0, focal_px, h / 2], [0, 0, 1.0]])
@@ -95,12 +98,14 @@ def make_shot(
     # Points in front of the first camera, spread in depth so focal and depth are separable.
     depth = rng.uniform(5.0, 16.0, tracks)
     pix = rng.uniform([0, 0], [w, h], (tracks, 2))
-    points = np.c_[(pix - k[:2, 2]) / focal_px * depth[:, None], depth]
+    query = np.rint(np.linspace(0, frames - 1, query_frames)).astype(np.int64)[np.arange(tracks) % query_frames]
+    cam = np.c_[(pix - k[:2, 2]) / focal_px * depth[:, None], depth]
+    points = np.einsum("nji,nj->ni", ext[query, :, :3], cam - ext[query, :, 3])  # into the world
     uv, z = project(k, ext, points)
     seen = (z > 0.1) & np.all((uv >= 0) & (uv <= [w, h]), axis=2)
     uv = uv + rng.normal(0.0, noise_px, uv.shape)
     outlier = seen & (rng.random(seen.shape) < outliers)
-    outlier[0] = False  # the query frame sees its own queries exactly, as the track head does
+    outlier[query, np.arange(tracks)] = False  # the query frame sees its own queries exactly, as the track head does
     ang = rng.uniform(0, 2 * np.pi, outlier.sum())
     uv[outlier] += np.c_[np.cos(ang), np.sin(ang)] * rng.uniform(10, 60, outlier.sum())[:, None]
     k_start = np.repeat(k[None], frames, axis=0)
@@ -113,7 +118,7 @@ def make_shot(
         c = -ext[s, :, :3].T @ ext[s, :, 3] + rng.normal(0, 0.1, 3)
         start[s, :, :3] = r @ ext[s, :, :3]
         start[s, :, 3] = -start[s, :, :3] @ c
-    return Shot(kind, size, k, ext, points, uv, seen, outlier, k_start, start)
+    return Shot(kind, size, k, ext, points, uv, seen, outlier, k_start, start, query)
 
 
 def rotation_errors_deg(est: np.ndarray, true: np.ndarray) -> np.ndarray:
@@ -143,10 +148,16 @@ def shot_recon(shot: Shot, model_hw: tuple[int, int] = (294, 518)):
     recon = make_recon([shot.size] * s, model_hw, video="/nonexistent/plate.mov")
     k = shot.k_start.astype(np.float32)
     tracks = np.stack([pixels_to_model(shot.uv[i], r) for i, r in enumerate(recon.preprocess)]).astype(np.float32)
-    return replace(recon, extrinsics=shot.extrinsics_start.astype(np.float32), intrinsics=k,
+    # VGGT-like depth at the shot's scale: each frame at the median depth of the points it sees, 5 % off
+    z = project(shot.k, shot.extrinsics, shot.points)[1]
+    rng = np.random.default_rng(len(shot.points))
+    level = [np.median(zi[si]) * (1 + rng.normal(0, 0.05)) if si.any() else 1.0 for zi, si in zip(z, shot.seen)]
+    depth = np.broadcast_to(np.array(level, np.float32)[:, None, None], recon.depth.shape).copy()
+    return replace(recon, depth=depth, extrinsics=shot.extrinsics_start.astype(np.float32), intrinsics=k,
                    intrinsics_model=intrinsics_to_model(k, recon.preprocess).astype(np.float32), tracks=tracks,
                    track_vis=shot.seen.astype(np.float32), track_conf=np.ones(shot.seen.shape, np.float32),
-                   query_points=tracks[0])
+                   query_points=tracks[shot.query, np.arange(len(shot.query))],
+                   query_frames=shot.query.astype(np.int32))
 
 
 def true_uv(shot: Shot) -> np.ndarray:

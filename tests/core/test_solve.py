@@ -148,15 +148,40 @@ def test_validation_error_is_what_the_held_out_tracks_give():
     assert all(v is None or v > 0.5 for v in noisy["per_frame_validation_px"][1:])
 
 
-def test_free_motion_on_a_tripod_pan_is_flagged_and_the_dolly_is_good():
-    tripod = solve(shot_recon(make_shot("tripod", frames=16, tracks=300, size=(640, 360), focal_px=500.0, seed=1)),
-                   lens="shared", refine="ba").solve
-    assert tripod["verdict"] == "check"
-    assert any("parallax" in r for r in tripod["reasons"]), tripod["reasons"]
+def _tripod_pan(frames: int = 16):
+    return make_shot("tripod", frames=frames, tracks=300, size=(640, 360), focal_px=500.0, seed=1, query_frames=4)
+
+
+def test_auto_solves_a_tripod_pan_about_one_centre():
+    shot = _tripod_pan()
+    out = solve(shot_recon(shot), lens="shared", refine="ba")  # motion auto
+    rep = out.solve
+    assert rep["motion"] == "tripod" and "auto chose tripod" in rep["motion_reason"]
+    assert rotation_errors_deg(out.extrinsics.astype(np.float64), shot.extrinsics).max() < 0.1
+    assert abs(out.intrinsics[0, 0, 0] / 500.0 - 1) < 0.005
+    centres = np.einsum("sji,sj->si", out.extrinsics[:, :, :3], -out.extrinsics[:, :, 3])
+    np.testing.assert_allclose(centres, 0.0, atol=1e-6)  # the first camera's centre, every frame
+    assert rep["verdict"] == "good", rep["reasons"]
+    assert rep["validation_px"] < 1.0 and "motion auto chose tripod" in summary_line(rep)
+    # Points at VGGT's depth around the centre, in front of the cameras that saw them.
+    cam = np.einsum("ij,nj->ni", out.extrinsics[0, :, :3], out.sparse_points)
+    assert len(cam) > 100 and np.all(cam[:, 2] > 0)
+
+
+def test_free_motion_forced_on_a_tripod_pan_is_flagged_and_a_dolly_is_free_and_good():
+    tripod = solve(shot_recon(_tripod_pan()), lens="shared", refine="ba", motion="free").solve
+    assert tripod["motion"] == "free" and tripod["verdict"] == "check"
+    assert any("parallax" in r and "--motion tripod" in r for r in tripod["reasons"]), tripod["reasons"]
     dolly = solve(shot_recon(make_shot("dolly", frames=16, tracks=300, size=(640, 360), focal_px=500.0, seed=1)),
                   lens="shared", refine="ba").solve
+    assert dolly["motion"] == "free" and "auto chose free" in dolly["motion_reason"]
     assert dolly["verdict"] == "good", dolly["reasons"]
     assert "verdict good" in summary_line(dolly) and "parallax" in summary_line(tripod)
+
+
+def test_unknown_motion_is_a_one_line_error():
+    with pytest.raises(InputError, match="motion"):
+        solve(make_recon([(64, 36)] * 3), lens="shared", motion="crane")
 
 
 def test_a_skipped_adjustment_fails():

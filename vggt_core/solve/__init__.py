@@ -18,7 +18,9 @@ from ..errors import InputError
 from ..preprocess import intrinsics_to_model
 from ..reconstruction import Reconstruction
 from . import lens as lens_model
+from . import motion as motion_model
 from .adjust import DISTORTIONS, bundle_adjust
+from .nodal import nodal_adjust
 from .report import make_report
 from .tracks import TRACK_FRAMES, observations, plate_px_per_model_px, query_frames, track_queries
 from .triangulate import triangulate
@@ -63,14 +65,18 @@ def solve(
     refine: str = "none",
     distortion: str = "none",
     cancel: Callable[[], bool] | None = None,
+    motion: str = "auto",
 ) -> Reconstruction:
     """``recon`` with the lens model applied and, for ``refine="ba"``, cameras/lens/points bundle-adjusted.
 
     lens: ``auto``, ``per-frame``, ``shared`` or ``known`` (``lens.py``); focal_px, or focal_mm with
     sensor_width_mm, for ``known``. distortion: ``none``, ``k1`` or ``k1k2`` (refined with ``ba``, shared lens).
+    motion (with ``ba``): ``free``, ``tripod`` (one camera centre, the first camera's; ``motion.py``) or ``auto``
+    (tripod when the parallax cannot support triangulation; the report's ``motion_reason`` says why).
     ``per-frame`` without refinement returns ``recon`` itself, untouched.
     """
     check(lens, refine, distortion, focal_px, focal_mm, sensor_width_mm)
+    motion_model.check(motion)
     t0 = time.perf_counter()
     sizes = [(f.width, f.height) for f in recon.frames]
     kind = lens_model.resolve(lens, sizes)
@@ -84,37 +90,54 @@ def solve(
     adjusted = None
     skipped = None
     held = validation = None
+    chosen = why = None
     if refine == "ba":
         if recon.tracks is None:
             raise InputError("bundle adjustment needs tracks: run with refine='ba' so the track head runs")
         uv, seen = observations(recon)
         points, ok = triangulate(k, rt, uv, seen)
-        seen &= ok[None]
+        chosen, why = motion_model.resolve(motion, recon, rt, points, seen & ok[None])
+        qf = query_frames(recon)
+        if chosen == "tripod":  # no triangulation from zero baseline: tracks are rays from the one centre
+            rt, points = motion_model.nodal_start(k, rt, uv, qf)
+            seen[:, seen.sum(axis=0) < 2] = False
+            if distortion != "none":
+                why += "; distortion is not solved on a tripod shot"
+        else:
+            seen &= ok[None]
         held = holdout(seen)  # validation tracks: measured after the adjustment, never adjusted on
         seen_held, seen = seen & held[None], seen & ~held[None]
         if seen.any(axis=0).sum() < MIN_TRACKS:
             skipped = f"bundle adjustment skipped: {int(seen.any(axis=0).sum())} usable tracks (needs {MIN_TRACKS})"
     if refine == "ba" and not skipped:
         px = plate_px_per_model_px(recon)
-        adjusted = bundle_adjust(k, rt, sizes, uv, seen, points, shared=kind != "per-frame",
-                                 refine_focal=kind != "known", distortion=distortion,
-                                 max_error_px=MAX_ERROR_MODEL_PX * px,
-                                 loss_scale_px=LOSS_SCALE_MODEL_PX * float(np.median(px)), cancel=cancel)
+        limits = dict(max_error_px=MAX_ERROR_MODEL_PX * px, loss_scale_px=LOSS_SCALE_MODEL_PX * float(np.median(px)))
+        if chosen == "tripod":
+            adjusted = nodal_adjust(k, rt[:, :, :3], points, uv, seen, shared=kind != "per-frame",
+                                    refine_focal=kind != "known", cancel=cancel, **limits)
+        else:
+            adjusted = bundle_adjust(k, rt, sizes, uv, seen, points, shared=kind != "per-frame",
+                                     refine_focal=kind != "known", distortion=distortion, cancel=cancel, **limits)
         skipped = _implausible(adjusted, k)
         if not skipped:
             validation = validation_errors(adjusted.intrinsics, adjusted.extrinsics, adjusted.distortion, uv,
-                                           seen_held, MAX_ERROR_MODEL_PX * px)
+                                           seen_held, MAX_ERROR_MODEL_PX * px, nodal=chosen == "tripod")
     if skipped:
         # A long model run is not thrown away for this: the lens model stands, and the report says why.
         log.warning(skipped)
         adjusted = None
     elif refine == "ba":
-        k, rt, points = adjusted.intrinsics, *_first_camera_world(adjusted.extrinsics, adjusted.points, rt, points, seen)
         keep = adjusted.seen.any(axis=0)
         obs_frame, obs_point = np.nonzero(adjusted.seen[:, keep])
-        qf = query_frames(recon)[keep]
-        q = np.clip(np.floor(recon.tracks[qf, np.nonzero(keep)[0]]).astype(int), 0,
-                    [recon.model_size[1] - 1, recon.model_size[0] - 1])
+        q = np.clip(np.floor(recon.tracks[qf, np.arange(len(qf))]).astype(int), 0,
+                    [recon.model_size[1] - 1, recon.model_size[0] - 1])  # each track's model pixel on its query frame
+        if chosen == "tripod":  # points at VGGT's depth along the solved rays, around the one centre
+            rt, points = motion_model.nodal_result(adjusted.extrinsics, adjusted.points,
+                                                   recon.depth[qf, q[:, 1], q[:, 0]].astype(np.float64), qf)
+        else:
+            rt, points = _first_camera_world(adjusted.extrinsics, adjusted.points, rt, points, seen)
+        k = adjusted.intrinsics
+        qf, q = qf[keep], q[keep]
         extra = dict(
             sparse_points=points[keep].astype(np.float32),
             sparse_colors=recon.colors[qf, q[:, 1], q[:, 0]],
@@ -127,6 +150,8 @@ def solve(
     report = make_report(kind, refine, recon.intrinsics, k, adjusted, time.perf_counter() - t0, validation)
     if skipped:
         report["skipped"] = skipped
+    if chosen is not None:
+        report["motion"], report["motion_reason"] = chosen, why
     numbers = [f.index for f in recon.frames]
     report["frame_numbers"] = numbers
     report["verdict"], report["reasons"], report["check_frames"] = judge(

@@ -57,21 +57,41 @@ def _undistort(k: np.ndarray, dist: Sequence[float], uv: np.ndarray) -> np.ndarr
     return x * f + c
 
 
+def _directions(k: np.ndarray, rt: np.ndarray, uv: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tripod "triangulation": unit world directions ``[N, 3]`` (and ``ok [N]``) of tracks seen from one centre, the
+    linear least-squares ray through all their observations (the DLT without its translation column)."""
+    proj = np.asarray(k, np.float64) @ np.asarray(rt, np.float64)[:, :, :3]  # [S,3,3]
+    w = seen.astype(np.float64).T[:, :, None]
+    rows_u = w * (uv[..., 0].T[:, :, None] * proj[None, :, 2] - proj[None, :, 0])
+    rows_v = w * (uv[..., 1].T[:, :, None] * proj[None, :, 2] - proj[None, :, 1])
+    a = np.concatenate([rows_u, rows_v], axis=1)
+    a /= np.linalg.norm(a, axis=2, keepdims=True) + 1e-12
+    d = np.linalg.svd(a, full_matrices=False)[2][:, -1]
+    first = np.argmax(seen, axis=0)
+    z = np.einsum("nj,nj->n", rt[first, 2, :3], d)
+    d *= np.where(z < 0, -1.0, 1.0)[:, None]  # in front of the cameras
+    return d, seen.sum(axis=0) >= 2
+
+
 def validation_errors(
     k: np.ndarray, rt: np.ndarray, dist: Sequence[float], uv: np.ndarray, seen: np.ndarray,
-    max_error_px: float | np.ndarray, rounds: int = 3,
+    max_error_px: float | np.ndarray, rounds: int = 3, nodal: bool = False,
 ) -> np.ndarray:
     """``[S, N]`` reprojection errors (plate px, NaN where unseen) of tracks ``uv [S,N,2]``/``seen [S,N]`` that
     the adjuster never saw, each triangulated through the solved cameras and lens (inf behind a camera).
 
     Like the adjuster, each round re-triangulates from the observations within ``max_error_px`` (scalar or
     ``[S]``) of the last, so a track's own outliers do not drag its point; every observation's error is
-    reported, the rejected ones included."""
+    reported, the rejected ones included. nodal: the cameras share one centre (tripod), so tracks are rays."""
     limit = np.broadcast_to(np.asarray(max_error_px, np.float64).reshape(-1, 1), (len(k), 1))
     undistorted = _undistort(k, dist, uv)
     use = seen.copy()
     for _ in range(rounds):
-        points, ok = triangulate(k, rt, undistorted, use)
+        if nodal:
+            dirs, ok = _directions(k, rt, undistorted, use)
+            points = dirs * 1e6 + np.einsum("sji,sj->si", rt[:1, :, :3], -rt[:1, :, 3])
+        else:
+            points, ok = triangulate(k, rt, undistorted, use)
         proj, z = project(k, rt, dist, points)
         err = np.where(z > 0, np.linalg.norm(proj - uv, axis=-1), np.inf)
         err[:, ~ok] = np.inf
@@ -162,9 +182,9 @@ def judge(
         reasons.append(f"the focal length ended at a bound ({ratio:.2f}x VGGT's): the shot does not pin the lens")
     parallax = parallax_deg(adjusted.extrinsics, adjusted.points, adjusted.seen)
     report["parallax_deg"] = round(parallax, 3)
-    if parallax < MIN_PARALLAX_DEG:
+    if report.get("motion", "free") == "free" and parallax < MIN_PARALLAX_DEG:
         reasons.append(f"too little parallax for free 3D points (median triangulation angle {parallax:.2f} "
-                       "degrees): a nodal pan or a long lens; depths are VGGT's, not measured")
+                       "degrees): a nodal pan or a long lens; solve it with --motion tripod")
     flagged |= few | narrow | moved
     check_frames = [int(frame_numbers[i]) for i in np.flatnonzero(flagged)]
     return ("check" if reasons else "good"), reasons, check_frames
