@@ -57,7 +57,8 @@ class VGGT_PT_main(bpy.types.Panel):
         box.prop(props, "refine")
         if props.refine:
             box.prop(props, "track_frames")
-        if props.refine and props.lens != "per-frame":
+            box.prop(props, "motion")
+        if props.refine and props.lens != "per-frame" and props.motion != "tripod":
             box.prop(props, "distortion")
         if props.refine:
             box.prop(props, "track_markers")

@@ -40,6 +40,12 @@ DISTORTIONS = [
     ("k1", "k1", "Radial distortion k1 (onto the Movie Clip's tracking camera)"),
     ("k1k2", "k1, k2", "Radial distortion k1 and k2 (onto the Movie Clip's tracking camera)"),
 ]
+MOTIONS = [
+    ("auto", "Auto", "Tripod when the shot has too little parallax to triangulate, free otherwise "
+     "(the solve report says which and why)"),
+    ("free", "Free", "The camera moves: tracks are triangulated into 3D points"),
+    ("tripod", "Tripod", "One fixed camera centre (a nodal pan or tilt): only rotations and the lens are solved"),
+]
 POINT_SOURCES = [
     ("depth", "Depth", "Depth maps unprojected through the predicted cameras (usually more accurate)"),
     ("points", "Point Head", "The point head's direct world points"),
@@ -84,6 +90,7 @@ class VGGTSceneProps(PropertyGroup):
                          description="Track points through the shot and refine cameras, points and lens "
                                      "by bundle adjustment (pycolmap); the solve error is reported")
     distortion: EnumProperty(name="Distortion", items=DISTORTIONS, default="none")
+    motion: EnumProperty(name="Camera Motion", items=MOTIONS, default="auto")
     track_frames: IntProperty(name="Query Frames", default=TRACK_FRAMES, min=1,
                               description="Frames, spread over the shot, whose grid points are tracked "
                                           "through it for the bundle adjustment")

@@ -42,6 +42,8 @@ class ReconstructSettings:
         (``vggt_core.solve.solve``); ``refine="ba"`` also tracks grids of points on ``track_frames`` query
         frames spread over the shot with the track head (``vggt_core.solve.tracks.track_queries``); in
         chunks, over each chunk, all chunks' tracks going into one adjustment (``chunks.stitch_tracks``).
+    motion: the solve's camera motion model with ``refine="ba"``: ``auto``, ``free`` or ``tripod``
+        (``vggt_core.solve.motion``); a solve-only setting, like the lens fields.
     """
 
     selection: FrameSelection = field(default_factory=FrameSelection)
@@ -58,6 +60,7 @@ class ReconstructSettings:
     refine: str = "none"
     distortion: str = "none"
     track_frames: int = solve.TRACK_FRAMES
+    motion: str = "auto"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -73,7 +76,8 @@ class ReconstructSettings:
             raise InputError(f"unknown chunk strategy {self.strategy!r} (use {' or '.join(chunks.STRATEGIES)})")
         if self.track_frames < 1:
             raise InputError("--track-frames must be at least 1")
-        solve.check(self.lens, self.refine, self.distortion, self.focal_px, self.focal_mm, self.sensor_width_mm)
+        solve.check(self.lens, self.refine, self.distortion, self.focal_px, self.focal_mm, self.sensor_width_mm,
+                    self.motion)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReconstructSettings:
@@ -178,7 +182,7 @@ def reconstruct_frames(
             lambda pos, recs, prog, stop: run_frames([infos[p] for p in pos], recs, settings, engine, prog, stop),
             chunk_cache, progress, cancel)
     recon = solve.solve(recon, settings.lens, settings.focal_px, settings.focal_mm, settings.sensor_width_mm,
-                        settings.refine, settings.distortion, cancel)
+                        settings.refine, settings.distortion, cancel, motion=settings.motion)
     if cache_dir is not None:
         path = path or cache_path(cache_dir, infos, engine, settings)  # a first download makes weights known
         if path is not None:

@@ -110,5 +110,8 @@ def test_panel_solve_settings_reach_the_run(addon, tmp_path):
     plan = runs.plan_from_scene(bpy.context)
     s = plan.job.settings
     assert (s.lens, s.focal_mm, s.sensor_width_mm, s.refine, s.distortion) == ("known", 50.0, 24.0, "ba", "k1")
-    assert s.track_frames == 6
+    assert s.track_frames == 6 and s.motion == "auto"
     assert plan.import_settings.track_markers
+    props.motion = "tripod"  # the tripod adjuster solves no distortion: the panel hides it, the run drops it
+    s = runs.plan_from_scene(bpy.context).job.settings
+    assert (s.motion, s.distortion) == ("tripod", "none")

@@ -36,14 +36,19 @@ MAX_ERROR_MODEL_PX = 4.0
 LOSS_SCALE_MODEL_PX = 1.0
 TRACK_QUERIES = 1024  # query points in all when refining, split over the query frames (the tracker's cost grows with them)
 
-__all__ = ["DISTORTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "check", "solve", "track_queries"]
+MOTIONS = motion_model.MOTIONS
+
+__all__ = ["DISTORTIONS", "MOTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "check", "solve", "track_queries"]
 
 
 def check(
     lens: str, refine: str, distortion: str, focal_px: float | None = None, focal_mm: float | None = None,
-    sensor_width_mm: float | None = None,
+    sensor_width_mm: float | None = None, motion: str = "auto",
 ) -> None:
     """Raise InputError (one line) for settings ``solve`` cannot run, before any work is done."""
+    motion_model.check(motion)
+    if motion == "tripod" and distortion != "none":
+        raise InputError("lens distortion is not solved on a tripod shot: use --distortion none or --motion free")
     if lens not in lens_model.LENSES:
         raise InputError(f"unknown lens model {lens!r} (use one of {', '.join(lens_model.LENSES)})")
     if refine not in REFINES:
@@ -75,8 +80,7 @@ def solve(
     (tripod when the parallax cannot support triangulation; the report's ``motion_reason`` says why).
     ``per-frame`` without refinement returns ``recon`` itself, untouched.
     """
-    check(lens, refine, distortion, focal_px, focal_mm, sensor_width_mm)
-    motion_model.check(motion)
+    check(lens, refine, distortion, focal_px, focal_mm, sensor_width_mm, motion)
     t0 = time.perf_counter()
     sizes = [(f.width, f.height) for f in recon.frames]
     kind = lens_model.resolve(lens, sizes)
