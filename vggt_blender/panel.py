@@ -103,6 +103,9 @@ class VGGT_PT_main(bpy.types.Panel):
         for key, icon in (("vggt_solve_summary", "CON_CAMERASOLVER"), ("vggt_lens_warning", "ERROR")):
             if selected is not None and key in selected:
                 layout.label(text=selected[key], icon=icon)
+        graph = bpy.data.images.get(selected.get("vggt_solve_graph", "")) if selected is not None else None
+        if graph is not None:  # the per-frame error graph (solve / held-out error, frames to check)
+            layout.template_icon(icon_value=graph.preview_ensure().icon_id, scale=12.0)
         if selected is not None:
             layout.operator("vggt.reimport", icon="FILE_REFRESH", text=f"Re-import '{selected.name}' from Cache")
         setup_ops.draw_panel(layout, context)
