@@ -29,7 +29,7 @@ def rotation(rotvec: np.ndarray) -> np.ndarray:
 class Shot:
     kind: str
     size: tuple[int, int]  # (W, H)
-    k: np.ndarray  # [3,3] true intrinsics
+    k: np.ndarray  # [3,3] true intrinsics (frame 0's on a zoom)
     extrinsics: np.ndarray  # [S,3,4] true, world = first camera
     points: np.ndarray  # [N,3] true
     uv: np.ndarray  # [S,N,2] observed pixels (noise + outliers)
@@ -38,6 +38,14 @@ class Shot:
     k_start: np.ndarray  # [S,3,3] perturbed
     extrinsics_start: np.ndarray  # [S,3,4] perturbed
     query: np.ndarray  # [N] the frame each track was queried on (it sees the point exactly there)
+    focals: np.ndarray  # [S] true focal length per frame (px): constant unless the shot zooms
+
+    @property
+    def ks(self) -> np.ndarray:
+        """[S,3,3] true intrinsics per frame."""
+        ks = np.repeat(self.k[None], len(self.focals), axis=0)
+        ks[:, 0, 0] = ks[:, 1, 1] = self.focals
+        return ks
 
     @property
     def centers(self) -> np.ndarray:
@@ -84,31 +92,39 @@ def project(k: np.ndarray, ext: np.ndarray, points: np.ndarray) -> tuple[np.ndar
 def make_shot(
     kind: str, frames: int = 24, tracks: int = 500, noise_px: float = 0.5, outliers: float = 0.1, seed: int = 0,
     size: tuple[int, int] = (1920, 1080), focal_px: float = 1500.0, rot_err_deg: float = 2.0,
-    focal_err: float = 0.1, focal_jitter: float = 0.02, query_frames: int = 1,
+    focal_err: float = 0.1, focal_jitter: float = 0.02, query_frames: int = 1, zoom: float = 1.0,
+    snap: bool = False,
 ) -> Shot:
     """A shot of ``kind`` (dolly, orbit, handheld, tripod). noise_px: Gaussian sigma per image axis; outliers: share of
     observations moved 10-60 px; the start has rotations off by ``rot_err_deg`` (sigma per axis), focal off by
     up to ``focal_err`` (one factor) times ``focal_jitter`` per frame, centres off by 1 % of the scene depth.
     query_frames: points are placed in the views of this many frames spread over the shot (as the product's
-    track queries are), so a pan's last frames see tracks too."""
+    track queries are), so a pan's last frames see tracks too. zoom: the focal at the end over the focal at
+    the start, eased in and out over the shot, or (``snap``) one step between two frames at mid-shot; the
+    start's focal follows the true one per frame (VGGT sees the zoom), with its error and jitter."""
     rng = np.random.default_rng(seed)
     w, h = size
     k = np.array([[focal_px, 0, w / 2], [0, focal_px, h / 2], [0, 0, 1.0]])
+    t = np.linspace(0.0, 1.0, frames)
+    ease = (t >= 0.5).astype(float) if snap else 0.5 - 0.5 * np.cos(np.pi * t)
+    focals = focal_px * zoom ** ease
+    ks = np.repeat(k[None], frames, axis=0)
+    ks[:, 0, 0] = ks[:, 1, 1] = focals
     ext = _path(kind, frames, rng)
     # Points in front of the first camera, spread in depth so focal and depth are separable.
     depth = rng.uniform(5.0, 16.0, tracks)
     pix = rng.uniform([0, 0], [w, h], (tracks, 2))
     query = np.rint(np.linspace(0, frames - 1, query_frames)).astype(np.int64)[np.arange(tracks) % query_frames]
-    cam = np.c_[(pix - k[:2, 2]) / focal_px * depth[:, None], depth]
+    cam = np.c_[(pix - k[:2, 2]) / focals[query, None] * depth[:, None], depth]
     points = np.einsum("nji,nj->ni", ext[query, :, :3], cam - ext[query, :, 3])  # into the world
-    uv, z = project(k, ext, points)
+    uv, z = project(ks, ext, points)
     seen = (z > 0.1) & np.all((uv >= 0) & (uv <= [w, h]), axis=2)
     uv = uv + rng.normal(0.0, noise_px, uv.shape)
     outlier = seen & (rng.random(seen.shape) < outliers)
     outlier[query, np.arange(tracks)] = False  # the query frame sees its own queries exactly, as the track head does
     ang = rng.uniform(0, 2 * np.pi, outlier.sum())
     uv[outlier] += np.c_[np.cos(ang), np.sin(ang)] * rng.uniform(10, 60, outlier.sum())[:, None]
-    k_start = np.repeat(k[None], frames, axis=0)
+    k_start = ks.copy()
     scale = (1 + rng.uniform(-focal_err, focal_err)) * (1 + rng.normal(0, focal_jitter, frames))
     k_start[:, 0, 0] *= scale
     k_start[:, 1, 1] *= scale
@@ -118,7 +134,7 @@ def make_shot(
         c = -ext[s, :, :3].T @ ext[s, :, 3] + rng.normal(0, 0.1, 3)
         start[s, :, :3] = r @ ext[s, :, :3]
         start[s, :, 3] = -start[s, :, :3] @ c
-    return Shot(kind, size, k, ext, points, uv, seen, outlier, k_start, start, query)
+    return Shot(kind, size, k, ext, points, uv, seen, outlier, k_start, start, query, focals)
 
 
 def rotation_errors_deg(est: np.ndarray, true: np.ndarray) -> np.ndarray:
@@ -149,7 +165,7 @@ def shot_recon(shot: Shot, model_hw: tuple[int, int] = (294, 518)):
     k = shot.k_start.astype(np.float32)
     tracks = np.stack([pixels_to_model(shot.uv[i], r) for i, r in enumerate(recon.preprocess)]).astype(np.float32)
     # VGGT-like depth at the shot's scale: each frame at the median depth of the points it sees, 5 % off
-    z = project(shot.k, shot.extrinsics, shot.points)[1]
+    z = project(shot.ks, shot.extrinsics, shot.points)[1]
     rng = np.random.default_rng(len(shot.points))
     level = [np.median(zi[si]) * (1 + rng.normal(0, 0.05)) if si.any() else 1.0 for zi, si in zip(z, shot.seen)]
     depth = np.broadcast_to(np.array(level, np.float32)[:, None, None], recon.depth.shape).copy()
@@ -162,7 +178,7 @@ def shot_recon(shot: Shot, model_hw: tuple[int, int] = (294, 518)):
 
 def true_uv(shot: Shot) -> np.ndarray:
     """[S, N, 2] the exact plate pixels (continuous, centres at +0.5) of the shot's points: no noise."""
-    return project(shot.k, shot.extrinsics, shot.points)[0]
+    return project(shot.ks, shot.extrinsics, shot.points)[0]
 
 
 def head_tracked(shot: Shot, recon):

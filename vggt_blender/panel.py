@@ -58,7 +58,7 @@ class VGGT_PT_main(bpy.types.Panel):
         if props.refine:
             box.prop(props, "track_frames")
             box.prop(props, "motion")
-        if props.refine and props.lens != "per-frame" and props.motion != "tripod":
+        if props.refine and props.lens not in ("per-frame", "zoom") and props.motion != "tripod":
             box.prop(props, "distortion")
         if props.refine:
             box.prop(props, "track_markers")

@@ -34,6 +34,7 @@ LENSES = [
     ("per-frame", "Per Frame", "VGGT's own focal length and pixel aspect for every frame"),
     ("shared", "Shared", "One lens for the shot: square pixels, the predictions' median focal length"),
     ("known", "Known", "One lens of the focal length you give"),
+    ("zoom", "Zoom", "A focal length per frame, smoothed and refined; one principal point for the shot"),
 ]
 DISTORTIONS = [
     ("none", "None", "No lens distortion"),

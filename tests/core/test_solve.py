@@ -203,3 +203,39 @@ def test_error_graph_marks_check_frames_on_plate_frame_numbers(tmp_path):
     cols = np.flatnonzero(red.any(axis=0))
     assert cols.size and abs(cols.mean() - (48 + (SIZE[0] - 64) / 3)) < 5  # the band sits on frame 101
     assert write_error_graph({"per_frame_px": None}, tmp_path / "none.png") is None
+
+
+def test_auto_finds_a_zoom_and_keys_its_focal_per_frame():
+    shot = make_shot("tripod", frames=24, tracks=400, size=(640, 360), focal_px=500.0, seed=1, query_frames=4,
+                     zoom=1.5)
+    out = solve(shot_recon(shot), lens="auto", refine="ba")
+    rep = out.solve
+    assert rep["lens"] == "zoom" and "auto chose zoom" in rep["lens_reason"] and rep["motion"] == "tripod"
+    assert np.abs(out.intrinsics[:, 0, 0] / shot.focals - 1).max() < 0.005  # per frame
+    assert rotation_errors_deg(out.extrinsics.astype(np.float64), shot.extrinsics).max() < 0.1
+    np.testing.assert_allclose(out.intrinsics[:, 0, 0], out.intrinsics[:, 1, 1])  # square pixels
+    np.testing.assert_allclose(out.intrinsics[:, :2, 2], np.broadcast_to([320, 180], (24, 2)))
+    assert rep["focal_per_frame_px"] == pytest.approx(out.intrinsics[:, 0, 0].tolist(), abs=1e-2)
+    assert rep["verdict"] == "good", rep["reasons"]
+
+
+def test_a_shared_lens_forced_on_a_zoom_is_not_good_and_says_zoom():
+    shot = make_shot("dolly", frames=24, tracks=400, size=(640, 360), focal_px=500.0, seed=1, query_frames=4,
+                     zoom=1.6)
+    rep = solve(shot_recon(shot), lens="shared", refine="ba").solve
+    assert rep["verdict"] in ("check", "failed") and any("--lens zoom" in r for r in rep["reasons"]), rep["reasons"]
+    steady = make_shot("dolly", frames=24, tracks=400, size=(640, 360), focal_px=500.0, seed=1, query_frames=4)
+    rep = solve(shot_recon(steady), lens="auto", refine="ba").solve
+    assert rep["lens"] == "shared" and "auto chose shared" in rep["lens_reason"]
+
+
+def test_zoom_smoothing_keeps_a_snap_zoom_step():
+    from vggt_core.solve.lens import smooth_focal
+
+    rng = np.random.default_rng(0)
+    true = np.r_[np.full(12, 500.0), np.full(12, 800.0)]
+    noisy = true * (1 + rng.normal(0, 0.02, 24))
+    noisy[5] *= 1.4  # one wild frame
+    smooth = smooth_focal(noisy)
+    assert np.abs(smooth / true - 1)[[0, 5, 10, 13, 23]].max() < 0.03  # the wild frame is gone, the step kept
+    assert np.abs(smooth[11] - 500) < 40 and np.abs(smooth[12] - 800) < 60

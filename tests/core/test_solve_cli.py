@@ -62,9 +62,10 @@ def test_per_frame_default_of_the_settings_keeps_todays_cameras():
 
 
 @pytest.mark.parametrize("kw, needle", [
-    ({"lens": "zoom"}, "unknown lens"), ({"refine": "magic"}, "unknown refinement"),
+    ({"lens": "fisheye"}, "unknown lens"), ({"refine": "magic"}, "unknown refinement"),
     ({"lens": "known"}, "focal"), ({"distortion": "k1"}, "distortion"), ({"motion": "crane"}, "motion"),
     ({"motion": "tripod", "refine": "ba", "lens": "shared", "distortion": "k1"}, "tripod"),
+    ({"lens": "zoom", "refine": "ba", "distortion": "k1"}, "one lens"),
 ])
 def test_bad_solve_settings_are_one_line_errors(kw, needle):
     with pytest.raises(InputError, match=needle):

@@ -47,6 +47,8 @@ def check(
 ) -> None:
     """Raise InputError (one line) for settings ``solve`` cannot run, before any work is done."""
     motion_model.check(motion)
+    if lens == "zoom" and distortion != "none":
+        raise InputError("lens distortion is solved with one lens for the shot: use --lens shared or --distortion none")
     if motion == "tripod" and distortion != "none":
         raise InputError("lens distortion is not solved on a tripod shot: use --distortion none or --motion free")
     if lens not in lens_model.LENSES:
@@ -84,6 +86,17 @@ def solve(
     t0 = time.perf_counter()
     sizes = [(f.width, f.height) for f in recon.frames]
     kind = lens_model.resolve(lens, sizes)
+    lens_reason = lens_doubt = None
+    if kind in ("shared", "known", "zoom"):
+        drifting, numbers = lens_model.zooms(recon.intrinsics)
+        if lens == "auto":
+            kind = "zoom" if drifting else "shared"
+            lens_reason = f"auto chose {kind}: {numbers}"
+            if kind == "zoom" and distortion != "none":
+                lens_reason += "; distortion is solved with one lens for the shot only, not on a zoom"
+                distortion = "none"
+        elif drifting and kind != "zoom":
+            lens_doubt = f"{numbers}: a zoom? try --lens zoom"
     if kind == "per-frame" and refine == "none":
         return recon
     if distortion != "none" and kind == "per-frame":
@@ -117,11 +130,14 @@ def solve(
         px = plate_px_per_model_px(recon)
         limits = dict(max_error_px=MAX_ERROR_MODEL_PX * px, loss_scale_px=LOSS_SCALE_MODEL_PX * float(np.median(px)))
         if chosen == "tripod":
-            adjusted = nodal_adjust(k, rt[:, :, :3], points, uv, seen, shared=kind != "per-frame",
+            adjusted = nodal_adjust(k, rt[:, :, :3], points, uv, seen, shared=kind in ("shared", "known"),
                                     refine_focal=kind != "known", cancel=cancel, **limits)
         else:
-            adjusted = bundle_adjust(k, rt, sizes, uv, seen, points, shared=kind != "per-frame",
-                                     refine_focal=kind != "known", distortion=distortion, cancel=cancel, **limits)
+            adjusted = bundle_adjust(k, rt, sizes, uv, seen, points, shared=kind in ("shared", "known"),
+                                     refine_focal=kind != "known", distortion=distortion, square=kind == "zoom",
+                                     cancel=cancel, **limits)
+            if kind == "zoom":  # a zoom is a continuous move: smooth the refined focal, then fit the cameras to it
+                adjusted = _smoothed_zoom(adjusted, sizes, uv, cancel, limits)
         skipped = _implausible(adjusted, k)
         if not skipped:
             validation = validation_errors(adjusted.intrinsics, adjusted.extrinsics, adjusted.distortion, uv,
@@ -156,15 +172,32 @@ def solve(
         report["skipped"] = skipped
     if chosen is not None:
         report["motion"], report["motion_reason"] = chosen, why
+    if lens_reason:
+        report["lens_reason"] = lens_reason
+    if kind == "zoom":
+        report["focal_per_frame_px"] = [round(float(v), 3) for v in k[:, 0, 0]]
     numbers = [f.index for f in recon.frames]
     report["frame_numbers"] = numbers
     report["verdict"], report["reasons"], report["check_frames"] = judge(
         report, adjusted, validation, recon.extrinsics.astype(np.float64), sizes,
         uv if refine == "ba" else None, numbers, float(np.median(plate_px_per_model_px(recon))),
-        report["focal_before_px"])
+        report["focal_before_px"], lens_doubt)
     timings = {**recon.timings, "solve": report["seconds"]}
     return replace(recon, extrinsics=rt32, intrinsics=k.astype(np.float32), intrinsics_model=k_model,
                    timings=timings, solve=report, **derived, **extra)
+
+
+def _smoothed_zoom(adjusted, sizes, uv, cancel, limits: dict):
+    """The zoom's refined per-frame focal smoothed robustly (``lens.smooth_focal``: a running median keeps a snap
+    zoom's step), then cameras and points adjusted again with that focal held: the frame-to-frame focal jumps a
+    free per-frame focal takes on (trading focal for depth on each frame) are removed."""
+    k = adjusted.intrinsics.copy()
+    f = lens_model.smooth_focal(k[:, 0, 0])
+    k[:, 0, 0] = k[:, 1, 1] = f
+    again = bundle_adjust(k, adjusted.extrinsics, sizes, uv, adjusted.seen, adjusted.points, shared=False,
+                          refine_focal=False, square=True, cancel=cancel, **limits)
+    again.rejected += adjusted.rejected
+    return again
 
 
 def _implausible(adjusted, k_start: np.ndarray) -> str | None:

@@ -133,6 +133,7 @@ def bundle_adjust(
     shared: bool,
     refine_focal: bool = True,
     distortion: str = "none",
+    square: bool = False,
     max_error_px: float | np.ndarray = 4.0,
     loss_scale_px: float = 1.0,
     rounds: int = 3,
@@ -142,7 +143,8 @@ def bundle_adjust(
     """Refine ``extrinsics`` [S,3,4], ``points`` [N,3] and the lens from observations ``uv`` [S,N,2] (original
     pixels) where ``seen`` [S,N] (tracks seen fewer than twice are left out).
 
-    shared: one camera for all frames (``intrinsics[0]``; frames must share a size), else one per frame.
+    shared: one camera for all frames (``intrinsics[0]``; frames must share a size), else one per frame
+    (``PINHOLE``, or ``SIMPLE_PINHOLE`` with ``square``: one focal per frame, the zoom lens).
     refine_focal: refine the focal length(s); distortion: ``none``, ``k1`` or ``k1k2`` (shared camera only).
     per_track: observations per track the adjuster sees (``subsample``); every inlier is still measured and
     rejected against ``max_error_px`` (original pixels; a scalar or one per frame ``[S]``) after each of the
@@ -153,7 +155,7 @@ def bundle_adjust(
 
     if distortion not in DISTORTIONS:
         raise ValueError(f"unknown distortion {distortion!r}")
-    model = _MODELS[distortion] if shared else "PINHOLE"
+    model = _MODELS[distortion] if shared else ("SIMPLE_PINHOLE" if square else "PINHOLE")
     k = np.asarray(intrinsics, np.float64).copy()
     rt = np.asarray(extrinsics, np.float64).copy()
     pts = np.asarray(points, np.float64).copy()

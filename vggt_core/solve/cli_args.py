@@ -15,8 +15,9 @@ def add_arguments(parser: Any, sensor_width: bool = True) -> None:
     g = parser.add_argument_group("camera solve")
     g.add_argument("--lens", choices=LENSES, default="auto",
                    help="per-frame (VGGT's own focal per frame), shared (one lens for the shot), known (give "
-                   "--focal-px, or --focal-mm with --sensor-width); default auto: shared when every frame has "
-                   "the same size (videos, strips, clips), per-frame otherwise")
+                   "--focal-px, or --focal-mm with --sensor-width), zoom (a smoothed focal per frame, square "
+                   "pixels, centred principal point); default auto: shared when every frame has the same size "
+                   "(videos, strips, clips), zoom when VGGT's focal drifts over the shot, per-frame otherwise")
     g.add_argument("--focal-mm", type=float, default=None, help="known lens: focal length in mm")
     if sensor_width:
         g.add_argument("--sensor-width", type=float, default=None, help="known lens: sensor width in mm")

@@ -48,6 +48,8 @@ def make_report(
 def summary_line(report: dict) -> str:
     """One line for the CLIs and the panel."""
     line = f"lens {report['lens']}, focal {report['focal_before_px']:.1f} -> {report['focal_after_px']:.1f} px"
+    if report.get("lens_reason"):
+        line += f" ({report['lens_reason']})"
     if report.get("motion_reason"):
         line += f"; motion {report['motion_reason']}"
     if "mean_px" in report:

@@ -84,6 +84,12 @@ def validation_errors(
     ``[S]``) of the last, so a track's own outliers do not drag its point; every observation's error is
     reported, the rejected ones included. nodal: the cameras share one centre (tripod), so tracks are rays."""
     limit = np.broadcast_to(np.asarray(max_error_px, np.float64).reshape(-1, 1), (len(k), 1))
+    rt = np.asarray(rt, np.float64).copy()
+    if not nodal:  # the DLT is not invariant to the gauge: centre the cameras, unit spread (projections unchanged)
+        c = np.einsum("sji,sj->si", rt[:, :, :3], -rt[:, :, 3])
+        mean = c.mean(axis=0)
+        spread = float(np.sqrt(np.mean(np.sum((c - mean) ** 2, axis=1)))) or 1.0
+        rt[:, :, 3] = (rt[:, :, 3] + rt[:, :, :3] @ mean) / spread
     undistorted = _undistort(k, dist, uv)
     use = seen.copy()
     for _ in range(rounds):
@@ -128,7 +134,7 @@ def _frames(numbers: Sequence[int], picked: np.ndarray) -> str:
 
 def judge(
     report: dict[str, Any], adjusted: Any, validation: np.ndarray | None, rt_start: np.ndarray, sizes: Sequence[tuple[int, int]],
-    uv: np.ndarray, frame_numbers: Sequence[int], px: float, focal_start_px: float,
+    uv: np.ndarray, frame_numbers: Sequence[int], px: float, focal_start_px: float, lens_doubt: str | None = None,
 ) -> tuple[str, list[str], list[int]]:
     """``(verdict, reasons, check_frames)`` for a solve's report: ``failed`` when the adjustment was skipped or
     rejected, ``check`` with one line per doubt (held-out tracks reproject much worse than the solve's own,
@@ -137,13 +143,14 @@ def judge(
 
     adjusted: ``adjust.Adjusted`` (None when no adjustment stands); validation: ``[S,N]`` held-out errors (plate
     px, NaN unseen); rt_start [S,3,4]: VGGT's cameras; uv [S,N,2] observations; frame_numbers: the plate frame
-    number of each frame; px: plate pixels per model pixel; focal_start_px: VGGT's focal for the shot.
+    number of each frame; px: plate pixels per model pixel; focal_start_px: VGGT's focal for the shot;
+    lens_doubt: one line when VGGT's focal drifts under a one-lens model (``lens.zooms``), a reason to check.
     """
     if report.get("skipped"):
-        return "failed", [report["skipped"]], []
+        return "failed", [report["skipped"]] + ([lens_doubt] if lens_doubt else []), []
     if adjusted is None:
         return "good", [], []  # no adjustment asked for: nothing was solved that could be wrong
-    reasons: list[str] = []
+    reasons: list[str] = [lens_doubt] if lens_doubt else []
     flagged = np.zeros(len(sizes), bool)
     if validation is not None and np.isfinite(validation).any():
         limit = 4.0 * px
