@@ -71,11 +71,13 @@ def lens_intrinsics(
 
 
 def smooth_focal(focal: np.ndarray, window: int = ZOOM_WINDOW) -> np.ndarray:
-    """``[S]`` per-frame focal lengths (px) -> the running median over ``window`` frames (shrinking at the ends),
-    in log focal: robust to VGGT's outlier frames and, unlike a mean, keeps a snap zoom's step sharp."""
+    """``[S]`` per-frame focal lengths (px) -> the running median over ``window`` frames, in log focal: robust to
+    VGGT's outlier frames and, unlike a mean, keeps a snap zoom's step sharp. The window shrinks symmetrically
+    at the ends, so a steady zoom (a monotonic focal) passes through unchanged."""
     logf = np.log(np.asarray(focal, np.float64))
-    half = window // 2
-    return np.exp([np.median(logf[max(0, i - half):i + half + 1]) for i in range(len(logf))])
+    n = len(logf)
+    half = [min(window // 2, i, n - 1 - i) for i in range(n)]
+    return np.exp([np.median(logf[i - h:i + h + 1]) for i, h in enumerate(half)])
 
 
 def zoom_drift(intrinsics: np.ndarray) -> tuple[float, float]:
