@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from synth_recon import look_at_extrinsic, make_recon
 
-KINDS = ("dolly", "orbit", "handheld", "tripod")
+KINDS = ("dolly", "orbit", "handheld", "tripod", "pushin")
 
 
 def rotation(rotvec: np.ndarray) -> np.ndarray:
@@ -66,6 +66,9 @@ def _path(kind: str, frames: int, rng: np.random.Generator) -> np.ndarray:
         elif kind == "tripod":  # nodal pan of 50 degrees with a little tilt: one fixed camera centre
             a = np.radians(-25 + 50 * u)
             e = look_at_extrinsic(np.zeros(3), np.array([10 * np.sin(a), 0.5 * np.sin(2 * a), 10 * np.cos(a)]))
+        elif kind == "pushin":  # slow push-in: 0.8 units towards a scene 5-16 away, a slight drift; little parallax
+            c = np.array([0.05 * np.sin(2 * u), 0.03 * u, 0.8 * u])
+            e = look_at_extrinsic(c, np.array([0.1 * u, 0.0, 10.0]))
         else:  # handheld push-in: 3 units forward, a slow drift and shake of about a degree
             c = np.array([0.2 * np.sin(3 * u), 0.1 * np.sin(5 * u), 3.0 * u])
             e = look_at_extrinsic(c, np.array([0.0, 0.0, 10.0]))
@@ -95,7 +98,7 @@ def make_shot(
     focal_err: float = 0.1, focal_jitter: float = 0.02, query_frames: int = 1, zoom: float = 1.0,
     snap: bool = False,
 ) -> Shot:
-    """A shot of ``kind`` (dolly, orbit, handheld, tripod). noise_px: Gaussian sigma per image axis; outliers: share of
+    """A shot of ``kind`` (dolly, orbit, handheld, tripod, pushin). noise_px: Gaussian sigma per image axis; outliers: share of
     observations moved 10-60 px; the start has rotations off by ``rot_err_deg`` (sigma per axis), focal off by
     up to ``focal_err`` (one factor) times ``focal_jitter`` per frame, centres off by 1 % of the scene depth.
     query_frames: points are placed in the views of this many frames spread over the shot (as the product's
