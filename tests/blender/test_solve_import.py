@@ -94,6 +94,10 @@ def test_blender_cli_refine_ba_reports_and_stores_the_solve(tmp_path, ckpt, caps
     assert "vggt: camera solve: lens known, focal" in captured.err
     record = json.loads(captured.out.strip().splitlines()[-1])
     assert record["solve"]["lens"] == "known" and record["solve"]["refine"] == "ba"
+    assert f"verdict {record['solve']['verdict']}" in captured.err
+    graph = tmp_path / "scene_solve_errors.png"  # the per-frame error graph beside the .blend, when BA ran
+    assert graph.is_file() == (record["solve"].get("per_frame_px") is not None)
+    assert graph.is_file() == (str(graph) in record["files"])
     bpy.ops.wm.open_mainfile(filepath=str(out))
     col = next(c for c in bpy.data.collections if "vggt_solve" in c)
     assert json.loads(col["vggt_solve"])["focal_after_px"] == pytest.approx(40 / 36 * 80)  # --sensor-width 36
