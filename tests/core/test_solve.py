@@ -239,3 +239,11 @@ def test_zoom_smoothing_keeps_a_snap_zoom_step():
     smooth = smooth_focal(noisy)
     assert np.abs(smooth / true - 1)[[0, 5, 10, 13, 23]].max() < 0.03  # the wild frame is gone, the step kept
     assert np.abs(smooth[11] - 500) < 40 and np.abs(smooth[12] - 800) < 60
+
+
+def test_a_skipped_tripod_adjustment_keeps_vggts_cameras():
+    shot = make_shot("tripod", frames=4, tracks=5, size=(640, 360), focal_px=500.0)
+    recon = shot_recon(shot)
+    out = solve(recon, lens="shared", refine="ba", motion="tripod")
+    assert out.solve["verdict"] == "failed" and out.solve["motion"] == "tripod"
+    np.testing.assert_array_equal(out.extrinsics, recon.extrinsics)

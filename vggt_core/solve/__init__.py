@@ -106,7 +106,7 @@ def solve(
     extra: dict = {}
     adjusted = None
     skipped = None
-    held = validation = None
+    validation = None
     chosen = why = None
     if refine == "ba":
         if recon.tracks is None:
@@ -146,6 +146,7 @@ def solve(
         # A long model run is not thrown away for this: the lens model stands, and the report says why.
         log.warning(skipped)
         adjusted = None
+        rt = recon.extrinsics.astype(np.float64)  # VGGT's cameras stand (a tripod start zeroed their centres)
     elif refine == "ba":
         keep = adjusted.seen.any(axis=0)
         obs_frame, obs_point = np.nonzero(adjusted.seen[:, keep])

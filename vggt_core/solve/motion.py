@@ -62,8 +62,7 @@ def nodal_start(k: np.ndarray, rt: np.ndarray, uv: np.ndarray, first: np.ndarray
     out = rt.copy()
     out[:, :, 3] = 0.0
     n = np.arange(uv.shape[1])
-    rays = np.c_[uv[first, n], np.ones(len(n))] @ np.eye(3)  # homogeneous pixels
-    cam = np.einsum("nij,nj->ni", np.linalg.inv(k[first]), rays)
+    cam = np.einsum("nij,nj->ni", np.linalg.inv(k[first]), np.c_[uv[first, n], np.ones(len(n))])
     cam /= np.linalg.norm(cam, axis=1, keepdims=True)
     world = np.einsum("nji,nj->ni", out[first, :, :3], cam)  # R^T d
     return out, world
