@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from synth_recon import look_at_extrinsic, make_recon
 
-KINDS = ("dolly", "orbit", "handheld")
+KINDS = ("dolly", "orbit", "handheld", "tripod", "pushin")
 
 
 def rotation(rotvec: np.ndarray) -> np.ndarray:
@@ -29,7 +29,7 @@ def rotation(rotvec: np.ndarray) -> np.ndarray:
 class Shot:
     kind: str
     size: tuple[int, int]  # (W, H)
-    k: np.ndarray  # [3,3] true intrinsics
+    k: np.ndarray  # [3,3] true intrinsics (frame 0's on a zoom)
     extrinsics: np.ndarray  # [S,3,4] true, world = first camera
     points: np.ndarray  # [N,3] true
     uv: np.ndarray  # [S,N,2] observed pixels (noise + outliers)
@@ -37,6 +37,15 @@ class Shot:
     outlier: np.ndarray  # [S,N] which observations are gross outliers
     k_start: np.ndarray  # [S,3,3] perturbed
     extrinsics_start: np.ndarray  # [S,3,4] perturbed
+    query: np.ndarray  # [N] the frame each track was queried on (it sees the point exactly there)
+    focals: np.ndarray  # [S] true focal length per frame (px): constant unless the shot zooms
+
+    @property
+    def ks(self) -> np.ndarray:
+        """[S,3,3] true intrinsics per frame."""
+        ks = np.repeat(self.k[None], len(self.focals), axis=0)
+        ks[:, 0, 0] = ks[:, 1, 1] = self.focals
+        return ks
 
     @property
     def centers(self) -> np.ndarray:
@@ -54,6 +63,12 @@ def _path(kind: str, frames: int, rng: np.random.Generator) -> np.ndarray:
             a = np.radians(-25 + 50 * u)
             c = np.array([8 * np.sin(a), -0.5, 10 - 8 * np.cos(a)])
             e = look_at_extrinsic(c, np.array([0.0, 0.0, 10.0]))
+        elif kind == "tripod":  # nodal pan of 50 degrees with a little tilt: one fixed camera centre
+            a = np.radians(-25 + 50 * u)
+            e = look_at_extrinsic(np.zeros(3), np.array([10 * np.sin(a), 0.5 * np.sin(2 * a), 10 * np.cos(a)]))
+        elif kind == "pushin":  # slow push-in: 0.8 units towards a scene 5-16 away, a slight drift; little parallax
+            c = np.array([0.05 * np.sin(2 * u), 0.03 * u, 0.8 * u])
+            e = look_at_extrinsic(c, np.array([0.1 * u, 0.0, 10.0]))
         else:  # handheld push-in: 3 units forward, a slow drift and shake of about a degree
             c = np.array([0.2 * np.sin(3 * u), 0.1 * np.sin(5 * u), 3.0 * u])
             e = look_at_extrinsic(c, np.array([0.0, 0.0, 10.0]))
@@ -80,27 +95,39 @@ def project(k: np.ndarray, ext: np.ndarray, points: np.ndarray) -> tuple[np.ndar
 def make_shot(
     kind: str, frames: int = 24, tracks: int = 500, noise_px: float = 0.5, outliers: float = 0.1, seed: int = 0,
     size: tuple[int, int] = (1920, 1080), focal_px: float = 1500.0, rot_err_deg: float = 2.0,
-    focal_err: float = 0.1, focal_jitter: float = 0.02,
+    focal_err: float = 0.1, focal_jitter: float = 0.02, query_frames: int = 1, zoom: float = 1.0,
+    snap: bool = False,
 ) -> Shot:
-    """A shot of ``kind`` (dolly, orbit, handheld). noise_px: Gaussian sigma per image axis; outliers: share of
+    """A shot of ``kind`` (dolly, orbit, handheld, tripod, pushin). noise_px: Gaussian sigma per image axis; outliers: share of
     observations moved 10-60 px; the start has rotations off by ``rot_err_deg`` (sigma per axis), focal off by
-    up to ``focal_err`` (one factor) times ``focal_jitter`` per frame, centres off by 1 % of the scene depth."""
+    up to ``focal_err`` (one factor) times ``focal_jitter`` per frame, centres off by 1 % of the scene depth.
+    query_frames: points are placed in the views of this many frames spread over the shot (as the product's
+    track queries are), so a pan's last frames see tracks too. zoom: the focal at the end over the focal at
+    the start, eased in and out over the shot, or (``snap``) one step between two frames at mid-shot; the
+    start's focal follows the true one per frame (VGGT sees the zoom), with its error and jitter."""
     rng = np.random.default_rng(seed)
     w, h = size
     k = np.array([[focal_px, 0, w / 2], [0, focal_px, h / 2], [0, 0, 1.0]])
+    t = np.linspace(0.0, 1.0, frames)
+    ease = (t >= 0.5).astype(float) if snap else 0.5 - 0.5 * np.cos(np.pi * t)
+    focals = focal_px * zoom ** ease
+    ks = np.repeat(k[None], frames, axis=0)
+    ks[:, 0, 0] = ks[:, 1, 1] = focals
     ext = _path(kind, frames, rng)
     # Points in front of the first camera, spread in depth so focal and depth are separable.
     depth = rng.uniform(5.0, 16.0, tracks)
     pix = rng.uniform([0, 0], [w, h], (tracks, 2))
-    points = np.c_[(pix - k[:2, 2]) / focal_px * depth[:, None], depth]
-    uv, z = project(k, ext, points)
+    query = np.rint(np.linspace(0, frames - 1, query_frames)).astype(np.int64)[np.arange(tracks) % query_frames]
+    cam = np.c_[(pix - k[:2, 2]) / focals[query, None] * depth[:, None], depth]
+    points = np.einsum("nji,nj->ni", ext[query, :, :3], cam - ext[query, :, 3])  # into the world
+    uv, z = project(ks, ext, points)
     seen = (z > 0.1) & np.all((uv >= 0) & (uv <= [w, h]), axis=2)
     uv = uv + rng.normal(0.0, noise_px, uv.shape)
     outlier = seen & (rng.random(seen.shape) < outliers)
-    outlier[0] = False  # the query frame sees its own queries exactly, as the track head does
+    outlier[query, np.arange(tracks)] = False  # the query frame sees its own queries exactly, as the track head does
     ang = rng.uniform(0, 2 * np.pi, outlier.sum())
     uv[outlier] += np.c_[np.cos(ang), np.sin(ang)] * rng.uniform(10, 60, outlier.sum())[:, None]
-    k_start = np.repeat(k[None], frames, axis=0)
+    k_start = ks.copy()
     scale = (1 + rng.uniform(-focal_err, focal_err)) * (1 + rng.normal(0, focal_jitter, frames))
     k_start[:, 0, 0] *= scale
     k_start[:, 1, 1] *= scale
@@ -110,7 +137,7 @@ def make_shot(
         c = -ext[s, :, :3].T @ ext[s, :, 3] + rng.normal(0, 0.1, 3)
         start[s, :, :3] = r @ ext[s, :, :3]
         start[s, :, 3] = -start[s, :, :3] @ c
-    return Shot(kind, size, k, ext, points, uv, seen, outlier, k_start, start)
+    return Shot(kind, size, k, ext, points, uv, seen, outlier, k_start, start, query, focals)
 
 
 def rotation_errors_deg(est: np.ndarray, true: np.ndarray) -> np.ndarray:
@@ -129,16 +156,61 @@ def center_errors(est: np.ndarray, true: np.ndarray) -> np.ndarray:
     return np.linalg.norm(scale * c_est - c_true, axis=1) / path
 
 
-def shot_recon(shot: Shot, model_hw: tuple[int, int] = (28, 42)):
+def shot_recon(shot: Shot, model_hw: tuple[int, int] = (294, 518)):
     """A ``Reconstruction`` (analytic depth from tests/synth_recon.py) whose cameras are the shot's perturbed
-    start and whose tracks (model pixels) are its observations: what the solve gets from VGGT."""
+    start and whose tracks (continuous model pixels) are its observations: what the solve gets from VGGT.
+    model_hw: the network canvas; the default is the real one for a 16:9 plate, so tolerances stated in model
+    pixels mean here what they mean in the product."""
     from vggt_core.preprocess import intrinsics_to_model, pixels_to_model
 
     s = len(shot.extrinsics)
     recon = make_recon([shot.size] * s, model_hw, video="/nonexistent/plate.mov")
     k = shot.k_start.astype(np.float32)
     tracks = np.stack([pixels_to_model(shot.uv[i], r) for i, r in enumerate(recon.preprocess)]).astype(np.float32)
-    return replace(recon, extrinsics=shot.extrinsics_start.astype(np.float32), intrinsics=k,
+    # VGGT-like depth at the shot's scale: each frame at the median depth of the points it sees, 5 % off
+    z = project(shot.ks, shot.extrinsics, shot.points)[1]
+    rng = np.random.default_rng(len(shot.points))
+    level = [np.median(zi[si]) * (1 + rng.normal(0, 0.05)) if si.any() else 1.0 for zi, si in zip(z, shot.seen)]
+    depth = np.broadcast_to(np.array(level, np.float32)[:, None, None], recon.depth.shape).copy()
+    return replace(recon, depth=depth, extrinsics=shot.extrinsics_start.astype(np.float32), intrinsics=k,
                    intrinsics_model=intrinsics_to_model(k, recon.preprocess).astype(np.float32), tracks=tracks,
                    track_vis=shot.seen.astype(np.float32), track_conf=np.ones(shot.seen.shape, np.float32),
-                   query_points=tracks[0])
+                   query_points=tracks[shot.query, np.arange(len(shot.query))],
+                   query_frames=shot.query.astype(np.int32))
+
+
+def true_uv(shot: Shot) -> np.ndarray:
+    """[S, N, 2] the exact plate pixels (continuous, centres at +0.5) of the shot's points: no noise."""
+    return project(shot.ks, shot.extrinsics, shot.points)[0]
+
+
+def head_tracked(shot: Shot, recon):
+    """``recon`` (e.g. ``shot_recon``) with its tracks made the product's way: ``Engine.predict`` on a stand-in
+    of the track head queried at the true frame-0 points. The stand-in answers in the head's own convention
+    (pixel centres at integers): the queries it was given on the query frame, the true projections elsewhere.
+    It checks our side of that contract only, and asserts the queries reached it in that convention."""
+    import torch
+
+    from vggt_core.engine import Engine
+    from vggt_core.preprocess import pixels_to_model
+
+    truth = np.stack([pixels_to_model(t, r) for t, r in zip(true_uv(shot), recon.preprocess)])  # continuous
+    head_tracks = torch.from_numpy((truth - 0.5).astype(np.float32))
+
+    class HeadStandIn(torch.nn.Module):
+        def forward(self, images, queries, callback=None, frames_chunk_size=1, query_frames=None):
+            queries = queries.reshape(-1, 2)
+            np.testing.assert_allclose(queries.numpy(), truth[0] - 0.5, atol=1e-4)
+            s, _, h, w = images.shape
+            track = head_tracks.clone()
+            track[0] = queries
+            zeros, ones = torch.zeros(1, s, h, w), torch.ones(1, s, track.shape[1])
+            return {"pose_enc": torch.zeros(1, s, 9), "depth": torch.ones(1, s, h, w, 1), "depth_conf": zeros,
+                    "world_points": torch.zeros(1, s, h, w, 3), "world_points_conf": zeros,
+                    "track": track[None], "vis": ones, "conf": ones}
+
+    wm, hm = recon.preprocess[0].model_size
+    out = Engine.from_model(HeadStandIn(), device="cpu", dtype="fp32").predict(
+        np.zeros((len(recon.frames), 3, hm, wm), np.float32), truth[0].astype(np.float32))
+    return replace(recon, tracks=out["track"], track_vis=out["vis"], track_conf=out["conf"],
+                   query_points=truth[0].astype(np.float32), query_frames=None)

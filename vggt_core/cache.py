@@ -33,7 +33,7 @@ from .errors import CacheError, InputError, one_line
 from .reconstruction import FrameInfo, PreprocessRecord, Reconstruction
 
 FORMAT = "vggt-blender.reconstruction"
-VERSION = 2
+VERSION = 3  # 3: tracks and queries in the continuous pixel convention (engine.TRACK_HEAD_SHIFT)
 _STORED = (
     "extrinsics", "intrinsics", "intrinsics_model", "depth", "depth_conf", "world_points",
     "world_points_conf", "colors",

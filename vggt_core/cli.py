@@ -135,6 +135,7 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
     from .export.ply import write_ply
     from .filters import select_points
     from .frame_numbers import interpolated_frames, plate_frame_numbers
+    from .solve.graph import write_error_graph
     from .solve.report import summary_line
 
     points = select_points(
@@ -157,6 +158,8 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
             lens, files = export_lens(args.export_lens, recon, numbers, args.undistort_plate,
                                       lambda f: progress("undistorted plate", f))
         written += [os.path.relpath(p, args.out) if p.is_relative_to(args.out) else str(p) for p in files]
+    if recon.solve is not None and write_error_graph(recon.solve, args.out / "solve_errors.png") is not None:
+        written.append("solve_errors.png")
     summary = {
         "frames": len(recon.frames),
         "sources": sorted({f.source for f in recon.frames}),

@@ -219,15 +219,19 @@ class Engine:
         """Run the model on one sequence.
 
         images: [S, 3, H, W] float32 in [0, 1] (numpy or torch), H and W multiples of 14.
-        query_points: optional [N, 2] (x, y) model pixels to track, on frame 0 or on ``query_frames``.
+        query_points: optional [N, 2] (x, y) continuous model pixels to track (pixel centres at ``i + 0.5``, the
+            ``Reconstruction`` convention), on frame 0 or on ``query_frames``.
         query_frames: optional [N] int, the frame each query point lies on (the aggregator still runs once).
         progress(stage, fraction): stage in "aggregator", "camera", "depth", "points", "tracks";
             fractions rise to 1.0 within each stage.
         cancel(): polled after every transformer block / head chunk / query frame; True raises Cancelled.
         Returns float32 arrays: pose_enc [S,9] (raw), extrinsic [S,3,4] (camera-from-world), intrinsic
         [S,3,3] (model pixels, principal point at the centre, fov bounded below by MIN_FOV), depth [S,H,W], depth_conf [S,H,W],
-        world_points [S,H,W,3], world_points_conf [S,H,W], and with queries track [S,N,2],
-        vis [S,N], conf [S,N].
+        world_points [S,H,W,3], world_points_conf [S,H,W], and with queries track [S,N,2] (continuous model
+        pixels, like the queries), vis [S,N], conf [S,N].
+
+        The track head itself puts pixel centres at integer coordinates (``TRACK_HEAD_SHIFT``); queries go in and
+        tracks come out shifted here, so nothing outside the engine sees the head's convention.
         """
         import torch
 
@@ -236,7 +240,7 @@ class Engine:
         images_t = _as_tensor(images, "images")
         if images_t.ndim != 4:
             raise InputError(f"images must be [S,3,H,W], got shape {tuple(images_t.shape)}")
-        queries_t = None if query_points is None else _as_tensor(query_points, "query_points")
+        queries_t = None if query_points is None else _as_tensor(query_points, "query_points") - TRACK_HEAD_SHIFT
         model = self.model
         device, dtype = self.device, self.dtype
         last: dict[str, float] = {}
@@ -278,6 +282,8 @@ class Engine:
         extrinsic, intrinsic = pose_encoding_to_extri_intri(result["pose_enc"], (H, W), min_fov=MIN_FOV)
         result["extrinsic"], result["intrinsic"] = extrinsic.astype(np.float32), intrinsic.astype(np.float32)
         result["depth"] = result["depth"][..., 0]
+        if "track" in result:
+            result["track"] += TRACK_HEAD_SHIFT
         if device.type == "cuda":  # a full gc.collect() would cost ~0.25 s per call; nothing cyclic is left
             torch.cuda.empty_cache()
         return result
@@ -298,6 +304,12 @@ class Engine:
                 hint = ""
         return f"out of GPU memory for {S} frames at {W}x{H}{hint}; use fewer frames or a lower resolution"
 
+
+# The track head's pixel convention, from the original's training data and sampler: pixel (i, j) has its centre
+# at (i, j) (``grid_sample(..., align_corners=True)`` reads feature cell c at input pixel ``c * stride``, and the
+# training intrinsics keep OpenCV's integer centres: ``resize_image_depth_and_intrinsic(pixel_center=True)``),
+# while the Reconstruction puts it at (i + 0.5, j + 0.5). A head coordinate plus this is a continuous one.
+TRACK_HEAD_SHIFT = 0.5
 
 # 0.01 rad (focal ~ 200x the image width): bounds the ReLU'd fov away from 0 so cameras stay finite.
 MIN_FOV = 0.01

@@ -49,6 +49,8 @@ class ReconstructSettings:
         (``vggt_core.solve.solve``); ``refine="ba"`` also tracks grids of points on ``track_frames`` query
         frames spread over the shot with the track head (``vggt_core.solve.tracks.track_queries``); in
         chunks, over each chunk, all chunks' tracks going into one adjustment (``chunks.stitch_tracks``).
+    motion: the solve's camera motion model with ``refine="ba"``: ``auto``, ``free`` or ``tripod``
+        (``vggt_core.solve.motion``); a solve-only setting, like the lens fields.
     """
 
     selection: FrameSelection = field(default_factory=FrameSelection)
@@ -65,6 +67,7 @@ class ReconstructSettings:
     refine: str = "none"
     distortion: str = "none"
     track_frames: int = solve.TRACK_FRAMES
+    motion: str = "auto"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -80,7 +83,8 @@ class ReconstructSettings:
             raise InputError(f"unknown chunk strategy {self.strategy!r} (use {' or '.join(chunks.STRATEGIES)})")
         if self.track_frames < 1:
             raise InputError("--track-frames must be at least 1")
-        solve.check(self.lens, self.refine, self.distortion, self.focal_px, self.focal_mm, self.sensor_width_mm)
+        solve.check(self.lens, self.refine, self.distortion, self.focal_px, self.focal_mm, self.sensor_width_mm,
+                    self.motion)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReconstructSettings:
@@ -116,7 +120,8 @@ def check_frames(infos: Sequence[FrameInfo], settings: ReconstructSettings) -> N
     """Raise InputError (one line) for settings these frames cannot be solved with (e.g. a shared lens on
     frames of several sizes), before any model loads or network runs."""
     solve.check(settings.lens, settings.refine, settings.distortion, settings.focal_px, settings.focal_mm,
-                settings.sensor_width_mm, sizes=[(i.width, i.height) for i in infos])
+                settings.sensor_width_mm, settings.motion,
+                sizes=[(i.width, i.height) for i in infos])
 
 
 def network_settings(settings: ReconstructSettings) -> dict[str, Any]:
@@ -245,7 +250,7 @@ def reconstruct_frames(
         if cache_dir is not None:
             solved_path = solved_path or cache_path(cache_dir, infos, engine, settings)  # a first download makes weights known
     recon = solve.solve(raw, settings.lens, settings.focal_px, settings.focal_mm, settings.sensor_width_mm,
-                        settings.refine, settings.distortion, cancel)
+                        settings.refine, settings.distortion, cancel, motion=settings.motion)
     if solved_path is not None:
         if recon is raw and fresh:
             # The solve left this run's network output as it is: one file under both keys, not two copies.

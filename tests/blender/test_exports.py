@@ -403,3 +403,29 @@ def test_movie_strip_that_starts_late(tmp_path):
     read = nodes["Plate"]["knobs"]
     assert read["file"] == "{" + str(video) + "}" and read["frame"] == '"frame-239"'  # frame 240 reads movie frame 1
     assert (read["first"], read["last"]) == ("1", "11")
+
+
+@pytest.mark.parametrize("ext", [".abc", ".usda", ".fbx", ".chan"])
+def test_zoom_focal_keys_round_trip(tmp_path, ext):
+    from solve_shots import make_shot, shot_recon
+    from vggt_core.solve import solve
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    shot = make_shot("tripod", frames=6, tracks=60, size=(640, 360), focal_px=500.0, zoom=1.5, query_frames=2)
+    recon = solve(shot_recon(shot), lens="zoom")
+    col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, point_cloud=False),
+                                bpy.context.scene)
+    root = next(o for o in col.objects if o.get("vggt_root"))
+    frames, mats, lens = _expected(root)
+    sensor = export_ops.animated_camera(root).data.sensor_width
+    np.testing.assert_allclose(lens, recon.intrinsics[:, 0, 0] * sensor / 640, rtol=1e-5)  # keyed per frame
+    assert lens[-1] / lens[0] > 1.3
+    path = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / f"zoom{ext}")))
+    if ext == ".chan":
+        rows = np.loadtxt(path)
+        got_lens = 0.5 * sensor * (360 / 640) / np.tan(np.radians(rows[:, 7]) / 2)
+    else:
+        got_lens = _reimport(path, frames)[1]
+        if bpy.app.version[:2] < LENS_STATIC_ON_IMPORT.get(ext, (0, 0)):
+            got_lens = got_lens[:1]
+    np.testing.assert_allclose(got_lens, lens[:len(got_lens)], atol=1e-4)

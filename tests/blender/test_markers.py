@@ -14,9 +14,10 @@ bpy = pytest.importorskip("bpy", reason="the bpy module is not installed (pip in
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests"), str(Path(__file__).parent)]
 
-from solve_shots import make_shot, shot_recon  # noqa: E402
+from solve_shots import head_tracked, make_shot, shot_recon, true_uv  # noqa: E402
 from test_sources import H, W, _shown, _strips, _write_images, _write_video  # noqa: E402
 from vggt_blender.builders.markers import apply_tracking_camera, build_track_markers  # noqa: E402
+from vggt_core.preprocess import plan_batch  # noqa: E402
 from vggt_core.solve import solve  # noqa: E402
 
 
@@ -43,6 +44,22 @@ def test_markers_land_on_their_frames_and_pixels(clip):
     # Between reconstructed frames a track is not observed: a disabled marker stops it holding position.
     track = clip.tracking.tracks[f"VGGT {recon.sparse_obs[0, 1]}"]
     assert track.markers.find_frame(2, exact=True).mute
+
+
+def test_a_tracked_plate_pixel_is_that_pixel_as_a_blender_marker(clip):
+    """End to end from the track head's convention (stand-in, tests/solve_shots.py) to Blender's: the marker's
+    pixel, Blender's ``co * size - 0.5`` (pixel centres at integers, y up), is the point's true plate pixel."""
+    shot = make_shot("dolly", frames=4, tracks=40, size=(64, 36), focal_px=48.0, noise_px=0.0, outliers=0.0,
+                     rot_err_deg=0.0, focal_err=0.0, focal_jitter=0.0, seed=4)
+    recon = replace(shot_recon(shot), preprocess=plan_batch([shot.size] * 4, "crop"))  # the product's resize
+    recon = solve(head_tracked(shot, recon), lens="known", focal_px=48.0, refine="ba")
+    build_track_markers(clip, recon)
+    truth = true_uv(shot)
+    for frame, point in recon.sparse_obs.tolist():
+        marker = clip.tracking.tracks[f"VGGT {point}"].markers.find_frame(frame + 1, exact=True)
+        pixel = np.array(marker.co[:]) * (64, 36) - 0.5  # Blender's pixel: centres at integers, y up
+        true = np.array([truth[frame, :, 0] - 0.5, 36 - truth[frame, :, 1] - 0.5]).T
+        assert np.linalg.norm(true - pixel, axis=1).min() < 1e-4  # on one point's true pixel
 
 
 def test_solved_distortion_goes_onto_the_tracking_camera(clip):

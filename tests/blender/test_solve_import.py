@@ -96,6 +96,10 @@ def test_blender_cli_refine_ba_reports_and_stores_the_solve(tmp_path, ckpt, caps
     assert "vggt: camera solve: lens known, focal" in captured.err
     record = json.loads(captured.out.strip().splitlines()[-1])
     assert record["solve"]["lens"] == "known" and record["solve"]["refine"] == "ba"
+    assert f"verdict {record['solve']['verdict']}" in captured.err
+    graph = tmp_path / "scene_solve_errors.png"  # the per-frame error graph beside the .blend, when BA ran
+    assert graph.is_file() == (record["solve"].get("per_frame_px") is not None)
+    assert graph.is_file() == (str(graph) in record["files"])
     bpy.ops.wm.open_mainfile(filepath=str(out))
     col = next(c for c in bpy.data.collections if "vggt_solve" in c)
     assert json.loads(col["vggt_solve"])["focal_after_px"] == pytest.approx(40 / 36 * 80)  # --sensor-width 36
@@ -112,5 +116,44 @@ def test_panel_solve_settings_reach_the_run(addon, tmp_path):
     plan = runs.plan_from_scene(bpy.context)
     s = plan.job.settings
     assert (s.lens, s.focal_mm, s.sensor_width_mm, s.refine, s.distortion) == ("known", 50.0, 24.0, "ba", "k1")
-    assert s.track_frames == 6
+    assert s.track_frames == 6 and s.motion == "auto"
     assert plan.import_settings.track_markers
+    props.motion = "tripod"  # the tripod adjuster solves no distortion: the panel hides it, the run drops it
+    s = runs.plan_from_scene(bpy.context).job.settings
+    assert (s.motion, s.distortion) == ("tripod", "none")
+
+
+def test_tripod_shot_keeps_one_camera_location_and_reprojects_the_solve(scene):
+    shot = make_shot("tripod", frames=8, tracks=200, size=(640, 360), focal_px=500.0, seed=2, query_frames=3)
+    recon = solve(shot_recon(shot), lens="shared", refine="ba")  # auto picks tripod
+    assert recon.solve["motion"] == "tripod"
+    col = import_reconstruction(recon, convert.ImportSettings(**CAMERAS), scene)
+    from vggt_core.solve.graph import SIZE
+
+    graph = bpy.data.images[col["vggt_solve_graph"]]  # the panel's error graph, packed into the .blend
+    assert graph.packed_file is not None and tuple(graph.size) == SIZE
+    assert "verdict good" in col["vggt_solve_summary"]
+    anim = next(o for o in col.objects if o.type == "CAMERA")
+    frame_cams = [o for o in col.all_objects if o.type == "CAMERA" and o != anim]
+    root = next(o for o in col.objects if o.get("vggt_root"))
+    keyed = anim["vggt_reconstructed_frames"]
+    locations = []
+    for fr in keyed:
+        scene.frame_set(fr)
+        locations.append(np.array(anim.matrix_world.translation))
+    np.testing.assert_allclose(locations, np.broadcast_to(locations[0], (len(keyed), 3)), atol=1e-5)
+    np.testing.assert_allclose([np.array(o.matrix_world.translation) for o in frame_cams],
+                               np.broadcast_to(locations[0], (len(frame_cams), 3)), atol=1e-5)
+    pts = recon.sparse_points[:40].astype(np.float64)
+    m = np.array(root.matrix_world)
+    world = pts @ m[:3, :3].T + m[:3, 3]
+    expected, _ = project(recon.intrinsics.astype(np.float64), recon.extrinsics.astype(np.float64), pts)
+    for i in (0, 4, 7):
+        scene.frame_set(keyed[i])
+        make_active_camera(scene, anim)
+        np.testing.assert_allclose(_pixels(scene, anim, world, (640, 360)), expected[i], atol=0.01)
+    # The points sit on the solved rays (at VGGT's depth): they reproject with the solve's own error.
+    f, p = recon.sparse_obs.T
+    err = np.linalg.norm(project(recon.intrinsics.astype(np.float64), recon.extrinsics.astype(np.float64),
+                                 recon.sparse_points.astype(np.float64))[0][f, p] - recon.sparse_uv, axis=1)
+    assert err.mean() == pytest.approx(recon.solve["mean_px"], abs=1e-3)

@@ -33,11 +33,15 @@ def test_predict_outputs_match_model(engine, tiny_model):
     }  # fmt: skip
     assert {k: v.shape for k, v in out.items()} == shapes
     assert all(isinstance(v, np.ndarray) and v.dtype == np.float32 for v in out.values())
+    # The head puts pixel centres at integers, the engine's callers at +0.5 (TRACK_HEAD_SHIFT): the model is
+    # asked about the same pixels, and its tracks come back in the callers' convention.
+    head_queries = torch.from_numpy(QUERIES) - 0.5
     with torch.inference_mode():
-        ref = tiny_model(torch.from_numpy(IMAGES), torch.from_numpy(QUERIES), frames_chunk_size=engine.dense_chunk)
+        ref = tiny_model(torch.from_numpy(IMAGES), head_queries, frames_chunk_size=engine.dense_chunk)
     np.testing.assert_array_equal(out["depth"], ref["depth"][0, ..., 0].numpy())
     np.testing.assert_array_equal(out["world_points"], ref["world_points"][0].numpy())
-    np.testing.assert_array_equal(out["track"], ref["track"][0].numpy())
+    np.testing.assert_array_equal(out["track"], ref["track"][0].numpy() + np.float32(0.5))
+    np.testing.assert_allclose(out["track"][0], QUERIES, atol=1e-5)  # the query frame pins its own queries
     extr, intr = pose_encoding_to_extri_intri(ref["pose_enc"][0], (H, W))
     np.testing.assert_allclose(out["extrinsic"], extr.numpy(), atol=1e-6)
     np.testing.assert_allclose(out["intrinsic"], intr.numpy(), rtol=1e-6)

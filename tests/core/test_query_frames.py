@@ -121,7 +121,7 @@ def _pan_shot(query: list[int], frames: int = 24, seed: int = 0):
     for s in range(1, frames):  # rotations off by about a degree, as VGGT's are
         start[s] = rotation(rng.normal(0, np.radians(1.0), 3)) @ ext[s]
     shot = Shot("pan", (w, h), k, ext, points[keep], uv, vis, np.zeros_like(vis), np.repeat(k[None], frames, 0)
-                * [[1.05], [1.05], [1]], start)
+                * [[1.05], [1.05], [1]], start, owner, np.full(frames, f))
     recon = shot_recon(shot)
     recon = replace(recon, query_frames=owner.astype(np.int32), query_points=recon.tracks[owner, n])
     return ext, vis, owner, recon

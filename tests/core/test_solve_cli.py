@@ -43,8 +43,16 @@ def test_refine_ba_end_to_end(tmp_path, checkpoint, capsys):
     assert np.all(recon.intrinsics == recon.intrinsics[0])
     model = pycolmap.Reconstruction(str(out / "sparse" / "0"))
     assert model.num_cameras() == 1
+    # The verdict is in the report and on the summary line; the per-frame graph lies next to the results.
+    assert rep["verdict"] in ("good", "check", "failed") and f"verdict {rep['verdict']}" in err
+    assert rep["frame_numbers"] == [0, 1, 2, 3] and recon.settings["motion"] == "auto"
+    if "skipped" not in rep:
+        assert rep["motion"] in ("free", "tripod") and f"motion {rep['motion_reason']}" in err
     if "skipped" not in rep:  # the random model's tracks may not triangulate
         assert sum(p.track.length() for p in model.points3D.values()) == len(recon.sparse_obs)
+        assert (out / "solve_errors.png").is_file() and "solve_errors.png" in summary["files"]
+    else:
+        assert rep["verdict"] == "failed"
 
 
 def test_per_frame_default_of_the_settings_keeps_todays_cameras():
@@ -54,8 +62,10 @@ def test_per_frame_default_of_the_settings_keeps_todays_cameras():
 
 
 @pytest.mark.parametrize("kw, needle", [
-    ({"lens": "zoom"}, "unknown lens"), ({"refine": "magic"}, "unknown refinement"),
-    ({"lens": "known"}, "focal"), ({"distortion": "k1"}, "distortion"),
+    ({"lens": "fisheye"}, "unknown lens"), ({"refine": "magic"}, "unknown refinement"),
+    ({"lens": "known"}, "focal"), ({"distortion": "k1"}, "distortion"), ({"motion": "crane"}, "motion"),
+    ({"motion": "tripod", "refine": "ba", "lens": "shared", "distortion": "k1"}, "tripod"),
+    ({"lens": "zoom", "refine": "ba", "distortion": "k1"}, "one lens"),
 ])
 def test_bad_solve_settings_are_one_line_errors(kw, needle):
     with pytest.raises(InputError, match=needle):

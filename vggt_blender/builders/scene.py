@@ -95,9 +95,14 @@ def lens_json(recon: "Reconstruction") -> str:
 
 def solve_props(col: bpy.types.Collection, recon: "Reconstruction") -> None:
     """The camera solve on the collection: "vggt_solve" (the report as JSON, ``vggt_core.solve.report``) and
-    "vggt_solve_summary" (one line) when a solve ran; "vggt_lens_warning" when frames differ in size or pixel
-    aspect (a per-frame lens), so one animated camera cannot fit them all."""
+    "vggt_solve_summary" (one line) when a solve ran, and "vggt_solve_graph" (the name of a packed image of the
+    per-frame error graph, ``vggt_core.solve.graph``) when it adjusted; "vggt_lens_warning" when frames differ
+    in size or pixel aspect (a per-frame lens), so one animated camera cannot fit them all."""
     import json
+    import os
+    import tempfile
+
+    from vggt_core.solve.graph import write_error_graph
 
     from vggt_core.solve.lens import aspect_warning
     from vggt_core.solve.report import summary_line
@@ -105,6 +110,13 @@ def solve_props(col: bpy.types.Collection, recon: "Reconstruction") -> None:
     if recon.solve is not None:
         col["vggt_solve"] = json.dumps(recon.solve)
         col["vggt_solve_summary"] = summary_line(recon.solve)
+        with tempfile.TemporaryDirectory() as tmp:  # packed, so the .blend carries it and no file is left
+            path = write_error_graph(recon.solve, os.path.join(tmp, "solve_errors.png"))
+            if path is not None:
+                image = bpy.data.images.load(str(path))
+                image.name = f"{col.name} solve errors"
+                image.pack()
+                col["vggt_solve_graph"] = image.name
     warning = aspect_warning(recon.intrinsics, [(f.width, f.height) for f in recon.frames])
     if warning:
         col["vggt_lens_warning"] = warning

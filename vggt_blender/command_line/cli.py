@@ -25,6 +25,7 @@ from vggt_core import batch, cli_options
 from vggt_core.cli import ProgressLog, check_output_dir
 from vggt_core.errors import InputError, VGGTError, WeightsError, one_line
 from vggt_core.frame_numbers import interpolated_frames
+from vggt_core.solve.graph import write_error_graph
 from vggt_core.solve.report import summary_line
 
 from ..convert import ImportSettings
@@ -226,12 +227,14 @@ def main(argv: list[str]) -> int:
         path = os.path.abspath(args.render)
         render_preview(scene, path, samples=args.render_samples, width=args.render_width)
         print(f"vggt: preview rendered to {path}", file=sys.stderr)
+    graph = None
     if final[1].solve is not None:
         print(f"vggt: camera solve: {summary_line(final[1].solve)}", file=sys.stderr)
+        graph = write_error_graph(final[1].solve, os.path.splitext(out)[0] + "_solve_errors.png")
     numbers = [int(n) for n in col["vggt_frame_numbers"]]
     summary = {"frames": len(final[1].frames), "frame_numbers": numbers,
                "interpolated_frames": interpolated_frames(numbers), "timings_s": {k: round(v, 3) for k, v in final[1].timings.items()},
-               "files": [os.path.abspath(p) for p in (out, args.render) if p] + exported}
+               "files": [os.path.abspath(p) for p in (out, args.render, graph) if p] + exported}
     if args.export_lens:
         with open(os.path.join(os.path.abspath(args.export_lens), "lens.json"), encoding="utf-8") as fh:
             summary["lens"] = json.load(fh)

@@ -58,7 +58,8 @@ class VGGT_PT_main(bpy.types.Panel):
         box.prop(props, "refine")
         if props.refine:
             box.prop(props, "track_frames")
-        if props.refine and props.lens != "per-frame":
+            box.prop(props, "motion")
+        if props.refine and props.lens not in ("per-frame", "zoom") and props.motion != "tripod":
             box.prop(props, "distortion")
         if props.refine:
             box.prop(props, "track_markers")
@@ -109,6 +110,9 @@ class VGGT_PT_main(bpy.types.Panel):
         for key, icon in (("vggt_solve_summary", "CON_CAMERASOLVER"), ("vggt_lens_warning", "ERROR")):
             if selected is not None and key in selected:
                 layout.label(text=selected[key], icon=icon)
+        graph = bpy.data.images.get(selected.get("vggt_solve_graph", "")) if selected is not None else None
+        if graph is not None:  # the per-frame error graph (solve / held-out error, frames to check)
+            layout.template_icon(icon_value=graph.preview_ensure().icon_id, scale=12.0)
         if selected is not None:
             layout.operator("vggt.reimport", icon="FILE_REFRESH", text=f"Re-import '{selected.name}' from Cache")
             layout.operator("vggt.resolve", icon="CON_CAMERASOLVER", text=f"Re-solve '{selected.name}'")

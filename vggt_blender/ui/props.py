@@ -34,6 +34,7 @@ LENSES = [
     ("per-frame", "Per Frame", "VGGT's own focal length and pixel aspect for every frame"),
     ("shared", "Shared", "One lens for the shot: square pixels, the predictions' median focal length"),
     ("known", "Known", "One lens of the focal length you give"),
+    ("zoom", "Zoom", "A focal length per frame, smoothed and refined; one principal point for the shot"),
 ]
 DISTORTIONS = [
     ("none", "None", "No lens distortion"),
@@ -44,6 +45,12 @@ FRAME_NUMBERS = [
     ("PLATE", "From Plate", "The plate's own frame numbers: a numbered image sequence its file numbers "
                             "(shot.1001.png -> 1001), a movie or strip where it plays"),
     ("START", "Start At", "The plate's frame spacing, shifted so the first reconstructed frame is Start At"),
+]
+MOTIONS = [
+    ("auto", "Auto", "Tripod when the shot has too little parallax to triangulate, free otherwise "
+     "(the solve report says which and why)"),
+    ("free", "Free", "The camera moves: tracks are triangulated into 3D points"),
+    ("tripod", "Tripod", "One fixed camera centre (a nodal pan or tilt): only rotations and the lens are solved"),
 ]
 POINT_SOURCES = [
     ("depth", "Depth", "Depth maps unprojected through the predicted cameras (usually more accurate)"),
@@ -89,6 +96,7 @@ class VGGTSceneProps(PropertyGroup):
                          description="Track points through the shot and refine cameras, points and lens "
                                      "by bundle adjustment (pycolmap); the solve error is reported")
     distortion: EnumProperty(name="Distortion", items=DISTORTIONS, default="none")
+    motion: EnumProperty(name="Camera Motion", items=MOTIONS, default="auto")
     track_frames: IntProperty(name="Query Frames", default=TRACK_FRAMES, min=1,
                               description="Frames, spread over the shot, whose grid points are tracked "
                                           "through it for the bundle adjustment")

@@ -15,26 +15,36 @@ import numpy as np
 
 from ..derived import derived_arrays
 from ..errors import InputError
+from ..frame_numbers import plate_frame_numbers
 from ..preprocess import intrinsics_to_model
 from ..reconstruction import Reconstruction
 from . import lens as lens_model
+from . import motion as motion_model
 from .adjust import DISTORTIONS, bundle_adjust
+from .nodal import nodal_adjust
 from .report import make_report
-from .tracks import TRACK_FRAMES, observations, query_frames, track_queries
+from .tracks import TRACK_FRAMES, observations, plate_px_per_model_px, query_frames, track_queries
 from .triangulate import triangulate
+from .verdict import holdout, judge, validation_errors
 
 log = logging.getLogger(__name__)
 
 REFINES = ("none", "ba")
 MIN_TRACKS = 8  # fewer tracks than this cannot pin down a shot's cameras
+# Tolerances in model pixels, the track head's own unit (its error does not grow with the plate), scaled to each
+# plate: rejection beyond 4 model px (4.9 px on a 640-wide plate, 14.8 px at 1920), Cauchy loss scale 1 model px.
+MAX_ERROR_MODEL_PX = 4.0
+LOSS_SCALE_MODEL_PX = 1.0
 TRACK_QUERIES = 1024  # query points in all when refining, split over the query frames (the tracker's cost grows with them)
 
-__all__ = ["DISTORTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "check", "solve", "track_queries"]
+MOTIONS = motion_model.MOTIONS
+
+__all__ = ["DISTORTIONS", "MOTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "check", "solve", "track_queries"]
 
 
 def check(
     lens: str, refine: str, distortion: str, focal_px: float | None = None, focal_mm: float | None = None,
-    sensor_width_mm: float | None = None, sizes: Sequence[tuple[int, int]] | None = None,
+    sensor_width_mm: float | None = None, motion: str = "auto", sizes: Sequence[tuple[int, int]] | None = None,
 ) -> None:
     """Raise InputError (one line) for settings ``solve`` cannot run, before any work is done.
 
@@ -42,6 +52,11 @@ def check(
     depend on the footage run too (a shared or known lens on frames of several sizes, distortion with a
     lens that resolves per frame), so they fail before the network runs rather than after.
     """
+    motion_model.check(motion)
+    if lens == "zoom" and distortion != "none":
+        raise InputError("lens distortion is solved with one lens for the shot: use --lens shared or --distortion none")
+    if motion == "tripod" and distortion != "none":
+        raise InputError("lens distortion is not solved on a tripod shot: use --distortion none or --motion free")
     if lens not in lens_model.LENSES:
         raise InputError(f"unknown lens model {lens!r} (use one of {', '.join(lens_model.LENSES)})")
     if refine not in REFINES:
@@ -67,17 +82,31 @@ def solve(
     refine: str = "none",
     distortion: str = "none",
     cancel: Callable[[], bool] | None = None,
+    motion: str = "auto",
 ) -> Reconstruction:
     """``recon`` with the lens model applied and, for ``refine="ba"``, cameras/lens/points bundle-adjusted.
 
     lens: ``auto``, ``per-frame``, ``shared`` or ``known`` (``lens.py``); focal_px, or focal_mm with
     sensor_width_mm, for ``known``. distortion: ``none``, ``k1`` or ``k1k2`` (refined with ``ba``, shared lens).
+    motion (with ``ba``): ``free``, ``tripod`` (one camera centre, the first camera's; ``motion.py``) or ``auto``
+    (tripod when the parallax cannot support triangulation; the report's ``motion_reason`` says why).
     ``per-frame`` without refinement returns ``recon`` itself, untouched.
     """
-    check(lens, refine, distortion, focal_px, focal_mm, sensor_width_mm)
+    check(lens, refine, distortion, focal_px, focal_mm, sensor_width_mm, motion)
     t0 = time.perf_counter()
     sizes = [(f.width, f.height) for f in recon.frames]
     kind = lens_model.resolve(lens, sizes)
+    lens_reason = lens_doubt = None
+    if kind in ("shared", "known", "zoom"):
+        drifting, numbers = lens_model.zooms(recon.intrinsics)
+        if lens == "auto":
+            kind = "zoom" if drifting else "shared"
+            lens_reason = f"auto chose {kind}: {numbers}"
+            if kind == "zoom" and distortion != "none":
+                lens_reason += "; distortion is solved with one lens for the shot only, not on a zoom"
+                distortion = "none"
+        elif drifting and kind != "zoom":
+            lens_doubt = f"{numbers}: a zoom? try --lens zoom"
     if kind == "per-frame" and refine == "none":
         return recon
     if distortion != "none" and kind == "per-frame":
@@ -87,29 +116,59 @@ def solve(
     extra: dict = {}
     adjusted = None
     skipped = None
+    validation = None
+    chosen = why = None
     if refine == "ba":
         if recon.tracks is None:
             raise InputError("bundle adjustment needs tracks: run with refine='ba' so the track head runs")
         uv, seen = observations(recon)
         points, ok = triangulate(k, rt, uv, seen)
-        seen &= ok[None]
+        chosen, why = motion_model.resolve(motion, recon, rt, points, seen & ok[None])
+        qf = query_frames(recon)
+        if chosen == "tripod":  # no triangulation from zero baseline: tracks are rays from the one centre
+            rt, points = motion_model.nodal_start(k, rt, uv, qf)
+            seen[:, seen.sum(axis=0) < 2] = False
+            if distortion != "none":
+                why += "; distortion is not solved on a tripod shot"
+        else:
+            seen &= ok[None]
+        held = holdout(seen)  # validation tracks: measured after the adjustment, never adjusted on
+        seen_held, seen = seen & held[None], seen & ~held[None]
         if seen.any(axis=0).sum() < MIN_TRACKS:
             skipped = f"bundle adjustment skipped: {int(seen.any(axis=0).sum())} usable tracks (needs {MIN_TRACKS})"
     if refine == "ba" and not skipped:
-        adjusted = bundle_adjust(k, rt, sizes, uv, seen, points, shared=kind != "per-frame",
-                                 refine_focal=kind != "known", distortion=distortion, cancel=cancel)
+        px = plate_px_per_model_px(recon)
+        limits = dict(max_error_px=MAX_ERROR_MODEL_PX * px, loss_scale_px=LOSS_SCALE_MODEL_PX * float(np.median(px)))
+        if chosen == "tripod":
+            adjusted = nodal_adjust(k, rt[:, :, :3], points, uv, seen, shared=kind in ("shared", "known"),
+                                    refine_focal=kind != "known", cancel=cancel, **limits)
+        else:
+            adjusted = bundle_adjust(k, rt, sizes, uv, seen, points, shared=kind in ("shared", "known"),
+                                     refine_focal=kind != "known", distortion=distortion, square=kind == "zoom",
+                                     cancel=cancel, **limits)
+            if kind == "zoom":  # a zoom is a continuous move: smooth the refined focal, then fit the cameras to it
+                adjusted = _smoothed_zoom(adjusted, sizes, uv, cancel, limits)
         skipped = _implausible(adjusted, k)
+        if not skipped:
+            validation = validation_errors(adjusted.intrinsics, adjusted.extrinsics, adjusted.distortion, uv,
+                                           seen_held, MAX_ERROR_MODEL_PX * px, nodal=chosen == "tripod")
     if skipped:
         # A long model run is not thrown away for this: the lens model stands, and the report says why.
         log.warning(skipped)
         adjusted = None
+        rt = recon.extrinsics.astype(np.float64)  # VGGT's cameras stand (a tripod start zeroed their centres)
     elif refine == "ba":
-        k, rt, points = adjusted.intrinsics, *_first_camera_world(adjusted.extrinsics, adjusted.points, rt, points, seen)
         keep = adjusted.seen.any(axis=0)
         obs_frame, obs_point = np.nonzero(adjusted.seen[:, keep])
-        qf = query_frames(recon)[keep]
-        q = np.clip(np.floor(recon.tracks[qf, np.nonzero(keep)[0]]).astype(int), 0,
-                    [recon.model_size[1] - 1, recon.model_size[0] - 1])
+        q = np.clip(np.floor(recon.tracks[qf, np.arange(len(qf))]).astype(int), 0,
+                    [recon.model_size[1] - 1, recon.model_size[0] - 1])  # each track's model pixel on its query frame
+        if chosen == "tripod":  # points at VGGT's depth along the solved rays, around the one centre
+            rt, points = motion_model.nodal_result(adjusted.extrinsics, adjusted.points,
+                                                   recon.depth[qf, q[:, 1], q[:, 0]].astype(np.float64), qf)
+        else:
+            rt, points = _first_camera_world(adjusted.extrinsics, adjusted.points, rt, points, seen)
+        k = adjusted.intrinsics
+        qf, q = qf[keep], q[keep]
         extra = dict(
             sparse_points=points[keep].astype(np.float32),
             sparse_colors=recon.colors[qf, q[:, 1], q[:, 0]],
@@ -119,12 +178,37 @@ def solve(
     k_model = intrinsics_to_model(k, recon.preprocess).astype(np.float32)
     rt32 = rt.astype(np.float32)
     derived = derived_arrays(recon.depth, rt32, k_model, recon.preprocess)
-    report = make_report(kind, refine, recon.intrinsics, k, adjusted, time.perf_counter() - t0)
+    report = make_report(kind, refine, recon.intrinsics, k, adjusted, time.perf_counter() - t0, validation)
     if skipped:
         report["skipped"] = skipped
+    if chosen is not None:
+        report["motion"], report["motion_reason"] = chosen, why
+    if lens_reason:
+        report["lens_reason"] = lens_reason
+    if kind == "zoom":
+        report["focal_per_frame_px"] = [round(float(v), 3) for v in k[:, 0, 0]]
+    numbers = plate_frame_numbers(recon.frames).tolist()
+    report["frame_numbers"] = numbers
+    report["verdict"], report["reasons"], report["check_frames"] = judge(
+        report, adjusted, validation, recon.extrinsics.astype(np.float64), sizes,
+        uv if refine == "ba" else None, numbers, float(np.median(plate_px_per_model_px(recon))),
+        report["focal_before_px"], lens_doubt)
     timings = {**recon.timings, "solve": report["seconds"]}
     return replace(recon, extrinsics=rt32, intrinsics=k.astype(np.float32), intrinsics_model=k_model,
                    timings=timings, solve=report, **derived, **extra)
+
+
+def _smoothed_zoom(adjusted, sizes, uv, cancel, limits: dict):
+    """The zoom's refined per-frame focal smoothed robustly (``lens.smooth_focal``: a running median keeps a snap
+    zoom's step), then cameras and points adjusted again with that focal held: the frame-to-frame focal jumps a
+    free per-frame focal takes on (trading focal for depth on each frame) are removed."""
+    k = adjusted.intrinsics.copy()
+    f = lens_model.smooth_focal(k[:, 0, 0])
+    k[:, 0, 0] = k[:, 1, 1] = f
+    again = bundle_adjust(k, adjusted.extrinsics, sizes, uv, adjusted.seen, adjusted.points, shared=False,
+                          refine_focal=False, square=True, cancel=cancel, **limits)
+    again.rejected += adjusted.rejected
+    return again
 
 
 def _implausible(adjusted, k_start: np.ndarray) -> str | None:

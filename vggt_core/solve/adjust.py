@@ -1,7 +1,7 @@
 """Bundle adjustment of cameras, points and lens with pycolmap (COLMAP's Ceres bundle adjuster).
 
-Robust (Cauchy, 1 px scale) loss; after each pass, observations reprojecting farther than ``max_error_px`` are
-rejected and the problem is solved again from the refined state. Cameras: one shared camera for ``shared`` and
+Robust (Cauchy, ``loss_scale_px``) loss; after each pass, observations reprojecting farther than ``max_error_px``
+are rejected and the problem is solved again from the refined state. Cameras: one shared camera for ``shared`` and
 ``known`` lenses (``SIMPLE_PINHOLE``, or ``SIMPLE_RADIAL`` / ``RADIAL`` with distortion ``k1`` / ``k1,k2``: COLMAP's
 polynomial ``1 + k1 r^2 + k2 r^4`` on normalised coordinates), one ``PINHOLE`` camera per frame for ``per-frame``.
 """
@@ -133,7 +133,9 @@ def bundle_adjust(
     shared: bool,
     refine_focal: bool = True,
     distortion: str = "none",
-    max_error_px: float = 4.0,
+    square: bool = False,
+    max_error_px: float | np.ndarray = 4.0,
+    loss_scale_px: float = 1.0,
     rounds: int = 3,
     per_track: int = 12,
     cancel: Callable[[], bool] | None = None,
@@ -141,17 +143,19 @@ def bundle_adjust(
     """Refine ``extrinsics`` [S,3,4], ``points`` [N,3] and the lens from observations ``uv`` [S,N,2] (original
     pixels) where ``seen`` [S,N] (tracks seen fewer than twice are left out).
 
-    shared: one camera for all frames (``intrinsics[0]``; frames must share a size), else one per frame.
+    shared: one camera for all frames (``intrinsics[0]``; frames must share a size), else one per frame
+    (``PINHOLE``, or ``SIMPLE_PINHOLE`` with ``square``: one focal per frame, the zoom lens).
     refine_focal: refine the focal length(s); distortion: ``none``, ``k1`` or ``k1k2`` (shared camera only).
     per_track: observations per track the adjuster sees (``subsample``); every inlier is still measured and
-    rejected against ``max_error_px`` (pixels) after each of the ``rounds`` solves.
+    rejected against ``max_error_px`` (original pixels; a scalar or one per frame ``[S]``) after each of the
+    ``rounds`` solves. loss_scale_px: the Cauchy loss scale (original pixels), where it starts to discount.
     Raises Cancelled when ``cancel()`` turns True (polled every 0.1 s while Ceres iterates).
     """
     import pycolmap as pc
 
     if distortion not in DISTORTIONS:
         raise ValueError(f"unknown distortion {distortion!r}")
-    model = _MODELS[distortion] if shared else "PINHOLE"
+    model = _MODELS[distortion] if shared else ("SIMPLE_PINHOLE" if square else "PINHOLE")
     k = np.asarray(intrinsics, np.float64).copy()
     rt = np.asarray(extrinsics, np.float64).copy()
     pts = np.asarray(points, np.float64).copy()
@@ -164,7 +168,8 @@ def bundle_adjust(
     options.refine_principal_point = False
     options.refine_extra_params = distortion != "none"
     options.ceres.loss_function_type = pc.LossFunctionType.CAUCHY
-    options.ceres.loss_function_scale = 1.0
+    options.ceres.loss_function_scale = float(loss_scale_px)
+    limit = np.broadcast_to(np.asarray(max_error_px, np.float64).reshape(-1, 1), (len(sizes), 1))
     solver = options.ceres.solver_options
     solver.num_threads = 2
     solver.function_tolerance = 1e-6  # COLMAP's 0 keeps iterating on sub-millipixel gains; this is Ceres' default
@@ -181,7 +186,7 @@ def bundle_adjust(
         pts[used] = np.array([rec.points3D[int(p)].xyz for p in point_ids]).reshape(-1, 3)
         seen[:, np.setdiff1d(np.arange(seen.shape[1]), used)] = False
         err = _errors(rec, uv, seen, pts)
-        bad = seen & ~(err <= max_error_px)
+        bad = seen & ~(err <= limit)
         rejected += int(bad.sum())
         seen &= ~bad
         if not bad.any():

@@ -5,17 +5,19 @@ from typing import Any
 
 from .adjust import DISTORTIONS
 from .lens import LENSES
+from .motion import MOTIONS
 from .tracks import TRACK_FRAMES
 
 
 def add_arguments(parser: Any, sensor_width: bool = True) -> None:
-    """Add ``--lens --focal-mm --focal-px --refine --distortion --track-frames`` (and ``--sensor-width`` unless the command
+    """Add ``--lens --focal-mm --focal-px --refine --distortion --track-frames --motion`` (and ``--sensor-width`` unless the command
     already has one with the same meaning: the camera's sensor width in mm)."""
     g = parser.add_argument_group("camera solve")
     g.add_argument("--lens", choices=LENSES, default="auto",
                    help="per-frame (VGGT's own focal per frame), shared (one lens for the shot), known (give "
-                   "--focal-px, or --focal-mm with --sensor-width); default auto: shared when every frame has "
-                   "the same size (videos, strips, clips), per-frame otherwise")
+                   "--focal-px, or --focal-mm with --sensor-width), zoom (a smoothed focal per frame, square "
+                   "pixels, centred principal point); default auto: shared when every frame has the same size "
+                   "(videos, strips, clips), zoom when VGGT's focal drifts over the shot, per-frame otherwise")
     g.add_argument("--focal-mm", type=float, default=None, help="known lens: focal length in mm")
     if sensor_width:
         g.add_argument("--sensor-width", type=float, default=None, help="known lens: sensor width in mm")
@@ -28,10 +30,14 @@ def add_arguments(parser: Any, sensor_width: bool = True) -> None:
     g.add_argument("--track-frames", type=int, default=TRACK_FRAMES, metavar="N",
                    help=f"with --refine ba: query frames for the tracks, spread evenly from the first frame to the "
                    f"last (default {TRACK_FRAMES})")
+    g.add_argument("--motion", choices=MOTIONS, default="auto",
+                   help="with --refine ba: free (the camera moves), tripod (one fixed camera centre: a nodal pan or "
+                   "tilt; rotations and lens are solved); default auto: tripod when the shot has too little "
+                   "parallax to triangulate, free otherwise (the solve report says which and why)")
 
 
 def settings_fields(args: Any) -> dict[str, Any]:
     """``ReconstructSettings`` keyword arguments from the options of ``add_arguments``."""
     return {"lens": args.lens, "focal_mm": args.focal_mm, "sensor_width_mm": args.sensor_width,
             "focal_px": args.focal_px, "refine": args.refine, "distortion": args.distortion,
-            "track_frames": args.track_frames}
+            "track_frames": args.track_frames, "motion": args.motion}

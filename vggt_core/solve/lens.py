@@ -5,8 +5,11 @@
 ``sqrt(fx * fy)``, principal point at the plate centre ``(W / 2, H / 2)``.
 ``known``: like ``shared`` but with the focal the user gives, in pixels or as ``focal_mm`` over ``sensor_width_mm``
 (the sensor's width maps to the plate's width).
+``zoom``: one principal point (the plate centre) and square pixels for the shot, a focal per frame: VGGT's
+per-frame focal smoothed robustly (``smooth_focal``: a running median, which keeps a snap zoom's step).
 ``auto``: ``shared`` when every frame has the same size (videos, strips, clips, one camera's photos),
-``per-frame`` otherwise (a folder of photos of different sizes).
+``per-frame`` otherwise (a folder of photos of different sizes); the solve turns ``shared`` into ``zoom`` when
+VGGT's focal drifts over the shot beyond its per-frame noise (``zoom_drift``).
 All intrinsics are 3x3 in original pixels, continuous convention (see ``vggt_core.reconstruction``).
 """
 from __future__ import annotations
@@ -17,7 +20,9 @@ import numpy as np
 
 from ..errors import InputError
 
-LENSES = ("auto", "per-frame", "shared", "known")
+LENSES = ("auto", "per-frame", "shared", "known", "zoom")
+ZOOM_WINDOW = 7  # frames in the running median: VGGT's per-frame focal noise averages out, a step survives
+ZOOM_MIN_DRIFT = 0.08  # a drift under 8 % of the focal is not told apart from VGGT's wobble
 
 
 def resolve(lens: str, sizes: Sequence[tuple[int, int]]) -> str:
@@ -57,10 +62,39 @@ def lens_intrinsics(
     w, h = sizes[0]
     if lens == "shared":
         f = float(np.median(np.sqrt(k[:, 0, 0] * k[:, 1, 1])))
+    elif lens == "zoom":
+        f = smooth_focal(np.sqrt(k[:, 0, 0] * k[:, 1, 1]))[:, None, None]
     else:
         f = known_focal_px(w, focal_px, focal_mm, sensor_width_mm)
-    k[:] = [[f, 0.0, w / 2.0], [0.0, f, h / 2.0], [0.0, 0.0, 1.0]]
+    k[:] = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]) * f + [[0, 0, w / 2.0], [0, 0, h / 2.0], [0, 0, 1.0]]
     return k
+
+
+def smooth_focal(focal: np.ndarray, window: int = ZOOM_WINDOW) -> np.ndarray:
+    """``[S]`` per-frame focal lengths (px) -> the running median over ``window`` frames, in log focal: robust to
+    VGGT's outlier frames and, unlike a mean, keeps a snap zoom's step sharp. The window shrinks symmetrically
+    at the ends, so a steady zoom (a monotonic focal) passes through unchanged."""
+    logf = np.log(np.asarray(focal, np.float64))
+    n = len(logf)
+    half = [min(window // 2, i, n - 1 - i) for i in range(n)]
+    return np.exp([np.median(logf[i - h:i + h + 1]) for i, h in enumerate(half)])
+
+
+def zoom_drift(intrinsics: np.ndarray) -> tuple[float, float]:
+    """``(drift, noise)`` of VGGT's per-frame focal, as fractions: drift = the range of the smoothed focal over
+    the shot, noise = the robust spread (1.4826 MAD) of the frames about it."""
+    f = np.sqrt(intrinsics[:, 0, 0] * intrinsics[:, 1, 1]).astype(np.float64)
+    smooth = np.log(smooth_focal(f))
+    noise = 1.4826 * float(np.median(np.abs(np.log(f) - smooth)))
+    return float(np.exp(np.ptp(smooth)) - 1), noise
+
+
+def zooms(intrinsics: np.ndarray) -> tuple[bool, str]:
+    """Whether VGGT's focal drifts beyond its per-frame noise (and ``ZOOM_MIN_DRIFT``), and one line why."""
+    drift, noise = zoom_drift(intrinsics)
+    # the smoothed curve's own wobble is about noise / sqrt(window); a real zoom rises well above it
+    limit = max(ZOOM_MIN_DRIFT, 6 * noise / np.sqrt(ZOOM_WINDOW))
+    return drift > limit, f"VGGT's focal drifts {drift:.0%} over the shot (per-frame noise {noise:.1%})"
 
 
 def aspect_warning(intrinsics: np.ndarray, sizes: Sequence[tuple[int, int]]) -> str | None:

@@ -1,4 +1,8 @@
-"""Query points for the VGGT track head, and its tracks turned into observations in original pixels."""
+"""Query points for the VGGT track head, and its tracks turned into observations in original pixels.
+
+Every coordinate here is continuous (``vggt_core.reconstruction``): pixel ``(i, j)`` of the model canvas or of
+the plate has its centre at ``(i + 0.5, j + 0.5)``, the same convention as the depth points, COLMAP and Blender's
+markers. Only ``Engine.predict`` sees the track head's integer centres (``engine.TRACK_HEAD_SHIFT``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -13,11 +17,9 @@ TRACK_FRAMES = 4  # default number of query frames (``pick_query_frames``): a ha
 
 def grid_queries(record: PreprocessRecord, count: int) -> np.ndarray:
     """About ``count`` query points ``[N, 2]`` (x, y) in model pixels on a regular grid over the part of the
-    model canvas that shows ``record``'s frame (never in padding), at cell centres."""
-    x0, y0 = max(record.offset[0], 0), max(record.offset[1], 0)
-    wm, hm = record.model_size
-    x1 = min(record.offset[0] + record.resized_size[0], wm)
-    y1 = min(record.offset[1] + record.resized_size[1], hm)
+    model canvas that shows ``record``'s frame (never in padding), at cell centres (continuous model pixels,
+    centres at ``i + 0.5``; the engine shifts them to the track head's convention)."""
+    (x0, y0), (x1, y1) = _shown(record)
     w, h = x1 - x0, y1 - y0
     step = max(np.sqrt(w * h / max(count, 1)), 1.0)
     nx, ny = max(int(round(w / step)), 1), max(int(round(h / step)), 1)
@@ -44,9 +46,13 @@ def track_queries(records: Sequence[PreprocessRecord], count: int, frames: int) 
 def observations(recon: Reconstruction, min_vis: float = 0.5, min_conf: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
     """The track head's tracks as ``(uv [S, N, 2] float64 original pixels, seen [S, N] bool)``.
 
-    An observation counts when its visibility is at least ``min_vis``, its confidence (when predicted) at least
-    ``min_conf``, and it lands inside its frame. A query's own frame (``recon.query_frames``, else frame 0)
-    always sees it.
+    Pixels are continuous on both sides (centre of pixel ``(i, j)`` at ``(i + 0.5, j + 0.5)``, the
+    ``Reconstruction`` convention; the engine already moved the head's integer centres there), so the mapping
+    to the plate is the exact affine ``pixels_to_original``. An observation counts when its visibility is at
+    least ``min_vis``, its confidence (when predicted) at least ``min_conf``, and it lands inside the part of
+    the model canvas that shows its frame: in crop mode the rows cropped away were never seen by the network,
+    so a track there is an extrapolation; padding is not the frame either. A query's own frame
+    (``recon.query_frames``, else frame 0) always sees it.
     """
     if recon.tracks is None:
         raise ValueError("the reconstruction has no tracks (run with query points)")
@@ -54,10 +60,22 @@ def observations(recon: Reconstruction, min_vis: float = 0.5, min_conf: float = 
     seen = recon.track_vis >= min_vis
     if recon.track_conf is not None:
         seen &= recon.track_conf >= min_conf
-    sizes = np.array([(f.width, f.height) for f in recon.frames], dtype=np.float64)[:, None, :]
-    seen &= np.all((uv >= 0) & (uv <= sizes), axis=2)
+    lo, hi = np.array([_shown(r) for r in recon.preprocess]).transpose(1, 0, 2)[:, :, None, :]
+    seen &= np.all((recon.tracks >= lo) & (recon.tracks <= hi), axis=2)
     seen[query_frames(recon), np.arange(seen.shape[1])] = True
     return uv, seen
+
+
+def plate_px_per_model_px(recon: Reconstruction) -> np.ndarray:
+    """``[S]`` original pixels per model pixel of each frame (the horizontal resize; square pixels): what turns
+    a tolerance in model pixels, the track head's own unit, into plate pixels."""
+    return np.array([1.0 / r.scale[0] for r in recon.preprocess], np.float64)
+
+
+def _shown(record: PreprocessRecord) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((x0, y0), (x1, y1))``: the model-pixel box (continuous, edges) that shows ``record``'s frame."""
+    (ox, oy), (rw, rh), (wm, hm) = record.offset, record.resized_size, record.model_size
+    return (max(ox, 0), max(oy, 0)), (min(ox + rw, wm), min(oy + rh, hm))
 
 
 def query_frames(recon: Reconstruction) -> np.ndarray:

@@ -1,0 +1,56 @@
+"""The per-frame error graph of a solve report as a PNG (Pillow, already a dependency; no plotting library).
+
+x: plate frame numbers (``report["frame_numbers"]``); y: plate pixels. Solve error (mean over a frame's inlier
+observations) in blue, held-out validation error (median) in orange, frames the verdict marks ``check`` as red
+bands. Drawn for people, not parsed: the numbers live in the report.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+SIZE = (960, 320)
+_MARGIN = (48, 16, 16, 28)  # left, top, right, bottom
+_SOLVE, _VALID, _CHECK, _AXIS = (40, 110, 220), (240, 140, 20), (250, 205, 205), (90, 90, 90)
+
+
+def write_error_graph(report: dict, path: str | Path) -> Path | None:
+    """Write the graph of ``report`` (a bundle-adjusted solve's, ``report.make_report`` + ``verdict``) to
+    ``path``; returns it, or None when the report has no per-frame errors (no adjustment ran)."""
+    from PIL import Image, ImageDraw
+
+    numbers = report.get("frame_numbers")
+    solve = report.get("per_frame_px")
+    if not numbers or solve is None:
+        return None
+    valid = report.get("per_frame_validation_px") or [None] * len(numbers)
+    top = max([v for v in (*solve, *valid) if v is not None] + [1e-3]) * 1.1
+    img = Image.new("RGB", SIZE, "white")
+    draw = ImageDraw.Draw(img)
+    left, up, right, bottom = _MARGIN[0], _MARGIN[1], SIZE[0] - _MARGIN[2], SIZE[1] - _MARGIN[3]
+    lo, hi = min(numbers), max(numbers)
+
+    def x(n: int) -> float:
+        return left + (n - lo) / max(hi - lo, 1) * (right - left)
+
+    def y(v: float) -> float:
+        return bottom - v / top * (bottom - up)
+
+    half = (right - left) / max(len(numbers) - 1, 1) / 2
+    for n in report.get("check_frames", []):
+        draw.rectangle([x(n) - half, up, x(n) + half, bottom], fill=_CHECK)
+    draw.line([left, up, left, bottom, right, bottom], fill=_AXIS)
+    for frac in (0.0, 0.5, 1.0):
+        draw.text((2, y(frac * top) - 6), f"{frac * top:.2f}", fill=_AXIS)
+    for n in (lo, (lo + hi) // 2, hi):
+        draw.text((x(n) - 8, bottom + 6), str(n), fill=_AXIS)
+    draw.text((left + 8, up), "solve px", fill=_SOLVE)
+    draw.text((left + 80, up), "held-out px", fill=_VALID)
+    for series, colour in ((solve, _SOLVE), (valid, _VALID)):
+        pts = [(x(n), y(v)) for n, v in zip(numbers, series) if v is not None]
+        if len(pts) > 1:
+            draw.line(pts, fill=colour, width=2)
+        for px, py in pts:
+            draw.ellipse([px - 2, py - 2, px + 2, py + 2], fill=colour)
+    out = Path(path)
+    img.save(out, format="PNG")
+    return out
