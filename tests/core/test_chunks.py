@@ -75,50 +75,10 @@ def _standin(folder, settings, **kw):
     return bench_long.standin_for(folder, bench_long.synthetic_shot(60), settings, **kw)
 
 
-class TrackingStandin(bench_long.GroundTruthEngine):
-    """The ground-truth stand-in with a track head and a lens error: focal off by ``focal_error`` (with 1 %
-    per-frame jitter) and, for query points, the true tracks of the box room's walls (no occlusion inside a
-    convex room: a wall point is seen wherever it projects in front of the camera and inside the frame), with
-    ``noise_px`` Gaussian noise except on a query's own frame."""
-
-    def __init__(self, *args, focal_error: float = 0.05, noise_px: float = 0.2, **kw) -> None:
-        super().__init__(*args, **kw)
-        self.focal_error, self.noise_px = focal_error, noise_px
-
-    def predict(self, images, query_points=None, progress=None, cancel=None, query_frames=None):
-        pred = super().predict(images, progress=progress, cancel=cancel)
-        ids = self.calls[-1]
-        rng = np.random.default_rng([self.seed, 7, *ids])
-        factor = (1 + self.focal_error) * (1 + 0.01 * rng.normal(size=len(ids)))
-        pred["intrinsic"] = pred["intrinsic"] * np.array([factor, factor, np.ones(len(ids))]).T[:, :, None]
-        if query_points is None:
-            return pred
-        shot, H, W = self.shot, *self.shot.depth.shape[1:]
-        f = shot.intrinsics[0, 0]
-        qf = np.zeros(len(query_points), int) if query_frames is None else np.asarray(query_frames)
-        ext = shot.extrinsics[ids]
-        R, t = ext[qf, :, :3], ext[qf, :, 3]
-        centre = -np.einsum("nji,nj->ni", R, t)
-        ray = np.c_[(query_points - [W / 2, H / 2]) / f, np.ones(len(qf))]
-        d = np.einsum("nji,nj->ni", R, ray)  # world direction, unit camera z
-        bound = np.where(d > 0, 1.0, -1.0) * np.array([12.0, 2.5, 20.0])  # synthetic_shot's room
-        with np.errstate(divide="ignore"):
-            hit = np.where(np.abs(d) > 1e-12, (bound - centre) / d, np.inf).min(1)
-        points = centre + hit[:, None] * d
-        cam = np.einsum("sij,nj->sni", ext[:, :, :3], points) + ext[:, None, :, 3]
-        uv = cam[..., :2] / cam[..., 2:] * f + [W / 2, H / 2]
-        vis = (cam[..., 2] > 0.1) & np.all((uv >= 0) & (uv <= [W, H]), axis=2)
-        uv += rng.normal(0, self.noise_px, uv.shape)
-        uv[qf, np.arange(len(qf))] = query_points
-        pred.update(track=uv.astype(np.float32), vis=vis.astype(np.float32), conf=np.ones(vis.shape, np.float32))
-        return pred
-
-
 def _tracking_standin(folder, settings, model_id="<ground truth>"):
-    infos, base = _standin(folder, settings)
-    engine = TrackingStandin(base.shot, bench_long.Noise(rotation_deg=0.5), model_id=model_id)
-    engine.lookup = base.lookup
-    return infos, engine
+    """The stand-in with a lens error (focal 5 % off, 1 % jitter per frame) and tracks (0.2 px noise)."""
+    noise = bench_long.Noise(rotation_deg=0.5, focal_bias=0.05, focal_frame=0.01, track_px=0.2)
+    return _standin(folder, settings, noise=noise, model_id=model_id)
 
 
 def _relative_to_first(ext):
