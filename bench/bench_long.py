@@ -414,7 +414,7 @@ def _scale_child(folder: str, frames: int, chunk_size: int, overlap: int) -> Non
     stages["triangulate"]["seconds"] += stages.pop("before bundle adjustment")["seconds"]  # the gap: a few ms
     timings = {k: round(v, 2) for k, v in recon.timings.items()}
     print(json.dumps({"frames": frames, "chunk_size": chunk_size, "overlap": overlap, "model_size": recon.model_size,
-                      "tracks": int(recon.tracks.shape[1]), "sparse_points": int(len(recon.sparse_points)),
+                      "tracks": int(recon.tracks.shape[1]), "sparse_points": 0 if recon.sparse_points is None else len(recon.sparse_points),
                       "solve_skipped": recon.solve.get("skipped"), "baseline_rss_gb": baseline,
                       "peak_rss_gb": max(s["peak_rss_gb"] for s in stages.values()), "stages": stages,
                       "recon_timings": timings, "reconstruction_gb": _recon_bytes(recon) / 1e9,
@@ -432,7 +432,7 @@ def scale(series: list[int], chunk_size: int = 32, overlap: int = 8, size: tuple
         write_shot_frames(Path(tmp), max(series), size=size, pattern="code")
         for frames in series:
             out = subprocess.run([sys.executable, __file__, "--scale-child", tmp, str(frames), str(chunk_size),
-                                  str(overlap)], check=True, capture_output=True, text=True).stdout
+                                  str(overlap)], check=True, stdout=subprocess.PIPE, text=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
             print(json.dumps(rows[-1]), file=sys.stderr)
     return rows
