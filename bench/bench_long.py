@@ -258,16 +258,17 @@ def write_shot_frames(folder: Path, n: int, size: tuple[int, int] = (224, 112), 
 
 
 def standin_for(folder: Path, shot: Shot | None, settings, noise: Noise = Noise(), seed: int = 0,
-                model_id: str = "<ground truth>") -> tuple[list, GroundTruthEngine]:
-    """(frame infos of ``folder``, a stand-in that knows them) for ``settings``' preprocessing.
+                model_id: str = "<ground truth>", frames: int | None = None) -> tuple[list, GroundTruthEngine]:
+    """(frame infos of ``folder``, the first ``frames`` only when given; a stand-in that knows them) for
+    ``settings``' preprocessing.
 
-    shot None: a ``synthetic_shot`` of the folder's frame count at the model size of ``settings``.
+    shot None: a ``synthetic_shot`` of that many frames at the model size of ``settings``.
     Frames are decoded one at a time (a long shot's images never pile up).
     """
     from vggt_core.frames import iter_frames, list_frames
     from vggt_core.preprocess import plan_batch, render
 
-    infos = list_frames(folder, settings.selection)
+    infos = list_frames(folder, settings.selection)[:frames]
     records = plan_batch([(i.width, i.height) for i in infos], settings.mode, settings.resolution)
     if shot is None:
         shot = synthetic_shot(len(infos), records[0].model_size[1], records[0].model_size[0])
@@ -377,8 +378,7 @@ def _scale_child(folder: str, frames: int, chunk_size: int, overlap: int) -> Non
 
     settings = ReconstructSettings(chunk_size=chunk_size, overlap=overlap, strategy="chained", lens="shared",
                                    refine="ba")
-    infos, engine = standin_for(Path(folder), None, settings, VGGT_LIKE)
-    infos = infos[:frames]
+    infos, engine = standin_for(Path(folder), None, settings, VGGT_LIKE, frames=frames)
     stages: dict[str, dict[str, float]] = {}
     clock = [time.perf_counter()]
 

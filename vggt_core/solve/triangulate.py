@@ -31,7 +31,7 @@ def triangulate(
         points = hom[:, :3] / hom[:, 3:4]
     ok = (seen.sum(axis=0) >= min_views) & np.all(np.isfinite(points), axis=1)
     for s in range(seen.shape[0]):  # in front of every camera that sees it
-        cols = np.flatnonzero(seen[s])
+        cols = np.flatnonzero(seen[s] & ok)
         depth = points[cols] @ np.asarray(extrinsics[s, 2, :3], np.float64) + float(extrinsics[s, 2, 3])
         ok[cols[~(depth > 0)]] = False
     points[~ok] = 0.0  # no NaN downstream
