@@ -253,7 +253,8 @@ class _World:
 def _unproject(depth: np.ndarray, extrinsics: np.ndarray, k: np.ndarray) -> np.ndarray:
     """One frame's depth [H, W] through camera-from-world ``extrinsics`` [3,4] and model-pixel ``k`` [3,3]: world
     points [H*W, 3] at pixel centres."""
-    return geometry.unproject_depth_map_to_point_map(depth[None], extrinsics[None], k[None], pixel_offset=0.5).reshape(-1, 3)
+    points = geometry.unproject_depth_map_to_point_map(depth[None], extrinsics[None], k[None], pixel_offset=0.5)
+    return points.reshape(-1, 3)
 
 
 def _camera_points(extrinsics: np.ndarray, length: float) -> np.ndarray:

@@ -167,5 +167,6 @@ def unproject_depth_map_to_point_map(
         fx, fy = intrinsic[a:b, 0, 0, None, None], intrinsic[a:b, 1, 1, None, None]
         cx, cy = intrinsic[a:b, 0, 2, None, None], intrinsic[a:b, 1, 2, None, None]
         cam = np.stack(((u[None, None, :] - cx) * d / fx, (v[None, :, None] - cy) * d / fy, d), axis=-1)
-        out[a:b] = np.einsum("shwj,sij->shwi", cam, world_from_cam[a:b, :3, :3]) + world_from_cam[a:b, None, None, :3, 3]
+        rot, shift = world_from_cam[a:b, :3, :3], world_from_cam[a:b, None, None, :3, 3]
+        out[a:b] = np.einsum("shwj,sij->shwi", cam, rot) + shift
     return out
