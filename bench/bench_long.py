@@ -35,7 +35,7 @@ import numpy as np
 
 if __package__ in (None, ""):
     sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("", "bench", "tests")]
-from bench_common import RESULTS, peak_rss_gb  # noqa: E402
+from bench_common import RESULTS, command_line, peak_rss_gb  # noqa: E402
 from solve_shots import rotation  # noqa: E402
 from vggt_core.chunks import umeyama  # noqa: E402
 
@@ -359,7 +359,7 @@ def vggt_like(n: int = 160, chunk_size: int = 32, overlap: int = 10, seeds: int 
                 infos, engine = standin_for(Path(tmp), shot, settings, VGGT_LIKE, seed=seed)
                 recon = reconstruct_frames(infos, settings, engine)
                 f_err = float(np.median(recon.intrinsics_model[:, 0, 0]) / shot.intrinsics[0, 0] - 1)
-                row = {"refine": refine, "seed": seed, "frames": n, "chunk_size": chunk_size, "overlap": overlap,
+                row = {"run": [refine == "ba", seed], "refine": refine, "seed": seed, "frames": n, "chunk_size": chunk_size, "overlap": overlap,
                        **evaluate(recon.extrinsics, recon.depth, shot, plan), "focal_error_percent": 100 * abs(f_err),
                        "solve_seconds": recon.timings.get("solve", 0.0)}
                 rows.append(row)
@@ -490,9 +490,13 @@ SEAM_NOTE = ("Seam jitter: the camera-centre error's frame-to-frame acceleration
              "(and the frame either side) against the frames inside chunks.")
 
 
+def _commands(data: dict) -> str:
+    return "Commands: " + "; ".join(f"`{c}`" for cs in data["commands"].values() for c in cs)
+
+
 def _vggt_like_markdown(data: dict) -> str:
     lines = ["# Long shots with VGGT-like errors: chained stitching, with and without BA", "",
-             f"Stand-in noise: {data['noise']}.", "", SEAM_NOTE, "", f"Command: `{data['command']}`", "",
+             f"Stand-in noise: {data['noise']}.", "", SEAM_NOTE, "", _commands(data), "",
              "| code | refine | seed | ATE % of path | max % | scale drift % | focal error % | seam accel % | "
              "inside accel % | seam rot step deg | inside rot step deg | solve s |", "|" + "---|" * 12]
     for label, rows in data["runs"].items():
@@ -521,7 +525,7 @@ def _scale_markdown(data: dict) -> str:
              f"{data['chunk_size']} sharing {data['overlap']}, `lens shared`, `refine ba`; each run in a fresh process. "
              f"Peak RSS per stage is the high-water mark since the previous stage (reset via /proc/self/clear_refs).", "",
              f"Hardware: {hw['cpu']}, {hw['cpu_cores']} cores, {hw['ram_gb']:.0f} GB RAM, shared with other jobs; "
-             f"{hw['platform']}, Python {hw['python']}.", "", f"Command: `{data['command']}`", ""]
+             f"{hw['platform']}, Python {hw['python']}.", "", _commands(data), ""]
     for label, rows in data["runs"].items():
         names = list(rows[0]["stages"])
         lines += [f"## {label}", "", "| frames | tracks | peak RSS GB | recon GB | " +
@@ -534,11 +538,16 @@ def _scale_markdown(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _merge(path: Path, label: str, rows: list[dict], **meta) -> dict:
-    """The JSON at ``path`` with ``rows`` stored under ``runs[label]`` (other labels kept: before / after)."""
+def _merge(path: Path, label: str, rows: list[dict], key: str, **meta) -> dict:
+    """The JSON at ``path`` with ``rows`` added to ``runs[label]`` (other labels kept: before / after), a row
+    replacing the one with the same ``key`` (e.g. a 1000-frame run added to a 200/400 series)."""
     data = json.loads(path.read_text()) if path.is_file() else {"runs": {}}
     data.update(meta)
-    data["runs"][label] = rows
+    commands = data.setdefault("commands", {}).setdefault(label, [])
+    if command_line() not in commands:
+        commands.append(command_line())
+    merged = {json.dumps(r[key]): r for r in data["runs"].get(label, []) + rows}
+    data["runs"][label] = sorted(merged.values(), key=lambda r: r[key])
     return data
 
 
@@ -560,13 +569,12 @@ def main() -> None:
     p.add_argument("--label", default="after", help="name of this run in the vggt-like / scale files (before/after)")
     args = p.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    from bench_common import command_line, hardware, write_json
+    from bench_common import hardware, write_json
 
     if args.vggt_like:
         path = RESULTS / "long_vggt_like.json"
         rows = vggt_like(seeds=args.seeds)
-        data = _merge(path, args.label, rows, noise=asdict(VGGT_LIKE), command=command_line(),
-                      hardware=hardware("cpu"))
+        data = _merge(path, args.label, rows, "run", noise=asdict(VGGT_LIKE), hardware=hardware("cpu"))
         write_json(path, data)
         (RESULTS / "long_vggt_like.md").write_text(_vggt_like_markdown(data))
         print(_vggt_like_markdown(data))
@@ -574,7 +582,7 @@ def main() -> None:
     if args.scale:
         path = RESULTS / "long_scale.json"
         rows = scale([int(x) for x in args.scale.split(",")], args.chunk_size, 8)
-        data = _merge(path, args.label, rows, chunk_size=args.chunk_size, overlap=8, command=command_line(),
+        data = _merge(path, args.label, rows, "frames", chunk_size=args.chunk_size, overlap=8,
                       hardware=hardware("cpu"), noise=asdict(VGGT_LIKE))
         write_json(path, data)
         (RESULTS / "long_scale.md").write_text(_scale_markdown(data))
