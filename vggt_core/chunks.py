@@ -11,8 +11,9 @@ outliers). Strategies:
 * ``"anchored"``: every chunk also holds the same few *anchor* frames spread across the whole shot (the first
   chunk holds them all), so each chunk is also fitted against frames placed without the chain in between.
 
-``bench/bench_long.py`` compares both on a ground-truth shot. Each frame's depth, camera and points come
-from the chunk most confident about it (mean depth confidence; the first on ties). Per-chunk raw
+``bench/bench_long.py`` compares both on a ground-truth shot. The fit uses the shared frames' cameras as well
+as their depth, unprojected with one lens (``align``); the frames two chunks share are blended from one to the
+other across the overlap (``stitch_chunk``), so cameras do not jump at seams. Per-chunk raw
 results go to the cache folder as ordinary cache entries (keyed like a plain run on the chunk's frames), so a
 run stopped at chunk k (cancelled, killed, out of memory) resumes from chunk k; they are deleted once the
 stitched result is stored.
@@ -232,11 +233,14 @@ def _samples(H: int, W: int, mask: np.ndarray) -> np.ndarray:
 
 
 class _World:
-    """The stitched arrays, filled chunk by chunk (one entry per frame of the shot)."""
+    """The stitched arrays, filled chunk by chunk (one entry per frame of the shot).
+
+    windowed[p]: frame p was placed from a chunk's own window (its consecutive frames), not as an anchor.
+    """
 
     def __init__(self, n: int, H: int, W: int) -> None:
         self.placed = np.zeros(n, bool)
-        self.score = np.zeros(n)  # mean depth confidence of the copy placed
+        self.windowed = np.zeros(n, bool)
         self.extrinsics = np.zeros((n, 3, 4), np.float32)
         self.intrinsics = np.zeros((n, 3, 3), np.float32)
         self.intrinsics_model = np.zeros((n, 3, 3), np.float32)
@@ -246,16 +250,29 @@ class _World:
         self.world_points_conf = np.zeros((n, H, W), np.float32)
         self.colors = np.zeros((n, H, W, 3), np.uint8)
 
-    def points(self, p: int) -> np.ndarray:
-        """Frame p's depth unprojected into the world, [H*W, 3]."""
-        pts = geometry.unproject_depth_map_to_point_map(
-            self.depth[p:p + 1], self.extrinsics[p:p + 1], self.intrinsics_model[p:p + 1], pixel_offset=0.5)
-        return pts.reshape(-1, 3)
+
+def _unproject(depth: np.ndarray, extrinsics: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """One frame's depth [H, W] through camera-from-world ``extrinsics`` [3,4] and model-pixel ``k`` [3,3]: world
+    points [H*W, 3] at pixel centres."""
+    points = geometry.unproject_depth_map_to_point_map(depth[None], extrinsics[None], k[None], pixel_offset=0.5)
+    return points.reshape(-1, 3)
+
+
+def _camera_points(extrinsics: np.ndarray, length: float) -> np.ndarray:
+    """A camera's centre and the ends of its three axes, ``length`` long, in its world: [4, 3]."""
+    R, t = extrinsics[:, :3].astype(np.float64), extrinsics[:, 3].astype(np.float64)
+    return (np.vstack([np.zeros(3), length * np.eye(3)]) - t) @ R
 
 
 def align(world: _World, positions: Sequence[int], chunk: Reconstruction) -> Sim3Fit:
-    """The Sim(3) taking ``chunk`` (frames ``positions`` of the shot) into ``world``, fitted on the depth
-    points of its frames already placed; identity for the first chunk."""
+    """The Sim(3) taking ``chunk`` (frames ``positions`` of the shot) into ``world``, fitted on its frames
+    already placed; identity for the first chunk.
+
+    Per shared frame, both copies' depths are unprojected with one lens (the geometric mean of the two predicted
+    focals): unprojected with different focals, the two point sets differ by a stretch across the view that no
+    similarity absorbs. The frame's camera (its centre and axis ends at the frame's median depth) joins the
+    points with as much weight as all of them, so the fit also lines up the overlap's cameras.
+    """
     shared = [(i, p) for i, p in enumerate(positions) if world.placed[p]]
     if not shared:
         return Sim3Fit(1.0, np.eye(3), np.zeros(3), 0.0, 0.0, 1.0, 0)
@@ -264,37 +281,77 @@ def align(world: _World, positions: Sequence[int], chunk: Reconstruction) -> Sim
     for i, p in shared:
         keep = chunk.valid[i] & (world.depth[p] > 0) & (chunk.depth[i] > 0)
         idx = _samples(H, W, keep.reshape(H, W))
-        src.append(chunk.points_from_depth[i].reshape(-1, 3)[idx])
-        dst.append(world.points(p)[idx])
-        conf.append(np.minimum(chunk.depth_conf[i].reshape(-1)[idx], world.depth_conf[p].reshape(-1)[idx]))
-        depth.append(world.depth[p].reshape(-1)[idx])
-    src, dst = np.concatenate(src), np.concatenate(dst)
-    if len(src) < 3:
+        if len(idx) == 0:
+            continue
+        k = chunk.intrinsics_model[i].astype(np.float64)
+        k[:2, :2] *= np.sqrt(world.intrinsics_model[p, 0, 0] / k[0, 0])  # geometric-mean focal
+        src.append(_unproject(chunk.depth[i], chunk.extrinsics[i], k)[idx])
+        dst.append(_unproject(world.depth[p], world.extrinsics[p], k)[idx])
+        c = np.minimum(chunk.depth_conf[i].reshape(-1)[idx], world.depth_conf[p].reshape(-1)[idx])
+        conf.append(c)
+        d = world.depth[p].reshape(-1)[idx]
+        depth.append(d)
+        median_chunk, median_world = float(np.median(chunk.depth[i].reshape(-1)[idx])), float(np.median(d))
+        src.append(_camera_points(chunk.extrinsics[i], median_chunk))
+        dst.append(_camera_points(world.extrinsics[p], median_world))
+        conf.append(np.full(4, c.sum() / 4))
+        depth.append(np.full(4, median_world))
+    if not src or sum(len(x) for x in src) < 3 + 4 * len(shared):
         raise InputError("chunks share no usable depth; use a larger --overlap")
-    return fit_sim3(src, dst, np.concatenate(conf), np.concatenate(depth))
+    return fit_sim3(np.concatenate(src), np.concatenate(dst), np.concatenate(conf), np.concatenate(depth))
+
+
+def _blend_rotation(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
+    """The rotation nearest ``(1 - w) a + w b`` (both [3,3]; chordal mean, fine for the small angles of an overlap)."""
+    U, _, Vt = np.linalg.svd((1 - w) * a + w * b)
+    return U @ np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))]) @ Vt
+
+
+def _window(positions: Sequence[int]) -> int:
+    """How many of ``positions`` are the chunk's consecutive window (the rest are anchors)."""
+    n = 1
+    while n < len(positions) and positions[n] == positions[n - 1] + 1:
+        n += 1
+    return n
 
 
 def stitch_chunk(world: _World, positions: Sequence[int], chunk: Reconstruction) -> dict[str, Any]:
-    """Align ``chunk`` and write into ``world`` its frames not placed yet, or placed with a lower mean depth
-    confidence (a frame seen from far outside a chunk, e.g. an anchor, is placed again by the chunk around
-    it); returns the chunk's JSON record."""
+    """Align ``chunk`` and write it into ``world``; returns the chunk's JSON record.
+
+    Frames of the chunk's window already placed from an earlier window (the overlap) are blended: the m shared
+    frames, in order, take weight j / (m + 1) (j = 1..m) of this chunk against the earlier copy, for the camera
+    (rotation, centre, lens) and the dense maps alike, so the camera eases from one chunk into the next instead
+    of jumping at a seam. Window frames placed only as an anchor are replaced (a far-away frame is better seen by
+    the chunk around it); anchors are written only where nothing is placed yet.
+    """
     fit = align(world, positions, chunk)
     ext, depth, wp = transform(fit, chunk.extrinsics, chunk.depth, chunk.world_points)
     shared = int(world.placed[list(positions)].sum())
+    window = _window(positions)
+    overlap = [i for i in range(window) if world.windowed[positions[i]]]
+    weight = {i: (j + 1) / (len(overlap) + 1) for j, i in enumerate(overlap)}
     for i, p in enumerate(positions):
-        score = float(chunk.depth_conf[i][chunk.valid[i]].mean())
-        if world.placed[p] and score <= world.score[p]:
+        if i >= window and world.placed[p]:
             continue
-        world.score[p] = score
-        world.extrinsics[p], world.depth[p], world.world_points[p] = ext[i], depth[i], wp[i]
-        world.intrinsics[p], world.intrinsics_model[p] = chunk.intrinsics[i], chunk.intrinsics_model[i]
-        world.depth_conf[p], world.world_points_conf[p] = chunk.depth_conf[i], chunk.world_points_conf[i]
+        w = weight.get(i, 1.0)
+        if w < 1.0:
+            R = _blend_rotation(world.extrinsics[p, :, :3].astype(np.float64), ext[i, :, :3].astype(np.float64), w)
+            c = (1 - w) * _camera_points(world.extrinsics[p], 0.0)[0] + w * _camera_points(ext[i], 0.0)[0]
+            world.extrinsics[p] = np.concatenate([R, (-R @ c)[:, None]], 1)
+        else:
+            world.extrinsics[p] = ext[i]
+        for name, value in (("depth", depth[i]), ("world_points", wp[i]), ("intrinsics", chunk.intrinsics[i]),
+                            ("intrinsics_model", chunk.intrinsics_model[i]), ("depth_conf", chunk.depth_conf[i]),
+                            ("world_points_conf", chunk.world_points_conf[i])):
+            target = getattr(world, name)
+            target[p] = value if w == 1.0 else (1 - w) * target[p] + w * value
         world.colors[p] = chunk.colors[i]
         world.placed[p] = True
+        world.windowed[p] |= i < window
     return {
-        "frames": [int(p) for p in positions], "shared_frames": shared, "sim3": fit.matrix.tolist(),
-        "scale": fit.scale, "residual_median": fit.residual_median, "residual_p90": fit.residual_p90,
-        "inliers": fit.inliers, "points": fit.points,
+        "frames": [int(p) for p in positions], "shared_frames": shared, "blended_frames": len(overlap),
+        "sim3": fit.matrix.tolist(), "scale": fit.scale, "residual_median": fit.residual_median,
+        "residual_p90": fit.residual_p90, "inliers": fit.inliers, "points": fit.points,
     }
 
 

@@ -137,6 +137,9 @@ def closed_form_inverse_se3(se3: Any) -> Any:
     return out
 
 
+_BLOCK = 8  # frames per step of unproject_depth_map_to_point_map
+
+
 def unproject_depth_map_to_point_map(
     depth: np.ndarray, extrinsic: np.ndarray, intrinsic: np.ndarray, pixel_offset: float = 0.0
 ) -> np.ndarray:
@@ -154,10 +157,16 @@ def unproject_depth_map_to_point_map(
     S, H, W = depth.shape
     u = np.arange(W, dtype=np.float64) + pixel_offset
     v = np.arange(H, dtype=np.float64) + pixel_offset
-    d = depth.astype(np.float64)
-    fx, fy = intrinsic[:, 0, 0, None, None], intrinsic[:, 1, 1, None, None]
-    cx, cy = intrinsic[:, 0, 2, None, None], intrinsic[:, 1, 2, None, None]
-    cam = np.stack(((u[None, None, :] - cx) * d / fx, (v[None, :, None] - cy) * d / fy, d), axis=-1)
     world_from_cam = closed_form_inverse_se3(extrinsic)
-    world = np.einsum("shwj,sij->shwi", cam, world_from_cam[:, :3, :3]) + world_from_cam[:, None, None, :3, 3]
-    return world.astype(np.float32)
+    out = np.empty((S, H, W, 3), np.float32)
+    # A few frames at a time: the float64 temporaries stay small however long the shot (a whole 1000-frame
+    # shot at once was ~7 GB of them).
+    for a in range(0, S, _BLOCK):
+        b = min(a + _BLOCK, S)
+        d = depth[a:b].astype(np.float64)
+        fx, fy = intrinsic[a:b, 0, 0, None, None], intrinsic[a:b, 1, 1, None, None]
+        cx, cy = intrinsic[a:b, 0, 2, None, None], intrinsic[a:b, 1, 2, None, None]
+        cam = np.stack(((u[None, None, :] - cx) * d / fx, (v[None, :, None] - cy) * d / fy, d), axis=-1)
+        rot, shift = world_from_cam[a:b, :3, :3], world_from_cam[a:b, None, None, :3, 3]
+        out[a:b] = np.einsum("shwj,sij->shwi", cam, rot) + shift
+    return out

@@ -9,23 +9,30 @@ def triangulate(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Points ``[N, 3]`` (world) and ``ok [N]`` from observations ``uv [S, N, 2]`` (pixels) where ``seen [S, N]``.
 
-    intrinsics [S,3,3], extrinsics [S,3,4] camera-from-world. Direct linear transform, one batched SVD over
-    all tracks; ``ok`` is False for tracks seen fewer than ``min_views`` times or behind any camera seeing them.
+    intrinsics [S,3,3], extrinsics [S,3,4] camera-from-world. Direct linear transform: each observation gives
+    two equations (rows scaled to unit length, so every equation weighs the same); a track's point is the
+    least-squares null vector of its equations, the eigenvector of the smallest eigenvalue of their 4x4 normal
+    matrix. ``ok`` is False for tracks seen fewer than ``min_views`` times or behind any camera seeing them.
+
+    Memory: O(N) plus one frame's observations at a time, never S x N temporaries (a long shot's tracks are
+    each seen in a few dozen of its frames; a dense S x N x 4 system was tens of GB at 1000 frames).
     """
     proj = np.asarray(intrinsics, np.float64) @ np.asarray(extrinsics, np.float64)  # [S,3,4]
-    w = seen.astype(np.float64).T[:, :, None]  # [N,S,1]
-    u = uv[..., 0].T[:, :, None]
-    v = uv[..., 1].T[:, :, None]
-    rows_u = w * (u * proj[None, :, 2] - proj[None, :, 0])  # [N,S,4]
-    rows_v = w * (v * proj[None, :, 2] - proj[None, :, 1])
-    a = np.concatenate([rows_u, rows_v], axis=1)
-    a /= np.linalg.norm(a, axis=2, keepdims=True) + 1e-12  # equal weight per equation
-    _, _, vt = np.linalg.svd(a, full_matrices=False)
-    hom = vt[:, -1]
+    normal = np.zeros((seen.shape[1], 4, 4))
+    for s in range(seen.shape[0]):
+        cols = np.flatnonzero(seen[s])
+        obs = np.asarray(uv[s, cols], np.float64)  # [m,2]
+        rows = obs[:, :, None] * proj[s, 2] - proj[s, :2]  # [m,2,4]: u P3 - P1, v P3 - P2
+        rows /= np.linalg.norm(rows, axis=2, keepdims=True) + 1e-12
+        normal[cols] += np.einsum("mki,mkj->mij", rows, rows)
+    _, vectors = np.linalg.eigh(normal)
+    hom = vectors[:, :, 0]  # eigenvalues ascending
     with np.errstate(divide="ignore", invalid="ignore"):
         points = hom[:, :3] / hom[:, 3:4]
-    depth = np.einsum("sij,nj->sni", extrinsics[:, :, :3], points)[..., 2] + extrinsics[:, None, 2, 3]
     ok = (seen.sum(axis=0) >= min_views) & np.all(np.isfinite(points), axis=1)
-    ok &= ~np.any(seen & ~(depth > 0), axis=0)
+    for s in range(seen.shape[0]):  # in front of every camera that sees it
+        cols = np.flatnonzero(seen[s] & ok)
+        depth = points[cols] @ np.asarray(extrinsics[s, 2, :3], np.float64) + float(extrinsics[s, 2, 3])
+        ok[cols[~(depth > 0)]] = False
     points[~ok] = 0.0  # no NaN downstream
     return points, ok
