@@ -117,6 +117,9 @@ def _run(pc, rec, options, cancel: Callable[[], bool] | None) -> None:
     threading.Thread(target=watch, daemon=True).start()
     try:
         pc.bundle_adjustment(rec, options, token)
+    except InterruptedError:  # pycolmap raises it when the token stops Ceres before its first iteration ends
+        if not token.is_cancelled:
+            raise
     finally:
         done.set()
     if token.is_cancelled or cancel():
