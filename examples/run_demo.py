@@ -6,9 +6,10 @@
     python examples/run_demo.py --out out/demo --tiny               # smoke test: random tiny model, no download
 
 Without --images it reconstructs the bundled plate ``examples/orbit/images`` (12 views rendered by
-``examples/render_example.py``) as a matchmover would: one shared lens refined by bundle adjustment on
-VGGT's tracks (the solve error is printed), the floor found and set to Z = 0, and the camera exported.
-Writes ``<out>/scene.blend``, ``<out>/preview.png``, ``<out>/camera.abc`` and ``<out>/camera.chan``.
+``examples/render_example.py``) as a matchmover would: the lens model and camera motion chosen automatically, refined by bundle
+adjustment on VGGT's tracks (the solve's verdict and error are printed), the floor found and set to Z = 0,
+and the camera exported. Writes ``<out>/scene.blend``, ``<out>/scene_solve_errors.png`` (the per-frame
+error graph), ``<out>/preview.png``, ``<out>/camera.abc`` and ``<out>/camera.chan``.
 Running this script counts as allowing online access (for the weights download): pass --offline to
 use only already-downloaded or local weights.
 """

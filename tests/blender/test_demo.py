@@ -20,7 +20,10 @@ def test_demo_writes_scene_preview_and_camera(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     record = json.loads(proc.stdout.strip().splitlines()[-1])
     assert record["status"] == "ok" and record["frames"] == 12
-    assert record["solve"]["lens"] == "shared" and record["solve"]["refine"] == "ba"
-    for name in ("scene.blend", "preview.png", "camera.abc", "camera.chan"):
+    # the random tiny model's focal drifts, so auto may pick a zoom: the choice is stated, whichever it is
+    solve = record["solve"]
+    assert solve["refine"] == "ba" and solve["lens"] in ("shared", "zoom") and solve["lens_reason"]
+    assert solve["verdict"] in ("good", "check", "failed") and solve["reasons"] is not None
+    for name in ("scene.blend", "scene_solve_errors.png", "preview.png", "camera.abc", "camera.chan"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert "floor set" in proc.stderr
