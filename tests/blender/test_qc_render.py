@@ -1,0 +1,130 @@
+"""QC render on real bpy (headless Workbench + Blender's FFmpeg): the mp4 read back with PyAV.
+
+The shot is synthetic (``synth_recon``: known cameras) with a few solved points; where a marker shows in a
+rendered frame is compared with the points projected through the reconstruction's own K [R|t] (original
+pixels, centres at +0.5), not through Blender.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="the bpy module is not installed (pip install bpy==5.0.1)")
+av = pytest.importorskip("av", reason="PyAV is not installed")
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(Path(__file__).parent)]
+
+from synth_recon import make_recon  # noqa: E402
+from vggt_blender import convert  # noqa: E402
+from vggt_blender.builders import import_reconstruction  # noqa: E402
+from vggt_blender.operators import qc_ops  # noqa: E402
+
+W, H, S = 256, 192, 4
+PLATE_RGB = (60, 70, 110)  # no red in it: the markers are found by colour
+POINTS = np.array([(sx * 0.2, sy * 0.15, 0.8) for sx in (-1, 1) for sy in (-1, 1)], np.float32)
+
+
+def _import(tmp_path: Path, gradient: bool = False):
+    from PIL import Image
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    folder = tmp_path / "plate"
+    folder.mkdir(parents=True)
+    paths = []
+    for n in range(1001, 1001 + S):
+        plate = np.empty((H, W, 3), np.uint8)
+        plate[:] = PLATE_RGB
+        if gradient:
+            plate[..., 2] = np.arange(W)
+        Image.fromarray(plate).save(folder / f"shot.{n}.png")
+        paths.append(str(folder / f"shot.{n}.png"))
+    recon = make_recon([(W, H)] * S, image_paths=paths, fx_fy=[(40.0, 40.0)] * S)
+    obs = np.array([(f, p) for p in range(len(POINTS)) for f in range(S)], np.int32)
+    recon = dataclasses.replace(recon, sparse_points=POINTS, sparse_colors=np.zeros((len(POINTS), 3), np.uint8),
+                                sparse_obs=obs, sparse_uv=np.zeros((len(obs), 2), np.float32))
+    col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, conf_percentile=0.0, locators=10),
+                                bpy.context.scene)
+    return next(o for o in col.objects if o.get("vggt_root")), recon
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])]
+
+
+def _projections(recon, i: int) -> np.ndarray:
+    """[P, 2] continuous plate pixels of the solved points in frame i (K [R|t] X)."""
+    ext, k = recon.extrinsics[i].astype(np.float64), recon.intrinsics[i].astype(np.float64)
+    xc = POINTS.astype(np.float64) @ ext[:3, :3].T + ext[:3, 3]
+    uv = xc @ k.T
+    return uv[:, :2] / uv[:, 2:]
+
+
+def _marker_centroid(img: np.ndarray, near: np.ndarray, window: int = 14) -> np.ndarray | None:
+    """Centroid (continuous pixels: index + 0.5) of the red marker pixels within ``window`` px of ``near``."""
+    a = img.astype(int)
+    red = (a[..., 0] > 140) & (a[..., 0] - a[..., 1] > 60) & (a[..., 0] - a[..., 2] > 80)
+    ys, xs = np.nonzero(red)
+    keep = np.hypot(xs + 0.5 - near[0], ys + 0.5 - near[1]) < window
+    if keep.sum() < 3:
+        return None
+    return np.array([xs[keep].mean() + 0.5, ys[keep].mean() + 0.5])
+
+
+def _state(scene) -> tuple:
+    r = scene.render
+    return (r.engine, r.filepath, r.image_settings.file_format, r.use_stamp, r.use_stamp_date, r.resolution_percentage,
+            scene.display.shading.light, scene.view_settings.view_transform, scene.frame_current, scene.camera,
+            len(bpy.data.objects), len(bpy.data.meshes), len(bpy.data.materials),
+            len([i for i in bpy.data.images if i.type != "RENDER_RESULT"]),  # Blender's own, made by any render
+            sorted(o.name for o in bpy.data.objects if o.hide_render))
+
+
+def test_qc_render_shows_the_points_where_the_solve_puts_them(tmp_path):
+    root, recon = _import(tmp_path)
+    scene = bpy.context.scene
+    before = _state(scene)
+    path = Path(qc_ops.render_qc(bpy.context, root, str(tmp_path / "qc" / "shot_qc.mp4")))
+    assert _state(scene) == before  # overlay removed, the artist's settings back
+    frames = _frames(path)
+    assert len(frames) == S and frames[0].shape == (H, W, 3)
+    checked = 0
+    for i, img in enumerate(frames):
+        for want in _projections(recon, i):
+            if not (12 < want[0] < W - 12 and 12 < want[1] < H - 30):  # clear of the edges and the stamp
+                continue
+            got = _marker_centroid(img, want)
+            assert got is not None, (i, want)
+            assert np.hypot(*(got - want)) < 2.0, (i, got, want)
+            checked += 1
+    assert checked >= 3 * S
+    # the plate shows behind the overlay, and the frame number is burnt in at the bottom left
+    np.testing.assert_allclose(frames[0][H // 2, 4], PLATE_RGB, atol=12)
+    assert (frames[0][H - 20:, :80].max(axis=2) > 200).any()
+
+
+def test_qc_render_over_the_undistorted_plate_and_refusals(tmp_path):
+    """With solved distortion the plate behind the pinhole camera is the undistorted one: a plate whose blue is
+    its column (x) shows, at a rendered pixel p, the blue of the plate pixel the lens distorts p to."""
+    from vggt_core.lens_package import lens_from_reconstruction
+
+    root, recon = _import(tmp_path, gradient=True)
+    recon = dataclasses.replace(recon, solve={"lens": "shared", "camera_model": "SIMPLE_RADIAL", "k1": -0.4})
+    lens = lens_from_reconstruction(recon)
+    assert lens.model == "SIMPLE_RADIAL" and lens.overscan() > 1.02
+    frames = _frames(Path(qc_ops.render_qc(bpy.context, root, str(tmp_path / "qc.mp4"), recon)))
+    assert len(frames) == S
+    for want in _projections(recon, 0):  # the markers sit where the pinhole camera puts them
+        got = _marker_centroid(frames[0], want)
+        assert got is not None and np.hypot(*(got - want)) < 2.0, (got, want)
+    for x, y in ((16, 20), (W - 16, 20), (16, H // 2 + 20)):
+        seen = frames[0][y - 2:y + 3, x - 2:x + 3, 2].astype(float).mean()
+        source = lens.distort(np.array([[x + 0.5, y + 0.5]]))[0, 0] - 0.5  # the plate column shown there
+        assert abs(seen - source) < 4 and abs(seen - x) > 6, (x, y, seen, source)
+    with pytest.raises(ValueError, match="mp4"):
+        qc_ops.render_qc(bpy.context, root, str(tmp_path / "qc.mov"))
