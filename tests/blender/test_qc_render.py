@@ -128,3 +128,33 @@ def test_qc_render_over_the_undistorted_plate_and_refusals(tmp_path):
         assert abs(seen - source) < 4 and abs(seen - x) > 6, (x, y, seen, source)
     with pytest.raises(ValueError, match="mp4"):
         qc_ops.render_qc(bpy.context, root, str(tmp_path / "qc.mov"))
+
+
+def test_blender_cli_qc_render(tmp_path, ckpt, capsys):
+    """``blender -b -c vggt ... --qc-render``: the mp4 over the keyed frames (1001-1005, stride 2), listed in the
+    summary; a wrong extension is refused before the model runs."""
+    import json
+
+    import torch
+    from PIL import Image
+
+    from ext_helpers import write_images
+    from vggt_blender.command_line import cli
+    from vggt_blender.runs import worker
+
+    torch.set_num_threads(1)
+    imgs = write_images(tmp_path / "src", 5, size=(56, 42))
+    (tmp_path / "plate").mkdir()
+    for i, p in enumerate(sorted(imgs.iterdir())):
+        Image.open(p).save(tmp_path / "plate" / f"shot.{1001 + i}.png")
+    base = ["--images", str(tmp_path / "plate"), "--out", str(tmp_path / "scene.blend")]
+    assert cli.main([*base, "--qc-render", str(tmp_path / "qc.mov")]) == 1
+    assert "--qc-render must name an .mp4 file" in capsys.readouterr().err
+    qc = tmp_path / "qc" / "shot_qc.mp4"
+    rc = cli.main([*base, "--weights", str(ckpt), "--device", "cpu", "--stride", "2", "--no-proxies",
+                   "--qc-render", str(qc)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    worker.unload_engine()
+    assert str(qc) in json.loads(captured.out.strip().splitlines()[-1])["files"]
+    assert len(_frames(qc)) == 5
