@@ -105,7 +105,8 @@ def test_qc_render_shows_the_points_where_the_solve_puts_them(tmp_path):
     assert checked >= 3 * S
     # the plate shows behind the overlay, and the frame number is burnt in at the bottom left
     np.testing.assert_allclose(frames[0][H // 2, 4], PLATE_RGB, atol=12)
-    assert (frames[0][H - 20:, :80].max(axis=2) > 200).any()
+    assert (frames[0][H - 20:, :80].min(axis=2) > 200).any()
+    assert not (frames[0][:40, :100].min(axis=2) > 200).any()  # and nothing else (Blender stamps date, file... at the top)
 
 
 def test_qc_render_over_the_undistorted_plate_and_refusals(tmp_path):
@@ -158,3 +159,25 @@ def test_blender_cli_qc_render(tmp_path, ckpt, capsys):
     worker.unload_engine()
     assert str(qc) in json.loads(captured.out.strip().splitlines()[-1])["files"]
     assert len(_frames(qc)) == 5
+
+
+def test_qc_render_over_a_movie_plate_in_step(tmp_path):
+    """A movie plate (a strip's frames 240, 245, 250, as ``sources.from_strip`` gives): every rendered frame f
+    shows movie frame f - 240 (grey level 16 (f - 240)); with no solved points the markers are the cloud's."""
+    from ext_helpers import write_video
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    video = write_video(tmp_path / "plate.mp4", list(range(0, 240, 16)), size=(96, 64))
+    recon = make_recon([(96, 64)] * 3, video=str(video), indices=[0, 5, 10], fx_fy=[(40.0, 40.0)] * 3)
+    plate = convert.PlateSettings(movie=str(video), timeline_frames=(240, 245, 250))
+    col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, conf_percentile=0.0, plate=plate),
+                                bpy.context.scene)
+    root = next(o for o in col.objects if o.get("vggt_root"))
+    frames = _frames(Path(qc_ops.render_qc(bpy.context, root, str(tmp_path / "qc.mp4"))))
+    assert len(frames) == 11
+    for k, img in enumerate(frames):
+        a = img.astype(int)
+        grey = (abs(a[..., 0] - a[..., 1]) < 8) & (abs(a[..., 1] - a[..., 2]) < 8)
+        assert abs(np.median(a[grey][:, 1]) - 16 * k) < 6, k
+    red = [(f.astype(int)[..., 0] - f.astype(int)[..., 2] > 80).sum() for f in frames]
+    assert min(red) > 0  # cloud markers drawn
