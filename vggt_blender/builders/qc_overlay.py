@@ -11,7 +11,7 @@ import bpy
 import numpy as np
 
 from ..convert import qc
-from .datablocks import Ledger, fcurve_ensure, new_object, set_keys
+from .datablocks import Ledger, fcurve_ensure, new_object, node_tree_of, set_keys
 
 MARKER_RGB = (1.0, 0.15, 0.0)
 GRID_RGB = (0.1, 0.9, 1.0)
@@ -60,12 +60,13 @@ def build_plate_card(ledger: Ledger, collection: bpy.types.Collection, scene: bp
     u0, v0, u1, v1 = uv_crop
     me.uv_layers.new(name="UV").data.foreach_set("uv", [u0, v0, u1, v0, u1, v1, u0, v1])
     mat = ledger.add(bpy.data.materials.new("VGGT QC plate"))
-    tex = mat.node_tree.nodes.new("ShaderNodeTexImage")
+    nt = node_tree_of(mat)
+    tex = nt.nodes.new("ShaderNodeTexImage")
     tex.image, tex.interpolation = image, "Closest"  # one plate pixel per render pixel: no resampling blur
     for key, value in image_user.items():
         setattr(tex.image_user, key, value)
     tex.image_user.use_auto_refresh = True
-    mat.node_tree.nodes.active = tex  # Workbench's TEXTURE colour shows the active image node
+    nt.nodes.active = tex  # Workbench's TEXTURE colour shows the active image node
     me.materials.append(mat)
     card = new_object(ledger, "VGGT QC plate", me, collection, parent=cam)
     locs, scales = [], []

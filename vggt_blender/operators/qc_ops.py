@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -47,7 +48,8 @@ def _render_settings(ledger: Ledger, scene: bpy.types.Scene, cam: bpy.types.Obje
                         ("frame_step", 1)):
         _set(ledger, scene, attr, value)
     for attr, value in (("engine", "BLENDER_WORKBENCH"), ("resolution_percentage", 100), ("filepath", path),
-                        ("use_file_extension", False), ("film_transparent", False), ("use_stamp", True)):
+                        ("use_file_extension", False), ("film_transparent", False), ("use_stamp", True),
+                        ("stamp_font_size", max(12, r.resolution_y // 40))):  # readable on a 4K plate too
         _set(ledger, r, attr, value)
     for attr in (a for a in dir(r) if a.startswith("use_stamp_")):
         _set(ledger, r, attr, attr in ("use_stamp_frame", "use_stamp_labels"))
@@ -125,14 +127,15 @@ def _plate_image(ledger: Ledger, root: bpy.types.Object, cam: bpy.types.Object, 
 
 def _hold_missing(files: list[Path], numbers: list[int]) -> None:
     """Fill the undistorted sequence's gaps (interpolated frames: no plate was reconstructed there) with
-    links to the previous reconstructed frame, so the sequence plays without missing files."""
+    copies of the previous reconstructed frame, so the sequence plays without missing files (copies, not
+    links: Windows needs privileges for those)."""
     have = dict(zip(numbers, files))
     order = sorted(have)
     for n in range(order[0], order[-1] + 1):
         if n not in have:
             prev = have[n - 1]
             have[n] = prev.with_name(prev.name.replace(f".{n - 1:04d}.", f".{n:04d}."))
-            os.symlink(prev.name, have[n])
+            shutil.copyfile(prev, have[n])
 
 
 def render_qc(context: bpy.types.Context, root: bpy.types.Object, path: str,
@@ -170,7 +173,8 @@ def _render(context: bpy.types.Context, ledger: Ledger, root: bpy.types.Object, 
     frames = export_ops.camera_frames(cam, scene)
     points = _marker_points(root)
     image, image_user, crop = _plate_image(ledger, root, cam, recon, tmp)
-    _set(ledger, scene, "frame_current", scene.frame_current)  # frame_set below moves it; put back after
+    current = scene.frame_current  # frame_set below moves it; put back (and re-evaluated) after
+    ledger.on_rollback(lambda: scene.frame_set(current))
     mats, lens_mm = export_ops.sample_camera(scene, cam, frames)
     centres = mats[:, :3, 3]
     # the points' depths (along the view, world units) over all frames size the markers
