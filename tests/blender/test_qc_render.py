@@ -106,7 +106,7 @@ def test_qc_render_shows_the_points_where_the_solve_puts_them(tmp_path):
     # the plate shows behind the overlay, and the frame number is burnt in at the bottom left
     np.testing.assert_allclose(frames[0][H // 2, 4], PLATE_RGB, atol=12)
     assert (frames[0][H - 20:, :80].min(axis=2) > 200).any()
-    assert not (frames[0][:40, :100].min(axis=2) > 200).any()  # and nothing else (Blender stamps date, file... at the top)
+    assert not (frames[0][:40, :100].min(axis=2) > 200).any()  # nothing else stamped (date, file... go top left)
 
 
 def test_qc_render_over_the_undistorted_plate_and_refusals(tmp_path):
