@@ -242,7 +242,9 @@ def write_undistorted_plate(directory: str | Path, frames: Sequence[FrameInfo], 
     written: list[Path] = []
 
     def warp(src, number: int, ext: str) -> None:
-        out = oiio.ImageBufAlgo.st_warp(src, st, filtername="catmull-rom", flip_t=True, roi=st.roi)
+        # the ST-map's window with all of the plate's channels (st.roi alone has the map's 2: blue was lost)
+        roi = oiio.ROI(st.roi.xbegin, st.roi.xend, st.roi.ybegin, st.roi.yend, 0, 1, 0, src.nchannels)
+        out = oiio.ImageBufAlgo.st_warp(src, st, filtername="catmull-rom", flip_t=True, roi=roi)
         if out.has_error:
             raise InputError(f"cannot undistort frame {number}: {out.geterror()}")
         path = d / f"undistorted.{int(number):04d}{ext}"

@@ -31,6 +31,8 @@ JOB = "cannot be set here (it belongs to the whole job or task)"
      "--render {tmp}/p.png: a shot's outputs stay in {tmp}/o/a: give a path relative to it"),
     (["--shot", "a", "--out", "{tmp}/o", "--export-points", "{tmp}/o/b/p.glb"],
      "--export-points {tmp}/o/b/p.glb: a shot's outputs stay in {tmp}/o/a: give a path relative to it"),
+    (["--shot", "a", "--out", "{tmp}/o", "--qc-render", "../qc.mp4"],
+     "--qc-render ../qc.mp4: a shot's outputs stay in {tmp}/o/a: give a path relative to it"),
 ])
 def test_manifest_task_errors(tmp_path, capsys, extra, needle):
     (tmp_path / "s.csv").write_text(f"name,input,args\na,x.mov,--stride 2\nb,x.mov,--cache-dir {tmp_path / 'c'}\n")

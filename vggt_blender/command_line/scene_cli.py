@@ -17,7 +17,7 @@ from vggt_core.cli import ProgressLog, check_output_dir
 from vggt_core.errors import InputError
 
 from ..convert import setup as su
-from ..operators import export_ops, setup_ops
+from ..operators import export_ops, qc_ops, setup_ops
 
 if TYPE_CHECKING:
     from vggt_core.reconstruction import Reconstruction
@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    "(undistort, redistort) from the solved distortion (identity without one)")
     e.add_argument("--undistort-plate", action="store_true", help="with --export-lens: also the undistorted "
                    "plate, DIR/undistorted/undistorted.NNNN.png|exr on the import's frame numbers")
+    e.add_argument("--qc-render", metavar="PATH.mp4", help="a QC playblast (H.264): the solved points and a ground "
+                   "grid through the animated camera over the (undistorted) plate, frame numbers burnt in")
 
 
 def check(args: argparse.Namespace) -> None:
@@ -65,6 +67,10 @@ def check(args: argparse.Namespace) -> None:
         raise InputError("--undistort-plate needs --export-lens DIR")
     if args.export_lens:
         check_output_dir(args.export_lens, "--export-lens")
+    if args.qc_render:
+        if not args.qc_render.lower().endswith(".mp4"):
+            raise InputError(f"--qc-render must name an .mp4 file, got {args.qc_render}")
+        check_output_dir(os.path.dirname(os.path.abspath(args.qc_render)), "--qc-render")
 
 
 def apply(args: argparse.Namespace, context: bpy.types.Context, collection: bpy.types.Collection,
@@ -110,6 +116,8 @@ def apply(args: argparse.Namespace, context: bpy.types.Context, collection: bpy.
         with ProgressLog("vggt") as progress:
             written += export_ops.export_lens(root, args.export_lens, recon, args.undistort_plate,
                                               lambda f: progress("Writing the undistorted plate", f))
+    if args.qc_render:
+        written.append(qc_ops.render_qc(context, root, args.qc_render, recon))
     for path in written:
         _say(f"wrote {path}")
     return written

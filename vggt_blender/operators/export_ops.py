@@ -444,6 +444,7 @@ def draw_panel(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     row.operator(VGGT_OT_export_points.bl_idname, text="Points", icon="POINTCLOUD_DATA")
     row.operator(VGGT_OT_export_colmap.bl_idname, text="COLMAP", icon="FILE_FOLDER")
     row.operator(VGGT_OT_export_lens.bl_idname, text="Lens", icon="IMAGE_DATA")
+    box.operator("vggt.render_qc", icon="RENDER_ANIMATION")  # qc_ops.VGGT_OT_render_qc
 
 
 classes = (VGGT_OT_export_camera, VGGT_OT_export_points, VGGT_OT_export_colmap, VGGT_OT_export_lens)
