@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from . import cache, chunks, solve
 from .errors import CacheError, InputError
+from .masks import Masks, check_masks, digest, load_mattes, mask_pixels
 from .frames import FrameSelection, Inputs, iter_frames, list_frames
 from .preprocess import MODES, TARGET, intrinsics_to_original, plan_batch, render
 from .reconstruction import FrameInfo, PreprocessRecord, Reconstruction
@@ -42,6 +43,11 @@ class ReconstructSettings:
         (``vggt_core.solve.solve``); ``refine="ba"`` also tracks grids of points on ``track_frames`` query
         frames spread over the shot with the track head (``vggt_core.solve.tracks.track_queries``); in
         chunks, over each chunk, all chunks' tracks going into one adjustment (``chunks.stitch_tracks``).
+    mask, mask_invert: a matte folder or movie of what moves (``vggt_core.masks.load_mattes``; white or alpha =
+        keep out, ``mask_invert`` swaps), or None; masks handed to ``reconstruct_frames`` as arrays win.
+    mask_solve: masked track observations never enter the adjustment; mask_points: masked pixels make no
+        points and no proxy faces (``Reconstruction.valid`` False). reject_movers: without a mask, whole
+        tracks that do not fit a static scene are kept out of the solve (``vggt_core.solve.movers``).
     """
 
     selection: FrameSelection = field(default_factory=FrameSelection)
@@ -58,6 +64,11 @@ class ReconstructSettings:
     refine: str = "none"
     distortion: str = "none"
     track_frames: int = solve.TRACK_FRAMES
+    mask: str | None = None
+    mask_invert: bool = False
+    mask_solve: bool = True
+    mask_points: bool = True
+    reject_movers: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -104,6 +115,15 @@ def reconstruct(
     return reconstruct_frames(list_frames(inputs, settings.selection), settings, engine, progress, cancel, cache_dir)
 
 
+def mask_arrays(infos: Sequence[FrameInfo], settings: ReconstructSettings, masks: Masks | None) -> Masks | None:
+    """The run's masks: ``masks`` (checked against ``infos``), else ``settings.mask`` read for ``infos``, else None.
+    Raises InputError (one line) for a missing or mismatched matte."""
+    if masks is not None:
+        check_masks(masks, infos)
+        return masks
+    return load_mattes(settings.mask, infos, settings.mask_invert) if settings.mask else None
+
+
 def cache_path(cache_dir: str | Path, infos: Sequence[FrameInfo], engine: Any, settings: ReconstructSettings) -> Path | None:
     """Where ``reconstruct_frames`` stores (and looks for) the result of this run, without loading a model.
 
@@ -143,14 +163,22 @@ def reconstruct_frames(
     progress: Progress | None = None,
     cancel: Callable[[], bool] | None = None,
     cache_dir: str | Path | None = None,
+    masks: Masks | None = None,
 ) -> Reconstruction:
     """``reconstruct`` for frames already listed with ``list_frames`` (``settings.selection`` is not re-applied).
+
+    masks: per frame a plate-resolution ``[H, W]`` bool mask (True = keep out) or None, e.g. Blender Masks
+    rasterised on the main thread; else ``settings.mask`` is read (before any model work, so a bad matte fails
+    first).
 
     A cache hit returns before the engine loads its model. More frames than the chunk size (see
     ``ReconstructSettings``) are reconstructed in chunks, each chunk's raw result stored in ``cache_dir``
     until the stitched result is, so an interrupted run resumes from the chunk it stopped in.
     """
     report = progress or (lambda stage, fraction: None)
+    masks = mask_arrays(infos, settings, masks)
+    if masks is not None and not settings.mask:  # arrays (from Blender): their content keys the cache
+        settings = replace(settings, mask=f"<arrays sha256 {digest(masks)}>")
     path = cache_path(cache_dir, infos, engine, settings) if cache_dir is not None else None
     recon = load_cached(path)
     if recon is not None:
@@ -178,7 +206,11 @@ def reconstruct_frames(
             lambda pos, recs, prog, stop: run_frames([infos[p] for p in pos], recs, settings, engine, prog, stop),
             chunk_cache, progress, cancel)
     recon = solve.solve(recon, settings.lens, settings.focal_px, settings.focal_mm, settings.sensor_width_mm,
-                        settings.refine, settings.distortion, cancel)
+                        settings.refine, settings.distortion, cancel, masks if settings.mask_solve else None,
+                        settings.reject_movers)
+    if masks is not None and settings.mask_points:
+        masked = mask_pixels(masks, recon.preprocess)
+        recon = replace(recon, masked=masked, valid=recon.valid & ~masked)
     if cache_dir is not None:
         path = path or cache_path(cache_dir, infos, engine, settings)  # a first download makes weights known
         if path is not None:

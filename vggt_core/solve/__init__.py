@@ -18,7 +18,9 @@ from ..errors import InputError
 from ..preprocess import intrinsics_to_model
 from ..reconstruction import Reconstruction
 from . import lens as lens_model
+from ..masks import Masks, mask_observations
 from .adjust import DISTORTIONS, bundle_adjust
+from .movers import reject_moving
 from .report import make_report
 from .tracks import TRACK_FRAMES, observations, query_frames, track_queries
 from .triangulate import triangulate
@@ -58,12 +60,16 @@ def solve(
     refine: str = "none",
     distortion: str = "none",
     cancel: Callable[[], bool] | None = None,
+    masks: Masks | None = None,
+    reject_movers: bool = True,
 ) -> Reconstruction:
     """``recon`` with the lens model applied and, for ``refine="ba"``, cameras/lens/points bundle-adjusted.
 
     lens: ``auto``, ``per-frame``, ``shared`` or ``known`` (``lens.py``); focal_px, or focal_mm with
     sensor_width_mm, for ``known``. distortion: ``none``, ``k1`` or ``k1k2`` (refined with ``ba``, shared lens).
-    ``per-frame`` without refinement returns ``recon`` itself, untouched.
+    ``per-frame`` without refinement returns ``recon`` itself, untouched. masks: per frame a plate-pixel
+    ``[H, W]`` bool mask or None (``vggt_core.masks``): observations inside never enter the adjustment.
+    reject_movers: without masks, whole tracks that do not fit a static scene are rejected (``movers.py``).
     """
     check(lens, refine, distortion, focal_px, focal_mm, sensor_width_mm)
     t0 = time.perf_counter()
@@ -76,19 +82,22 @@ def solve(
     k = lens_model.lens_intrinsics(recon.intrinsics, sizes, kind, focal_px, focal_mm, sensor_width_mm)
     rt = recon.extrinsics.astype(np.float64)
     extra: dict = {}
-    adjusted = None
+    adjusted = movers = None
     skipped = None
     if refine == "ba":
         if recon.tracks is None:
             raise InputError("bundle adjustment needs tracks: run with refine='ba' so the track head runs")
         uv, seen = observations(recon)
+        seen = mask_observations(uv, seen, masks)
         points, ok = triangulate(k, rt, uv, seen)
         seen &= ok[None]
         if seen.any(axis=0).sum() < MIN_TRACKS:
             skipped = f"bundle adjustment skipped: {int(seen.any(axis=0).sum())} usable tracks (needs {MIN_TRACKS})"
     if refine == "ba" and not skipped:
-        adjusted = bundle_adjust(k, rt, sizes, uv, seen, points, shared=kind != "per-frame",
-                                 refine_focal=kind != "known", distortion=distortion, cancel=cancel)
+        adjust = lambda s: bundle_adjust(k, rt, sizes, uv, s, points, shared=kind != "per-frame",  # noqa: E731
+                                         refine_focal=kind != "known", distortion=distortion, cancel=cancel)
+        adjusted, movers = reject_moving(adjust, uv, seen, MIN_TRACKS) if reject_movers and not masks else (
+            adjust(seen), None)
         skipped = _implausible(adjusted, k)
     if skipped:
         # A long model run is not thrown away for this: the lens model stands, and the report says why.
@@ -106,6 +115,7 @@ def solve(
             sparse_colors=recon.colors[qf, q[:, 1], q[:, 0]],
             sparse_obs=np.stack([obs_frame, obs_point], axis=1).astype(np.int32),
             sparse_uv=uv[:, keep][obs_frame, obs_point].astype(np.float32),
+            moving_tracks=None if movers is None else np.flatnonzero(movers.moving).astype(np.int32),
         )
     k_model = intrinsics_to_model(k, recon.preprocess).astype(np.float32)
     rt32 = rt.astype(np.float32)
@@ -113,6 +123,8 @@ def solve(
     report = make_report(kind, refine, recon.intrinsics, k, adjusted, time.perf_counter() - t0)
     if skipped:
         report["skipped"] = skipped
+    elif refine == "ba":
+        report["moving_tracks"] = 0 if movers is None else int(movers.moving.sum())
     timings = {**recon.timings, "solve": report["seconds"]}
     return replace(recon, extrinsics=rt32, intrinsics=k.astype(np.float32), intrinsics_model=k_model,
                    timings=timings, solve=report, **derived, **extra)
