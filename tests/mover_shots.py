@@ -22,12 +22,12 @@ class MoverShot:
 
 def make_mover_shot(
     share: float = 0.25, kind: str = "dolly", travel: tuple[float, float, float] = (-3.0, 0.0, 0.0),
-    margin_px: int = 20, seed: int = 0, **kwargs,
+    margin_px: int = 20, seed: int = 0, noise_px: float = 0.5, **kwargs,
 ) -> MoverShot:
     """A ``make_shot`` shot where ``share`` of the tracks lie on a 2 x 2.5 x 1 box (its centre 8 units in front
     of the first camera) that moves by ``travel`` (world units, first camera's axes) from first frame to last.
     Mover tracks are seen where they are in frame; they keep the shot's noise and outliers."""
-    shot = make_shot(kind, seed=seed, **kwargs)
+    shot = make_shot(kind, seed=seed, noise_px=noise_px, **kwargs)
     rng = np.random.default_rng(seed + 1000)
     frames, n = shot.seen.shape
     moving = np.zeros(n, bool)
@@ -46,7 +46,7 @@ def make_mover_shot(
         p, z = project(shot.k, shot.extrinsics[s:s + 1], pts[s])
         p, z = p[0], z[0]
         vis = (z > 0.1) & np.all((p >= 0) & (p <= [w, h]), axis=1)
-        uv[s, cols] = p + rng.normal(0.0, 0.5, p.shape)
+        uv[s, cols] = p + rng.normal(0.0, noise_px, p.shape)
         bad = outlier[s, cols]  # the shot's gross outliers stay where they were drawn, 10-60 px off
         ang = rng.uniform(0, 2 * np.pi, bad.sum())
         uv[s, cols[bad]] += np.c_[np.cos(ang), np.sin(ang)] * rng.uniform(10, 60, bad.sum())[:, None]
