@@ -59,7 +59,7 @@ def load_mattes(path: str | Path, frames: Sequence[FrameInfo], invert: bool = Fa
         if missing:
             raise InputError(f"mask folder {path} has no matte numbered {missing[0]} "
                              f"({len(missing)} plate frames without a matte)")
-        mattes = [_read_matte(by_number[n]) for n in wanted]
+        mattes = [read_matte(by_number[n]) for n in wanted]
     else:
         mattes = _movie_mattes(path, [f.index for f in frames])
     out = []
@@ -89,7 +89,7 @@ def _folder_number(frame: FrameInfo, first: int) -> int:
     return first + frame.index
 
 
-def _read_matte(path: Path) -> np.ndarray:
+def read_matte(path: str | Path) -> np.ndarray:
     """One matte image as ``[H, W]`` bool: alpha (if any) else Rec.709 luminance, above 0.5."""
     import OpenImageIO as oiio
 
