@@ -77,3 +77,45 @@ def test_several_masks_add_up(scene):
     b = _square("B", 0.6, 0.3, 0.2)
     (both,) = rasterise_masks([a, b], [1], (W, H))
     assert _iou(both, _expected(0.05, 0.3, 0.2) | _expected(0.6, 0.3, 0.2)) > 0.85
+
+
+def test_the_panels_mask_reaches_the_run_as_arrays_on_the_frames_timeline(addon, tmp_path):
+    from ext_helpers import write_images
+
+    from vggt_blender.runs import runs
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = bpy.context.scene
+    scene.frame_start = 1
+    props = scene.vggt
+    props.source_type, props.folder = "FOLDER", str(write_images(tmp_path / "imgs", 3, size=(W, H)))
+    props.refine = True
+    assert runs.plan_from_scene(bpy.context).job.masks is None
+    props.mask = _square("Roto", 0.2, 0.2, 0.4, moved_at=3, dx=0.3)  # frames 1..3 on the timeline
+    plan = runs.plan_from_scene(bpy.context)
+    first, _, last = plan.job.masks
+    assert _iou(first, _expected(0.2, 0.2, 0.4)) > 0.9 and _iou(last, _expected(0.5, 0.2, 0.4)) > 0.9
+    assert plan.job.settings.mask.startswith("<Blender mask 'Roto'")
+    # Moving the mask changes the settings (and so the cache key): a new mask is a new solve.
+    props.mask.layers[0].splines[0].points[0].co[0] -= 0.1
+    props.mask.animation_data_clear()
+    assert runs.plan_from_scene(bpy.context).job.settings.mask != plan.job.settings.mask
+    normal = runs.plan_from_scene(bpy.context).job.masks
+    props.mask_invert = True
+    inverted = runs.plan_from_scene(bpy.context).job.masks
+    assert all((a == ~b).all() for a, b in zip(inverted, normal))
+
+
+def test_a_matte_folder_in_the_panel_is_checked_before_the_run(addon, tmp_path):
+    from ext_helpers import write_images
+
+    from vggt_blender.runs import runs
+    from vggt_core.errors import InputError
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    props = bpy.context.scene.vggt
+    props.source_type, props.folder = "FOLDER", str(write_images(tmp_path / "imgs", 2, size=(W, H)))
+    (tmp_path / "mattes").mkdir()
+    props.mask_path = str(tmp_path / "mattes")
+    with pytest.raises(InputError, match="matte"):
+        runs.plan_from_scene(bpy.context)

@@ -65,12 +65,15 @@ class Job:
     settings: a ``vggt_core.pipeline.ReconstructSettings``.
     cache_dir: folder for the pipeline's result cache (same frames + weights + settings load
         instantly next time), or None for no cache.
+    masks: per reconstructed frame a plate-resolution [H, W] bool mask (True = keep out), rasterised on the
+        main thread (``runs.scene_masks``; ``settings.mask`` names their digest), or None.
     """
 
     inputs: str | tuple[str, ...]
     settings: Any
     engine: EngineSpec
     cache_dir: str | None = None
+    masks: tuple | None = None
 
 
 _engine: Any = None
@@ -187,7 +190,7 @@ def run_job(job: Job, post: Post, cancel: Callable[[], bool] | None = None) -> N
             if cancel is not None and cancel():
                 raise Cancelled("Cancelled")
             recon = reconstruct_frames(infos, job.settings, engine, progress=progress, cancel=cancel,
-                                       cache_dir=job.cache_dir)
+                                       cache_dir=job.cache_dir, masks=job.masks)
             path = cache_path(job.cache_dir, infos, engine, job.settings) if job.cache_dir else None
         post(("done", recon, str(path) if path is not None and path.is_file() else None))
     except Cancelled as err:

@@ -60,7 +60,11 @@ class VGGT_PT_main(bpy.types.Panel):
             box.prop(props, "track_frames")
         if props.refine and props.lens != "per-frame":
             box.prop(props, "distortion")
+        box.prop(props, "mask")  # what moves: out of the solve and the points, with or without refinement
+        box.prop(props, "mask_path")
+        box.prop(props, "mask_invert")
         if props.refine:
+            box.prop(props, "reject_movers")
             box.prop(props, "track_markers")
         if props.refine and props.track_markers and props.lens != "per-frame":
             box.prop(props, "lens_to_my_clip")
