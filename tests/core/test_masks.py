@@ -147,3 +147,43 @@ def test_moving_tracks_are_rejected_without_a_mask(share, travel, tmp_path):
     assert out.solve["moving_tracks"] == rejected.sum()
     back = cache.load(cache.save(out, tmp_path / "r.npz"))
     np.testing.assert_array_equal(back.moving_tracks, out.moving_tracks)
+
+
+class _Counting:
+    """A real (tiny) engine, counting its runs."""
+
+    def __init__(self, engine):
+        self.engine, self.calls, self.model_id, self.numerics = engine, 0, engine.model_id, engine.numerics
+
+    def predict(self, images, **kwargs):
+        self.calls += 1
+        return self.engine.predict(images, **kwargs)
+
+
+def test_a_matte_folder_keeps_its_pixels_out_of_the_points_and_a_bad_one_fails_first(tmp_path, tiny_model):
+    import copy
+
+    from core_media import write_images
+
+    from vggt_core.engine import Engine
+    from vggt_core.pipeline import ReconstructSettings, reconstruct
+
+    write_images(tmp_path / "plate", ["plate.1001.png", "plate.1002.png"], size=(160, 120))
+    (tmp_path / "mattes").mkdir()
+    left = np.zeros((120, 160), np.uint8)
+    left[:, :80] = 255
+    _png(tmp_path / "mattes" / "m.1001.png", left)
+    _png(tmp_path / "mattes" / "m.1002.png", np.zeros((120, 160), np.uint8))
+    engine = _Counting(Engine.from_model(copy.deepcopy(tiny_model)))
+    with pytest.raises(InputError, match="not found"):
+        reconstruct(tmp_path / "plate", ReconstructSettings(mask=str(tmp_path / "nope")), engine)
+    (tmp_path / "nope").mkdir()
+    _png(tmp_path / "nope" / "m.1001.png", left)
+    with pytest.raises(InputError, match="1002"):
+        reconstruct(tmp_path / "plate", ReconstructSettings(mask=str(tmp_path / "nope")), engine)
+    assert engine.calls == 0  # both refused before the network ran
+
+    recon = reconstruct(tmp_path / "plate", ReconstructSettings(mask=str(tmp_path / "mattes")), engine)
+    w = recon.model_size[1]
+    assert not recon.valid[0][:, : w // 2 - 1].any() and recon.valid[0][:, w // 2 + 1:].all()
+    assert recon.valid[1].all() and recon.masked[0].any() and not recon.masked[1].any()
