@@ -87,6 +87,8 @@ def _add_masks(parser: argparse.ArgumentParser) -> None:
                    help="matte folder (numbered like the plate) or movie of what moves: white or alpha = keep out of "
                    "the solve and the points (vggt_core.masks)")
     g.add_argument("--mask-invert", action="store_true", help="the matte's black (or transparent) is what moves")
+    g.add_argument("--mask-blank", action="store_true",
+                   help="also paint the masked pixels white in the network's input (default: the network sees them)")
     g.add_argument("--no-reject-movers", dest="reject_movers", action="store_false",
                    help="without --mask, keep tracks that do not fit a static scene (default: reject them)")
 
@@ -159,4 +161,4 @@ def settings_fields(args: Any) -> dict[str, Any]:
     """``ReconstructSettings`` keyword arguments from the shared options (not the frame selection)."""
     return {"mode": args.mode, "resolution": args.resolution, **chunks.settings_fields(args),
             **solve_args.settings_fields(args), "mask": str(Path(args.mask).resolve()) if args.mask else None,
-            "mask_invert": args.mask_invert, "reject_movers": args.reject_movers}
+            "mask_invert": args.mask_invert, "mask_blank": args.mask_blank, "reject_movers": args.reject_movers}

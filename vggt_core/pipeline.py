@@ -17,7 +17,7 @@ import numpy as np
 
 from . import cache, chunks, solve
 from .errors import CacheError, InputError
-from .masks import Masks, check_masks, digest, load_mattes, mask_pixels
+from .masks import Masks, check_masks, digest, load_mattes, mask_pixels, mask_to_model
 from .frames import FrameSelection, Inputs, iter_frames, list_frames
 from .preprocess import MODES, TARGET, intrinsics_to_original, plan_batch, render
 from .reconstruction import FrameInfo, PreprocessRecord, Reconstruction
@@ -48,6 +48,8 @@ class ReconstructSettings:
     mask_solve: masked track observations never enter the adjustment; mask_points: masked pixels make no
         points and no proxy faces (``Reconstruction.valid`` False). reject_movers: without a mask, whole
         tracks that do not fit a static scene are kept out of the solve (``vggt_core.solve.movers``).
+        mask_blank: masked pixels are painted white (as padding is) in the network's input (off by default:
+        VGGT's maintainers suggest it for moving objects, but it also hides what is behind them).
     """
 
     selection: FrameSelection = field(default_factory=FrameSelection)
@@ -68,6 +70,7 @@ class ReconstructSettings:
     mask_invert: bool = False
     mask_solve: bool = True
     mask_points: bool = True
+    mask_blank: bool = False
     reject_movers: bool = True
 
     def __post_init__(self) -> None:
@@ -190,8 +193,9 @@ def reconstruct_frames(
     size = settings.chunk_size or chunks.auto_chunk_size(engine, len(infos), hm, wm)
     plan = chunks.plan_chunks(len(infos), size, settings.overlap or chunks.auto_overlap(size), settings.strategy)
     chunk_cache = None
+    blank = masks if masks is not None and settings.mask_blank else None
     if len(plan) == 1:
-        recon = run_frames(infos, records, settings, engine, progress, cancel)
+        recon = run_frames(infos, records, settings, engine, progress, cancel, blank)
     else:
         if settings.query_points is not None:  # they lie on frame 0, which only the first chunk holds
             raise InputError("point tracking from given query points needs a single run: set the chunk size to 0 "
@@ -200,10 +204,13 @@ def reconstruct_frames(
             key = {"chunk_of": {"mode": settings.mode, "resolution": settings.resolution, "model_size": [wm, hm]}}
             if settings.refine == "ba":  # such chunks also hold their tracks
                 key["chunk_of"]["track_frames"] = settings.track_frames
+            if blank is not None:  # the network saw the masks
+                key["chunk_of"]["mask"] = settings.mask
             chunk_cache = lambda pos: cache_path(cache_dir, [infos[p] for p in pos], engine, key)  # noqa: E731
         recon = chunks.reconstruct_chunked(
             infos, records, plan,
-            lambda pos, recs, prog, stop: run_frames([infos[p] for p in pos], recs, settings, engine, prog, stop),
+            lambda pos, recs, prog, stop: run_frames([infos[p] for p in pos], recs, settings, engine, prog, stop,
+                                                     None if blank is None else [blank[p] for p in pos]),
             chunk_cache, progress, cancel)
     recon = solve.solve(recon, settings.lens, settings.focal_px, settings.focal_mm, settings.sensor_width_mm,
                         settings.refine, settings.distortion, cancel, masks if settings.mask_solve else None,
@@ -227,8 +234,10 @@ def run_frames(
     engine: Any,
     progress: Progress | None = None,
     cancel: Callable[[], bool] | None = None,
+    blank: Masks | None = None,
 ) -> Reconstruction:
-    """One network run on ``infos`` (preprocessed as ``records`` say): decode, engine, assemble; no cache."""
+    """One network run on ``infos`` (preprocessed as ``records`` say): decode, engine, assemble; no cache.
+    blank: per frame a plate mask (or None) whose pixels are painted white in the network's input."""
     report = progress or (lambda stage, fraction: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -240,6 +249,8 @@ def run_frames(
     for pos, frame in iter_frames(infos, progress=lambda f: report("frames", f), cancel=cancel):
         t1 = time.perf_counter()
         render(frame, records[pos], images[pos])
+        if blank is not None and blank[pos] is not None:
+            images[pos][:, mask_to_model(blank[pos], records[pos])] = 1.0  # white, as padding is
         timings["preprocess"] += time.perf_counter() - t1
     timings["frames"] = time.perf_counter() - t0 - timings["preprocess"]
     report("preprocess", 1.0)

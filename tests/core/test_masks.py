@@ -109,9 +109,11 @@ def test_mask_options_reach_the_settings(tmp_path):
     parser = argparse.ArgumentParser()
     cli_options.add_arguments(parser, max_points=0)
     fields = cli_options.settings_fields(parser.parse_args(["--mask", str(tmp_path), "--mask-invert",
-                                                            "--no-reject-movers"]))
+                                                            "--no-reject-movers", "--mask-blank"]))
     assert fields["mask"] == str(tmp_path.resolve()) and fields["mask_invert"] and not fields["reject_movers"]
-    assert cli_options.settings_fields(parser.parse_args([]))["reject_movers"]
+    assert fields["mask_blank"]
+    default = cli_options.settings_fields(parser.parse_args([]))
+    assert default["reject_movers"] and not default["mask_blank"] and default["mask"] is None
 
 
 def _errors(out, shot) -> tuple[float, float]:
@@ -157,6 +159,7 @@ class _Counting:
 
     def predict(self, images, **kwargs):
         self.calls += 1
+        self.images = np.array(images)
         return self.engine.predict(images, **kwargs)
 
 
@@ -187,3 +190,9 @@ def test_a_matte_folder_keeps_its_pixels_out_of_the_points_and_a_bad_one_fails_f
     w = recon.model_size[1]
     assert not recon.valid[0][:, : w // 2 - 1].any() and recon.valid[0][:, w // 2 + 1:].all()
     assert recon.valid[1].all() and recon.masked[0].any() and not recon.masked[1].any()
+
+    # The network saw the plate as it is, unless blanking is asked for: then white where the matte is.
+    assert (engine.images[0, :, :, : w // 2 - 1] < 1.0).any()
+    reconstruct(tmp_path / "plate", ReconstructSettings(mask=str(tmp_path / "mattes"), mask_blank=True), engine)
+    assert (engine.images[0, :, :, : w // 2 - 1] == 1.0).all() and (engine.images[0, :, :, w // 2 + 1:] < 1).any()
+    assert (engine.images[1] < 1.0).any()
