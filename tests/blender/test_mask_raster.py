@@ -95,7 +95,9 @@ def test_the_panels_mask_reaches_the_run_as_arrays_on_the_frames_timeline(addon,
     plan = runs.plan_from_scene(bpy.context)
     first, _, last = plan.job.masks
     assert _iou(first, _expected(0.2, 0.2, 0.4)) > 0.9 and _iou(last, _expected(0.5, 0.2, 0.4)) > 0.9
-    assert plan.job.settings.mask.startswith("<Blender mask 'Roto'")
+    assert plan.job.settings.mask.startswith("<Blender mask 'Roto'") and not plan.job.settings.mask_blank
+    props.mask_blank = True
+    assert runs.plan_from_scene(bpy.context).job.settings.mask_blank
     # Moving the mask changes the settings (and so the cache key): a new mask is a new solve.
     props.mask.layers[0].splines[0].points[0].co[0] -= 0.1
     props.mask.animation_data_clear()

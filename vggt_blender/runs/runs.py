@@ -81,7 +81,8 @@ def scene_masks(scene: bpy.types.Scene, props: Any, src: Any) -> tuple[tuple | N
     from vggt_core.frames import list_frames
     from vggt_core.masks import digest, load_mattes
 
-    fields: dict[str, Any] = {"mask_invert": props.mask_invert, "reject_movers": props.reject_movers}
+    fields: dict[str, Any] = {"mask_invert": props.mask_invert, "mask_blank": props.mask_blank,
+                              "reject_movers": props.reject_movers}
     if props.mask is None and not props.mask_path:
         return None, fields
     infos = list_frames(src.inputs, src.selection)

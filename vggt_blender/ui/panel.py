@@ -63,6 +63,7 @@ class VGGT_PT_main(bpy.types.Panel):
         box.prop(props, "mask")  # what moves: out of the solve and the points, with or without refinement
         box.prop(props, "mask_path")
         box.prop(props, "mask_invert")
+        box.prop(props, "mask_blank")
         if props.refine:
             box.prop(props, "reject_movers")
             box.prop(props, "track_markers")

@@ -94,6 +94,8 @@ class VGGTSceneProps(PropertyGroup):
                               description="Or a matte folder numbered like the plate, or a matte movie: white "
                                           "(or alpha) = what moves")
     mask_invert: BoolProperty(name="Invert Mask", default=False, description="The mask's outside is what moves")
+    mask_blank: BoolProperty(name="Hide from the Network", default=False,
+                             description="Also paint the masked pixels white in the network's input")
     reject_movers: BoolProperty(name="Reject Moving Tracks", default=True,
                                 description="Without a mask, drop whole tracks that do not fit a static scene "
                                             "(shown as red markers)")
