@@ -15,10 +15,10 @@ import numpy as np
 
 from .. import cache
 from ..errors import InputError
+from ..masks import Masks, mask_observations
 from ..preprocess import intrinsics_to_model
 from ..reconstruction import Reconstruction
 from . import lens as lens_model
-from ..masks import Masks, mask_observations
 from .adjust import DISTORTIONS, bundle_adjust
 from .movers import reject_moving
 from .report import make_report
@@ -96,7 +96,7 @@ def solve(
     if refine == "ba" and not skipped:
         adjust = lambda s: bundle_adjust(k, rt, sizes, uv, s, points, shared=kind != "per-frame",  # noqa: E731
                                          refine_focal=kind != "known", distortion=distortion, cancel=cancel)
-        adjusted, movers = reject_moving(adjust, uv, seen, MIN_TRACKS) if reject_movers and not masks else (
+        adjusted, movers = reject_moving(adjust, uv, seen, MIN_TRACKS) if reject_movers and masks is None else (
             adjust(seen), None)
         skipped = _implausible(adjusted, k)
     if skipped:
