@@ -88,7 +88,8 @@ def scene_masks(scene: bpy.types.Scene, props: Any, src: Any) -> tuple[tuple | N
     infos = list_frames(src.inputs, src.selection)
     if props.mask is None:
         path = bpy.path.abspath(props.mask_path)
-        load_mattes(path, infos[:1], props.mask_invert)  # a wrong path or numbering fails here, in one line
+        # A wrong path or numbering fails here; the other frames are read before the model runs.
+        load_mattes(path, infos[:1], props.mask_invert)
         return None, {**fields, "mask": path}
     from ..builders.mask_raster import rasterise_masks
     from ..convert.timeline import timeline_frames
