@@ -38,7 +38,8 @@ _STORED = (
     "extrinsics", "intrinsics", "intrinsics_model", "depth", "depth_conf", "world_points",
     "world_points_conf", "colors",
 )
-_OPTIONAL = ("tracks", "track_vis", "track_conf", "query_points", "query_frames", "sparse_points", "sparse_colors", "sparse_obs", "sparse_uv")
+_OPTIONAL = ("tracks", "track_vis", "track_conf", "query_points", "query_frames", "sparse_points", "sparse_colors", "sparse_obs", "sparse_uv",
+             "moving_tracks", "masked")
 _RESULT_NAME = re.compile(r"[0-9a-f]{64}\.npz")  # what ``cache_key`` names produce
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 WEIGHTS_MEMO = "weights-sha256.json"  # in a cache folder: sha256 of local checkpoints by (path, size, mtime)
@@ -91,6 +92,8 @@ def load(path: str | Path) -> Reconstruction:
             arrays.update({name: data[name] for name in _OPTIONAL if name in data.files})
         records = [_record(r) for r in meta["preprocess"]]
         arrays.update(derived_arrays(arrays["depth"], arrays["extrinsics"], arrays["intrinsics_model"], records))
+        if "masked" in arrays:  # pixels under a mask stay out of the points after a reload
+            arrays["valid"] &= ~arrays["masked"]
         recon = Reconstruction(
             frames=[FrameInfo(**f) for f in meta["frames"]],
             preprocess=records,

@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, max_points: int, sensor_wi
     _add_cache(parser)
     chunks.add_arguments(parser)
     solve_args.add_arguments(parser, sensor_width=sensor_width)
+    _add_masks(parser)
 
 
 def _add_frames(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +82,18 @@ def _add_points(parser: argparse.ArgumentParser, max_points: int) -> None:
                    help="drop the least confident P %% of pixels (default 50)")
     g.add_argument("--max-points", type=int, default=max_points, metavar="N",
                    help=f"cap on points, 0 = no cap (default {max_points})")
+
+
+def _add_masks(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("masks (what moves)")
+    g.add_argument("--mask", metavar="PATH", default=None,
+                   help="matte folder (numbered like the plate) or movie of what moves: white or alpha = keep out of "
+                   "the solve and the points (vggt_core.masks)")
+    g.add_argument("--mask-invert", action="store_true", help="the matte's black (or transparent) is what moves")
+    g.add_argument("--mask-blank", action="store_true",
+                   help="also paint the masked pixels white in the network's input (default: the network sees them)")
+    g.add_argument("--no-reject-movers", dest="reject_movers", action="store_false",
+                   help="without --mask, keep tracks that do not fit a static scene (default: reject them)")
 
 
 def _add_cache(parser: argparse.ArgumentParser) -> None:
@@ -150,4 +163,5 @@ def apply_options(parser: argparse.ArgumentParser, args: argparse.Namespace, str
 def settings_fields(args: Any) -> dict[str, Any]:
     """``ReconstructSettings`` keyword arguments from the shared options (not the frame selection)."""
     return {"mode": args.mode, "resolution": args.resolution, **chunks.settings_fields(args),
-            **solve_args.settings_fields(args)}
+            **solve_args.settings_fields(args), "mask": str(Path(args.mask).resolve()) if args.mask else None,
+            "mask_invert": args.mask_invert, "mask_blank": args.mask_blank, "reject_movers": args.reject_movers}

@@ -20,6 +20,7 @@ import numpy as np
 from . import cache, chunks, solve
 from .derived import derived_arrays
 from .errors import CacheError, InputError
+from .masks import Masks, check_masks, digest, load_mattes, mask_pixels, mask_to_model
 from .frames import FrameSelection, Inputs, iter_frames, list_frames
 from .preprocess import MODES, TARGET, intrinsics_to_original, plan_batch, render
 from .reconstruction import FrameInfo, PreprocessRecord, Reconstruction
@@ -51,6 +52,15 @@ class ReconstructSettings:
         chunks, over each chunk, all chunks' tracks going into one adjustment (``chunks.stitch_tracks``).
     motion: the solve's camera motion model with ``refine="ba"``: ``auto``, ``free`` or ``tripod``
         (``vggt_core.solve.motion``); a solve-only setting, like the lens fields.
+    mask, mask_invert: a matte folder or movie of what moves (``vggt_core.masks.load_mattes``; white or alpha =
+        keep out, ``mask_invert`` swaps), or None; masks handed to ``reconstruct_frames`` as arrays win.
+    mask_solve: masked track observations never enter the adjustment; mask_points: masked pixels make no
+        points and no proxy faces (``Reconstruction.valid`` False). reject_movers: without a mask, whole
+        tracks that do not fit a static scene are kept out of the solve (``vggt_core.solve.movers``).
+        These are solve settings: a new mask re-solves from the cached network output.
+        mask_blank: masked pixels are painted white (as padding is) in the network's input (off by default:
+        VGGT's maintainers suggest it for moving objects, but it also hides what is behind them); with it the
+        mask is part of the network's key (``network_settings``).
     """
 
     selection: FrameSelection = field(default_factory=FrameSelection)
@@ -68,6 +78,12 @@ class ReconstructSettings:
     distortion: str = "none"
     track_frames: int = solve.TRACK_FRAMES
     motion: str = "auto"
+    mask: str | None = None
+    mask_invert: bool = False
+    mask_solve: bool = True
+    mask_points: bool = True
+    mask_blank: bool = False
+    reject_movers: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -124,6 +140,15 @@ def check_frames(infos: Sequence[FrameInfo], settings: ReconstructSettings) -> N
                 sizes=[(i.width, i.height) for i in infos])
 
 
+def mask_arrays(infos: Sequence[FrameInfo], settings: ReconstructSettings, masks: Masks | None) -> Masks | None:
+    """The run's masks: ``masks`` (checked against ``infos``), else ``settings.mask`` read for ``infos``, else None.
+    Raises InputError (one line) for a missing or mismatched matte."""
+    if masks is not None:
+        check_masks(masks, infos)
+        return masks
+    return load_mattes(settings.mask, infos, settings.mask_invert) if settings.mask else None
+
+
 def network_settings(settings: ReconstructSettings) -> dict[str, Any]:
     """What of ``settings`` changes the network's output: preprocessing, chunking and the track queries.
 
@@ -138,6 +163,7 @@ def network_settings(settings: ReconstructSettings) -> dict[str, Any]:
             "mode": settings.mode, "resolution": settings.resolution, "query_points": settings.query_points,
             "chunk_size": settings.chunk_size, "overlap": settings.overlap, "strategy": settings.strategy,
             "track_grid": {"frames": settings.track_frames, "queries": solve.TRACK_QUERIES} if grid else None,
+            "blanked_mask": settings.mask if settings.mask_blank else None,
         }
     }
 
@@ -216,8 +242,13 @@ def reconstruct_frames(
     cancel: Callable[[], bool] | None = None,
     cache_dir: str | Path | None = None,
     network: bool = True,
+    masks: Masks | None = None,
 ) -> Reconstruction:
     """``reconstruct`` for frames already listed with ``list_frames`` (``settings.selection`` is not re-applied).
+
+    masks: per frame a plate-resolution ``[H, W]`` bool mask (True = keep out) or None, e.g. Blender Masks
+    rasterised on the main thread; else ``settings.mask`` is read (before any model work, so a bad matte fails
+    first).
 
     Settings are checked against the frames first (``check_frames``). With ``cache_dir``, two entries:
     the network's output under ``network_path`` (saved before the solve runs, so a solve that fails loses
@@ -229,6 +260,9 @@ def reconstruct_frames(
     """
     check_frames(infos, settings)
     report = progress or (lambda stage, fraction: None)
+    masks = mask_arrays(infos, settings, masks)
+    if masks is not None and not settings.mask:  # arrays (from Blender): their content keys the cache
+        settings = replace(settings, mask=f"<arrays sha256 {digest(masks)}>")
     solved_path = cache_path(cache_dir, infos, engine, settings) if cache_dir is not None else None
     recon = load_cached(solved_path)
     if recon is not None:
@@ -246,11 +280,15 @@ def reconstruct_frames(
         raise CacheError("the network's output for these frames is not cached (footage, model, device, precision "
                          "or frame settings changed, or the cache was cleared): run VGGT again")
     else:
-        raw = run_network(infos, settings, engine, progress, cancel, cache_dir)  # saved there, before the solve
+        raw = run_network(infos, settings, engine, progress, cancel, cache_dir, masks)  # saved there, before the solve
         if cache_dir is not None:
             solved_path = solved_path or cache_path(cache_dir, infos, engine, settings)  # a first download makes weights known
     recon = solve.solve(raw, settings.lens, settings.focal_px, settings.focal_mm, settings.sensor_width_mm,
-                        settings.refine, settings.distortion, cancel, motion=settings.motion)
+                        settings.refine, settings.distortion, cancel, motion=settings.motion,
+                        masks=masks if settings.mask_solve else None, reject_movers=settings.reject_movers)
+    if masks is not None and settings.mask_points:
+        masked = mask_pixels(masks, recon.preprocess)
+        recon = replace(recon, masked=masked, valid=recon.valid & ~masked)
     if solved_path is not None:
         if recon is raw and fresh:
             # The solve left this run's network output as it is: one file under both keys, not two copies.
@@ -281,15 +319,18 @@ def run_network(
     progress: Progress | None = None,
     cancel: Callable[[], bool] | None = None,
     cache_dir: str | Path | None = None,
+    masks: Masks | None = None,
 ) -> Reconstruction:
     """The network's output for ``infos`` before any solve: one run, or chunks stitched into one world;
-    stored under ``network_path`` when ``cache_dir`` is given and the weights are identifiable."""
+    stored under ``network_path`` when ``cache_dir`` is given and the weights are identifiable. ``masks``
+    are painted white in the network's input when ``settings.mask_blank`` is on."""
     records = plan_batch([(i.width, i.height) for i in infos], settings.mode, settings.resolution)
     wm, hm = records[0].model_size
     size = settings.chunk_size or chunks.auto_chunk_size(engine, len(infos), hm, wm)
     plan = chunks.plan_chunks(len(infos), size, settings.overlap or chunks.auto_overlap(size), settings.strategy)
+    blank = masks if masks is not None and settings.mask_blank else None
     if len(plan) == 1:
-        recon = run_frames(infos, records, settings, engine, progress, cancel)
+        recon = run_frames(infos, records, settings, engine, progress, cancel, blank)
         _save_network(recon, cache_dir, infos, engine, settings)
         return recon
     if settings.query_points is not None:  # they lie on frame 0, which only the first chunk holds
@@ -300,10 +341,13 @@ def run_network(
         key = {"chunk_of": {"mode": settings.mode, "resolution": settings.resolution, "model_size": [wm, hm]}}
         if settings.refine == "ba":  # such chunks also hold their tracks
             key["chunk_of"]["track_frames"] = settings.track_frames
+        if blank is not None:  # the network saw the masks
+            key["chunk_of"]["mask"] = settings.mask
         chunk_cache = lambda pos: cache_path(cache_dir, [infos[p] for p in pos], engine, key)  # noqa: E731
     recon = chunks.reconstruct_chunked(
         infos, records, plan,
-        lambda pos, recs, prog, stop: run_frames([infos[p] for p in pos], recs, settings, engine, prog, stop),
+        lambda pos, recs, prog, stop: run_frames([infos[p] for p in pos], recs, settings, engine, prog, stop,
+                                                 None if blank is None else [blank[p] for p in pos]),
         chunk_cache, progress, cancel)
     if _save_network(recon, cache_dir, infos, engine, settings):
         chunks.remove_chunk_files(plan, chunk_cache)  # the stitched output supersedes them
@@ -326,8 +370,10 @@ def run_frames(
     engine: Any,
     progress: Progress | None = None,
     cancel: Callable[[], bool] | None = None,
+    blank: Masks | None = None,
 ) -> Reconstruction:
-    """One network run on ``infos`` (preprocessed as ``records`` say): decode, engine, assemble; no cache."""
+    """One network run on ``infos`` (preprocessed as ``records`` say): decode, engine, assemble; no cache.
+    blank: per frame a plate mask (or None) whose pixels are painted white in the network's input."""
     report = progress or (lambda stage, fraction: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -339,6 +385,8 @@ def run_frames(
     for pos, frame in iter_frames(infos, progress=lambda f: report("frames", f), cancel=cancel):
         t1 = time.perf_counter()
         render(frame, records[pos], images[pos])
+        if blank is not None and blank[pos] is not None:
+            images[pos][:, mask_to_model(blank[pos], records[pos])] = 1.0  # white, as padding is
         timings["preprocess"] += time.perf_counter() - t1
     timings["frames"] = time.perf_counter() - t0 - timings["preprocess"]
     report("preprocess", 1.0)

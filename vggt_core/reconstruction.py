@@ -94,6 +94,10 @@ class Reconstruction:
         bundle-adjusted, and their uint8 sRGB colours.
     sparse_obs, sparse_uv: optional [M, 2] int32 (frame index, sparse point index) and [M, 2] float32
         original pixels: the inlier observations of those points.
+    moving_tracks: optional [R] int32, the track columns (of ``tracks``) the solve rejected as moving
+        (``vggt_core.solve.movers``): kept out of the adjustment and of the sparse points.
+    masked: optional [S, H, W] bool, model pixels under the run's masks (``vggt_core.masks``); ``valid`` is
+        False there too, so they make no points and no proxy faces.
     chunks: optional, for a shot reconstructed in chunks (``vggt_core.chunks``): per chunk a JSON dict with
         its frame positions (``frames``), ``sim3`` (4x4 world-from-chunk, scale in the 3x3), ``scale``,
         ``shared_frames`` and the fit's ``residual_median`` / ``residual_p90`` (relative to depth), ``inliers``.
@@ -128,6 +132,8 @@ class Reconstruction:
     sparse_colors: np.ndarray | None = None
     sparse_obs: np.ndarray | None = None
     sparse_uv: np.ndarray | None = None
+    moving_tracks: np.ndarray | None = None
+    masked: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:

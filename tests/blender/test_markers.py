@@ -16,7 +16,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests"), str(Path(__file__).parent)]
 
 from solve_shots import head_tracked, make_shot, shot_recon, true_uv  # noqa: E402
 from test_sources import H, W, _shown, _strips, _write_images, _write_video  # noqa: E402
-from vggt_blender.builders.markers import apply_tracking_camera, build_track_markers  # noqa: E402
+from vggt_blender.builders.markers import (  # noqa: E402
+    apply_tracking_camera, build_moving_markers, build_track_markers)  # noqa: E402
 from vggt_core.preprocess import plan_batch  # noqa: E402
 from vggt_core.solve import solve  # noqa: E402
 
@@ -324,3 +325,24 @@ def test_markers_for_a_movie_strip_go_onto_a_clip_of_its_movie(tmp_path):
     recon, clip, name = _import_solved(scene, infos, plate=res.plate, animated_camera=False)
     assert clip.source == "MOVIE" and Path(bpy.path.abspath(clip.filepath)) == video
     _check_markers(scene, clip, recon, name, tmp_path)
+
+
+def test_tracks_rejected_as_moving_are_red_markers_of_their_own(clip):
+    from mover_shots import make_mover_shot
+
+    ms = make_mover_shot(0.25, frames=6, tracks=80, size=(64, 36), focal_px=48.0, noise_px=0.01, outliers=0.0,
+                         travel=(0.0, -3.0, 0.0))
+    recon = solve(shot_recon(ms.shot), lens="shared", refine="ba")
+    assert recon.moving_tracks is not None and len(recon.moving_tracks)
+    recon = replace(recon, frames=[replace(f, index=2 * i) for i, f in enumerate(recon.frames)])
+    build_track_markers(clip, recon)
+    made = build_moving_markers(clip, recon)
+    assert made == len(recon.moving_tracks)
+    moving = [t for t in clip.tracking.tracks if t.name.startswith("VGGT moving ")]
+    assert len(moving) == made and all(t.use_custom_color and t.color[0] > 0.9 > t.color[1] for t in moving)
+    assert not any(t.use_custom_color for t in clip.tracking.tracks if t not in moving)
+    # A rejected track's marker sits where the track head saw it, on the plate's frame.
+    col = int(recon.moving_tracks[0])
+    marker = clip.tracking.tracks[f"VGGT moving {col}"].markers.find_frame(1, exact=True)
+    u, v = ms.shot.uv[0, col]
+    np.testing.assert_allclose(marker.co[:], [u / 64, 1 - v / 36], atol=1e-4)

@@ -96,23 +96,49 @@ def plate_clip(
     return clip
 
 
+MOVING_COLOR = (1.0, 0.15, 0.1)  # rejected (moving) tracks are drawn red, so the artist sees what was thrown out
+
+
 def build_track_markers(clip: bpy.types.MovieClip, recon: "Reconstruction", prefix: str = "VGGT") -> int:
     """One track per solved point (``recon.sparse_*``) named ``"<prefix> <n>"``, a marker at each of its inlier
     observations, and a disabled marker on the frame after each run of observations (so a track does not hold
     its last position through frames where it was not seen). Returns the number of tracks made."""
     if recon.sparse_points is None:
         raise ValueError("the reconstruction has no solved tracks (run with bundle adjustment)")
+    return _add_tracks(clip, recon, np.asarray(recon.sparse_obs, np.int64),
+                       np.asarray(recon.sparse_uv, np.float64), f"{prefix} ", None)
+
+
+def build_moving_markers(clip: bpy.types.MovieClip, recon: "Reconstruction", prefix: str = "VGGT") -> int:
+    """One red track (custom colour ``MOVING_COLOR``) named ``"<prefix> moving <n>"`` per track the solve
+    rejected as moving (``recon.moving_tracks``, n = its track column), with a marker wherever the track head
+    saw it (``vggt_core.solve.tracks.observations``). Returns the number of tracks made (0 without any)."""
+    from vggt_core.solve.tracks import observations
+
+    if recon.moving_tracks is None or not len(recon.moving_tracks):
+        return 0
+    uv, seen = observations(recon)
+    cols = np.asarray(recon.moving_tracks, np.int64)
+    frame, k = np.nonzero(seen[:, cols])
+    obs = np.stack([frame, cols[k]], axis=1)
+    return _add_tracks(clip, recon, obs, uv[frame, cols[k]], f"{prefix} moving ", MOVING_COLOR)
+
+
+def _add_tracks(clip, recon, obs: np.ndarray, uv: np.ndarray, name: str, color) -> int:
+    """Tracks from observations ``obs`` [M, 2] (frame, track id) at plate pixels ``uv`` [M, 2]."""
     w, h = recon.frames[0].width, recon.frames[0].height
     frames = clip_frames(recon, clip)
-    obs = np.asarray(recon.sparse_obs, np.int64)
     order = np.lexsort((obs[:, 0], obs[:, 1]))  # by point, then frame
-    obs, uv = obs[order], np.asarray(recon.sparse_uv, np.float64)[order]
+    obs, uv = obs[order], uv[order]
     co = np.c_[uv[:, 0] / w, 1.0 - uv[:, 1] / h]
     starts = np.flatnonzero(np.r_[True, obs[1:, 1] != obs[:-1, 1]])
     tracks = clip.tracking.tracks
     for a, b in zip(starts, np.r_[starts[1:], len(obs)]):
         fr = frames[obs[a:b, 0]]
-        track = tracks.new(name=f"{prefix} {obs[a, 1]}", frame=int(fr[0]))
+        track = tracks.new(name=f"{name}{obs[a, 1]}", frame=int(fr[0]))
+        if color is not None:
+            track.use_custom_color = True
+            track.color = color
         for f, c in zip(fr.tolist(), co[a:b].tolist()):
             track.markers.insert_frame(f, co=c)
         for f in sorted(set((fr + 1).tolist()) - set(fr.tolist())):

@@ -128,7 +128,7 @@ def _track_markers(ledger: Ledger, anim: bpy.types.Object | None, recon: "Recons
     the artist's), and its lens onto that clip's tracking camera; with ``settings.lens_to_artist_clip`` the lens
     also onto the artist's own clip of the plate, lent (``clip_lens``)."""
     from .clip_lens import artist_clip, lend_lens
-    from .markers import apply_tracking_camera, build_track_markers, plate_clip
+    from .markers import apply_tracking_camera, build_moving_markers, build_track_markers, plate_clip
 
     if recon.sparse_points is None:
         return
@@ -138,6 +138,7 @@ def _track_markers(ledger: Ledger, anim: bpy.types.Object | None, recon: "Recons
     if clip is None:
         return
     build_track_markers(clip, recon, prefix=name)
+    build_moving_markers(clip, recon, prefix=name)  # red: what the solve threw out as moving
     if (recon.solve or {}).get("lens") in ("shared", "known"):
         apply_tracking_camera(clip, recon, settings.sensor_width)
         theirs = artist_clip(clip) if settings.lens_to_artist_clip else None

@@ -58,14 +58,49 @@ def plan_from_scene(context: bpy.types.Context) -> RunPlan:
         name = f"VGGT {sources.active_strip(context).name}"
     elif props.source_type == "CLIP":
         name = f"VGGT {props.movie_clip.name}"
+    masks, mask_fields = scene_masks(context.scene, props, src)
     job = worker.Job(
         inputs=src.inputs,
         settings=ReconstructSettings(selection=src.selection, mode=props.mode, chunk_size=props.chunk_size,
-                                     overlap=props.overlap, **solve_settings(props)),
+                                     overlap=props.overlap, **solve_settings(props), **mask_fields),
         engine=addon.engine_spec(context),
         cache_dir=default_cache_dir() if addon.cache_results(context) else None,
+        masks=masks,
     )
     return RunPlan(job, import_settings(props, src.plate), name)
+
+
+def scene_masks(scene: bpy.types.Scene, props: Any, src: Any) -> tuple[tuple | None, dict[str, Any]]:
+    """The panel's masks, on the main thread before the run: ``(arrays or None, ReconstructSettings fields)``.
+
+    A Blender Mask (``props.mask``) is rasterised at plate resolution on each reconstructed frame's timeline
+    frame (where the import keys the camera, so where the artist sees the mask over the plate); a matte path
+    (``props.mask_path``) is left for the pipeline to read (it checks it before the model runs).
+    Raises InputError (one line) for a matte folder that does not match the plate.
+    """
+    from types import SimpleNamespace
+
+    from vggt_core.frames import list_frames
+    from vggt_core.masks import digest, load_mattes
+
+    fields: dict[str, Any] = {"mask_invert": props.mask_invert, "mask_blank": props.mask_blank,
+                              "reject_movers": props.reject_movers}
+    if props.mask is None and not props.mask_path:
+        return None, fields
+    infos = list_frames(src.inputs, src.selection)
+    if props.mask is None:
+        path = bpy.path.abspath(props.mask_path)
+        # A wrong path or numbering fails here; the other frames are read before the model runs.
+        load_mattes(path, infos[:1], props.mask_invert)
+        return None, {**fields, "mask": path}
+    from ..builders.mask_raster import rasterise_masks
+    from ..convert.timeline import timeline_frames
+
+    frames = timeline_frames(SimpleNamespace(num_frames=len(infos), frames=infos), src.plate, scene.frame_start)
+    arrays = rasterise_masks([props.mask], frames.tolist(), (infos[0].width, infos[0].height))
+    if props.mask_invert:
+        arrays = [~m for m in arrays]
+    return tuple(arrays), {**fields, "mask": f"<Blender mask {props.mask.name!r}, sha256 {digest(arrays)}>"}
 
 
 def solve_settings(props: Any) -> dict[str, Any]:

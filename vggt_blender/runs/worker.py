@@ -68,6 +68,8 @@ class Job:
     frames: the ``FrameInfo``s to use as they are, instead of listing ``inputs`` (a re-solve of an import).
     network: False to re-solve only, from the network output in ``cache_dir``: the model never loads,
         and a missing network output is an error.
+    masks: per reconstructed frame a plate-resolution [H, W] bool mask (True = keep out), rasterised on the
+        main thread (``runs.scene_masks``; ``settings.mask`` names their digest), or None.
     """
 
     inputs: str | tuple[str, ...]
@@ -76,6 +78,7 @@ class Job:
     cache_dir: str | None = None
     frames: tuple[Any, ...] | None = None
     network: bool = True
+    masks: tuple | None = None
 
 
 _engine: Any = None
@@ -191,7 +194,7 @@ def run_job(job: Job, post: Post, cancel: Callable[[], bool] | None = None) -> N
             if cancel is not None and cancel():
                 raise Cancelled("Cancelled")
         recon = reconstruct_frames(infos, job.settings, engine, progress=progress, cancel=cancel,
-                                   cache_dir=job.cache_dir, network=job.network)
+                                   cache_dir=job.cache_dir, network=job.network, masks=job.masks)
         path = cache_path(job.cache_dir, infos, engine, job.settings) if job.cache_dir else None
         post(("done", recon, str(path) if path is not None and path.is_file() else None))
     except Cancelled as err:

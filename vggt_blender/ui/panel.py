@@ -61,7 +61,12 @@ class VGGT_PT_main(bpy.types.Panel):
             box.prop(props, "motion")
         if props.refine and props.lens not in ("per-frame", "zoom") and props.motion != "tripod":
             box.prop(props, "distortion")
+        box.prop(props, "mask")  # what moves: out of the solve and the points, with or without refinement
+        box.prop(props, "mask_path")
+        box.prop(props, "mask_invert")
+        box.prop(props, "mask_blank")
         if props.refine:
+            box.prop(props, "reject_movers")
             box.prop(props, "track_markers")
         if props.refine and props.track_markers and props.lens != "per-frame":
             box.prop(props, "lens_to_my_clip")

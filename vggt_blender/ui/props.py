@@ -100,6 +100,18 @@ class VGGTSceneProps(PropertyGroup):
     track_frames: IntProperty(name="Query Frames", default=TRACK_FRAMES, min=1,
                               description="Frames, spread over the shot, whose grid points are tracked "
                                           "through it for the bundle adjustment")
+    mask: PointerProperty(name="Mask", type=bpy.types.Mask,
+                          description="A Mask of what moves (actors, cars), drawn and animated in the Movie Clip or "
+                                      "Image editor: kept out of the solve and the points, read never changed")
+    mask_path: StringProperty(name="Matte", subtype="FILE_PATH", default="",
+                              description="Or a matte folder numbered like the plate, or a matte movie: white "
+                                          "(or alpha) = what moves")
+    mask_invert: BoolProperty(name="Invert Mask", default=False, description="The mask's outside is what moves")
+    mask_blank: BoolProperty(name="Hide from the Network", default=False,
+                             description="Also paint the masked pixels white in the network's input")
+    reject_movers: BoolProperty(name="Reject Moving Tracks", default=True,
+                                description="Without a mask, drop whole tracks that do not fit a static scene "
+                                            "(shown as red markers)")
     track_markers: BoolProperty(name="Tracks as Markers", default=False,
                                 description="Refined tracks as markers of a Movie Clip of the plate made by the "
                                             "import (your own clips are left as they are), and the solved lens "

@@ -16,12 +16,14 @@ import numpy as np
 from ..derived import derived_arrays
 from ..errors import InputError
 from ..frame_numbers import plate_frame_numbers
+from ..masks import Masks, mask_observations
 from ..preprocess import intrinsics_to_model
 from ..reconstruction import Reconstruction
 from . import lens as lens_model
 from . import motion as motion_model
 from .adjust import DISTORTIONS, bundle_adjust
 from .nodal import nodal_adjust
+from .movers import reject_moving
 from .report import make_report
 from .tracks import TRACK_FRAMES, observations, plate_px_per_model_px, query_frames, track_queries
 from .triangulate import triangulate
@@ -83,6 +85,8 @@ def solve(
     distortion: str = "none",
     cancel: Callable[[], bool] | None = None,
     motion: str = "auto",
+    masks: Masks | None = None,
+    reject_movers: bool = True,
 ) -> Reconstruction:
     """``recon`` with the lens model applied and, for ``refine="ba"``, cameras/lens/points bundle-adjusted.
 
@@ -90,7 +94,10 @@ def solve(
     sensor_width_mm, for ``known``. distortion: ``none``, ``k1`` or ``k1k2`` (refined with ``ba``, shared lens).
     motion (with ``ba``): ``free``, ``tripod`` (one camera centre, the first camera's; ``motion.py``) or ``auto``
     (tripod when the parallax cannot support triangulation; the report's ``motion_reason`` says why).
-    ``per-frame`` without refinement returns ``recon`` itself, untouched.
+    ``per-frame`` without refinement returns ``recon`` itself, untouched. masks: per frame a plate-pixel
+    ``[H, W]`` bool mask or None (``vggt_core.masks``): observations inside never enter the adjustment.
+    reject_movers: without masks, on a free-moving camera, whole tracks that do not fit a static scene are
+    rejected (``movers.py``; a tripod shot's rays cannot be scored by triangulation).
     """
     check(lens, refine, distortion, focal_px, focal_mm, sensor_width_mm, motion)
     t0 = time.perf_counter()
@@ -114,7 +121,7 @@ def solve(
     k = lens_model.lens_intrinsics(recon.intrinsics, sizes, kind, focal_px, focal_mm, sensor_width_mm)
     rt = recon.extrinsics.astype(np.float64)
     extra: dict = {}
-    adjusted = None
+    adjusted = movers = None
     skipped = None
     validation = None
     chosen = why = None
@@ -122,6 +129,7 @@ def solve(
         if recon.tracks is None:
             raise InputError("bundle adjustment needs tracks: run with refine='ba' so the track head runs")
         uv, seen = observations(recon)
+        seen = mask_observations(uv, seen, masks)
         points, ok = triangulate(k, rt, uv, seen)
         chosen, why = motion_model.resolve(motion, recon, rt, points, seen & ok[None])
         qf = query_frames(recon)
@@ -143,11 +151,15 @@ def solve(
             adjusted = nodal_adjust(k, rt[:, :, :3], points, uv, seen, shared=kind in ("shared", "known"),
                                     refine_focal=kind != "known", cancel=cancel, **limits)
         else:
-            adjusted = bundle_adjust(k, rt, sizes, uv, seen, points, shared=kind in ("shared", "known"),
+            def adjust(s: np.ndarray):
+                done = bundle_adjust(k, rt, sizes, uv, s, points, shared=kind in ("shared", "known"),
                                      refine_focal=kind != "known", distortion=distortion, square=kind == "zoom",
                                      cancel=cancel, **limits)
-            if kind == "zoom":  # a zoom is a continuous move: smooth the refined focal, then fit the cameras to it
-                adjusted = _smoothed_zoom(adjusted, sizes, uv, cancel, limits)
+                # a zoom is a continuous move: smooth the refined focal, then fit the cameras to it
+                return _smoothed_zoom(done, sizes, uv, cancel, limits) if kind == "zoom" else done
+
+            adjusted, movers = (reject_moving(adjust, uv, seen, MIN_TRACKS) if reject_movers and masks is None
+                                else (adjust(seen), None))
         skipped = _implausible(adjusted, k)
         if not skipped:
             validation = validation_errors(adjusted.intrinsics, adjusted.extrinsics, adjusted.distortion, uv,
@@ -174,6 +186,7 @@ def solve(
             sparse_colors=recon.colors[qf, q[:, 1], q[:, 0]],
             sparse_obs=np.stack([obs_frame, obs_point], axis=1).astype(np.int32),
             sparse_uv=uv[:, keep][obs_frame, obs_point].astype(np.float32),
+            moving_tracks=None if movers is None else np.flatnonzero(movers.moving).astype(np.int32),
         )
     k_model = intrinsics_to_model(k, recon.preprocess).astype(np.float32)
     rt32 = rt.astype(np.float32)
@@ -181,6 +194,8 @@ def solve(
     report = make_report(kind, refine, recon.intrinsics, k, adjusted, time.perf_counter() - t0, validation)
     if skipped:
         report["skipped"] = skipped
+    elif refine == "ba":
+        report["moving_tracks"] = 0 if movers is None else int(movers.moving.sum())
     if chosen is not None:
         report["motion"], report["motion_reason"] = chosen, why
     if lens_reason:

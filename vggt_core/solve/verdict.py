@@ -21,6 +21,7 @@ MIN_SPREAD = 0.25  # inliers spanning less than this share of the frame (both ax
 MAX_MOVE_DEG = 10.0  # the adjuster turning a camera more than this off VGGT's prediction (a few degrees off) is news
 MIN_PARALLAX_DEG = 1.0  # median triangulation angle below this: depths are not measured (a nodal shot?)
 VALIDATION_RATIO = 2.0  # held-out error above this times the solve's own (plus 0.25 model px) fails to generalise
+MAX_MOVING_SHARE = 0.2  # more of the tracks than this rejected as moving: the static scene the solve rests on is thin
 
 
 def holdout(seen: np.ndarray) -> np.ndarray:
@@ -192,6 +193,10 @@ def judge(
     if report.get("motion", "free") == "free" and parallax < MIN_PARALLAX_DEG:
         reasons.append(f"too little parallax for free 3D points (median triangulation angle {parallax:.2f} "
                        "degrees): a nodal pan or a long lens; solve it with --motion tripod")
+    moving, tracks = report.get("moving_tracks", 0), adjusted.seen.shape[1]
+    if moving > MAX_MOVING_SHARE * tracks:
+        reasons.append(f"{moving} of {tracks} tracks ({moving / tracks:.0%}) were rejected as moving: check the "
+                       "red 'moving' markers, or mask what moves (--mask)")
     flagged |= few | narrow | moved
     check_frames = [int(frame_numbers[i]) for i in np.flatnonzero(flagged)]
     return ("check" if reasons else "good"), reasons, check_frames

@@ -1,0 +1,123 @@
+"""Blender Mask datablocks rasterised per plate frame by the compositor (builders/mask_raster.py), and the track
+observations under them dropped at the frames where the mask is. Real bpy."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="the bpy module is not installed (pip install bpy==5.0.1)")
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from vggt_blender.builders.mask_raster import rasterise_masks  # noqa: E402
+from vggt_core.masks import mask_observations  # noqa: E402
+
+W, H = 64, 36
+
+
+def _square(name: str, x0: float, y0: float, side: float, moved_at: int | None = None, dx: float = 0.0):
+    """A Mask with one square spline (mask coordinates), keyframed at frame 1 and moved by ``dx`` at ``moved_at``."""
+    mask = bpy.data.masks.new(name)
+    layer = mask.layers.new()
+    spline = layer.splines.new()  # holds one point already
+    spline.points.add(3)
+    spline.use_cyclic = True
+    for p, co in zip(spline.points, [(x0, y0), (x0 + side, y0), (x0 + side, y0 + side), (x0, y0 + side)]):
+        p.co = co
+        p.handle_type = "VECTOR"
+    if moved_at is not None:
+        path = lambda i: f'layers["{layer.name}"].splines[0].points[{i}].co'  # noqa: E731
+        for i in range(4):
+            mask.keyframe_insert(path(i), frame=1)
+        for i, p in enumerate(spline.points):
+            p.co = (p.co[0] + dx, p.co[1])
+            mask.keyframe_insert(path(i), frame=moved_at)
+    return mask
+
+
+def _expected(x0: float, y0: float, side: float) -> np.ndarray:
+    """Pixels whose centre lies in the square, with Blender's mask space for a W x H frame: x spans the width,
+    y the same scale about the frame's centre, pointing up."""
+    u = (np.arange(W) + 0.5) / W
+    v = 0.5 + (H / 2 - (np.arange(H) + 0.5)) / W
+    return ((u >= x0) & (u <= x0 + side))[None, :] & ((v >= y0) & (v <= y0 + side))[:, None]
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return (a & b).sum() / (a | b).sum()
+
+
+def test_an_animated_mask_is_rasterised_where_it_is_at_each_frame(scene):
+    mask = _square("Roto", 0.2, 0.2, 0.4, moved_at=11, dx=0.3)
+    scene.frame_set(4)  # the artist's scene stays on its frame; its mask shows its animation there
+    before = [tuple(p.co) for p in mask.layers[0].splines[0].points]
+    counts = len(bpy.data.scenes), len(bpy.data.masks), len(bpy.data.objects), len(bpy.data.node_groups)
+    first, middle, last = rasterise_masks([mask], [1, 6, 11], (W, H))
+    assert first.shape == (H, W)
+    assert _iou(first, _expected(0.2, 0.2, 0.4)) > 0.9
+    assert _iou(middle, _expected(0.35, 0.2, 0.4)) > 0.9
+    assert _iou(last, _expected(0.5, 0.2, 0.4)) > 0.9
+    # The artist's mask and the file are as they were: nothing of ours is left behind.
+    assert [tuple(p.co) for p in mask.layers[0].splines[0].points] == before and scene.frame_current == 4
+    assert (len(bpy.data.scenes), len(bpy.data.masks), len(bpy.data.objects), len(bpy.data.node_groups)) == counts
+
+    # Observations under the mask are dropped at the frames where it is, and only there.
+    uv = np.array([[[18.5, 20.5], [50.5, 20.5]]] * 3)  # a point left, a point right, on all three frames
+    seen = mask_observations(uv, np.ones((3, 2), bool), [first, middle, last])
+    assert seen.tolist() == [[False, True], [True, True], [True, False]]
+    assert all(m[20, 18] != s for m, s in zip([first, middle, last], seen[:, 0]))
+
+
+def test_several_masks_add_up(scene):
+    a = _square("A", 0.05, 0.3, 0.2)
+    b = _square("B", 0.6, 0.3, 0.2)
+    (both,) = rasterise_masks([a, b], [1], (W, H))
+    assert _iou(both, _expected(0.05, 0.3, 0.2) | _expected(0.6, 0.3, 0.2)) > 0.85
+
+
+def test_the_panels_mask_reaches_the_run_as_arrays_on_the_frames_timeline(addon, tmp_path):
+    from ext_helpers import write_images
+
+    from vggt_blender.runs import runs
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = bpy.context.scene
+    scene.frame_start = 1
+    props = scene.vggt
+    props.source_type, props.folder = "FOLDER", str(write_images(tmp_path / "imgs", 3, size=(W, H)))
+    props.refine = True
+    assert runs.plan_from_scene(bpy.context).job.masks is None
+    props.mask = _square("Roto", 0.2, 0.2, 0.4, moved_at=3, dx=0.3)  # frames 1..3 on the timeline
+    plan = runs.plan_from_scene(bpy.context)
+    first, _, last = plan.job.masks
+    assert _iou(first, _expected(0.2, 0.2, 0.4)) > 0.9 and _iou(last, _expected(0.5, 0.2, 0.4)) > 0.9
+    assert plan.job.settings.mask.startswith("<Blender mask 'Roto'") and not plan.job.settings.mask_blank
+    props.mask_blank = True
+    assert runs.plan_from_scene(bpy.context).job.settings.mask_blank
+    # Moving the mask changes the settings (and so the cache key): a new mask is a new solve.
+    props.mask.layers[0].splines[0].points[0].co[0] -= 0.1
+    props.mask.animation_data_clear()
+    assert runs.plan_from_scene(bpy.context).job.settings.mask != plan.job.settings.mask
+    normal = runs.plan_from_scene(bpy.context).job.masks
+    props.mask_invert = True
+    inverted = runs.plan_from_scene(bpy.context).job.masks
+    assert all((a == ~b).all() for a, b in zip(inverted, normal))
+
+
+def test_a_matte_folder_in_the_panel_is_checked_before_the_run(addon, tmp_path):
+    from ext_helpers import write_images
+
+    from vggt_blender.runs import runs
+    from vggt_core.errors import InputError
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    props = bpy.context.scene.vggt
+    props.source_type, props.folder = "FOLDER", str(write_images(tmp_path / "imgs", 2, size=(W, H)))
+    (tmp_path / "mattes").mkdir()
+    props.mask_path = str(tmp_path / "mattes")
+    with pytest.raises(InputError, match="matte"):
+        runs.plan_from_scene(bpy.context)
