@@ -78,6 +78,7 @@ def test_outlier_rejection_is_in_model_pixels_whatever_the_plate(size):
     step = np.stack([np.cos(ang), np.sin(ang)], -1) * px
     shot.uv[small] += 2.0 * step[small]
     shot.uv[large] += 6.0 * step[large]
-    out = solve(shot_recon(shot), lens="shared", refine="ba")
+    # the adjuster's per-observation limit alone (whole-track rejection would take some tracks away first)
+    out = solve(shot_recon(shot), lens="shared", refine="ba", reject_movers=False)
     rejected = int(out.solve["outliers_rejected"])
     assert large.sum() * 0.9 <= rejected <= large.sum() + 0.2 * small.sum(), (rejected, large.sum(), small.sum())
