@@ -208,6 +208,7 @@ def _smoothed_zoom(adjusted, sizes, uv, cancel, limits: dict):
     again = bundle_adjust(k, adjusted.extrinsics, sizes, uv, adjusted.seen, adjusted.points, shared=False,
                           refine_focal=False, square=True, cancel=cancel, **limits)
     again.rejected += adjusted.rejected
+    again.focal_sd = adjusted.focal_sd  # the held pass pins nothing: the free pass says how well tracks fix the focal
     return again
 
 

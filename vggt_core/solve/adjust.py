@@ -26,7 +26,9 @@ class Adjusted:
     intrinsics [S,3,3], extrinsics [S,3,4] (camera-from-world) float64; distortion (k1, k2), zeros when not solved;
     points [N,3] for every input track (meaningful where ``seen`` has a column with >= 2 entries);
     seen [S,N] bool: the inlier observations; errors [S,N] their reprojection errors in pixels (NaN elsewhere);
-    rejected: observations dropped as outliers; camera_model: the COLMAP model of the camera(s).
+    rejected: observations dropped as outliers; camera_model: the COLMAP model of the camera(s);
+    focal_sd: ``[S]`` the focal's standard deviation per frame as a fraction of it (``focal_sd``), None when
+    the focal was held or could not be estimated.
     """
 
     intrinsics: np.ndarray
@@ -37,6 +39,7 @@ class Adjusted:
     errors: np.ndarray
     rejected: int
     camera_model: str
+    focal_sd: np.ndarray | None = None
 
 
 def _params(k: np.ndarray, model: str, dist: tuple[float, float]) -> list[float]:
@@ -98,6 +101,32 @@ def _errors(rec, uv: np.ndarray, seen: np.ndarray, points: np.ndarray) -> np.nda
         e = np.linalg.norm(proj - uv[s, cols], axis=1)
         err[s, cols] = np.where(cam_pts[:, 2] > 0, e, np.inf)
     return err
+
+
+def focal_sd(pc, rec, options, sigma_px: float) -> np.ndarray | None:
+    """``[S]`` the refined focal's standard deviation per image, as a fraction of the focal, or None.
+
+    COLMAP's covariance of the last adjustment (``estimate_ba_covariance``: the inverse of the Schur complement
+    on cameras, the points marginalised, gauge fixed by two cameras) for unit pixel noise, scaled by
+    ``sigma_px`` (the observations' noise per axis, plate px). Why: on a shot with little parallax the focal
+    trades against depth and the held-out tracks still fit, so only its uncertainty says the lens is not pinned.
+    """
+    config = pc.BundleAdjustmentConfig()
+    for image_id in rec.reg_image_ids():
+        config.add_image(image_id)
+    config.fix_gauge(pc.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
+    cov = pc.estimate_ba_covariance(pc.BACovarianceOptions(), rec, pc.create_default_ceres_bundle_adjuster(
+        options, config, rec))
+    if cov is None:
+        return None
+    out = np.empty(len(rec.images))
+    for s in range(len(out)):
+        cam = rec.images[s + 1].camera
+        var = cov.get_other_params_cov(cam.params)
+        if var is None:
+            return None
+        out[s] = np.sqrt(max(float(var[0, 0]), 0.0)) * sigma_px / cam.params[0]
+    return out
 
 
 def _run(pc, rec, options, cancel: Callable[[], bool] | None) -> None:
@@ -192,4 +221,9 @@ def bundle_adjust(
         if not bad.any():
             break
     seen[:, seen.sum(axis=0) < 2] = False
-    return Adjusted(k, rt, dist, pts, seen, np.where(seen, err, np.nan), rejected, model)
+    errors = np.where(seen, err, np.nan)
+    sd = None
+    if refine_focal and seen.any():
+        # noise per axis from the inliers' 2D errors; the covariance is of the last pass's (subsampled) problem
+        sd = focal_sd(pc, rec, options, float(np.sqrt(np.mean(errors[seen] ** 2) / 2)))
+    return Adjusted(k, rt, dist, pts, seen, errors, rejected, model, sd)
