@@ -160,6 +160,8 @@ def test_auto_solves_a_tripod_pan_about_one_centre():
     assert rep["motion"] == "tripod" and "auto chose tripod" in rep["motion_reason"]
     assert rotation_errors_deg(out.extrinsics.astype(np.float64), shot.extrinsics).max() < 0.1
     assert abs(out.intrinsics[0, 0, 0] / 500.0 - 1) < 0.005
+    # a 50 degree pan pins the focal; the tripod adjuster's own estimate says so and covers the true error
+    assert 0 < rep["focal_sd_pct"] < 0.5 and abs(out.intrinsics[0, 0, 0] / 500.0 - 1) * 100 < 4 * rep["focal_sd_pct"]
     centres = np.einsum("sji,sj->si", out.extrinsics[:, :, :3], -out.extrinsics[:, :, 3])
     np.testing.assert_allclose(centres, 0.0, atol=1e-6)  # the first camera's centre, every frame
     assert rep["verdict"] == "good", rep["reasons"]
