@@ -20,7 +20,7 @@ from ..preprocess import intrinsics_to_model
 from ..reconstruction import Reconstruction
 from . import lens as lens_model
 from . import motion as motion_model
-from .adjust import DISTORTIONS, bundle_adjust
+from .adjust import DISTORTIONS, bundle_adjust, profile_sd
 from .nodal import nodal_adjust
 from .report import make_report
 from .tracks import TRACK_FRAMES, observations, plate_px_per_model_px, query_frames, track_queries
@@ -35,6 +35,7 @@ MIN_TRACKS = 8  # fewer tracks than this cannot pin down a shot's cameras
 # plate: rejection beyond 4 model px (4.9 px on a 640-wide plate, 14.8 px at 1920), Cauchy loss scale 1 model px.
 MAX_ERROR_MODEL_PX = 4.0
 LOSS_SCALE_MODEL_PX = 1.0
+PROFILE_STEP = 0.02  # the focal profile's step (fraction), a few times the 0.5 % the verdict asks for
 TRACK_QUERIES = 1024  # query points in all when refining, split over the query frames (the tracker's cost grows with them)
 
 MOTIONS = motion_model.MOTIONS
@@ -148,6 +149,10 @@ def solve(
                                      cancel=cancel, **limits)
             if kind == "zoom":  # a zoom is a continuous move: smooth the refined focal, then fit the cameras to it
                 adjusted = _smoothed_zoom(adjusted, sizes, uv, cancel, limits)
+            if adjusted.focal_sd is not None:  # the covariance can be overconfident in a curved focal/depth valley
+                profile = profile_sd(adjusted, sizes, uv, kind != "zoom", kind == "zoom", distortion,
+                                     PROFILE_STEP, cancel, **limits)
+                adjusted.focal_sd = np.maximum(adjusted.focal_sd, profile)
         skipped = _implausible(adjusted, k)
         if not skipped:
             validation = validation_errors(adjusted.intrinsics, adjusted.extrinsics, adjusted.distortion, uv,

@@ -129,6 +129,44 @@ def focal_sd(pc, rec, options, sigma_px: float) -> np.ndarray | None:
     return out
 
 
+def profile_sd(
+    adjusted: Adjusted, sizes: list[tuple[int, int]], uv: np.ndarray, shared: bool, square: bool, distortion: str,
+    delta: float, cancel: Callable[[], bool] | None = None, **limits,
+) -> float:
+    """The focal's standard deviation (fraction) from a profile: the cameras and points adjusted again with every
+    frame's focal held at its solved value and at ``1 -+ delta`` times it, the (Cauchy) cost rising by ``chi2``
+    (in units of the observations' noise variance per axis) on the flatter side: ``delta / sqrt(chi2)``, the
+    quadratic reading of the profile (``delta`` a few times the sd sought, so the rise is well above the
+    adjuster's own convergence noise); at most ``10 * delta``, where the cost does not rise measurably.
+
+    Why besides the covariance: on a push-in the focal/depth valley is long and curved, and the curvature at the
+    solution (what the covariance sees) can be far steeper than the valley's floor; the profile walks along it.
+    On a zoom all frames' focals move together: their common scale is what trades against depth.
+    limits: ``max_error_px`` and ``loss_scale_px`` as given to ``bundle_adjust``.
+    """
+    from .verdict import project
+
+    obs = subsample(adjusted.seen, 12)  # the observations the adjuster sees (its default ``per_track``)
+    sigma2 = float(np.mean(adjusted.errors[adjusted.seen] ** 2)) / 2
+    scale2 = float(limits["loss_scale_px"]) ** 2
+
+    def held(scale: float) -> float:
+        k = adjusted.intrinsics.copy()
+        k[:, 0, 0] *= scale
+        k[:, 1, 1] *= scale
+        out = bundle_adjust(k, adjusted.extrinsics, sizes, uv, adjusted.seen, adjusted.points, shared=shared,
+                            refine_focal=False, distortion=distortion, square=square, rounds=1, cancel=cancel,
+                            **limits)
+        proj, _ = project(out.intrinsics, out.extrinsics, out.distortion, out.points)
+        e2 = np.sum((proj - uv)[obs] ** 2, axis=-1)
+        return float(np.sum(scale2 * np.log1p(e2 / scale2)))  # the Cauchy cost the adjuster minimises
+
+    base = held(1.0)  # the same problem at the solved focal: its cost, not the last pass's, is the reference
+    rise = min(held(1.0 - delta), held(1.0 + delta)) - base
+    # a rise under 1/100 of the noise (or none: the valley is flat to the adjuster's precision) reads as 10 steps
+    return float(delta / np.sqrt(max(rise / sigma2, 1e-2)))
+
+
 def _run(pc, rec, options, cancel: Callable[[], bool] | None) -> None:
     """``pycolmap.bundle_adjustment``, cancelled (Ceres stops at its next iteration) once ``cancel()`` is True."""
     if cancel is None:
