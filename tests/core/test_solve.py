@@ -203,6 +203,28 @@ def test_a_focal_the_tracks_do_not_pin_says_check_and_its_uncertainty_is_honest(
     assert np.max(np.abs(z)) < 3 and 0.3 < np.sqrt(np.mean(np.square(z))) < 2, z
 
 
+def test_the_focal_profile_agrees_with_the_covariance_where_the_valley_is_straight():
+    """Two independent readings of how well the tracks pin the focal: COLMAP's covariance at the solution and the
+    profile (re-adjusted with the focal held 2 % off). On a dolly's nearly quadratic valley they agree."""
+    from vggt_core.solve import LOSS_SCALE_MODEL_PX, MAX_ERROR_MODEL_PX
+    from vggt_core.solve.adjust import bundle_adjust, profile_sd
+    from vggt_core.solve.tracks import observations, plate_px_per_model_px
+    from vggt_core.solve.triangulate import triangulate
+
+    shot = make_shot("dolly", frames=16, tracks=300, size=(640, 360), focal_px=500.0, seed=1)
+    recon = shot_recon(shot)
+    uv, seen = observations(recon)
+    k, rt = np.repeat(shot.k[None], 16, axis=0) * [[[0.95], [0.95], [1]]], shot.extrinsics_start
+    points, ok = triangulate(k, rt, uv, seen)
+    px = plate_px_per_model_px(recon)
+    limits = dict(max_error_px=MAX_ERROR_MODEL_PX * px, loss_scale_px=LOSS_SCALE_MODEL_PX * float(np.median(px)))
+    sizes = [shot.size] * 16
+    adjusted = bundle_adjust(k, rt, sizes, uv, seen & ok[None], points, shared=True, **limits)
+    cov = float(adjusted.focal_sd[0])
+    profile = profile_sd(adjusted, sizes, uv, True, False, "none", 0.02, **limits)
+    assert 0.005 < cov < 0.05 and 0.67 < profile / cov < 1.5, (cov, profile)
+
+
 def test_a_zoom_whose_per_frame_focal_is_loose_says_check():
     shot = make_shot("dolly", frames=24, tracks=400, size=(640, 360), focal_px=500.0, seed=1, query_frames=4,
                      zoom=1.6, snap=True)
