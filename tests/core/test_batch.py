@@ -105,7 +105,7 @@ def test_batch_three_shots_one_broken_then_resume(tmp_path, checkpoint, capsys):
     assert (out / "sh030" / "points.ply").is_file() and not (out / "sh030" / "sparse").exists()  # per-shot override
     assert not (out / "sh020" / "summary.json").exists()
     table = cap.err.splitlines()[-4:]
-    assert table[0].split() == ["shot", "status", "frames", "time_s", "solve_px", "error"]
+    assert table[0].split() == ["shot", "status", "frames", "time_s", "solve_px", "verdict", "error"]
     assert table[1].split()[:3] == ["sh010", "done", "3"] and table[3].split()[:3] == ["sh030", "done", "2"]
     assert table[2].split()[:2] == ["sh020", "failed"] and table[2].endswith(rows["sh020"]["error"])
 
