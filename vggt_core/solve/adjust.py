@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import Cancelled
+from .verdict import project
 
 DISTORTIONS = ("none", "k1", "k1k2")
 _MODELS = {"none": "SIMPLE_PINHOLE", "k1": "SIMPLE_RADIAL", "k1k2": "RADIAL"}
@@ -144,8 +145,6 @@ def profile_sd(
     On a zoom all frames' focals move together: their common scale is what trades against depth.
     limits: ``max_error_px`` and ``loss_scale_px`` as given to ``bundle_adjust``.
     """
-    from .verdict import project
-
     obs = subsample(adjusted.seen, 12)  # the observations the adjuster sees (its default ``per_track``)
     sigma2 = float(np.mean(adjusted.errors[adjusted.seen] ** 2)) / 2
     scale2 = float(limits["loss_scale_px"]) ** 2
