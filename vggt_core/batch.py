@@ -137,6 +137,14 @@ def solve_error(summary: dict) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+def solve_verdict(summary: dict) -> str | None:
+    """The camera solve's verdict (``good``, ``check`` or ``failed``, ``vggt_core.solve.verdict``) from a
+    summary's ``summary["solve"]["verdict"]``, or None when the shot has no solve report."""
+    solve = summary.get("solve")
+    value = solve.get("verdict") if isinstance(solve, dict) else None
+    return value if isinstance(value, str) else None
+
+
 # --- vggt-reconstruct --batch MANIFEST --out DIR ------------------------------------------------------
 
 def run_batch(
@@ -146,7 +154,8 @@ def run_batch(
 
     Shots whose summary.json exists are skipped (resume). A shot that fails is reported with its
     one-line reason and the next one runs. ``engines`` is shared, so the model loads once. Returns
-    one row per shot: name, status (done, skipped, failed), frames, time_s, solve_error_px, out, error.
+    one row per shot: name, status (done, skipped, failed), frames, time_s, solve_error_px, verdict (the
+    solve's, ``solve_verdict``), out, error.
     """
     shots = load_manifest(args.batch)
     engines: dict = {}
@@ -154,7 +163,7 @@ def run_batch(
     for shot in shots:
         out = Path(args.out) / shot.name
         row = {"name": shot.name, "status": "skipped", "frames": None, "time_s": None, "solve_error_px": None,
-               "out": str(out), "error": None}
+               "verdict": None, "out": str(out), "error": None}
         done = out / "summary.json"
         print(f"vggt-reconstruct: shot {shot.index + 1}/{len(shots)} {shot.name}", file=sys.stderr, flush=True)
         started = time.monotonic()
@@ -170,6 +179,7 @@ def run_batch(
                 summary = run(shot_args, engines)
                 row["status"], row["time_s"] = "done", round(time.monotonic() - started, 3)
             row["frames"], row["solve_error_px"] = summary.get("frames"), solve_error(summary)
+            row["verdict"] = solve_verdict(summary)
         except VGGTError as err:
             row["status"], row["error"] = "failed", str(err)
         except (OSError, ValueError, RuntimeError) as err:  # unexpected, but only this shot's
@@ -182,10 +192,12 @@ def run_batch(
 
 
 def format_table(rows: list[dict]) -> str:
-    """The per-shot table printed at the end of a batch: shot, status, frames, time, solve error, reason."""
-    head = ("shot", "status", "frames", "time_s", "solve_px", "error")
+    """The per-shot table printed at the end of a batch: shot, status, frames, time, solve error, the solve's
+    verdict, reason."""
+    head = ("shot", "status", "frames", "time_s", "solve_px", "verdict", "error")
     cells = [head] + [(r["name"], r["status"], _cell(r["frames"]), _cell(r["time_s"], "{:.1f}"),
-                       _cell(r["solve_error_px"], "{:.3f}"), r["error"] or "") for r in rows]
+                       _cell(r["solve_error_px"], "{:.3f}"), _cell(r.get("verdict")), r["error"] or "")
+                      for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(head) - 1)]
     return "\n".join(("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1]).rstrip() for row in cells)
 

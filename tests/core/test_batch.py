@@ -105,7 +105,7 @@ def test_batch_three_shots_one_broken_then_resume(tmp_path, checkpoint, capsys):
     assert (out / "sh030" / "points.ply").is_file() and not (out / "sh030" / "sparse").exists()  # per-shot override
     assert not (out / "sh020" / "summary.json").exists()
     table = cap.err.splitlines()[-4:]
-    assert table[0].split() == ["shot", "status", "frames", "time_s", "solve_px", "error"]
+    assert table[0].split() == ["shot", "status", "frames", "time_s", "solve_px", "verdict", "error"]
     assert table[1].split()[:3] == ["sh010", "done", "3"] and table[3].split()[:3] == ["sh030", "done", "2"]
     assert table[2].split()[:2] == ["sh020", "failed"] and table[2].endswith(rows["sh020"]["error"])
 
@@ -152,8 +152,9 @@ def test_rows_cannot_change_job_options_or_write_outside_their_folder(tmp_path, 
     assert sorted(p.name for p in out.iterdir()) == ["ok"] and (out / "ok" / "cache").is_dir()
 
 
-def test_batch_table_shows_the_solve_error(tmp_path):
-    """A row's --refine ba reaches the shot's run, and the table reads the solve report's rmse_px. The model
+def test_batch_table_shows_the_solve_error_and_verdict(tmp_path):
+    """A row's --refine ba reaches the shot's run, and the table reads the solve report's rmse_px and verdict
+    (a shot without a solve report shows none). The model
     run is stood in for by a synthetic shot with known cameras (tests/solve_shots.py), solved for real."""
     from solve_shots import make_shot, shot_recon
 
@@ -161,7 +162,7 @@ def test_batch_table_shows_the_solve_error(tmp_path):
     from vggt_core.solve import solve
 
     (tmp_path / "a").mkdir()
-    (tmp_path / "s.csv").write_text("name,input,args\nba,a,--refine ba --lens shared\nnone,a,\n")
+    (tmp_path / "s.csv").write_text("name,input,args\nba,a,--refine ba --lens shared\nnone,a,\nbare,a,\n")
     parser = build_parser()
     args = parser.parse_args(["--batch", str(tmp_path / "s.csv"), "--out", str(tmp_path / "o")])
     shot = make_shot("dolly", frames=8, tracks=150, size=(640, 360), focal_px=500.0, seed=1)
@@ -170,13 +171,21 @@ def test_batch_table_shows_the_solve_error(tmp_path):
     def run(shot_args, engines):
         recon = solve(shot_recon(shot), lens=shot_args.lens, refine=shot_args.refine)
         reports[shot_args.out.name] = recon.solve
+        if shot_args.out.name == "bare":
+            return {"frames": len(recon.frames)}
+        # the verdict the table shows is the report's, whatever it is: make the two rows' differ
+        recon.solve["verdict"] = {"ba": "check", "none": "failed"}[shot_args.out.name]
         return {"frames": len(recon.frames), "solve": recon.solve}
 
     rows = batch.run_batch(parser, args, run)
-    assert [r["status"] for r in rows] == ["done", "done"] and reports["ba"]["refine"] == "ba"
+    assert [r["status"] for r in rows] == ["done", "done", "done"] and reports["ba"]["refine"] == "ba"
     assert rows[0]["solve_error_px"] == reports["ba"]["rmse_px"] > 0 and rows[1]["solve_error_px"] is None
+    assert [r["verdict"] for r in rows] == ["check", "failed", None]
     table = batch.format_table(rows).splitlines()
-    assert table[1].split()[:5] == ["ba", "done", "8", table[1].split()[3], f"{reports['ba']['rmse_px']:.3f}"]
+    assert table[0].split() == ["shot", "status", "frames", "time_s", "solve_px", "verdict", "error"]
+    assert table[1].split() == ["ba", "done", "8", table[1].split()[3], f"{reports['ba']['rmse_px']:.3f}", "check"]
+    assert table[2].split() == ["none", "done", "8", table[2].split()[3], "failed"]
+    assert table[3].split() == ["bare", "done", "8", table[3].split()[3]]
 
 
 def test_single_run_ends_with_a_json_line_and_exit_codes(tmp_path, checkpoint, capsys):

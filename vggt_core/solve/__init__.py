@@ -21,7 +21,7 @@ from ..preprocess import intrinsics_to_model
 from ..reconstruction import Reconstruction
 from . import lens as lens_model
 from . import motion as motion_model
-from .adjust import DISTORTIONS, bundle_adjust
+from .adjust import DISTORTIONS, bundle_adjust, profile_sd
 from .nodal import nodal_adjust
 from .movers import reject_moving
 from .report import make_report
@@ -37,6 +37,7 @@ MIN_TRACKS = 8  # fewer tracks than this cannot pin down a shot's cameras
 # plate: rejection beyond 4 model px (4.9 px on a 640-wide plate, 14.8 px at 1920), Cauchy loss scale 1 model px.
 MAX_ERROR_MODEL_PX = 4.0
 LOSS_SCALE_MODEL_PX = 1.0
+PROFILE_STEP = 0.02  # the focal profile's step (fraction), a few times the 0.5 % the verdict asks for
 TRACK_QUERIES = 1024  # query points in all when refining, split over the query frames (the tracker's cost grows with them)
 
 MOTIONS = motion_model.MOTIONS
@@ -160,6 +161,10 @@ def solve(
 
             adjusted, movers = (reject_moving(adjust, uv, seen, MIN_TRACKS) if reject_movers and masks is None
                                 else (adjust(seen), None))
+            if adjusted.focal_sd is not None:  # the covariance can be overconfident in a curved focal/depth valley
+                profile = profile_sd(adjusted, sizes, uv, kind != "zoom", kind == "zoom", distortion,
+                                     PROFILE_STEP, cancel, **limits)
+                adjusted.focal_sd = np.maximum(adjusted.focal_sd, profile)
         skipped = _implausible(adjusted, k)
         if not skipped:
             validation = validation_errors(adjusted.intrinsics, adjusted.extrinsics, adjusted.distortion, uv,
@@ -223,6 +228,7 @@ def _smoothed_zoom(adjusted, sizes, uv, cancel, limits: dict):
     again = bundle_adjust(k, adjusted.extrinsics, sizes, uv, adjusted.seen, adjusted.points, shared=False,
                           refine_focal=False, square=True, cancel=cancel, **limits)
     again.rejected += adjusted.rejected
+    again.focal_sd = adjusted.focal_sd  # the held pass pins nothing: the free pass says how well tracks fix the focal
     return again
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import Cancelled
+from .verdict import project
 
 DISTORTIONS = ("none", "k1", "k1k2")
 _MODELS = {"none": "SIMPLE_PINHOLE", "k1": "SIMPLE_RADIAL", "k1k2": "RADIAL"}
@@ -26,7 +27,9 @@ class Adjusted:
     intrinsics [S,3,3], extrinsics [S,3,4] (camera-from-world) float64; distortion (k1, k2), zeros when not solved;
     points [N,3] for every input track (meaningful where ``seen`` has a column with >= 2 entries);
     seen [S,N] bool: the inlier observations; errors [S,N] their reprojection errors in pixels (NaN elsewhere);
-    rejected: observations dropped as outliers; camera_model: the COLMAP model of the camera(s).
+    rejected: observations dropped as outliers; camera_model: the COLMAP model of the camera(s);
+    focal_sd: ``[S]`` the focal's standard deviation per frame as a fraction of it (``focal_sd``), None when
+    the focal was held or could not be estimated.
     """
 
     intrinsics: np.ndarray
@@ -37,6 +40,7 @@ class Adjusted:
     errors: np.ndarray
     rejected: int
     camera_model: str
+    focal_sd: np.ndarray | None = None
 
 
 def _params(k: np.ndarray, model: str, dist: tuple[float, float]) -> list[float]:
@@ -98,6 +102,68 @@ def _errors(rec, uv: np.ndarray, seen: np.ndarray, points: np.ndarray) -> np.nda
         e = np.linalg.norm(proj - uv[s, cols], axis=1)
         err[s, cols] = np.where(cam_pts[:, 2] > 0, e, np.inf)
     return err
+
+
+def focal_sd(pc, rec, options, sigma_px: float) -> np.ndarray | None:
+    """``[S]`` the refined focal's standard deviation per image, as a fraction of the focal, or None.
+
+    COLMAP's covariance of the last adjustment (``estimate_ba_covariance``: the inverse of the Schur complement
+    on cameras, the points marginalised, gauge fixed by two cameras) for unit pixel noise, scaled by
+    ``sigma_px`` (the observations' noise per axis, plate px). Why: on a shot with little parallax the focal
+    trades against depth and the held-out tracks still fit, so only its uncertainty says the lens is not pinned.
+    """
+    config = pc.BundleAdjustmentConfig()
+    for image_id in rec.reg_image_ids():
+        config.add_image(image_id)
+    config.fix_gauge(pc.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
+    cov = pc.estimate_ba_covariance(pc.BACovarianceOptions(), rec, pc.create_default_ceres_bundle_adjuster(
+        options, config, rec))
+    if cov is None:
+        return None
+    out = np.empty(len(rec.images))
+    for s in range(len(out)):
+        cam = rec.images[s + 1].camera
+        var = cov.get_other_params_cov(cam.params)
+        if var is None:
+            return None
+        out[s] = np.sqrt(max(float(var[0, 0]), 0.0)) * sigma_px / cam.params[0]
+    return out
+
+
+def profile_sd(
+    adjusted: Adjusted, sizes: list[tuple[int, int]], uv: np.ndarray, shared: bool, square: bool, distortion: str,
+    delta: float, cancel: Callable[[], bool] | None = None, **limits,
+) -> float:
+    """The focal's standard deviation (fraction) from a profile: the cameras and points adjusted again with every
+    frame's focal held at its solved value and at ``1 -+ delta`` times it, the (Cauchy) cost rising by ``chi2``
+    (in units of the observations' noise variance per axis) on the flatter side: ``delta / sqrt(chi2)``, the
+    quadratic reading of the profile (``delta`` a few times the sd sought, so the rise is well above the
+    adjuster's own convergence noise); at most ``10 * delta``, where the cost does not rise measurably.
+
+    Why besides the covariance: on a push-in the focal/depth valley is long and curved, and the curvature at the
+    solution (what the covariance sees) can be far steeper than the valley's floor; the profile walks along it.
+    On a zoom all frames' focals move together: their common scale is what trades against depth.
+    limits: ``max_error_px`` and ``loss_scale_px`` as given to ``bundle_adjust``.
+    """
+    obs = subsample(adjusted.seen, 12)  # the observations the adjuster sees (its default ``per_track``)
+    sigma2 = float(np.mean(adjusted.errors[adjusted.seen] ** 2)) / 2
+    scale2 = float(limits["loss_scale_px"]) ** 2
+
+    def held(scale: float) -> float:
+        k = adjusted.intrinsics.copy()
+        k[:, 0, 0] *= scale
+        k[:, 1, 1] *= scale
+        out = bundle_adjust(k, adjusted.extrinsics, sizes, uv, adjusted.seen, adjusted.points, shared=shared,
+                            refine_focal=False, distortion=distortion, square=square, rounds=1, cancel=cancel,
+                            **limits)
+        proj, _ = project(out.intrinsics, out.extrinsics, out.distortion, out.points)
+        e2 = np.sum((proj - uv)[obs] ** 2, axis=-1)
+        return float(np.sum(scale2 * np.log1p(e2 / scale2)))  # the Cauchy cost the adjuster minimises
+
+    base = held(1.0)  # the same problem at the solved focal: its cost, not the last pass's, is the reference
+    rise = min(held(1.0 - delta), held(1.0 + delta)) - base
+    # a rise under 1/100 of the noise (or none: the valley is flat to the adjuster's precision) reads as 10 steps
+    return float(delta / np.sqrt(max(rise / sigma2, 1e-2)))
 
 
 def _run(pc, rec, options, cancel: Callable[[], bool] | None) -> None:
@@ -195,4 +261,9 @@ def bundle_adjust(
         if not bad.any():
             break
     seen[:, seen.sum(axis=0) < 2] = False
-    return Adjusted(k, rt, dist, pts, seen, np.where(seen, err, np.nan), rejected, model)
+    errors = np.where(seen, err, np.nan)
+    sd = None
+    if refine_focal and seen.any():
+        # noise per axis from the inliers' 2D errors; the covariance is of the last pass's (subsampled) problem
+        sd = focal_sd(pc, rec, options, float(np.sqrt(np.mean(errors[seen] ** 2) / 2)))
+    return Adjusted(k, rt, dist, pts, seen, errors, rejected, model, sd)

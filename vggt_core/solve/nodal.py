@@ -62,18 +62,18 @@ def nodal_adjust(
     """Refine ``rotations [S,3,3]`` (world-to-camera; frame 0 held), focal(s) and ``directions [N,3]`` (unit,
     world) from observations ``uv [S,N,2]`` where ``seen [S,N]``; square pixels, principal point held.
     Returns an ``Adjusted`` with zero translations (the centre is the world origin) and ``points`` = the
-    directions (unit length). Rejection and loss scale as ``adjust.bundle_adjust``."""
+    directions (unit length), and ``focal_sd`` (``_focal_sd``) when the focal is refined. Rejection and loss
+    scale as ``adjust.bundle_adjust``."""
     k = np.asarray(intrinsics, np.float64).copy()
     rot = np.asarray(rotations, np.float64).copy()
     d = np.asarray(directions, np.float64)
     d = d / np.linalg.norm(d, axis=1, keepdims=True)
     seen = np.asarray(seen, bool).copy()
     seen[:, seen.sum(axis=0) < 2] = False
-    s_count, n_count = seen.shape
+    s_count = seen.shape[0]
     f = np.sqrt(k[:, 0, 0] * k[:, 1, 1])
     c = k[:, :2, 2]
     nf = (1 if shared else s_count) if refine_focal else 0
-    p = 3 * s_count + nf
     limit = np.broadcast_to(np.asarray(max_error_px, np.float64).reshape(-1), (s_count,))
     rejected = 0
     for _ in range(rounds):
@@ -84,40 +84,8 @@ def nodal_adjust(
         for _ in range(iterations):
             if cancel is not None and cancel():
                 raise Cancelled("camera solve cancelled")
-            w = 1.0 / (1.0 + np.sum(res**2, axis=1) / loss_scale_px**2)  # Cauchy IRLS weights
-            dp = f[obs_s, None, None] / z[:, None, None] * np.stack(
-                [np.stack([np.ones_like(z), np.zeros_like(z), -x[:, 0] / z], -1),
-                 np.stack([np.zeros_like(z), np.ones_like(z), -x[:, 1] / z], -1)], 1)  # [O,2,3]
-            j_rot = -dp @ _skew(x)  # left perturbation R <- exp(w) R: dX = w x X = -[X]x w
-            basis = _tangent(d)
-            j_dir = dp @ rot[obs_s] @ basis[obs_n]  # [O,2,2]
-            wj = w[:, None, None]
-            j_rot[obs_s == 0] = 0.0  # frame 0's rotation is the world
-            h_cc = np.zeros((p, p))
-            blocks = np.zeros((s_count, 3, 3))
-            np.add.at(blocks, obs_s, np.einsum("oip,oiq->opq", wj * j_rot, j_rot))
-            for s in range(s_count):
-                h_cc[3 * s:3 * s + 3, 3 * s:3 * s + 3] = blocks[s]
-            g_c = np.zeros(p)
-            np.add.at(g_c, 3 * obs_s[:, None] + np.arange(3), np.einsum("oip,oi->op", wj * j_rot, res))
-            h_cp = np.zeros((n_count, p, 2))
-            rot_dir = np.einsum("oip,oiq->opq", wj * j_rot, j_dir)  # [O,3,2]
-            for i in range(3):
-                np.add.at(h_cp, (obs_n, 3 * obs_s + i), rot_dir[:, i])
-            if nf:
-                j_f = x[:, :2] / z[:, None]  # [O,2]
-                fcol = 3 * s_count + (np.zeros_like(obs_s) if shared else obs_s)
-                np.add.at(h_cc, (fcol, fcol), w * np.sum(j_f**2, axis=1))
-                rf = np.einsum("oip,oi->op", wj * j_rot, j_f)  # [O,3]
-                for i in range(3):
-                    np.add.at(h_cc, (3 * obs_s + i, fcol), rf[:, i])
-                    np.add.at(h_cc, (fcol, 3 * obs_s + i), rf[:, i])
-                np.add.at(g_c, fcol, w * np.sum(j_f * res, axis=1))
-                np.add.at(h_cp, (obs_n, fcol), np.einsum("oi,oiq->oq", w[:, None] * j_f, j_dir))
-            h_pp = np.zeros((n_count, 2, 2))
-            np.add.at(h_pp, obs_n, np.einsum("oip,oiq->opq", wj * j_dir, j_dir))
-            g_p = np.zeros((n_count, 2))
-            np.add.at(g_p, obs_n, np.einsum("oip,oi->op", wj * j_dir, res))
+            h_cc, g_c, h_cp, h_pp, g_p, basis = _normal_equations(f, rot, d, res, x, z, obs_s, obs_n, shared, nf,
+                                                                  loss_scale_px)
             step = _solve(h_cc, g_c, h_cp, h_pp, g_p, lam)
             if step is None:
                 lam *= 10
@@ -150,12 +118,75 @@ def nodal_adjust(
         if not bad.any():
             break
     obs_s, obs_n = np.nonzero(seen)
-    res = _residuals(f, c, rot, d, uv, obs_s, obs_n)[0]
+    res, x, z = _residuals(f, c, rot, d, uv, obs_s, obs_n)
     errors = np.full(seen.shape, np.nan)
     errors[obs_s, obs_n] = np.linalg.norm(res, axis=1)
+    sd = None
+    if nf and len(obs_s):
+        system = _normal_equations(f, rot, d, res, x, z, obs_s, obs_n, shared, nf, loss_scale_px)
+        sd = _focal_sd(system, nf, s_count, float(np.sqrt(np.mean(errors[seen] ** 2) / 2)), f, shared)
     k[:, 0, 0] = k[:, 1, 1] = f
     ext = np.concatenate([rot, np.zeros((s_count, 3, 1))], axis=2)
-    return Adjusted(k, ext, (0.0, 0.0), d, seen, errors, rejected, "SIMPLE_PINHOLE" if shared else "PINHOLE")
+    return Adjusted(k, ext, (0.0, 0.0), d, seen, errors, rejected, "SIMPLE_PINHOLE" if shared else "PINHOLE", sd)
+
+
+def _focal_sd(system, nf: int, s_count: int, sigma_px: float, f: np.ndarray, shared: bool) -> np.ndarray | None:
+    """``[S]`` the focal's standard deviation per frame as a fraction of it: the focal entries of the inverse of
+    the reduced camera system (directions marginalised; frame 0's rotation is the gauge), scaled by the noise
+    ``sigma_px`` per axis, as ``adjust.focal_sd`` does for the free solve. None when the system is singular."""
+    h_cc, _, h_cp, h_pp, _, _ = system
+    try:
+        inv = np.linalg.inv(h_pp + 1e-12 * np.eye(2))
+        a = h_cc + np.diag((np.diag(h_cc) == 0).astype(float))  # frame 0's rotation columns: pinned
+        a -= np.einsum("npi,nij,nqj->pq", h_cp, inv, h_cp)
+        var = np.diag(np.linalg.inv(a))[3 * s_count:]
+    except np.linalg.LinAlgError:
+        return None
+    sd = np.sqrt(np.maximum(var, 0.0)) * sigma_px
+    return np.broadcast_to(sd, (s_count,)) / f if shared else sd / f
+
+
+def _normal_equations(f, rot, d, res, x, z, obs_s, obs_n, shared: bool, nf: int, loss_scale_px: float):
+    """The Cauchy-weighted (IRLS) Gauss-Newton system at the current state: camera block ``h_cc [P,P]``, ``g_c [P]``
+    (3 rotation columns per frame, frame 0's zero, then ``nf`` focal columns), camera-direction blocks
+    ``h_cp [N,P,2]``, direction blocks ``h_pp [N,2,2]``, ``g_p [N,2]`` and the directions' tangent bases."""
+    s_count, n_count = len(rot), len(d)
+    p = 3 * s_count + nf
+    w = 1.0 / (1.0 + np.sum(res**2, axis=1) / loss_scale_px**2)  # Cauchy IRLS weights
+    dp = f[obs_s, None, None] / z[:, None, None] * np.stack(
+        [np.stack([np.ones_like(z), np.zeros_like(z), -x[:, 0] / z], -1),
+         np.stack([np.zeros_like(z), np.ones_like(z), -x[:, 1] / z], -1)], 1)  # [O,2,3]
+    j_rot = -dp @ _skew(x)  # left perturbation R <- exp(w) R: dX = w x X = -[X]x w
+    basis = _tangent(d)
+    j_dir = dp @ rot[obs_s] @ basis[obs_n]  # [O,2,2]
+    wj = w[:, None, None]
+    j_rot[obs_s == 0] = 0.0  # frame 0's rotation is the world
+    h_cc = np.zeros((p, p))
+    blocks = np.zeros((s_count, 3, 3))
+    np.add.at(blocks, obs_s, np.einsum("oip,oiq->opq", wj * j_rot, j_rot))
+    for s in range(s_count):
+        h_cc[3 * s:3 * s + 3, 3 * s:3 * s + 3] = blocks[s]
+    g_c = np.zeros(p)
+    np.add.at(g_c, 3 * obs_s[:, None] + np.arange(3), np.einsum("oip,oi->op", wj * j_rot, res))
+    h_cp = np.zeros((n_count, p, 2))
+    rot_dir = np.einsum("oip,oiq->opq", wj * j_rot, j_dir)  # [O,3,2]
+    for i in range(3):
+        np.add.at(h_cp, (obs_n, 3 * obs_s + i), rot_dir[:, i])
+    if nf:
+        j_f = x[:, :2] / z[:, None]  # [O,2]
+        fcol = 3 * s_count + (np.zeros_like(obs_s) if shared else obs_s)
+        np.add.at(h_cc, (fcol, fcol), w * np.sum(j_f**2, axis=1))
+        rf = np.einsum("oip,oi->op", wj * j_rot, j_f)  # [O,3]
+        for i in range(3):
+            np.add.at(h_cc, (3 * obs_s + i, fcol), rf[:, i])
+            np.add.at(h_cc, (fcol, 3 * obs_s + i), rf[:, i])
+        np.add.at(g_c, fcol, w * np.sum(j_f * res, axis=1))
+        np.add.at(h_cp, (obs_n, fcol), np.einsum("oi,oiq->oq", w[:, None] * j_f, j_dir))
+    h_pp = np.zeros((n_count, 2, 2))
+    np.add.at(h_pp, obs_n, np.einsum("oip,oiq->opq", wj * j_dir, j_dir))
+    g_p = np.zeros((n_count, 2))
+    np.add.at(g_p, obs_n, np.einsum("oip,oi->op", wj * j_dir, res))
+    return h_cc, g_c, h_cp, h_pp, g_p, basis
 
 
 def _cost(res: np.ndarray, scale: float) -> float:

@@ -13,7 +13,8 @@ def make_report(
     """Report dict: lens, refine, focal_before_px / focal_after_px (the shot's median ``sqrt(fx * fy)``: VGGT's
     prediction, and the solved one), seconds; with bundle adjustment also camera_model, k1, k2, tracks_used,
     observations, outliers_rejected, mean_px / rmse_px (reprojection error over inlier observations) and
-    per_frame_px (mean error per frame, None where a frame kept no observation); with held-out tracks
+    per_frame_px (mean error per frame, None where a frame kept no observation), focal_sd_pct (the refined
+    focal's standard deviation in percent, the median over frames; None when the focal was held); with held-out tracks
     (``validation [S, N]`` plate px, NaN unseen, ``verdict.validation_errors``) validation_tracks,
     validation_px (their median reprojection error: robust to the outliers they keep) and
     per_frame_validation_px. ``solve`` adds verdict, reasons and check_frames (``verdict.judge``)."""
@@ -33,6 +34,7 @@ def make_report(
             mean_px=float(np.mean(err)),
             rmse_px=float(np.sqrt(np.mean(err**2))),
             per_frame_px=per_frame,
+            focal_sd_pct=None if adjusted.focal_sd is None else round(float(np.median(adjusted.focal_sd)) * 100, 3),
         )
     if adjusted is not None and validation is not None:
         seen = ~np.isnan(validation)
@@ -59,6 +61,8 @@ def summary_line(report: dict) -> str:
             line += f", k1 {report['k1']:.4f} k2 {report['k2']:.4f}"
         if report.get("validation_px") is not None:
             line += f"; held-out tracks {report['validation_px']:.3f} px"
+        if report.get("focal_sd_pct") is not None:
+            line += f"; focal +-{report['focal_sd_pct']:.2f} %"
     if report.get("skipped"):
         line += f"; {report['skipped']}"
     if report.get("verdict"):

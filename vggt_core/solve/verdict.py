@@ -20,6 +20,7 @@ MIN_FRAME_OBS = 8  # fewer inlier observations than this leave a frame's camera 
 MIN_SPREAD = 0.25  # inliers spanning less than this share of the frame (both axes) pin rotation badly
 MAX_MOVE_DEG = 10.0  # the adjuster turning a camera more than this off VGGT's prediction (a few degrees off) is news
 MIN_PARALLAX_DEG = 1.0  # median triangulation angle below this: depths are not measured (a nodal shot?)
+MAX_FOCAL_SD = 0.5  # percent: the focal's standard deviation beyond which the tracks do not pin the lens
 VALIDATION_RATIO = 2.0  # held-out error above this times the solve's own (plus 0.25 model px) fails to generalise
 MAX_MOVING_SHARE = 0.2  # more of the tracks than this rejected as moving: the static scene the solve rests on is thin
 
@@ -140,7 +141,8 @@ def judge(
     """``(verdict, reasons, check_frames)`` for a solve's report: ``failed`` when the adjustment was skipped or
     rejected, ``check`` with one line per doubt (held-out tracks reproject much worse than the solve's own,
     frames with too few or badly spread inliers, cameras turned far from VGGT's prediction, a focal at a
-    bound, too little parallax for free 3D points), else ``good``. ``check_frames``: plate frame numbers.
+    bound, a focal the tracks pin only loosely (its standard deviation over ``MAX_FOCAL_SD`` %), too little
+    parallax for free 3D points), else ``good``. ``check_frames``: plate frame numbers.
 
     adjusted: ``adjust.Adjusted`` (None when no adjustment stands); validation: ``[S,N]`` held-out errors (plate
     px, NaN unseen); rt_start [S,3,4]: VGGT's cameras; uv [S,N,2] observations; frame_numbers: the plate frame
@@ -188,6 +190,11 @@ def judge(
     ratio = report["focal_after_px"] / focal_start_px
     if not 0.55 <= ratio <= 1.8 or report["focal_after_px"] > 100 * max(w for w, _ in sizes):
         reasons.append(f"the focal length ended at a bound ({ratio:.2f}x VGGT's): the shot does not pin the lens")
+    sd = report.get("focal_sd_pct")
+    if sd is not None and sd > MAX_FOCAL_SD:
+        per = " per frame" if report["lens"] == "zoom" else ""
+        reasons.append(f"focal poorly constrained (+-{sd:.1f} %{per}): the tracks trade focal against depth; give "
+                       "the focal (--lens known) or track a shot with more parallax")
     parallax = parallax_deg(adjusted.extrinsics, adjusted.points, adjusted.seen)
     report["parallax_deg"] = round(parallax, 3)
     if report.get("motion", "free") == "free" and parallax < MIN_PARALLAX_DEG:
