@@ -198,3 +198,37 @@ def test_a_matte_folder_keeps_its_pixels_out_of_the_points_and_a_bad_one_fails_f
     reconstruct(tmp_path / "plate", ReconstructSettings(mask=str(tmp_path / "mattes"), mask_blank=True), engine)
     assert (engine.images[0, :, :, : w // 2 - 1] == 1.0).all() and (engine.images[0, :, :, w // 2 + 1:] < 1).any()
     assert (engine.images[1] < 1.0).any()
+
+
+def test_a_new_mask_re_solves_from_the_network_cache(tmp_path, tiny_model):
+    """Masks are solve settings: a new matte (or another matte folder) re-solves and re-filters the points
+    from the cached network output; only hiding masks from the network runs it again."""
+    import copy
+
+    from core_media import write_images
+
+    from vggt_core.engine import Engine
+    from vggt_core.pipeline import ReconstructSettings, reconstruct
+
+    write_images(tmp_path / "plate", ["plate.1001.png", "plate.1002.png"], size=(160, 120))
+    for name, cols in (("left", slice(0, 80)), ("right", slice(80, 160))):
+        (tmp_path / name).mkdir()
+        m = np.zeros((120, 160), np.uint8)
+        m[:, cols] = 255
+        _png(tmp_path / name / "m.1001.png", m)
+        _png(tmp_path / name / "m.1002.png", m)
+    from vggt_core.weights import save_checkpoint
+
+    engine = _Counting(Engine.from_model(copy.deepcopy(tiny_model)))
+    engine.model_id = str(save_checkpoint(tiny_model, tmp_path / "w.safetensors"))  # named weights: cacheable
+    cache_dir = tmp_path / "cache"
+    left = reconstruct(tmp_path / "plate", ReconstructSettings(mask=str(tmp_path / "left")), engine, cache_dir=cache_dir)
+    right = reconstruct(tmp_path / "plate", ReconstructSettings(mask=str(tmp_path / "right")), engine, cache_dir=cache_dir)
+    plain = reconstruct(tmp_path / "plate", ReconstructSettings(), engine, cache_dir=cache_dir)
+    assert engine.calls == 1  # one network run for three masks
+    w = left.model_size[1]
+    assert not left.valid[0][:, : w // 2 - 1].any() and right.valid[0][:, : w // 2 - 1].any()
+    assert not right.valid[0][:, w // 2 + 1:].any() and plain.masked is None
+    reconstruct(tmp_path / "plate", ReconstructSettings(mask=str(tmp_path / "left"), mask_blank=True), engine,
+                cache_dir=cache_dir)
+    assert engine.calls == 2  # the network saw the blanked pixels: its own key
