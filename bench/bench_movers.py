@@ -46,7 +46,7 @@ def run(shot, moving: np.ndarray, **kwargs) -> dict:
             "focal_err_pct": 100 * abs(float(out.intrinsics[0, 0, 0]) / shot.k[0, 0] - 1),
             "center_err": float(center_errors(ext, shot.extrinsics).max()),
             "rejected_movers": int(rejected[moving].sum()), "rejected_static": int(rejected[~moving].sum()),
-            "seconds": round(seconds, 2)}
+            "verdict": out.solve["verdict"], "reasons": out.solve["reasons"], "seconds": round(seconds, 2)}
 
 
 def main() -> None:
@@ -68,7 +68,8 @@ def main() -> None:
                   flush=True)
     out = Path(args.out)
     write_json(out.with_suffix(".json"), {"command": command_line(), "hardware": hardware("cpu"), "results": rows})
-    cell = lambda r: f"{r['rot_err_deg']:.3f} / {r['focal_err_pct']:.2f} / {r['center_err']:.4f}"  # noqa: E731
+    cell = lambda r: (f"{r['rot_err_deg']:.3f} / {r['focal_err_pct']:.2f} / {r['center_err']:.4f} "  # noqa: E731
+                      f"{r['verdict']}")
     header = ["mover motion", "share", "no mover", "mover, no mask, no rejection", "mover, rejection (default)",
               "rejected movers / static", "mover masked", "time s (rejection)"]
     table = [[r["motion"], f"{r['share']:.0%} ({r['movers']}/{r['tracks']})", cell(r["clean"]), cell(r["neither"]),
@@ -78,7 +79,7 @@ def main() -> None:
     text = (f"# Camera solve with a moving object (CPU)\n\n`{command_line()}` on {hw.get('cpu', '')} "
             f"({hw.get('cpu_cores', '')} cores); 24-frame dolly, 500 tracks, 0.5 px noise, 10 % outlier observations, "
             "shared lens, `--refine ba`. Cells: max rotation error deg / focal error % / max camera-centre error "
-            "(fraction of the path).\n\n" + md_table(header, table) + "\n")
+            "(fraction of the path), then the solve's verdict.\n\n" + md_table(header, table) + "\n")
     out.with_suffix(".md").write_text(text)
     print(text)
 
