@@ -15,7 +15,7 @@ from .datablocks import IMPORT_KEY, NAME_KEY, ROOT_KEY, import_id, seal_name
 
 # bpy.data collections that can hold datablocks an import creates.
 _KINDS = ("objects", "collections", "meshes", "cameras", "materials", "node_groups", "images", "movieclips",
-          "actions")
+          "actions", "masks")
 
 
 def owned(col: bpy.types.Collection) -> list[bpy.types.ID]:
