@@ -78,6 +78,16 @@ def test_mask_from_rejected_tracks_covers_them_and_goes_with_the_import(imported
     covered = inside[in_frame & rejected[None]].mean()
     static = inside[in_frame & ~ms.moving[None]].mean()
     assert covered >= 0.95 and static < 0.10, (covered, static)
+    # Drawn where the red markers are (Blender's Mask space, checked by its raster): on each frame, the
+    # rasterised outline spans the rejected observations grown by the margin (3 % of the width), to a pixel.
+    margin = 0.03 * W
+    for s, matte in enumerate(mattes):
+        obs = uv[s, seen[s] & rejected]
+        lo = np.maximum(obs.min(axis=0) - margin, 0.0)
+        hi = np.minimum(obs.max(axis=0) + margin, [W, H])
+        cols, rows = np.flatnonzero(matte.any(axis=0)), np.flatnonzero(matte.any(axis=1))
+        np.testing.assert_allclose([cols[0], rows[0]], lo - 0.5, atol=1.0)
+        np.testing.assert_allclose([cols[-1], rows[-1]], hi - 0.5, atol=1.0)
 
     assert sorted({int(k.co[0]) for fc in ours.animation_data.action.layers[0].strips[0].channelbag(
         ours.animation_data.action_slot).fcurves for k in fc.keyframe_points}) == timeline
