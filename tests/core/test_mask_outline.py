@@ -10,7 +10,11 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from mover_shots import make_mover_shot  # noqa: E402
-from vggt_blender.convert.mask_outline import cluster_tracks, outlines, padded_box, to_mask_coords  # noqa: E402
+from pure_convert import load_convert  # noqa: E402  (the extension's __init__ imports bpy)
+
+_mo = load_convert("mask_outline")
+cluster_tracks, outlines, padded_box, to_mask_coords = (
+    _mo.cluster_tracks, _mo.outlines, _mo.padded_box, _mo.to_mask_coords)
 
 
 def test_mask_coordinates_span_the_width_and_share_its_scale_upwards():
