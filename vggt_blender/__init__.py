@@ -10,12 +10,12 @@ import bpy
 
 from . import dependencies
 from .command_line import cli
-from .operators import cache_ops, export_ops, qc_ops, run_ops, setup_ops
+from .operators import cache_ops, export_ops, mask_ops, qc_ops, run_ops, setup_ops
 from .runs import gui_run, worker
 from .ui import panel, prefs, props
 
 _classes = (*prefs.classes, *props.classes, *run_ops.classes, *cache_ops.classes, *setup_ops.classes,
-            *export_ops.classes, *qc_ops.classes, *panel.classes)
+            *export_ops.classes, *qc_ops.classes, *mask_ops.classes, *panel.classes)
 _cli_handle = None
 
 

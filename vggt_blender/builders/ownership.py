@@ -15,7 +15,7 @@ from .datablocks import IMPORT_KEY, NAME_KEY, ROOT_KEY, import_id, seal_name
 
 # bpy.data collections that can hold datablocks an import creates.
 _KINDS = ("objects", "collections", "meshes", "cameras", "materials", "node_groups", "images", "movieclips",
-          "actions")
+          "actions", "masks")
 
 
 def owned(col: bpy.types.Collection) -> list[bpy.types.ID]:
@@ -86,8 +86,10 @@ def remove_import(col: bpy.types.Collection, heir: bpy.types.Collection | None =
             if new_parent is not None:  # an unparented root: its world matrix is its basis
                 obj.matrix_parent_inverse = new_parent.matrix_basis.inverted()
             obj.matrix_basis = world
-    bpy.data.batch_remove([idb for idb in ours if isinstance(idb, (bpy.types.Object, bpy.types.Collection))])
-    data = [idb for idb in ours if not isinstance(idb, (bpy.types.Object, bpy.types.Collection))]
+    # Our Mask (Mask From Rejected Tracks) goes too though the panel's Mask field uses it: removing clears that.
+    gone = (bpy.types.Object, bpy.types.Collection, bpy.types.Mask)
+    bpy.data.batch_remove([idb for idb in ours if isinstance(idb, gone)])
+    data = [idb for idb in ours if not isinstance(idb, gone)]
     while True:  # freeing a mesh frees its material's user, which frees the image's: repeat
         unused = [idb for idb in data if idb.users == 0]
         if not unused:

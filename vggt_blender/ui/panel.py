@@ -121,6 +121,7 @@ class VGGT_PT_main(bpy.types.Panel):
         if selected is not None:
             layout.operator("vggt.reimport", icon="FILE_REFRESH", text=f"Re-import '{selected.name}' from Cache")
             layout.operator("vggt.resolve", icon="CON_CAMERASOLVER", text=f"Re-solve '{selected.name}'")
+            layout.operator("vggt.mask_from_rejected", icon="MOD_MASK")  # around the red markers, for Re-solve
         setup_ops.draw_panel(layout, context)
         export_ops.draw_panel(layout, context)
 
