@@ -122,24 +122,29 @@ def _state(clip) -> dict:
             "timing": (clip.frame_start, clip.frame_offset)}
 
 
-@pytest.mark.parametrize("animated_camera", [True, False], ids=["camera-background", "movie-plate"])
-def test_the_artists_tracked_clip_is_untouched_by_import_reimport_rollback_and_removal(
-        tmp_path, monkeypatch, animated_camera):
-    """With the animated camera the artist's clip (same file, same timing) becomes its background, so the
-    markers' clip candidate is the artist's; without one, the plate's movie file is the artist's clip's."""
+def _artists_clip_and_a_solve_of_its_movie(tmp_path):
+    """An empty factory scene with the artist's tracked, calibrated clip of an 8-frame movie; returns
+    ``(clip, its state, a solved Reconstruction of that movie)``."""
     from ext_helpers import write_video
-
-    from vggt_blender import convert
-    from vggt_blender.builders import import_reconstruction, ownership, scene as scene_mod
 
     pytest.importorskip("av", reason="PyAV encodes the test video")
     bpy.ops.wm.read_factory_settings(use_empty=True)
     movie = str(write_video(tmp_path / "plate.mp4", [5 * i for i in range(8)], (64, 36)))
     artist = _artist_clip(movie)
-    before = _state(artist)
     shot = make_shot("orbit", frames=8, tracks=30, size=(64, 36), focal_px=48.0, noise_px=0.01, outliers=0.0)
     recon = solve(shot_recon(shot), lens="shared", refine="ba")
-    recon = replace(recon, frames=[replace(f, source=movie) for f in recon.frames])
+    return artist, _state(artist), replace(recon, frames=[replace(f, source=movie) for f in recon.frames])
+
+
+@pytest.mark.parametrize("animated_camera", [True, False], ids=["camera-background", "movie-plate"])
+def test_the_artists_tracked_clip_is_untouched_by_import_reimport_rollback_and_removal(
+        tmp_path, monkeypatch, animated_camera):
+    """With the animated camera the artist's clip (same file, same timing) becomes its background, so the
+    markers' clip candidate is the artist's; without one, the plate's movie file is the artist's clip's."""
+    from vggt_blender import convert
+    from vggt_blender.builders import import_reconstruction, ownership, scene as scene_mod
+
+    artist, before, recon = _artists_clip_and_a_solve_of_its_movie(tmp_path)
     settings = convert.ImportSettings(point_cloud=False, depth_proxies=False, track_markers=True,
                                       animated_camera=animated_camera)
     scene = bpy.context.scene
@@ -186,19 +191,10 @@ def test_lens_onto_my_clip_is_lent_and_given_back(tmp_path, monkeypatch):
     """With the option on, the artist's clip gets the solved lens (its tracks stay); a failed import, a re-import
     without the option and a removal each put back exactly the lens the artist had, and a change the artist
     made to the lens after the import is theirs to keep."""
-    from ext_helpers import write_video
-
     from vggt_blender import convert
     from vggt_blender.builders import import_reconstruction, ownership, scene as scene_mod
 
-    pytest.importorskip("av", reason="PyAV encodes the test video")
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    movie = str(write_video(tmp_path / "plate.mp4", [5 * i for i in range(8)], (64, 36)))
-    artist = _artist_clip(movie)
-    before = _state(artist)
-    shot = make_shot("orbit", frames=8, tracks=30, size=(64, 36), focal_px=48.0, noise_px=0.01, outliers=0.0)
-    recon = solve(shot_recon(shot), lens="shared", refine="ba")
-    recon = replace(recon, frames=[replace(f, source=movie) for f in recon.frames])
+    artist, before, recon = _artists_clip_and_a_solve_of_its_movie(tmp_path)
     lend = convert.ImportSettings(point_cloud=False, depth_proxies=False, track_markers=True,
                                   lens_to_artist_clip=True)
     scene = bpy.context.scene
