@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -222,50 +223,70 @@ def _image_buf(array: np.ndarray):
     return buf
 
 
+def undistorted_name(frame: FrameInfo, number: int) -> str:
+    """The file name ``write_undistorted_plate`` gives ``frame`` at plate frame ``number``:
+    ``undistorted.<number:04d>.exr`` for EXR and DPX stills (float, values kept), ``.png`` for other stills
+    (their bit depth kept) and video frames (decoded sRGB, 8-bit)."""
+    from .frames import OIIO_EXTENSIONS
+
+    hdr = frame.timestamp is None and Path(frame.source).suffix.lower() in OIIO_EXTENSIONS
+    return f"undistorted.{int(number):04d}{'.exr' if hdr else '.png'}"
+
+
 def write_undistorted_plate(directory: str | Path, frames: Sequence[FrameInfo], lens: LensPackage,
-                            numbers: Sequence[int], progress: Callable[[float], None] | None = None) -> list[Path]:
+                            numbers: Sequence[int], progress: Callable[[float], None] | None = None,
+                            keep_existing: bool = False) -> list[Path]:
     """Each of ``frames`` (``FrameInfo``) undistorted onto the overscan canvas, as
-    ``directory/undistorted.<number:04d>.<ext>`` for ``numbers`` (the plate frame numbers).
+    ``directory/undistorted_name(frame, number)`` for ``numbers`` (the plate frame numbers). Returns the
+    paths, in the order of ``frames``.
 
     Warped with OpenImageIO's ``ImageBufAlgo.st_warp`` and the undistort ST-map (``flip_t``: Nuke's
-    bottom-up v). EXR and DPX stills become float EXR (values kept); other stills keep their bit depth as PNG; video
-    frames (decoded sRGB) become 8-bit PNG. progress: called with the fraction done (0..1).
+    bottom-up v). progress: called with the fraction done (0..1); an exception it raises (a cancel) stops the
+    writing. keep_existing: frames whose file already exists are not written again (a folder named after the
+    lens and the plate, ``convert.undistorted``, holds the same pixels).
     """
     import OpenImageIO as oiio
 
     from .errors import InputError
-    from .frames import OIIO_EXTENSIONS, iter_frames
+    from .frames import iter_frames
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     st = _image_buf(undistort_stmap(lens))
     written: list[Path] = []
 
-    def warp(src, number: int, ext: str) -> None:
+    paths = [d / undistorted_name(f, n) for f, n in zip(frames, numbers)]
+    todo = [i for i, p in enumerate(paths) if not (keep_existing and p.is_file())]
+    done = len(frames) - len(todo)
+
+    def warp(src, i: int) -> None:
+        nonlocal done
         # the ST-map's window with all of the plate's channels (st.roi alone has the map's 2: blue was lost)
         roi = oiio.ROI(st.roi.xbegin, st.roi.xend, st.roi.ybegin, st.roi.yend, 0, 1, 0, src.nchannels)
         out = oiio.ImageBufAlgo.st_warp(src, st, filtername="catmull-rom", flip_t=True, roi=roi)
         if out.has_error:
-            raise InputError(f"cannot undistort frame {number}: {out.geterror()}")
-        path = d / f"undistorted.{int(number):04d}{ext}"
-        if not out.write(str(path)):
-            raise OSError(f"cannot write {path}: {out.geterror()}")
-        written.append(path)
+            raise InputError(f"cannot undistort frame {numbers[i]}: {out.geterror()}")
+        part = paths[i].with_name(paths[i].name + ".part")  # never a half-written frame under the real name
+        if not out.write(str(part), fileformat=paths[i].suffix[1:]):
+            raise OSError(f"cannot write {paths[i]}: {out.geterror()}")
+        os.replace(part, paths[i])
+        done += 1
         if progress is not None:
-            progress(len(written) / len(frames))
+            progress(done / len(frames))
 
     videos = []
-    for f, n in zip(frames, numbers):
+    for i in todo:
+        f = frames[i]
         if f.timestamp is not None:
-            videos.append((f, n))
+            videos.append(i)
             continue
         src = oiio.ImageBuf(f.source)
         if src.has_error or (src.spec().width, src.spec().height) != (lens.width, lens.height):
             raise InputError(f"cannot undistort {f.source}: not a {lens.width}x{lens.height} image")
-        warp(src, n, ".exr" if Path(f.source).suffix.lower() in OIIO_EXTENSIONS else ".png")
-    for pos, pixels in iter_frames([f for f, _ in videos]):
-        warp(_image_buf(pixels), videos[pos][1], ".png")
-    return written
+        warp(src, i)
+    for pos, pixels in iter_frames([frames[i] for i in videos]):
+        warp(_image_buf(pixels), videos[pos])
+    return paths
 
 
 def export_lens(directory: str | Path, recon: Reconstruction, numbers: Sequence[int], plate: bool = False,

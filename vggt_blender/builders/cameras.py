@@ -1,12 +1,14 @@
 """Camera objects: one static camera per reconstructed frame and one animated (matchmove) camera."""
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import bpy
 import numpy as np
 
-from ..convert import BlenderCamera, PlateSettings, frame_labels, movie_plate_start, sequence_plate_anchor
+from ..convert import (BlenderCamera, PlateSettings, UndistortedPlate, frame_labels, movie_plate_start,
+                       sequence_plate_anchor)
 from .datablocks import Ledger, fcurve_ensure, load_clip, load_image, new_object, set_keys
 
 
@@ -94,12 +96,17 @@ def build_animated_camera(
     plate: PlateSettings | None = None,
     interpolation: str = "LINEAR",
     scale: float = 1.0,
+    undistorted: UndistortedPlate | None = None,
 ) -> bpy.types.Object:
     """A camera keyed at ``timeline[i]`` with frame i's pose (location + XYZ Euler, flip-free) and,
     when they vary, lens and shifts; custom properties ``vggt_reconstructed_frames`` (the keyed timeline
     frames) and ``vggt_interpolated_frames`` (how many frames between the first and last key have none).
     The plate (movie clip or image sequence) is its background, placed
-    so frame i's footage shows at ``timeline[i]``."""
+    so frame i's footage shows at ``timeline[i]``.
+
+    With ``undistorted`` (its files written) ``cams`` are the overscan cameras (``convert.overscan_camera``):
+    the undistorted plate is the background shown, the plate a second one, hidden (to compare), and the
+    camera says so in ``vggt_overscan`` = [Wo, Ho, W, H] (canvas and plate pixels)."""
     from mathutils import Matrix
 
     data = ledger.add(bpy.data.cameras.new(f"{name} camera"))
@@ -134,9 +141,45 @@ def build_animated_camera(
             path = "lens" if attr == "lens_mm" else attr
             set_keys(fcurve_ensure(data, path, 0, ledger, share=obj), tl, vals, interpolation)
 
+    if undistorted is not None:
+        _attach_undistorted(ledger, data, undistorted, name)
+        obj[OVERSCAN_KEY] = [*undistorted.lens.overscan_size(), undistorted.lens.width, undistorted.lens.height]
     if plate is not None:
         _attach_plate(ledger, data, plate, frames, timeline, name)
+        if undistorted is not None and len(data.background_images) > 1:
+            data.background_images[-1].show_background_image = False
     return obj
+
+
+OVERSCAN_KEY = "vggt_overscan"
+UNDISTORTED_KEY = "vggt_undistorted"  # on the undistorted plate's Image: not the plate itself
+
+
+def _attach_undistorted(ledger: Ledger, cam: bpy.types.Camera, und: UndistortedPlate, name: str) -> None:
+    """The undistorted plate (files named by timeline frame) as ``cam``'s background, file n at frame n."""
+    from vggt_core.lens_package import undistorted_name
+
+    first = os.path.join(und.folder, undistorted_name(und.frames[0], und.numbers[0]))
+    img = load_image(ledger, first, reuse=False)
+    if img is None:
+        raise OSError(f"cannot load the undistorted plate {first}")
+    img.name = f"{name} undistorted plate"
+    img.source = "SEQUENCE"
+    img[UNDISTORTED_KEY] = und.folder
+    bg = _add_background(cam)
+    bg.source = "IMAGE"
+    bg.image = img
+    iu = bg.image_user
+    # Blender shows file number (f - frame_start + 1 + frame_offset) at timeline frame f: n at n.
+    iu.frame_start, iu.frame_offset = und.numbers[0], und.numbers[0] - 1
+    iu.frame_duration = und.numbers[-1] - und.numbers[0] + 1
+    iu.use_auto_refresh = True
+
+
+def undistorted_background(cam: bpy.types.Object) -> bpy.types.CameraBackgroundImage | None:
+    """The animated camera's undistorted plate background (``build_animated_camera``), or None."""
+    return next((bg for bg in cam.data.background_images
+                 if bg.source == "IMAGE" and bg.image is not None and UNDISTORTED_KEY in bg.image), None)
 
 
 def _attach_plate(ledger: Ledger, cam: bpy.types.Camera, plate: PlateSettings, frames: Sequence,

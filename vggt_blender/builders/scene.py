@@ -203,9 +203,15 @@ def import_reconstruction(
             cam_col = _child_collection(ledger, col, f"{name} cameras")
             frame_cam_objs = build_frame_cameras(ledger, cams, recon.frames, cam_col, root, name, settings.scale)
         anim = None
+        anim_cams = cams
+        und = convert.undistorted_plate(recon, settings, scene.frame_start, settings.undistorted_dir)
+        if und is not None:
+            und.write()  # a no-op after a run: its worker wrote them
+            anim_cams = [convert.overscan_camera(c, recon.intrinsics[i], recon.extrinsics[i], und.lens)
+                         for i, c in enumerate(cams)]
         if settings.animated_camera:
-            anim = build_animated_camera(ledger, cams, timeline, col, root, name, recon.frames, plate,
-                                         settings.camera_interpolation, settings.scale)
+            anim = build_animated_camera(ledger, anim_cams, timeline, col, root, name, recon.frames, plate,
+                                         settings.camera_interpolation, settings.scale, und)
         if settings.track_markers:
             _track_markers(ledger, anim, recon, plate, timeline, name, settings)
         size = convert.camera_display_size(recon)
@@ -232,11 +238,11 @@ def import_reconstruction(
 
         if settings.set_scene:
             fps = plate.fps if plate is not None else None
-            if fps is None and anim is not None and anim.data.background_images:
-                clip = anim.data.background_images[0].clip
-                fps = float(clip.fps) if clip is not None and getattr(clip, "fps", 0) else None
+            clips = [bg.clip for bg in anim.data.background_images if bg.clip is not None] if anim else []
+            if fps is None and clips:
+                fps = float(clips[0].fps) if getattr(clips[0], "fps", 0) else None
             active = anim or (frame_cam_objs[0] if frame_cam_objs else None)
-            changes = _configure_scene(scene, cams[0], timeline, active, fps,
+            changes = _configure_scene(scene, (anim_cams if anim else cams)[0], timeline, active, fps,
                                        plate.strip if plate is not None else None)
             col["vggt_scene_changes"] = "; ".join(changes)
     except BaseException:

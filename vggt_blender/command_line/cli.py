@@ -28,6 +28,7 @@ from vggt_core.frame_numbers import interpolated_frames
 from vggt_core.solve.graph import write_error_graph
 from vggt_core.solve.report import summary_line
 
+from ..builders.cameras import UNDISTORTED_KEY, undistorted_background
 from ..convert import ImportSettings
 from ..runs import runs, worker
 from . import manifest_cli, scene_cli
@@ -69,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--name", help="collection name (default: from the source)")
     i.add_argument("--no-cameras", action="store_true", help="no per-frame cameras")
     i.add_argument("--no-animated-camera", action="store_true", help="no animated camera")
+    i.add_argument("--no-undistorted-plate", action="store_true", help="with solved distortion, keep the animated "
+                   "camera plate-sized over the distorted plate (default: the overscan camera over the plate "
+                   "undistorted into OUT's folder, vggt_undistorted/)")
     i.add_argument("--no-points", action="store_true", help="no point cloud")
     i.add_argument("--no-proxies", action="store_true", help="no depth proxy meshes")
     i.add_argument("--proxy-every", type=int, default=5, metavar="N", help="a depth proxy every N-th frame")
@@ -151,8 +155,11 @@ def _plan(args: argparse.Namespace) -> runs.RunPlan:
         scale=args.scale,
         frame_start_at=args.frame_start,
         locators=args.locators,
+        undistorted_plate=not args.no_undistorted_plate,
+        undistorted_dir=os.path.join(os.path.dirname(out), "vggt_undistorted"),
     )
-    return runs.RunPlan(job, settings, args.name)
+    # the scene's first frame is read at import (a --into file's may differ: the import then writes the plate)
+    return runs.planned(job, settings, args.name, scene_frame_start=1)
 
 
 def _error(message: str, started: float) -> int:
@@ -235,6 +242,10 @@ def main(argv: list[str]) -> int:
     summary = {"frames": len(final[1].frames), "frame_numbers": numbers,
                "interpolated_frames": interpolated_frames(numbers), "timings_s": {k: round(v, 3) for k, v in final[1].timings.items()},
                "files": [os.path.abspath(p) for p in (out, args.render, graph) if p] + exported}
+    anim = next((o for o in col.all_objects if o.type == "CAMERA" and "vggt_frame" not in o), None)
+    undistorted = undistorted_background(anim) if anim is not None else None
+    if undistorted is not None:  # the folder the animated camera's background reads
+        summary["undistorted_plate"] = undistorted.image[UNDISTORTED_KEY]
     if args.export_lens:
         with open(os.path.join(os.path.abspath(args.export_lens), "lens.json"), encoding="utf-8") as fh:
             summary["lens"] = json.load(fh)

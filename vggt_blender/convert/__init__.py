@@ -11,7 +11,7 @@ Frames of reference:
   ``Reconstruction`` convention, also Blender's). So no half-pixel shift appears anywhere here.
 
 Modules by subject: ``settings``, ``cameras``, ``timeline`` (plate and timeline frames), ``names``,
-``points``, ``proxies`` (colour transfer functions come from ``vggt_core.colour``, plate frame numbers from
+``points``, ``proxies``, ``undistorted`` (the undistorted plate and overscan camera) (colour transfer functions come from ``vggt_core.colour``, plate frame numbers from
 ``vggt_core.frame_numbers``); ``setup`` (floor, origin, scale), ``chan`` (Nuke camera files) and ``nuke_script``
 (the Nuke QC script) are used as modules. Every other public name is re-exported here.
 """
@@ -27,6 +27,7 @@ from .points import PointArrays, confidence_rank, point_arrays, point_cloud_arra
 from .proxies import ProxyMesh, depth_proxy_mesh, model_to_original_uv, proxy_frame_indices
 from .settings import INTERPOLATIONS, ImportSettings, PlateSettings
 from .timeline import default_plate, movie_plate_start, sequence_plate_anchor, timeline_frames
+from .undistorted import UndistortedPlate, overscan_camera, undistorted_plate
 
 __all__ = [
     "Z_UP", "BlenderCamera", "camera_display_size", "camera_matrix_world", "clip_range", "frame_cameras",
@@ -34,5 +35,5 @@ __all__ = [
     "frame_labels", "max_name_bytes", "safe_name", "PointArrays", "confidence_rank", "point_arrays", "point_cloud_arrays", "ProxyMesh",
     "depth_proxy_mesh", "model_to_original_uv", "proxy_frame_indices", "INTERPOLATIONS", "ImportSettings",
     "PlateSettings", "default_plate", "file_number", "image_sequence_offset", "movie_plate_start",
-    "sequence_plate_anchor", "timeline_frames",
+    "sequence_plate_anchor", "timeline_frames", "UndistortedPlate", "overscan_camera", "undistorted_plate",
 ]

@@ -65,6 +65,10 @@ class ImportSettings:
     lens_to_artist_clip: with ``track_markers`` and one lens for the shot, the solved lens also onto the
         tracking camera of the artist's own clip of the plate. Its values before are kept and come back when
         the import fails, is removed, or is re-imported without this (``builders.clip_lens``).
+    undistorted_plate: with solved distortion, the animated camera is the pinhole camera on the lens's overscan
+        canvas (render resolution and sensor enlarged) over the plate undistorted onto that canvas
+        (``convert.undistorted``), written under ``undistorted_dir``; off, or without a folder: the plate-sized
+        camera over the distorted plate.
     """
 
     per_frame_cameras: bool = True
@@ -90,6 +94,8 @@ class ImportSettings:
     locators: int = 300
     track_markers: bool = False
     lens_to_artist_clip: bool = False
+    undistorted_plate: bool = True
+    undistorted_dir: str = ""
 
     def __post_init__(self) -> None:
         if self.camera_interpolation not in INTERPOLATIONS:

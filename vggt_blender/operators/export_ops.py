@@ -18,6 +18,7 @@ import numpy as np
 from bpy.props import BoolProperty, StringProperty
 from mathutils import Matrix
 
+from ..builders.cameras import OVERSCAN_KEY, UNDISTORTED_KEY
 from ..builders.locators import LOCATOR_KEY
 from ..convert import ImportSettings, chan
 from ..convert import setup as su
@@ -127,14 +128,25 @@ def _baked_camera(scene: bpy.types.Scene, cam: bpy.types.Object, frames: range) 
 
 
 def _frame_metadata(obj: bpy.types.Object, cam: bpy.types.Object) -> None:
-    """Say on ``obj`` which frames ``cam`` reconstructed and which it interpolates, as text custom properties
-    (Alembic and USD write them as user properties, FBX with ``use_custom_props``): ``vggt_reconstructed_frames``
-    and ``vggt_interpolated_frames`` as space-separated frame numbers."""
+    """Say on ``obj`` which frames ``cam`` reconstructed and which it interpolates, and the image it is the camera
+    of, as text custom properties (Alembic and USD write them as user properties, FBX with ``use_custom_props``):
+    ``vggt_reconstructed_frames`` and ``vggt_interpolated_frames`` as space-separated frame numbers,
+    ``vggt_canvas`` "overscan WoxHo of plate WxH" (the undistorted overscan camera) or "plate WxH"."""
     from vggt_core.frame_numbers import interpolated_frames
 
+    obj["vggt_canvas"] = canvas_of(cam)
     keyed = [int(f) for f in cam.get("vggt_reconstructed_frames", ())]
     obj["vggt_reconstructed_frames"] = " ".join(map(str, keyed))
     obj["vggt_interpolated_frames"] = " ".join(map(str, interpolated_frames(keyed)))
+
+
+def canvas_of(cam: bpy.types.Object) -> str:
+    """What image ``cam`` frames: "overscan WoxHo of plate WxH" (``builders.cameras.OVERSCAN_KEY``) or "plate WxH"."""
+    if OVERSCAN_KEY in cam:
+        wo, ho, w, h = (int(v) for v in cam[OVERSCAN_KEY])
+        return f"overscan {wo}x{ho} of plate {w}x{h}"
+    w, h = (int(v) for v in cam.get("vggt_resolution", (0, 0)))
+    return f"plate {w}x{h}"
 
 
 def _write_with_blender(path: str, ext: str, frames: range) -> None:
@@ -167,7 +179,8 @@ def plate_of(cam: bpy.types.Object) -> tuple[str, int]:
     numbered image sequence (``shot.####.png``) or a movie (frames from 1). ValueError without a plate."""
     import re
 
-    bgs = [b for b in cam.data.background_images if (b.source == "IMAGE" and b.image) or (b.source == "MOVIE_CLIP" and b.clip)]
+    bgs = [b for b in cam.data.background_images if (b.source == "IMAGE" and b.image and UNDISTORTED_KEY not in b.image)
+           or (b.source == "MOVIE_CLIP" and b.clip)]
     if not bgs:
         raise ValueError("the animated camera has no plate (a movie or numbered images) for the Nuke script")
     bg = bgs[0]
@@ -186,7 +199,11 @@ def write_nk(path: str, scene: bpy.types.Scene, cam: bpy.types.Object, frames: r
 
     mats, lens_mm = sample_camera(scene, cam, frames)
     plate, file_at_zero = plate_of(cam)
-    text = nuke_script.nk_text(list(frames), mats, lens_mm, cam.data.sensor_width, plate, file_at_zero + frames.start,
+    sensor = cam.data.sensor_width  # the script's camera is given for the plate and renders on the overscan canvas
+    if OVERSCAN_KEY in cam:
+        wo, _, w, _ = (int(v) for v in cam[OVERSCAN_KEY])
+        sensor *= w / wo
+    text = nuke_script.nk_text(list(frames), mats, lens_mm, sensor, plate, file_at_zero + frames.start,
                                (lens.width, lens.height), stmap, lens.overscan_size())
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)

@@ -21,6 +21,7 @@ import numpy as np
 from bpy.props import StringProperty
 
 from ..builders import qc_overlay
+from ..builders.cameras import undistorted_background
 from ..builders.datablocks import Ledger
 from ..builders.locators import LOCATOR_KEY
 from ..convert import qc
@@ -96,8 +97,14 @@ def _marker_points(root: bpy.types.Object) -> np.ndarray:
 
 def _plate_image(ledger: Ledger, root: bpy.types.Object, cam: bpy.types.Object, recon: "Reconstruction | None",
                  folder: str) -> tuple[bpy.types.Image, dict, tuple[float, float, float, float]]:
-    """(image, image-user settings, UV crop) of the plate to render over: the undistorted plate (written to
-    ``folder``) when the lens has distortion, else the camera's background plate."""
+    """(image, image-user settings, UV crop) of the plate to render over: the overscan camera's undistorted
+    background; else the undistorted plate (written to ``folder``, cropped to the plate's part of the canvas)
+    when the lens has distortion; else the camera's background plate."""
+    bg = undistorted_background(cam)
+    if bg is not None:  # the overscan camera over the import's own undistorted plate: the whole canvas
+        iu = bg.image_user
+        return bg.image, {"frame_start": iu.frame_start, "frame_offset": iu.frame_offset,
+                          "frame_duration": iu.frame_duration}, (0.0, 0.0, 1.0, 1.0)
     try:
         lens = export_ops.lens_of(root, recon)
     except ValueError:  # no stored lens and no cache: the plate as it is

@@ -144,7 +144,8 @@ class VGGT_OT_reimport(bpy.types.Operator):
             self.report({"ERROR"}, f"Cache file not found: {cache_path}")
             return {"CANCELLED"}
         stored = ImportSettings.from_json(old["vggt_settings"])
-        settings = import_settings(context.scene.vggt, stored.plate) if self.use_panel_settings else stored
+        settings = (import_settings(context.scene.vggt, stored.plate, runs.undistorted_dir())
+                    if self.use_panel_settings else stored)
         try:
             recon = cache.load(cache_path)
         except VGGTError as err:
@@ -193,7 +194,8 @@ def resolve_plan(context: bpy.types.Context, col: bpy.types.Collection) -> runs.
     job = worker.Job(inputs=(), settings=settings, engine=addon.engine_spec(context),
                      cache_dir=os.path.dirname(path), frames=frames, network=False)
     stored = ImportSettings.from_json(col["vggt_settings"])
-    return runs.RunPlan(job, import_settings(context.scene.vggt, stored.plate), col.name, replaces=col.session_uid)
+    return runs.planned(job, import_settings(context.scene.vggt, stored.plate, runs.undistorted_dir()), col.name,
+                        context.scene.frame_start, replaces=col.session_uid)
 
 
 class VGGT_OT_unload_model(bpy.types.Operator):

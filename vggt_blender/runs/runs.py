@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import bpy
@@ -34,6 +34,19 @@ class RunPlan:
     import_settings: ImportSettings
     name: str | None = None
     replaces: int | None = None
+
+
+def planned(job: worker.Job, settings: ImportSettings, name: str | None, scene_frame_start: int,
+            replaces: int | None = None) -> RunPlan:
+    """A RunPlan whose worker, after the run, also writes the undistorted plate the import of ``settings``
+    will show (``convert.undistorted``; ``scene_frame_start``: the scene's first frame), so that slow step
+    runs off the main thread, with progress and Cancel."""
+    return RunPlan(replace(job, undistort=(settings, scene_frame_start)), settings, name, replaces)
+
+
+def undistorted_dir() -> str:
+    """Where imports put undistorted plates: ``undistorted/`` in ``default_cache_dir()``."""
+    return os.path.join(default_cache_dir(), "undistorted")
 
 
 def default_cache_dir() -> str:
@@ -67,7 +80,7 @@ def plan_from_scene(context: bpy.types.Context) -> RunPlan:
         cache_dir=default_cache_dir() if addon.cache_results(context) else None,
         masks=masks,
     )
-    return RunPlan(job, import_settings(props, src.plate), name)
+    return planned(job, import_settings(props, src.plate, undistorted_dir()), name, context.scene.frame_start)
 
 
 def scene_masks(scene: bpy.types.Scene, props: Any, src: Any) -> tuple[tuple | None, dict[str, Any]]:

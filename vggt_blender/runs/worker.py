@@ -70,6 +70,8 @@ class Job:
         and a missing network output is an error.
     masks: per reconstructed frame a plate-resolution [H, W] bool mask (True = keep out), rasterised on the
         main thread (``runs.scene_masks``; ``settings.mask`` names their digest), or None.
+    undistort: (``ImportSettings``, the scene's first frame) of the import that follows: after the run the
+        undistorted plate it will show is written (stage "Undistorting plate", ``convert.undistorted``), or None.
     """
 
     inputs: str | tuple[str, ...]
@@ -79,6 +81,7 @@ class Job:
     frames: tuple[Any, ...] | None = None
     network: bool = True
     masks: tuple | None = None
+    undistort: tuple | None = None
 
 
 _engine: Any = None
@@ -195,6 +198,8 @@ def run_job(job: Job, post: Post, cancel: Callable[[], bool] | None = None) -> N
                 raise Cancelled("Cancelled")
         recon = reconstruct_frames(infos, job.settings, engine, progress=progress, cancel=cancel,
                                    cache_dir=job.cache_dir, network=job.network, masks=job.masks)
+        if job.undistort is not None:
+            _undistort(recon, *job.undistort, progress, cancel)
         path = cache_path(job.cache_dir, infos, engine, job.settings) if job.cache_dir else None
         post(("done", recon, str(path) if path is not None and path.is_file() else None))
     except Cancelled as err:
@@ -206,6 +211,24 @@ def run_job(job: Job, post: Post, cancel: Callable[[], bool] | None = None) -> N
     except Exception as err:  # a bug: keep Blender alive, show one line, print the traceback
         traceback.print_exc(file=sys.stderr)
         post(("error", f"Internal error ({type(err).__name__}): {one_line(err)}; see the system console"))
+
+
+def _undistort(recon: Any, settings: Any, scene_frame_start: int, progress: Callable[[str, float], None],
+               cancel: Callable[[], bool] | None) -> None:
+    """Write the undistorted plate the import of ``recon`` with ``settings`` will show (if any)."""
+    from ..convert import undistorted_plate
+
+    und = undistorted_plate(recon, settings, scene_frame_start, settings.undistorted_dir)
+    if und is None:
+        return
+
+    def step(fraction: float) -> None:
+        if cancel is not None and cancel():
+            raise Cancelled("Cancelled")
+        progress("Undistorting plate", fraction)
+
+    step(0.0)
+    und.write(step)
 
 
 class Worker(threading.Thread):

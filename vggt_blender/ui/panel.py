@@ -74,7 +74,11 @@ class VGGT_PT_main(bpy.types.Panel):
         box = col.box()
         box.label(text="Import")
         box.prop(props, "import_cameras")
-        box.prop(props, "import_animated_camera")
+        row = box.row()
+        row.prop(props, "import_animated_camera")
+        sub = row.row()
+        sub.enabled = props.import_animated_camera and props.refine and props.distortion != "none"
+        sub.prop(props, "undistorted_plate")
         row = box.row()
         row.prop(props, "import_points")
         sub = row.row()

@@ -125,6 +125,10 @@ class VGGTSceneProps(PropertyGroup):
     import_cameras: BoolProperty(name="Per-Frame Cameras", default=True, description="One camera per frame")
     import_animated_camera: BoolProperty(name="Animated Camera", default=True,
                                          description="One camera keyed on the frames' timeline positions")
+    undistorted_plate: BoolProperty(name="Undistorted Plate", default=True,
+                                    description="With solved distortion: the animated camera over the plate "
+                                                "undistorted onto the lens's overscan canvas (render size and "
+                                                "sensor enlarged), written next to the cache")
     import_points: BoolProperty(name="Point Cloud", default=True)
     point_source: EnumProperty(name="Points From", items=POINT_SOURCES, default="depth")
     import_proxies: BoolProperty(name="Depth Proxies", default=True, description="Textured meshes from the depth maps")
@@ -168,8 +172,9 @@ def end_run(state: VGGTRunState, message: str) -> None:
     state.last_message = message
 
 
-def import_settings(props: VGGTSceneProps, plate: PlateSettings | None) -> ImportSettings:
-    """The frozen ``ImportSettings`` for the panel state ``props`` (``scene.vggt``) and ``plate``.
+def import_settings(props: VGGTSceneProps, plate: PlateSettings | None, undistorted_dir: str = "") -> ImportSettings:
+    """The frozen ``ImportSettings`` for the panel state ``props`` (``scene.vggt``) and ``plate``; the
+    undistorted plate (with solved distortion) goes under ``undistorted_dir``.
 
     A module function, not a method: a Python method on a registered PropertyGroup makes the
     Blender 4.2 bpy module crash at exit.
@@ -188,6 +193,8 @@ def import_settings(props: VGGTSceneProps, plate: PlateSettings | None) -> Impor
         frame_start_at=props.frame_numbers_start if props.frame_numbers == "START" else None,
         track_markers=props.refine and props.track_markers,
         lens_to_artist_clip=props.refine and props.track_markers and props.lens_to_my_clip,
+        undistorted_plate=props.undistorted_plate,
+        undistorted_dir=undistorted_dir,
     )
 
 

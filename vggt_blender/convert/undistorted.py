@@ -1,0 +1,125 @@
+"""The undistorted plate behind the animated camera, and the overscan camera that sees it (no bpy).
+
+With solved distortion the animated camera is the pinhole camera of the lens package
+(``vggt_core.lens_package``) on its overscan canvas: the render resolution is the canvas ``Wo x Ho`` and the
+sensor is enlarged by ``Wo / W`` (focal length in mm unchanged), so CG rendered through it covers every
+undistorted plate pixel and redistorts (``stmap_redistort.exr``) without black edges. Its background is the
+plate undistorted onto that canvas, one file per plate frame from the first reconstructed frame to the last
+(interpolated frames too), named by the timeline frame it shows at.
+
+The files go into a folder named after the lens and the plate frames (``UndistortedPlate.folder``): the same
+solve of the same plate finds them already written, and a different one never overwrites them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .cameras import BlenderCamera, opencv_to_blender_camera
+from .settings import ImportSettings
+from .timeline import default_plate, movie_plate_start, sequence_plate_anchor, timeline_frames
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from vggt_core.lens_package import LensPackage
+    from vggt_core.reconstruction import FrameInfo, Reconstruction
+
+
+@dataclass(frozen=True)
+class UndistortedPlate:
+    """Which plate frames to undistort, where, and on which timeline frames.
+
+    folder: absolute folder of the files. frames: ``FrameInfo`` of every plate frame from the first
+    reconstructed one to the last (a numbered sequence's dropped files left out). numbers: [F] the timeline
+    frame each shows at (the import's plate frame numbers; the file's number). lens: the shot's lens.
+    """
+
+    folder: str
+    frames: tuple["FrameInfo", ...]
+    numbers: tuple[int, ...]
+    lens: "LensPackage"
+
+    def write(self, progress: "Callable[[float], None] | None" = None) -> None:
+        """Write the files not written yet (``vggt_core.lens_package.write_undistorted_plate``); progress:
+        the fraction done (0..1)."""
+        from vggt_core.lens_package import write_undistorted_plate
+
+        write_undistorted_plate(self.folder, self.frames, self.lens, self.numbers, progress, keep_existing=True)
+
+
+def undistorted_plate(recon: "Reconstruction", settings: ImportSettings, scene_frame_start: int,
+                      folder_root: str) -> UndistortedPlate | None:
+    """The undistorted plate of ``recon``'s import with ``settings`` (as ``import_reconstruction`` keys it,
+    ``scene_frame_start`` being the scene's first frame), in a folder under ``folder_root``.
+
+    None when there is nothing to undistort: ``settings.undistorted_plate`` off, no solved distortion (a
+    pinhole lens), no animated camera, or no plate that plays one source frame per timeline frame (a movie or
+    a numbered image sequence, as the plate background needs).
+    """
+    from vggt_core.lens_package import lens_from_reconstruction
+
+    if not (settings.undistorted_plate and settings.animated_camera) or not folder_root:
+        return None
+    lens = lens_from_reconstruction(recon)
+    if lens.model == "PINHOLE":
+        return None
+    plate = settings.plate if settings.plate is not None else default_plate(recon)
+    if plate is None:
+        return None
+    timeline = timeline_frames(recon, plate, scene_frame_start, settings.frame_start_at)
+    frames = recon.frames
+    if plate.movie:
+        start = movie_plate_start(frames, timeline)
+        if start is None:
+            return None
+        lo, hi = min(f.index for f in frames), max(f.index for f in frames)
+        t0, i0 = frames[0].timestamp, frames[0].index
+        step = next(((f.timestamp - t0) / (f.index - i0) for f in frames if f.index != i0), 0.0)
+        span = [(replace(frames[0], index=i, timestamp=t0 + (i - i0) * step), start + i) for i in range(lo, hi + 1)]
+    else:
+        paths = [f.source for f in frames]
+        anchor = sequence_plate_anchor(paths, timeline)
+        if anchor is None:
+            return None
+        span = _sequence_span(paths, anchor, frames[0])
+    body = json.dumps({"lens": lens.to_dict(), "frames": [[f.source, f.index] for f, _ in span],
+                       "numbers": [n for _, n in span]}, sort_keys=True)
+    name = f"undistorted_{hashlib.sha256(body.encode()).hexdigest()[:12]}"
+    return UndistortedPlate(os.path.join(os.path.abspath(folder_root), name), tuple(f for f, _ in span),
+                            tuple(int(n) for _, n in span), lens)
+
+
+def _sequence_span(paths: list[str], anchor: tuple[int, int], like: "FrameInfo") -> list[tuple["FrameInfo", int]]:
+    """(FrameInfo, timeline frame) of every file of the numbered sequence between the first and last of
+    ``paths`` (same folder, name and padding; files that do not exist, dropped frames, are left out)."""
+    from vggt_core.frame_numbers import file_number
+
+    head, digits, tail = re.match(r"^(.*?)(\d+)(\D*)$", paths[0]).groups()
+    numbers = [file_number(p) for p in paths]
+    t0, n0 = anchor
+    span = []
+    for n in range(min(numbers), max(numbers) + 1):
+        path = f"{head}{n:0{len(digits)}d}{tail}"
+        if os.path.isfile(path):
+            span.append((replace(like, source=path, index=like.index + n - n0), t0 + n - n0))
+    return span
+
+
+def overscan_camera(cam: BlenderCamera, intrinsic: np.ndarray, extrinsic: np.ndarray,
+                    lens: "LensPackage") -> BlenderCamera:
+    """``cam`` (a plate camera, ``opencv_to_blender_camera``) on ``lens``'s overscan canvas: resolution
+    ``overscan_size()``, the principal point moved with the plate to the canvas centre, the sensor enlarged by
+    ``Wo / W``. intrinsic [3, 3] / extrinsic [3, 4]: the frame's K (plate pixels) and camera-from-world."""
+    wo, ho = lens.overscan_size()
+    w, h = cam.resolution
+    k = np.array(intrinsic, dtype=np.float64)
+    k[0, 2] += (wo - w) / 2
+    k[1, 2] += (ho - h) / 2
+    return opencv_to_blender_camera(k, extrinsic, wo, ho, cam.sensor_width * wo / w, (cam.clip_start, cam.clip_end))
