@@ -216,3 +216,34 @@ def test_blender_cli_plans_the_undistorted_plate_beside_out(tmp_path):
     assert plan.job.undistort == (plan.import_settings, 1)
     plan = cli._plan(cli._parser().parse_args([*base, "--no-undistorted-plate"]))
     assert not plan.import_settings.undistorted_plate
+
+
+def test_exports_of_the_overscan_camera_say_so(tmp_path):
+    """Alembic (read back as bytes: Ogawa stores names and strings as they are), USD, ``.chan`` and ``.nk`` of the
+    overscan camera: its canvas in the metadata, the ``.chan``'s field of view that of the canvas, and the Nuke
+    script's Read on the original plate with the plate's aperture (its STMap makes the canvas)."""
+    import math
+
+    from vggt_blender.operators import export_ops
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    recon, lens, _ = _shot(tmp_path)
+    wo, ho = lens.overscan_size()
+    col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, undistorted_dir=str(tmp_path / "u")),
+                                bpy.context.scene)
+    root = next(o for o in col.objects if o.get("vggt_root"))
+    canvas = f"overscan {wo}x{ho} of plate {W}x{H}"
+    abc = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "shot.abc"))).read_bytes()
+    assert b"vggt_canvas" in abc and canvas.encode() in abc
+    assert str(tmp_path / "out" / "shot_lens" / "lens.json").encode() in abc
+    usda = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "shot.usda"))).read_text()
+    assert "userProperties:vggt_canvas" in usda and f'"{canvas}"' in usda
+    chan = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "shot.chan"))).read_text()
+    first = chan.splitlines()[0].split("\t")
+    assert int(first[0]) == 1001
+    assert float(first[7]) == pytest.approx(math.degrees(2 * math.atan(ho / 2 / lens.fy)), rel=1e-4)
+    nk = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "shot.nk"))).read_text()
+    haperture = float(next(line.split()[1] for line in nk.splitlines() if line.startswith(" haperture")))
+    assert haperture == pytest.approx(36.0 * wo / W, rel=1e-6)  # the plate's 36 mm, widened to the canvas once
+    assert "shot.####.png" in nk and "undistorted_" not in nk
+    assert f'format "{wo} {ho} 0 0 {wo} {ho} 1 vggt_overscan"' in nk
