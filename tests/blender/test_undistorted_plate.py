@@ -223,6 +223,7 @@ def test_exports_of_the_overscan_camera_say_so(tmp_path):
     overscan camera: its canvas in the metadata, the ``.chan``'s field of view that of the canvas, and the Nuke
     script's Read on the original plate with the plate's aperture (its STMap makes the canvas)."""
     import math
+    import re
 
     from vggt_blender.operators import export_ops
 
@@ -247,3 +248,11 @@ def test_exports_of_the_overscan_camera_say_so(tmp_path):
     assert haperture == pytest.approx(36.0 * wo / W, rel=1e-6)  # the plate's 36 mm, widened to the canvas once
     assert "shot.####.png" in nk and "undistorted_" not in nk
     assert f'format "{wo} {ho} 0 0 {wo} {ho} 1 vggt_overscan"' in nk
+    # an Axis per locator, at its world position in Nuke's Y-up world: (x, y, z) Blender -> (x, z, -y)
+    axes = dict(re.findall(r"Axis2 \{\n inputs 0\n translate \{([^}]*)\}\n name (\S+)\n\}", nk))
+    locators = [o for o in root.children_recursive if o.get("vggt_locator") is not None]
+    assert len(axes) == len(locators) == 4
+    for o in locators:
+        x, y, z = o.matrix_world.translation
+        got = [float(v) for v in next(t for t, n in axes.items() if n == o.name.replace(" ", "_")).split()]
+        np.testing.assert_allclose(got, [x, z, -y], atol=1e-6)

@@ -4,7 +4,8 @@ Nodes: a Read of the plate (on the camera's frame numbers), a Read of the lens p
 (``raw``: its values are coordinates, not colour), an STMap undistorting the plate onto the overscan canvas,
 the animated Camera (the ``.chan`` data: ``chan.nuke_transforms``, rotation order ZXY, focal length with the
 sensor as horizontal aperture), a ground-plane Card with a checkerboard (Y = 0, Nuke's floor) and a
-ScanlineRender of it through the camera over the undistorted plate, then a Viewer.
+ScanlineRender of it through the camera over the undistorted plate, then a Viewer; and one Axis per locator
+(the solved points), to snap to.
 
 Script semantics used (Nuke's TCL node stack): a node with ``inputs N`` takes the top N nodes of the stack,
 the top one as input 0; ``set NAME [stack 0]`` names the top, ``push $NAME`` / ``push 0`` (nothing) push.
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .chan import nuke_transforms
+from .chan import Z_UP_TO_Y_UP, nuke_transforms
 
 
 def _curve(frames: Sequence[int], values: np.ndarray) -> str:
@@ -29,6 +30,12 @@ def _format(w: int, h: int, name: str = "") -> str:
     return f'"{w} {h} 0 0 {w} {h} 1 {name}"'
 
 
+def _node_name(text: str) -> str:
+    """A Nuke node name: letters, digits and underscores, not starting with a digit."""
+    name = "".join(c if c.isalnum() and c.isascii() else "_" for c in text)
+    return name if name and not name[0].isdigit() else f"_{name}"
+
+
 def _quote(text: str) -> str:
     """A TCL brace-quoted word (paths with spaces); braces and backslashes are escaped."""
     return "{" + text.replace("\\", "\\\\").replace("{", "\\{").replace("}", "\\}") + "}"
@@ -36,14 +43,15 @@ def _quote(text: str) -> str:
 
 def nk_text(frames: Sequence[int], matrices: np.ndarray, lens_mm: np.ndarray, sensor_width: float,
             plate: str, plate_first_file: int, plate_size: tuple[int, int], stmap: str,
-            overscan_size: tuple[int, int]) -> str:
+            overscan_size: tuple[int, int], locators: Sequence[tuple[str, np.ndarray]] = ()) -> str:
     """The QC script for a camera with Blender world matrices ``matrices`` [F, 4, 4] and focal lengths
     ``lens_mm`` [F] (mm, horizontal aperture ``sensor_width``) at ``frames`` [F].
 
     plate: the plate's path as Nuke reads it (``shot.####.png`` for a sequence, or a movie file);
     plate_first_file: the file number (movies: frame number from 1) Nuke reads at ``frames[0]``;
     plate_size: (W, H) pixels; stmap: the undistort ST-map (``vggt_core.lens_package``), which makes the
-    ``overscan_size`` (Wo, Ho) canvas the camera renders onto.
+    ``overscan_size`` (Wo, Ho) canvas the camera renders onto. locators: (name, Blender world position [3])
+    of each locator, written as an Axis2 node (Nuke's Y-up world) named after it.
     """
     frames = [int(f) for f in frames]
     t, rot = nuke_transforms(matrices)
@@ -79,4 +87,7 @@ def nk_text(frames: Sequence[int], matrices: np.ndarray, lens_mm: np.ndarray, se
         "ScanlineRender {", " inputs 3", " name QCRender", "}",
         "Viewer {", " name Viewer1", "}",
     ]
+    for name, xyz in locators:
+        x, y, z = np.asarray(xyz, np.float64) @ Z_UP_TO_Y_UP.T
+        lines += ["Axis2 {", " inputs 0", f" translate {{{x:.9g} {y:.9g} {z:.9g}}}", f" name {_node_name(name)}", "}"]
     return "\n".join(lines) + "\n"

@@ -193,8 +193,9 @@ def plate_of(cam: bpy.types.Object) -> tuple[str, int]:
 
 
 def write_nk(path: str, scene: bpy.types.Scene, cam: bpy.types.Object, frames: range, lens: "LensPackage",
-             stmap: str) -> None:
-    """The Nuke QC script (``convert.nuke_script``) for ``cam`` over its plate, undistorted with ``stmap``."""
+             stmap: str, locators: Sequence[bpy.types.Object] = ()) -> None:
+    """The Nuke QC script (``convert.nuke_script``) for ``cam`` over its plate, undistorted with ``stmap``, with
+    an Axis per object of ``locators`` (at its world position)."""
     from ..convert import nuke_script
 
     mats, lens_mm = sample_camera(scene, cam, frames)
@@ -204,7 +205,8 @@ def write_nk(path: str, scene: bpy.types.Scene, cam: bpy.types.Object, frames: r
         wo, _, w, _ = (int(v) for v in cam[OVERSCAN_KEY])
         sensor *= w / wo
     text = nuke_script.nk_text(list(frames), mats, lens_mm, sensor, plate, file_at_zero + frames.start,
-                               (lens.width, lens.height), stmap, lens.overscan_size())
+                               (lens.width, lens.height), stmap, lens.overscan_size(),
+                               [(o.name, np.array(o.matrix_world.translation)) for o in locators])
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
 
@@ -235,7 +237,8 @@ def export_camera(context: bpy.types.Context, root: bpy.types.Object, path: str,
     elif ext == ".nk":
         if lens is None:
             raise ValueError("the import has no stored lens and its cache is gone: run VGGT again to write a .nk")
-        write_nk(path, scene, cam, frames, lens, os.path.join(lens_package_dir(path), "stmap_undistort.exr"))
+        locators = [o for o in root.children_recursive if with_locators and LOCATOR_KEY in o]
+        write_nk(path, scene, cam, frames, lens, os.path.join(lens_package_dir(path), "stmap_undistort.exr"), locators)
     else:
         extra = [o for o in root.children_recursive if o.type == "MESH" and (
             (with_points and "VGGT Points" in o.modifiers) or (with_proxies and "VGGT Points" not in o.modifiers))]
