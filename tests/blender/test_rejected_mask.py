@@ -54,7 +54,9 @@ def _select(col) -> None:
 
 
 def test_mask_from_rejected_tracks_covers_them_and_goes_with_the_import(imported):
-    from vggt_blender.builders.mask_raster import _fcurves, rasterise_masks  # its F-curves on any Blender
+    from ext_helpers import fcurves
+
+    from vggt_blender.builders.mask_raster import rasterise_masks
     from vggt_blender.builders.ownership import remove_import
     from vggt_core.solve.tracks import observations
 
@@ -89,7 +91,7 @@ def test_mask_from_rejected_tracks_covers_them_and_goes_with_the_import(imported
         np.testing.assert_allclose([cols[0], rows[0]], lo - 0.5, atol=1.0)
         np.testing.assert_allclose([cols[-1], rows[-1]], hi - 0.5, atol=1.0)
 
-    assert sorted({int(k.co[0]) for fc in _fcurves(ours) for k in fc.keyframe_points}) == timeline
+    assert sorted({int(k.co[0]) for fc in fcurves(ours) for k in fc.keyframe_points}) == timeline
 
     remove_import(col)
     assert list(bpy.data.masks) == [theirs] and scene.vggt.mask is None
