@@ -1,4 +1,4 @@
-"""Run the importer and frame tests under Blender 4.2 LTS (the extension's minimum) in a subprocess.
+"""Run the importer, mask-raster and frame tests under Blender 4.2 LTS (the extension's minimum) in a subprocess.
 
 The bpy 4.2 module lives in its own venv (``.venv-bpy42``; one Python process can load only one bpy),
 so this test shells out to that interpreter. That venv also holds the lowest numpy, pillow and PyAV
