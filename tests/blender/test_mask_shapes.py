@@ -106,7 +106,7 @@ def test_shape_keys_and_f_curves_together_each_where_their_animation_puts_them(s
     spline.points.add(3)
     spline.use_cyclic = True
     path = f'layers["{curves.layers[0].name}"].splines[0].points[{{}}].co'
-    for frame, x0 in ((1, 0.05), (9, 0.55)):  # an F-curve's default Bezier ease: its own value is read back
+    for frame, x0 in ((1, 0.05), (9, 0.55)):  # F-curves ease (Bezier) by default: expected = the curve's value
         _place(spline, x0, 0.65, 0.1)
         for i in range(4):
             curves.keyframe_insert(path.format(i), frame=frame)
@@ -118,7 +118,7 @@ def test_shape_keys_and_f_curves_together_each_where_their_animation_puts_them(s
     fcurve = next(fc for fc in fcurves(curves) if fc.data_path == path.format(0) and fc.array_index == 0)
     frames = [1, 5, 13]
     for frame, matte in zip(frames, rasterise_masks([keyed, curves], frames, (W, H))):
-        x0 = fcurve.evaluate(frame)  # points[0].co[0]
+        x0 = fcurve.evaluate(frame)
         inside, outside = square_pixels(*_corner(frame), SIDE, (W, H))
         inside_c, outside_c = square_pixels(x0, 0.65, 0.1, (W, H))
         assert matte[inside].all() and matte[inside_c].all() and not matte[outside & outside_c].any(), frame

@@ -53,17 +53,19 @@ def rasterise_masks(masks: Sequence[bpy.types.Mask], frames: Sequence[int], size
         _restore(saved)
 
 
-_POINT = ("co", "handle_left", "handle_right", "weight")  # what the evaluation writes back (a point's BezTriple)
+# What an evaluation writes back into a Mask point (its BezTriple): control point, handles, feather weight.
+_POINT = ("co", "handle_left", "handle_right", "weight")
 
 
 def _snapshot() -> list[tuple]:
-    """Every point of every Mask with its ``_POINT`` values and every layer with its opacity."""
+    """``(struct, property, value)`` of all a Mask evaluation may write back: every point's ``_POINT`` values
+    and every layer's opacity (F-curves may animate it), in every Mask of the file."""
     saved: list[tuple] = []
     for mask in bpy.data.masks:
         for layer in mask.layers:
-            saved.append((layer, ("alpha",), (layer.alpha,)))
+            saved.append((layer, "alpha", layer.alpha))
             for spline in layer.splines:
-                saved += [(p, _POINT, tuple(_value(p, k) for k in _POINT)) for p in spline.points]
+                saved += [(p, key, _value(p, key)) for p in spline.points for key in _POINT]
     return saved
 
 
@@ -74,10 +76,9 @@ def _value(struct: bpy.types.bpy_struct, key: str) -> object:
 
 def _restore(saved: list[tuple]) -> None:
     """Set what ``_snapshot`` saved where it changed (an unchanged Mask is not touched)."""
-    for struct, keys, values in saved:
-        for key, value in zip(keys, values):
-            if _value(struct, key) != value:
-                setattr(struct, key, value)
+    for struct, key, value in saved:
+        if _value(struct, key) != value:
+            setattr(struct, key, value)
 
 
 def _setup(scene: bpy.types.Scene, masks: list, size: tuple[int, int], made: list) -> None:
