@@ -1,7 +1,9 @@
-"""Small synthetic media for the extension tests (tests/blender/test_{extension,operators,sources,blender_cli}.py)."""
+"""Small synthetic media for the extension tests (tests/blender/test_{extension,operators,sources,blender_cli}.py),
+and reading a datablock's F-curves on any Blender."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,3 +41,18 @@ def write_video(path: Path, levels: list[int], size: tuple[int, int] = (64, 48),
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def fcurves(block: Any) -> list:
+    """The F-curves animating the datablock ``block`` (e.g. a camera object, a Mask): its action's (Blender < 4.4)
+    or its slot's channel bag (layered actions, 4.4 on; ``Action.fcurves`` is gone in 5.0)."""
+    anim = block.animation_data
+    if anim is None or anim.action is None:
+        return []
+    action = anim.action
+    if getattr(action, "layers", None):
+        slot = anim.action_slot
+        strips = action.layers[0].strips
+        bag = strips[0].channelbag(slot) if slot is not None and len(strips) else None
+        return list(bag.fcurves) if bag is not None else []
+    return list(getattr(action, "fcurves", []))

@@ -1,4 +1,4 @@
-"""Run the importer and frame tests under Blender 4.2 LTS (the extension's minimum) in a subprocess.
+"""Run the importer, mask-raster and frame tests under Blender 4.2 LTS (the extension's minimum) in a subprocess.
 
 The bpy 4.2 module lives in its own venv (``.venv-bpy42``; one Python process can load only one bpy),
 so this test shells out to that interpreter. That venv also holds the lowest numpy, pillow and PyAV
@@ -18,7 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PY42 = Path(os.environ.get("VGGT_BPY42_PYTHON", REPO / ".venv-bpy42" / "bin" / "python"))
 TESTS = ["tests/blender/test_builders.py", "tests/blender/test_reimport.py", "tests/blender/test_point_controls.py",
-         "tests/blender/test_undistorted_plate.py",
+         "tests/blender/test_undistorted_plate.py", "tests/blender/test_mask_shapes.py",
          "tests/core/test_frames.py"]
 
 

@@ -212,6 +212,48 @@ def test_resolve_runs_only_the_solve_from_the_network_cache(project, monkeypatch
     np.testing.assert_allclose(lenses(new), 35.0, rtol=1e-5)
 
 
+def _band(name: str, x0: float, x1: float):
+    """A Mask over the plate's columns from ``x0`` to ``x1`` (fractions of its width), its whole height."""
+    mask = bpy.data.masks.new(name)
+    spline = mask.layers.new().splines.new()
+    spline.points.add(3)
+    spline.use_cyclic = True
+    for p, co in zip(spline.points, [(x0, -0.5), (x1, -0.5), (x1, 1.5), (x0, 1.5)]):
+        p.co, p.handle_type = co, "VECTOR"
+    return mask
+
+
+def test_resolve_takes_the_panels_masks_and_never_runs_the_network(project, monkeypatch):
+    from vggt_core.engine import Engine
+
+    network_runs = []
+    predict = Engine.predict
+    monkeypatch.setattr(Engine, "predict", lambda self, *a, **k: network_runs.append(1) or predict(self, *a, **k))
+    props = bpy.context.scene.vggt
+    assert bpy.ops.vggt.run() == {"FINISHED"} and len(network_runs) == 1  # no mask
+
+    def resolved():
+        _select(_vggt_collections()[0])
+        assert bpy.ops.vggt.resolve() == {"FINISHED"}
+        (col,) = _vggt_collections()
+        return cache.load(cache_ops.cache_file_of(col))
+
+    for name, band in (("Left", (0.0, 0.25)), ("Right", (0.75, 1.0))):
+        props.masks.add().mask = _band(name, *band)
+    recon = resolved()
+    w = recon.masked.shape[2]
+    assert recon.settings["mask"].startswith("<Blender masks 'Left', 'Right', sha256 ")
+    assert recon.masked[:, :, : w // 5].all() and recon.masked[:, :, -(w // 5):].all()  # both masks' pixels...
+    assert not recon.masked[:, :, int(0.3 * w): int(0.7 * w)].any()  # ... and only theirs make no points
+    assert not recon.valid[recon.masked].any()
+
+    props.masks.remove(0)  # re-solved from an import made with Blender Masks: the panel's list now
+    recon = resolved()
+    assert recon.settings["mask"].startswith("<Blender masks 'Right', sha256 ")
+    assert not recon.masked[:, :, : w // 2].any() and recon.masked[:, :, -(w // 5):].all()
+    assert len(network_runs) == 1
+
+
 def test_settings_the_frames_cannot_take_fail_before_the_model_loads(project):
     mixed = write_images(project / "mixed", 2)
     write_images(project / "tall", 1, size=(48, 64))

@@ -17,8 +17,9 @@ sys.path[:0] = [str(REPO)]
 
 import vggt_blender  # noqa: E402
 
-CLASSES = ("VGGTPreferences", "VGGTSceneProps", "VGGTRunState", "VGGT_OT_run", "VGGT_OT_cancel", "VGGT_OT_reimport",
-           "VGGT_OT_unload_model", "VGGT_OT_install_dependencies", "VGGT_PT_main")
+CLASSES = ("VGGTPreferences", "VGGTMaskSlot", "VGGTSceneProps", "VGGTRunState", "VGGT_OT_run", "VGGT_OT_cancel",
+           "VGGT_OT_reimport", "VGGT_OT_unload_model", "VGGT_OT_install_dependencies", "VGGT_OT_mask_add",
+           "VGGT_UL_masks", "VGGT_PT_main")
 
 
 def _registered() -> list[str]:
@@ -60,6 +61,9 @@ PROBE = textwrap.dedent("""
         def progress(self, text="", **kw): self.log.append(text)
         def prop(self, data, name, **kw):
             assert name in data.bl_rna.properties, name
+        def template_list(self, list_type, list_id, data, name, active_data, active_name, **kw):
+            assert hasattr(bpy.types, list_type), list_type
+            assert name in data.bl_rna.properties and active_name in active_data.bl_rna.properties, name
         def operator(self, idname, **kw):
             mod, op = idname.split(".")
             assert hasattr(bpy.types, f"{mod.upper()}_OT_{op}"), idname
@@ -82,6 +86,10 @@ PROBE = textwrap.dedent("""
     from vggt_blender.ui.panel import VGGT_PT_main
     log = []
     VGGT_PT_main.draw(Drawn(None, log), bpy.context)
+    from vggt_blender.ui.panel import VGGT_UL_masks
+    props = bpy.context.scene.vggt
+    VGGT_UL_masks.draw_item(None, bpy.context, Layout(log), props, props.masks.add(), 0, props, "masks_index")
+    props.masks.clear()
     out["panel_labels"] = log
     from vggt_blender.command_line import cli
     out["cli_bad_args"] = cli.main(["--bogus"])

@@ -11,7 +11,7 @@ import pytest
 bpy = pytest.importorskip("bpy", reason="the bpy module is not installed (pip install bpy==5.0.1)")
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "blender")]
 
 from vggt_blender.builders.mask_raster import rasterise_masks  # noqa: E402
 from vggt_core.masks import mask_observations  # noqa: E402
@@ -79,33 +79,85 @@ def test_several_masks_add_up(scene):
     assert _iou(both, _expected(0.05, 0.3, 0.2) | _expected(0.6, 0.3, 0.2)) > 0.85
 
 
-def test_the_panels_mask_reaches_the_run_as_arrays_on_the_frames_timeline(addon, tmp_path):
+def _panel(tmp_path, frames: int):
+    """The panel of an empty scene from frame 1, refining a folder of ``frames`` W x H images."""
     from ext_helpers import write_images
-
-    from vggt_blender.runs import runs
 
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
     scene.frame_start = 1
     props = scene.vggt
-    props.source_type, props.folder = "FOLDER", str(write_images(tmp_path / "imgs", 3, size=(W, H)))
+    props.source_type, props.folder = "FOLDER", str(write_images(tmp_path / "imgs", frames, size=(W, H)))
     props.refine = True
+    return props
+
+
+def _add_row(props, mask) -> None:
+    assert bpy.ops.vggt.mask_add() == {"FINISHED"}
+    props.masks[props.masks_index].mask = mask
+
+
+def test_the_panels_masks_reach_the_run_as_arrays_on_the_frames_timeline(addon, tmp_path):
+    from vggt_blender.runs import runs
+
+    props = _panel(tmp_path, 3)
     assert runs.plan_from_scene(bpy.context).job.masks is None
-    props.mask = _square("Roto", 0.2, 0.2, 0.4, moved_at=3, dx=0.3)  # frames 1..3 on the timeline
+    _add_row(props, _square("Roto", 0.2, 0.2, 0.4, moved_at=3, dx=0.3))  # frames 1..3 on the timeline
     plan = runs.plan_from_scene(bpy.context)
     first, _, last = plan.job.masks
     assert _iou(first, _expected(0.2, 0.2, 0.4)) > 0.9 and _iou(last, _expected(0.5, 0.2, 0.4)) > 0.9
-    assert plan.job.settings.mask.startswith("<Blender mask 'Roto'") and not plan.job.settings.mask_blank
+    assert plan.job.settings.mask.startswith("<Blender masks 'Roto', sha256 ") and not plan.job.settings.mask_blank
     props.mask_blank = True
     assert runs.plan_from_scene(bpy.context).job.settings.mask_blank
     # Moving the mask changes the settings (and so the cache key): a new mask is a new solve.
-    props.mask.layers[0].splines[0].points[0].co[0] -= 0.1
-    props.mask.animation_data_clear()
+    roto = props.masks[0].mask
+    roto.layers[0].splines[0].points[0].co[0] -= 0.1
+    roto.animation_data_clear()
     assert runs.plan_from_scene(bpy.context).job.settings.mask != plan.job.settings.mask
     normal = runs.plan_from_scene(bpy.context).job.masks
     props.mask_invert = True
     inverted = runs.plan_from_scene(bpy.context).job.masks
     assert all((a == ~b).all() for a, b in zip(inverted, normal))
+
+
+def test_two_masks_in_the_list_each_keep_their_region_out(addon, tmp_path):
+    from test_mask_shapes import shape_keyed_square
+
+    from vggt_blender.runs import runs
+    from vggt_core.errors import InputError
+
+    props = _panel(tmp_path, 3)
+    left = _square("Left", 0.05, 0.3, 0.2)
+    right = shape_keyed_square("Right", {1: (0.6, 0.3), 3: (0.7, 0.3)}, 0.2)  # keyed in the Mask editor
+    bpy.context.scene.frame_set(1)
+    _add_row(props, left)
+    one = runs.plan_from_scene(bpy.context)
+    _add_row(props, right)
+    both = runs.plan_from_scene(bpy.context)
+    for f, matte in enumerate(both.job.masks):
+        assert _iou(matte, _expected(0.05, 0.3, 0.2) | _expected(0.6 + 0.05 * f, 0.3, 0.2)) > 0.85, f
+    # A point in each mask is kept out of the solve on every frame, one between them on none.
+    uv = np.array([[[10.5, 24.5], [45.5, 24.5], [28.5, 24.5]]] * 3)
+    seen = mask_observations(uv, np.ones((3, 3), bool), both.job.masks)
+    assert seen.tolist() == [[False, False, True]] * 3
+    assert both.job.settings.mask.startswith("<Blender masks 'Left', 'Right', sha256 ")
+    assert len({one.job.settings.mask, both.job.settings.mask}) == 2  # another list, another solve key
+
+    # A row without a Mask stops the run before anything is rasterised, in one line; so does a deleted Mask.
+    assert bpy.ops.vggt.mask_add() == {"FINISHED"}
+    scenes = len(bpy.data.scenes)
+    with pytest.raises(InputError, match=r"^Masks: row 3 has no Mask .*: pick one or remove the row$"):
+        runs.plan_from_scene(bpy.context)
+    assert len(bpy.data.scenes) == scenes
+    assert bpy.ops.vggt.mask_remove() == {"FINISHED"} and props.masks_index == 1
+    bpy.data.masks.remove(left)
+    with pytest.raises(InputError, match="row 1 has no Mask"):
+        runs.plan_from_scene(bpy.context)
+    props.masks_index = 0
+    assert bpy.ops.vggt.mask_remove() == {"FINISHED"}
+    assert [s.mask for s in props.masks] == [right] and right.name in bpy.data.masks
+    (matte, *_) = runs.plan_from_scene(bpy.context).job.masks
+    assert _iou(matte, _expected(0.6, 0.3, 0.2)) > 0.85
 
 
 def test_a_matte_folder_in_the_panel_is_checked_before_the_run(addon, tmp_path):

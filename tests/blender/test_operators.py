@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(Path(__file__).parent)]
 
 
-from ext_helpers import write_images, write_video  # noqa: E402
+from ext_helpers import fcurves, write_images, write_video  # noqa: E402
 from vggt_blender import convert  # noqa: E402
 from vggt_blender.runs import worker  # noqa: E402
 
@@ -118,23 +118,13 @@ def test_run_from_movie_strip_keys_timeline_frames(scene, tmp_path):
     assert bpy.ops.vggt.run() == {"FINISHED"}
     cam = [o for o in bpy.data.objects if o.type == "CAMERA"]
     assert len(cam) == 1
-    keyed = sorted({int(k.co[0]) for fc in _fcurves(cam[0]) for k in fc.keyframe_points})
+    keyed = sorted({int(k.co[0]) for fc in fcurves(cam[0]) for k in fc.keyframe_points})
     assert keyed == [102, 105, 108]
     col = next(c for c in bpy.data.collections if "vggt_settings" in c)
     from vggt_core import cache
 
     assert [f.index for f in cache.load(col["vggt_cache"]).frames] == [2, 5, 8]
     assert col.name == "VGGT plate"
-
-
-def _fcurves(obj):
-    action = obj.animation_data.action
-    if hasattr(action, "fcurves") and len(action.fcurves):  # 4.x
-        return list(action.fcurves)
-    from bpy_extras import anim_utils  # 5.0 layered actions
-
-    bag = anim_utils.action_get_channelbag_for_slot(action, obj.animation_data.action_slot)
-    return list(bag.fcurves)
 
 
 def _run_error(scene) -> str:

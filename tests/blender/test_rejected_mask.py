@@ -1,6 +1,6 @@
 """*Mask From Rejected Tracks* (operators/mask_ops.py): on a solved shot with a mover, imported with markers, a
-new Mask of the import's own around the red markers, animated on the plate's frames and set as the panel's
-Mask; rasterised by Blender's compositor (builders/mask_raster.py). Real bpy."""
+new Mask of the import's own around the red markers, animated on the plate's frames and added to the panel's
+Masks; rasterised by Blender's compositor (builders/mask_raster.py). Real bpy."""
 from __future__ import annotations
 
 import sys
@@ -54,16 +54,20 @@ def _select(col) -> None:
 
 
 def test_mask_from_rejected_tracks_covers_them_and_goes_with_the_import(imported):
-    from vggt_blender.builders.mask_raster import _fcurves, rasterise_masks  # its F-curves on any Blender
+    from ext_helpers import fcurves
+
+    from vggt_blender.builders.mask_raster import rasterise_masks
     from vggt_blender.builders.ownership import remove_import
     from vggt_core.solve.tracks import observations
 
     scene, col, recon, ms = imported
-    theirs = bpy.data.masks.new("Artist roto")  # the artist's own Mask is never edited nor used
+    theirs = bpy.data.masks.new("Artist roto")  # the artist's own Mask is never edited, and stays listed
     theirs.layers.new().splines.new().points[0].co = (0.3, 0.4)
+    scene.vggt.masks.add().mask = theirs
     _select(col)
     assert bpy.ops.vggt.mask_from_rejected() == {"FINISHED"}
-    ours = scene.vggt.mask
+    assert [s.mask for s in scene.vggt.masks][:1] == [theirs] and scene.vggt.masks_index == 1
+    ours = scene.vggt.masks[1].mask
     assert ours is not None and ours != theirs and ours.name == f"{col.name} moving"
     assert len(theirs.layers) == 1 and tuple(theirs.layers[0].splines[0].points[0].co) == pytest.approx((0.3, 0.4))
 
@@ -89,10 +93,35 @@ def test_mask_from_rejected_tracks_covers_them_and_goes_with_the_import(imported
         np.testing.assert_allclose([cols[0], rows[0]], lo - 0.5, atol=1.0)
         np.testing.assert_allclose([cols[-1], rows[-1]], hi - 0.5, atol=1.0)
 
-    assert sorted({int(k.co[0]) for fc in _fcurves(ours) for k in fc.keyframe_points}) == timeline
+    assert sorted({int(k.co[0]) for fc in fcurves(ours) for k in fc.keyframe_points}) == timeline
 
     remove_import(col)
-    assert list(bpy.data.masks) == [theirs] and scene.vggt.mask is None
+    assert list(bpy.data.masks) == [theirs] and [s.mask for s in scene.vggt.masks] == [theirs, None]
+
+
+def test_the_mask_from_rejected_tracks_survives_a_rebuild_of_its_import(imported):
+    """*Re-solve* and *Re-import* rebuild the import in its place: the Mask the artist adjusted goes to the
+    new import (and with it when it is removed), still listed in the panel."""
+    from vggt_blender import convert
+    from vggt_blender.builders.datablocks import import_id
+    from vggt_blender.builders.ownership import remove_import
+    from vggt_blender.runs.runs import rebuild_import
+
+    scene, col, recon, ms = imported
+    _select(col)
+    assert bpy.ops.vggt.mask_from_rejected() == {"FINISHED"}
+    ours = scene.vggt.masks[0].mask
+    name = ours.name
+    ours.layers[0].splines[0].points[0].co[0] -= 0.05  # adjusted by the artist
+    adjusted = tuple(ours.layers[0].splines[0].points[0].co)
+    settings = convert.ImportSettings(point_cloud=False, depth_proxies=False, track_markers=True)
+    level, _ = rebuild_import(scene, col, ("done", recon, None), settings)
+    assert level == "INFO"
+    (new,) = [c for c in bpy.data.collections if "vggt_settings" in c]
+    assert list(bpy.data.masks) == [ours] and ours.name == name and import_id(ours) == import_id(new)
+    assert scene.vggt.masks[0].mask == ours and tuple(ours.layers[0].splines[0].points[0].co) == adjusted
+    remove_import(new)
+    assert not len(bpy.data.masks)
 
 
 def test_without_enabled_red_markers_it_says_what_to_do_and_makes_nothing(imported):
@@ -104,4 +133,4 @@ def test_without_enabled_red_markers_it_says_what_to_do_and_makes_nothing(import
     _select(col)
     with pytest.raises(RuntimeError, match="no rejected tracks"):
         bpy.ops.vggt.mask_from_rejected()
-    assert not len(bpy.data.masks) and scene.vggt.mask is None
+    assert not len(bpy.data.masks) and not len(scene.vggt.masks)

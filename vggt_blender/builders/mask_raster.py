@@ -1,15 +1,18 @@
 """Blender Mask datablocks rasterised per frame by Blender's own compositor (its Mask node), main thread only.
 
-The artist's masks are read, never written: each frame is rendered in a temporary scene of our own (plate
-resolution, a compositor tree holding one Mask node per mask, maximum-combined) to a PNG in a temporary folder,
-read back with ``vggt_core.masks.read_matte`` and removed, as is the scene with everything it held. The
-compositor's tree: ``scene.compositing_node_group`` with a Group Output in Blender 5, ``scene.node_tree`` with a
-Composite node before.
+Each frame is rendered in a temporary scene of our own (plate resolution, a compositor tree holding one Mask
+node per mask, maximum-combined) to a PNG in a temporary folder, read back with ``vggt_core.masks.read_matte``
+and removed, as is the scene with everything it held. The compositor's tree: ``scene.compositing_node_group``
+with a Group Output in Blender 5, ``scene.node_tree`` with a Composite node before.
 
-Animation: the Mask node evaluates a mask's shape keys (what the Mask editor's Insert Key makes) at the
-rendered scene's frame, but F-curves on its points are evaluated by the *current* scene's depsgraph, at its
-frame (checked in bpy 4.2, 5.0 and 5.2). So each mask is rendered from a copy without animation data whose
-animated values we set from the artist's F-curves at the plate frame (``FCurve.evaluate``: read only).
+Animation, both kinds: F-curves on points or layers, and the layer shape keys the Mask editor's *Insert Key*
+makes (interpolated linearly between keys, held before the first and after the last: Blender's
+``BKE_mask_layer_evaluate_animation``). The Mask node draws a mask as the *context's* depsgraph evaluated it,
+at that scene's frame, not at the rendered scene's (checked in bpy 4.2, 5.0 and 5.2,
+``tests/blender/test_mask_shapes.py``), so each frame is rendered with our scene as the context's. Its
+depsgraph evaluates every Mask of the file and, being active, writes the result back into the datablocks (as
+scrubbing the timeline does): the points of every Mask are saved first and put back after, so the artist's
+Masks are as they were.
 """
 from __future__ import annotations
 
@@ -26,65 +29,56 @@ def rasterise_masks(masks: Sequence[bpy.types.Mask], frames: Sequence[int], size
     ``masks`` covers more than half the pixel (feather included, as Blender draws it)."""
     from vggt_core.masks import read_matte
 
+    saved = _snapshot()
     scene = bpy.data.scenes.new("VGGT mask raster")
-    copies = [m.copy() for m in masks]
     made: list = []
     try:
-        for c in copies:
-            c.animation_data_clear()
-        _setup(scene, copies, size, made)
+        _setup(scene, list(masks), size, made)
         out = []
-        with tempfile.TemporaryDirectory(prefix="vggt-mask-") as folder:
+        with (tempfile.TemporaryDirectory(prefix="vggt-mask-") as folder,
+              bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0])):
+            bpy.context.evaluated_depsgraph_get()  # built now, so the first frame_set evaluates the animation
             for n in frames:
-                for mask, c in zip(masks, copies):
-                    _pose(mask, c, float(n))
                 scene.frame_set(int(n))
-                bpy.context.view_layer.update()  # else the Mask node renders the copies as they were before
                 scene.render.filepath = os.path.join(folder, f"mask_{len(out)}.png")
-                bpy.ops.render.render(scene=scene.name, write_still=True)
+                bpy.ops.render.render(write_still=True)
                 out.append(read_matte(scene.render.filepath))
         return out
     finally:
         bpy.data.scenes.remove(scene)
-        for c in copies:
-            bpy.data.masks.remove(c)
         for block in made:
             collection = bpy.data.node_groups if isinstance(block, bpy.types.NodeTree) else (
                 bpy.data.objects if isinstance(block, bpy.types.Object) else bpy.data.cameras)
             collection.remove(block)
+        _restore(saved)
 
 
-def _fcurves(block: bpy.types.ID) -> list:
-    """The F-curves animating ``block``: its action's (Blender < 4.4) or its slot's channel bag (layered
-    actions, 4.4 on; ``Action.fcurves`` is gone in 5.0)."""
-    anim = block.animation_data
-    if anim is None or anim.action is None:
-        return []
-    action = anim.action
-    if getattr(action, "layers", None):
-        slot = anim.action_slot
-        strips = action.layers[0].strips
-        bag = strips[0].channelbag(slot) if slot is not None and len(strips) else None
-        return list(bag.fcurves) if bag is not None else []
-    return list(getattr(action, "fcurves", []))
+# What an evaluation writes back into a Mask point (its BezTriple): control point, handles, feather weight.
+_POINT = ("co", "handle_left", "handle_right", "weight")
 
 
-def _pose(mask: bpy.types.Mask, copy: bpy.types.Mask, frame: float) -> None:
-    """Set ``copy``'s animated values to ``mask``'s F-curves at ``frame``."""
-    for fc in _fcurves(mask):
-        try:
-            target = copy.path_resolve(fc.data_path)
-        except ValueError:  # a curve whose path no longer exists animates nothing
-            continue
-        if hasattr(target, "__setitem__"):
-            target[fc.array_index] = fc.evaluate(frame)
-        else:
-            owner, _, prop = fc.data_path.rpartition(".")
-            setattr(copy.path_resolve(owner) if owner else copy, prop, fc.evaluate(frame))
-    for layer in copy.layers:  # automatic and vector handles follow their moved points (setting the type
-        for spline in layer.splines:  # recomputes them, as the Mask editor does after a move)
-            for point in spline.points:
-                point.handle_type = point.handle_type
+def _snapshot() -> list[tuple]:
+    """``(struct, property, value)`` of all a Mask evaluation may write back: every point's ``_POINT`` values
+    and every layer's opacity (F-curves may animate it), in every Mask of the file."""
+    saved: list[tuple] = []
+    for mask in bpy.data.masks:
+        for layer in mask.layers:
+            saved.append((layer, "alpha", layer.alpha))
+            for spline in layer.splines:
+                saved += [(p, key, _value(p, key)) for p in spline.points for key in _POINT]
+    return saved
+
+
+def _value(struct: bpy.types.bpy_struct, key: str) -> object:
+    value = getattr(struct, key)
+    return tuple(value) if hasattr(value, "__len__") else value
+
+
+def _restore(saved: list[tuple]) -> None:
+    """Set what ``_snapshot`` saved where it changed (an unchanged Mask is not touched)."""
+    for struct, key, value in saved:
+        if _value(struct, key) != value:
+            setattr(struct, key, value)
 
 
 def _setup(scene: bpy.types.Scene, masks: list, size: tuple[int, int], made: list) -> None:

@@ -31,7 +31,7 @@ def set_aside(col: bpy.types.Collection) -> list[tuple[bpy.types.ID, str]]:
 
     Returns the original names, for ``restore_names`` if the rebuild fails.
     """
-    saved = [(idb, idb.name) for idb in owned(col)]
+    saved = [(idb, idb.name) for idb in owned(col) if not isinstance(idb, bpy.types.Mask)]  # a rebuild makes none
     for idb, name in saved:
         idb.name = f"{name} (old)"
         seal_name(idb)
@@ -63,11 +63,16 @@ def remove_import(col: bpy.types.Collection, heir: bpy.types.Collection | None =
     nested in them move to ``heir`` (the replacing import's collection; by default the collection
     that held ``col``), and objects parented to the import's objects are parented to ``heir``'s root
     (or to nothing) at the same world matrix. Object world matrices are read as last evaluated. The
-    artist's clip gets back its lens unless ``heir`` lent it one again (``clip_lens``).
+    artist's clip gets back its lens unless ``heir`` lent it one again (``clip_lens``). Our Mask (*Mask From
+    Rejected Tracks*) becomes ``heir``'s, as the artist left it.
     """
     ours = set(owned(col))
     if not ours:
         return
+    if heir is not None:  # our Mask (Mask From Rejected Tracks), maybe adjusted since and in the panel's Masks
+        for mask in [idb for idb in ours if isinstance(idb, bpy.types.Mask)]:
+            mask[IMPORT_KEY] = import_id(heir)
+            ours.discard(mask)
     give_back(import_id(col))
     home = heir or next(iter(_parents(col)), None) or bpy.context.scene.collection
     new_parent = _root(heir) if heir is not None else None
@@ -86,7 +91,7 @@ def remove_import(col: bpy.types.Collection, heir: bpy.types.Collection | None =
             if new_parent is not None:  # an unparented root: its world matrix is its basis
                 obj.matrix_parent_inverse = new_parent.matrix_basis.inverted()
             obj.matrix_basis = world
-    # Our Mask (Mask From Rejected Tracks) goes too though the panel's Mask field uses it: removing clears that.
+    # Without an heir our Mask goes too, though the panel's Masks list it: its row is then empty.
     gone = (bpy.types.Object, bpy.types.Collection, bpy.types.Mask)
     bpy.data.batch_remove([idb for idb in ours if isinstance(idb, gone)])
     data = [idb for idb in ours if not isinstance(idb, gone)]

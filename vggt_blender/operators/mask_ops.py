@@ -1,5 +1,6 @@
-"""*Mask From Rejected Tracks*: a new Mask around what the solve threw out as moving, set as the panel's Mask
-so that *Re-solve* keeps it out of the solve; the artist adjusts it and re-solves."""
+"""The panel's *Masks* list (add / remove a row), and *Mask From Rejected Tracks*: a new Mask around what the
+solve threw out as moving, added to that list so that *Re-solve* keeps it out of the solve; the artist adjusts
+it and re-solves."""
 from __future__ import annotations
 
 import bpy
@@ -20,9 +21,46 @@ def rejected_clip(col: bpy.types.Collection) -> bpy.types.MovieClip | None:
     return next((c for c in bpy.data.movieclips if import_id(c) == key and moving_observations(c)[2].any()), None)
 
 
+def add_mask(props: bpy.types.PropertyGroup, mask: bpy.types.Mask | None) -> None:
+    """Append a row holding ``mask`` (None: an empty row to fill in) to ``props.masks`` (``scene.vggt``), as
+    the active row."""
+    props.masks.add().mask = mask
+    props.masks_index = len(props.masks) - 1
+
+
+class VGGT_OT_mask_add(bpy.types.Operator):
+    """Add a row to the Masks list, then pick its Mask"""
+
+    bl_idname = "vggt.mask_add"
+    bl_label = "Add Mask"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        add_mask(context.scene.vggt, None)
+        return {"FINISHED"}
+
+
+class VGGT_OT_mask_remove(bpy.types.Operator):
+    """Remove the active row from the Masks list (the Mask itself stays in the file)"""
+
+    bl_idname = "vggt.mask_remove"
+    bl_label = "Remove Mask"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return context.scene is not None and len(context.scene.vggt.masks) > 0
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        props = context.scene.vggt
+        props.masks.remove(min(props.masks_index, len(props.masks) - 1))
+        props.masks_index = max(0, min(props.masks_index, len(props.masks) - 1))
+        return {"FINISHED"}
+
+
 class VGGT_OT_mask_from_rejected(setup_ops.RootPoll, bpy.types.Operator):
     """A new Mask around the tracks the solve rejected as moving (the red markers), animated over the shot and
-    set as the panel's Mask: adjust it, then Re-solve"""
+    added to the panel's Masks: adjust it, then Re-solve"""
 
     bl_idname = "vggt.mask_from_rejected"
     bl_label = "Mask From Rejected Tracks"
@@ -42,9 +80,9 @@ class VGGT_OT_mask_from_rejected(setup_ops.RootPoll, bpy.types.Operator):
             return {"CANCELLED"}
         width = float(clip.size[0])
         mask = build_rejected_mask(col, clip, self.margin / 100.0 * width, self.link / 100.0 * width)
-        context.scene.vggt.mask = mask  # the artist's own Masks are never edited: this one is new
-        self.report({"INFO"}, f"VGGT: made Mask '{mask.name}' and set it as the Mask: adjust it, then Re-solve")
+        add_mask(context.scene.vggt, mask)  # the artist's own Masks and rows stay: this one is new
+        self.report({"INFO"}, f"VGGT: made Mask '{mask.name}' and added it to the Masks: adjust it, then Re-solve")
         return {"FINISHED"}
 
 
-classes = (VGGT_OT_mask_from_rejected,)
+classes = (VGGT_OT_mask_add, VGGT_OT_mask_remove, VGGT_OT_mask_from_rejected)

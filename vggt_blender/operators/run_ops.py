@@ -7,6 +7,7 @@ the same operator runs synchronously in ``execute()``.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty
@@ -175,9 +176,10 @@ class VGGT_OT_resolve(RunMixin, bpy.types.Operator):
 
 
 def resolve_plan(context: bpy.types.Context, col: bpy.types.Collection) -> runs.RunPlan:
-    """A plan that solves import ``col`` again with the panel's camera-solve settings, from the network output
-    cached next to its result (same frames and frame settings; never a network run), and rebuilds ``col``
-    with the panel's import options. Raises VGGTError (one line) when ``col`` has no readable cache file."""
+    """A plan that solves import ``col`` again with the panel's camera-solve settings and masks (its *Masks*
+    rasterised again, or its matte), from the network output cached next to its result (same frames and frame
+    settings; never a network run), and rebuilds ``col`` with the panel's import options. Raises VGGTError (one
+    line) when ``col`` has no readable cache file, or for the panel's masks as ``runs.scene_masks``."""
     from vggt_core import cache
     from vggt_core.pipeline import ReconstructSettings
     from vggt_core.reconstruction import FrameInfo
@@ -186,15 +188,17 @@ def resolve_plan(context: bpy.types.Context, col: bpy.types.Collection) -> runs.
     if not path:
         raise VGGTError(f"'{col.name}' was imported without a cache file: run VGGT again")
     meta = cache.read_meta(path)
+    props = context.scene.vggt
     try:
-        settings = ReconstructSettings.from_dict({**meta["settings"], **runs.solve_settings(context.scene.vggt)})
+        settings = ReconstructSettings.from_dict({**meta["settings"], **runs.solve_settings(props)})
         frames = tuple(FrameInfo(**f) for f in meta["frames"])
     except (KeyError, TypeError):  # written by a version with other settings
         raise VGGTError(f"'{col.name}' was imported by another version of VGGT: run VGGT again") from None
-    job = worker.Job(inputs=(), settings=settings, engine=addon.engine_spec(context),
-                     cache_dir=os.path.dirname(path), frames=frames, network=False)
     stored = ImportSettings.from_json(col["vggt_settings"])
-    return runs.planned(job, import_settings(context.scene.vggt, stored.plate, runs.undistorted_dir()), col.name,
+    masks, mask_fields = runs.scene_masks(context.scene, props, lambda: frames, stored.plate)
+    job = worker.Job(inputs=(), settings=replace(settings, **mask_fields), engine=addon.engine_spec(context),
+                     cache_dir=os.path.dirname(path), frames=frames, network=False, masks=masks)
+    return runs.planned(job, import_settings(props, stored.plate, runs.undistorted_dir()), col.name,
                         context.scene.frame_start, replaces=col.session_uid)
 
 

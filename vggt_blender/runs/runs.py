@@ -8,16 +8,19 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 from typing import Any
 
 import bpy
 
 from vggt_core.errors import VGGTError, one_line
+from vggt_core.reconstruction import FrameInfo
 
 from .. import addon
-from ..convert import ImportSettings
-from ..ui.props import import_settings
+from ..convert import ImportSettings, PlateSettings
+from ..ui.props import import_settings, panel_masks
 from . import sources, worker
 
 
@@ -62,6 +65,7 @@ def default_cache_dir() -> str:
 
 def plan_from_scene(context: bpy.types.Context) -> RunPlan:
     """Freeze ``scene.vggt`` + the add-on preferences into a RunPlan. Raises VGGTError (one line)."""
+    from vggt_core.frames import list_frames
     from vggt_core.pipeline import ReconstructSettings
 
     props = context.scene.vggt
@@ -71,7 +75,7 @@ def plan_from_scene(context: bpy.types.Context) -> RunPlan:
         name = f"VGGT {sources.active_strip(context).name}"
     elif props.source_type == "CLIP":
         name = f"VGGT {props.movie_clip.name}"
-    masks, mask_fields = scene_masks(context.scene, props, src)
+    masks, mask_fields = scene_masks(context.scene, props, lambda: list_frames(src.inputs, src.selection), src.plate)
     job = worker.Job(
         inputs=src.inputs,
         settings=ReconstructSettings(selection=src.selection, mode=props.mode, chunk_size=props.chunk_size,
@@ -83,25 +87,26 @@ def plan_from_scene(context: bpy.types.Context) -> RunPlan:
     return planned(job, import_settings(props, src.plate, undistorted_dir()), name, context.scene.frame_start)
 
 
-def scene_masks(scene: bpy.types.Scene, props: Any, src: Any) -> tuple[tuple | None, dict[str, Any]]:
+def scene_masks(scene: bpy.types.Scene, props: Any, frames: Callable[[], Sequence[FrameInfo]],
+                plate: PlateSettings | None) -> tuple[tuple | None, dict[str, Any]]:
     """The panel's masks, on the main thread before the run: ``(arrays or None, ReconstructSettings fields)``.
 
-    A Blender Mask (``props.mask``) is rasterised at plate resolution on each reconstructed frame's timeline
-    frame (where the import keys the camera, so where the artist sees the mask over the plate); a matte path
-    (``props.mask_path``) is left for the pipeline to read (it checks it before the model runs).
-    Raises InputError (one line) for a matte folder that does not match the plate.
+    The Blender Masks of the *Masks* list (``panel_masks``), united, are rasterised at plate resolution on each
+    reconstructed frame's timeline frame (where the import keys the camera, so where the artist sees them over
+    the plate); ``settings.mask`` names them and the arrays' digest, so a changed list or Mask changes the solve's
+    cache key. Else a matte path (``props.mask_path``) is left for the pipeline to read (it checks it before the
+    model runs). ``frames``: the run's frames (``list_frames``), asked for only when there is a mask.
+    Raises InputError (one line) for an empty row or a matte folder that does not match the plate.
     """
-    from types import SimpleNamespace
-
-    from vggt_core.frames import list_frames
     from vggt_core.masks import digest, load_mattes
 
-    fields: dict[str, Any] = {"mask_invert": props.mask_invert, "mask_blank": props.mask_blank,
+    fields: dict[str, Any] = {"mask": None, "mask_invert": props.mask_invert, "mask_blank": props.mask_blank,
                               "reject_movers": props.reject_movers}
-    if props.mask is None and not props.mask_path:
+    masks = panel_masks(props)
+    if not masks and not props.mask_path:
         return None, fields
-    infos = list_frames(src.inputs, src.selection)
-    if props.mask is None:
+    infos = frames()
+    if not masks:
         path = bpy.path.abspath(props.mask_path)
         # A wrong path or numbering fails here; the other frames are read before the model runs.
         load_mattes(path, infos[:1], props.mask_invert)
@@ -109,11 +114,12 @@ def scene_masks(scene: bpy.types.Scene, props: Any, src: Any) -> tuple[tuple | N
     from ..builders.mask_raster import rasterise_masks
     from ..convert.timeline import timeline_frames
 
-    frames = timeline_frames(SimpleNamespace(num_frames=len(infos), frames=infos), src.plate, scene.frame_start)
-    arrays = rasterise_masks([props.mask], frames.tolist(), (infos[0].width, infos[0].height))
+    timeline = timeline_frames(SimpleNamespace(num_frames=len(infos), frames=infos), plate, scene.frame_start)
+    arrays = rasterise_masks(masks, timeline.tolist(), (infos[0].width, infos[0].height))
     if props.mask_invert:
         arrays = [~m for m in arrays]
-    return tuple(arrays), {**fields, "mask": f"<Blender mask {props.mask.name!r}, sha256 {digest(arrays)}>"}
+    names = ", ".join(repr(m.name) for m in masks)
+    return tuple(arrays), {**fields, "mask": f"<Blender masks {names}, sha256 {digest(arrays)}>"}
 
 
 def solve_settings(props: Any) -> dict[str, Any]:

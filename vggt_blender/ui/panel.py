@@ -8,6 +8,14 @@ from ..runs import runs, sources, worker
 from .props import run_state
 
 
+class VGGT_UL_masks(bpy.types.UIList):
+    """The panel's Masks: one Mask per row, picked in the row."""
+
+    def draw_item(self, context: bpy.types.Context, layout: bpy.types.UILayout, data: object, item: object,
+                  icon: int, active_data: object, active_property: str, index: int = 0, flt_flag: int = 0) -> None:
+        layout.prop(item, "mask", text="", icon="MOD_MASK")
+
+
 class VGGT_PT_main(bpy.types.Panel):
     bl_label = "VGGT"
     bl_idname = "VGGT_PT_main"
@@ -61,7 +69,13 @@ class VGGT_PT_main(bpy.types.Panel):
             box.prop(props, "motion")
         if props.refine and props.lens not in ("per-frame", "zoom") and props.motion != "tripod":
             box.prop(props, "distortion")
-        box.prop(props, "mask")  # what moves: out of the solve and the points, with or without refinement
+        # What moves: out of the solve and the points, with or without refinement.
+        box.label(text="Masks")
+        row = box.row()
+        row.template_list("VGGT_UL_masks", "", props, "masks", props, "masks_index", rows=2)
+        buttons = row.column(align=True)
+        buttons.operator("vggt.mask_add", icon="ADD", text="")
+        buttons.operator("vggt.mask_remove", icon="REMOVE", text="")
         box.prop(props, "mask_path")
         box.prop(props, "mask_invert")
         box.prop(props, "mask_blank")
@@ -135,4 +149,4 @@ def _active_strip_name(context: bpy.types.Context) -> str:
     return "" if strip is None else f"{strip.name} ({strip.type.lower()})"
 
 
-classes = (VGGT_PT_main,)
+classes = (VGGT_UL_masks, VGGT_PT_main)

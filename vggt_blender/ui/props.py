@@ -3,9 +3,11 @@ run state on the window manager (``window_manager.vggt_run``)."""
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
+                       StringProperty)
 from bpy.types import PropertyGroup
 
+from vggt_core.errors import InputError
 from vggt_core.solve import TRACK_FRAMES  # numpy only: safe before the optional deps are installed
 
 from ..convert import ImportSettings, PlateSettings
@@ -58,6 +60,14 @@ POINT_SOURCES = [
 ]
 
 
+class VGGTMaskSlot(PropertyGroup):
+    """One row of the panel's *Masks* list."""
+
+    mask: PointerProperty(name="Mask", type=bpy.types.Mask,
+                          description="A Mask of what moves (actors, cars), drawn and animated in the Movie Clip or "
+                                      "Image editor: kept out of the solve and the points, read never changed")
+
+
 class VGGTSceneProps(PropertyGroup):
     """What to reconstruct and what to import (saved with the scene)."""
 
@@ -100,12 +110,12 @@ class VGGTSceneProps(PropertyGroup):
     track_frames: IntProperty(name="Query Frames", default=TRACK_FRAMES, min=1,
                               description="Frames, spread over the shot, whose grid points are tracked "
                                           "through it for the bundle adjustment")
-    mask: PointerProperty(name="Mask", type=bpy.types.Mask,
-                          description="A Mask of what moves (actors, cars), drawn and animated in the Movie Clip or "
-                                      "Image editor: kept out of the solve and the points, read never changed")
+    masks: CollectionProperty(name="Masks", type=VGGTMaskSlot,
+                              description="Masks of what moves, all kept out (their union)")
+    masks_index: IntProperty(name="Active Mask", default=0, min=0)
     mask_path: StringProperty(name="Matte", subtype="FILE_PATH", default="",
-                              description="Or a matte folder numbered like the plate, or a matte movie: white "
-                                          "(or alpha) = what moves")
+                              description="Or (with no Masks) a matte folder numbered like the plate, or a matte "
+                                          "movie: white (or alpha) = what moves")
     mask_invert: BoolProperty(name="Invert Mask", default=False, description="The mask's outside is what moves")
     mask_blank: BoolProperty(name="Hide from the Network", default=False,
                              description="Also paint the masked pixels white in the network's input")
@@ -172,6 +182,17 @@ def end_run(state: VGGTRunState, message: str) -> None:
     state.last_message = message
 
 
+def panel_masks(props: VGGTSceneProps) -> list[bpy.types.Mask]:
+    """The Masks of the panel's *Masks* list (``props.masks``), in order, each once. Raises InputError (one
+    line) for a row without one (never picked, or its Mask deleted since): a run must not quietly leave out
+    what the artist meant to mask."""
+    rows = [slot.mask for slot in props.masks]
+    if None in rows:
+        raise InputError(f"Masks: row {rows.index(None) + 1} has no Mask (none picked, or deleted): pick one or "
+                         "remove the row")
+    return list(dict.fromkeys(rows))
+
+
 def import_settings(props: VGGTSceneProps, plate: PlateSettings | None, undistorted_dir: str = "") -> ImportSettings:
     """The frozen ``ImportSettings`` for the panel state ``props`` (``scene.vggt``) and ``plate``; the
     undistorted plate (with solved distortion) goes under ``undistorted_dir``.
@@ -198,7 +219,7 @@ def import_settings(props: VGGTSceneProps, plate: PlateSettings | None, undistor
     )
 
 
-classes = (VGGTSceneProps, VGGTRunState)
+classes = (VGGTMaskSlot, VGGTSceneProps, VGGTRunState)
 
 
 def register() -> None:
