@@ -158,6 +158,19 @@ def test_two_masks_in_the_list_each_keep_their_region_out(addon, tmp_path):
     assert [s.mask for s in props.masks] == [right] and right.name in bpy.data.masks
     (matte, *_) = runs.plan_from_scene(bpy.context).job.masks
     assert _iou(matte, _expected(0.6, 0.3, 0.2)) > 0.85
+    # a matte folder beside the Masks: their union (the matte's own region: the top-left quarter)
+    from PIL import Image
+
+    (tmp_path / "mattes").mkdir()
+    quarter = np.zeros((H, W), np.uint8)
+    quarter[:H // 2, :W // 2] = 255
+    for i in range(3):
+        Image.fromarray(quarter).save(tmp_path / "mattes" / f"matte_{i:02d}.png")
+    props.mask_path = str(tmp_path / "mattes")
+    plan = runs.plan_from_scene(bpy.context)
+    (matte, *_) = plan.job.masks
+    assert _iou(matte, _expected(0.6, 0.3, 0.2) | (quarter > 0)) > 0.9
+    assert "and matte" in plan.job.settings.mask and plan.job.settings.mask.startswith("<Blender masks 'Right'")
 
 
 def test_a_matte_folder_in_the_panel_is_checked_before_the_run(addon, tmp_path):

@@ -94,8 +94,8 @@ def scene_masks(scene: bpy.types.Scene, props: Any, frames: Callable[[], Sequenc
     The Blender Masks of the *Masks* list (``panel_masks``), united, are rasterised at plate resolution on each
     reconstructed frame's timeline frame (where the import keys the camera, so where the artist sees them over
     the plate); ``settings.mask`` names them and the arrays' digest, so a changed list or Mask changes the solve's
-    cache key. Else a matte path (``props.mask_path``) is left for the pipeline to read (it checks it before the
-    model runs). ``frames``: the run's frames (``list_frames``), asked for only when there is a mask.
+    cache key; a matte (``props.mask_path``) beside them is read here and united with them. A matte alone is
+    left for the pipeline to read (it checks it before the model runs). ``frames``: the run's frames (``list_frames``), asked for only when there is a mask.
     Raises InputError (one line) for an empty row or a matte folder that does not match the plate.
     """
     from vggt_core.masks import digest, load_mattes
@@ -119,6 +119,10 @@ def scene_masks(scene: bpy.types.Scene, props: Any, frames: Callable[[], Sequenc
     if props.mask_invert:
         arrays = [~m for m in arrays]
     names = ", ".join(repr(m.name) for m in masks)
+    if props.mask_path:  # both: what either keeps out (a roto for the actor and a keyer's matte, say)
+        path = bpy.path.abspath(props.mask_path)
+        arrays = [a | b for a, b in zip(arrays, load_mattes(path, infos, props.mask_invert))]
+        names += f" and matte {path!r}"
     return tuple(arrays), {**fields, "mask": f"<Blender masks {names}, sha256 {digest(arrays)}>"}
 
 

@@ -114,8 +114,8 @@ class VGGTSceneProps(PropertyGroup):
                               description="Masks of what moves, all kept out (their union)")
     masks_index: IntProperty(name="Active Mask", default=0, min=0)
     mask_path: StringProperty(name="Matte", subtype="FILE_PATH", default="",
-                              description="Or (with no Masks) a matte folder numbered like the plate, or a matte "
-                                          "movie: white (or alpha) = what moves")
+                              description="A matte folder numbered like the plate, or a matte movie: white (or "
+                                          "alpha) = what moves (with Masks: their union)")
     mask_invert: BoolProperty(name="Invert Mask", default=False, description="The mask's outside is what moves")
     mask_blank: BoolProperty(name="Hide from the Network", default=False,
                              description="Also paint the masked pixels white in the network's input")
