@@ -268,3 +268,29 @@ def test_new_scene_starts_from_factory_settings(tmp_path, ckpt):
     out = json.loads(line[len("PROBE:"):])
     assert out["engine"] != "BLENDER_WORKBENCH"  # the factory default, not the user's engine
     assert {**out, "engine": None} == {"rc": 0, "registered": True, "cli": True, "units": "METRIC", "engine": None}
+
+
+def test_solved_distortion_undistorts_the_plate_in_the_run(tmp_path, ckpt, capsys):
+    """``--refine ba --distortion k1`` on the bundled plate: the run's worker undistorts every frame into
+    ``vggt_undistorted/`` beside ``--out`` (named in the final record), and the saved scene's animated camera is
+    the overscan camera over those files."""
+    import json
+
+    import torch
+
+    torch.set_num_threads(1)
+    out = tmp_path / "shot" / "scene.blend"
+    rc = cli.main(["--images", str(REPO / "examples" / "orbit" / "images"), "--out", str(out), "--weights", str(ckpt),
+                   "--device", "cpu", "--max-frames", "6", "--refine", "ba", "--distortion", "k1", "--no-proxies"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    worker.unload_engine()
+    record = json.loads(captured.out.strip().splitlines()[-1])
+    folder = Path(record["undistorted_plate"])
+    assert folder.parent == tmp_path / "shot" / "vggt_undistorted" and record["solve"]["camera_model"] == "SIMPLE_RADIAL"
+    assert len(list(folder.glob("undistorted.*.png"))) == 12  # the 6 frames span the plate's 12: all undistorted
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    cam = bpy.context.scene.camera
+    wo, ho, w, h = cam["vggt_overscan"]
+    assert (w, h) == (480, 270) and wo > w and (bpy.context.scene.render.resolution_x, bpy.context.scene.render.resolution_y) == (wo, ho)
+    assert Path(bpy.path.abspath(cam.data.background_images[0].image.filepath)).parent == folder

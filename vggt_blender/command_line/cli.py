@@ -250,7 +250,8 @@ def main(argv: list[str]) -> int:
         with open(os.path.join(os.path.abspath(args.export_lens), "lens.json"), encoding="utf-8") as fh:
             summary["lens"] = json.load(fh)
     # the plate's frame numbers (and the lens) in the record and the farm's summary.json, beside the solve
-    extra = {k: summary[k] for k in ("frame_numbers", "interpolated_frames", "lens") if k in summary}
+    extra = {k: summary[k] for k in ("frame_numbers", "interpolated_frames", "lens", "undistorted_plate")
+             if k in summary}
     if shot_dir is not None:  # the farm task's done marker, written last
         summary["files"].append(str(shot_dir / "summary.json"))
         batch.write_summary(shot_dir / "summary.json", batch.result("ok", started, summary, out=shot_dir,
