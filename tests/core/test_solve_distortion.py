@@ -129,3 +129,26 @@ def test_a_free_zoom_takes_the_median_of_per_frame_distortions_and_it_matches_on
     assert np.abs(out.intrinsics[:, 0, 0] / shot.focals - 1).max() < 0.005
     assert rotation_errors_deg(out.extrinsics.astype(np.float64), shot.extrinsics).max() < 0.1
     assert rep["verdict"] != "failed", rep["reasons"]
+
+
+def test_a_distorted_zoom_exports_a_colmap_camera_per_frame_with_the_shots_distortion(tmp_path):
+    import pycolmap
+
+    from vggt_core.export.colmap import write_colmap
+
+    shot = make_shot("orbit", frames=8, tracks=120, size=(640, 360), focal_px=500.0, outliers=0.0, k1=K1, zoom=1.3)
+    out = solve(shot_recon(shot), lens="zoom", refine="ba", distortion="k1")
+    write_colmap(tmp_path, out, text=False)
+    model = pycolmap.Reconstruction(tmp_path)
+    assert model.num_cameras() == 8
+    for s in range(8):
+        cam = model.cameras[model.images[s + 1].camera_id]
+        assert cam.model.name == "SIMPLE_RADIAL" and cam.params[3] == pytest.approx(out.solve["k1"])
+        assert cam.params[0] == pytest.approx(out.intrinsics[s, 0, 0])
+    # COLMAP's own projection through each exported camera is the solve's (its cameras, focal and distortion)
+    uv, _ = project(out.intrinsics.astype(np.float64), out.extrinsics.astype(np.float64),
+                    (out.solve["k1"], out.solve["k2"]), out.sparse_points.astype(np.float64))
+    frame, point = out.sparse_obs.T
+    theirs = np.array([model.cameras[model.images[f + 1].camera_id].img_from_cam(
+        model.images[f + 1].cam_from_world() * model.points3D[int(p) + 1].xyz) for f, p in zip(frame, point)])
+    np.testing.assert_allclose(theirs, uv[frame, point], atol=1e-3)
