@@ -113,8 +113,9 @@ def main() -> None:
                   f"{r['k1']}, {r['verdict']} {r['reasons']}, {r['seconds']:.1f} s", flush=True)
     write_json(out.with_suffix(".json"), {"command": command_line(), "hardware": hardware("cpu"),
                                           "noise_px": args.noise, "outliers": args.outliers, "seeds": args.seeds,
-                                          "results": rows, **({"kept_from": {k: kept[k] for k in ("command", "hardware")}}
-                                                              if kept else {})})
+                                          "results": rows,
+                                          **({"kept_from": {k: kept[k] for k in ("command", "hardware")}} if kept
+                                             else {})})
     header = ["shot", "settings (lens / motion / distortion)", "auto chose", "max rot err deg",
               "max focal err % per frame", "focal sd % (solve's own)", "k1 solved", "centre spread", "held-out px",
               "verdicts", "wrong called good", "reasons (first seed)", "time s"]

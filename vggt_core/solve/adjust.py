@@ -19,7 +19,7 @@ from ..errors import Cancelled
 from .verdict import project
 
 DISTORTIONS = ("none", "k1", "k1k2")
-_MODELS = {"none": "SIMPLE_PINHOLE", "k1": "SIMPLE_RADIAL", "k1k2": "RADIAL"}
+CAMERA_MODELS = {"none": "SIMPLE_PINHOLE", "k1": "SIMPLE_RADIAL", "k1k2": "RADIAL"}  # square pixels, one focal
 
 
 @dataclass
@@ -232,7 +232,7 @@ def bundle_adjust(
         raise ValueError(f"unknown distortion {distortion!r}")
     if distortion != "none" and not (shared or square):
         raise ValueError("distortion needs a shared camera or square ones")
-    model = _MODELS[distortion] if shared or square else "PINHOLE"
+    model = CAMERA_MODELS[distortion] if shared or square else "PINHOLE"
     k = np.asarray(intrinsics, np.float64).copy()
     rt = np.asarray(extrinsics, np.float64).copy()
     pts = np.asarray(points, np.float64).copy()

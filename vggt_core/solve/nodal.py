@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import Cancelled
-from .adjust import _MODELS, DISTORTIONS, Adjusted
+from .adjust import CAMERA_MODELS, DISTORTIONS, Adjusted
 
 
 def _skew(v: np.ndarray) -> np.ndarray:
@@ -136,7 +136,7 @@ def nodal_adjust(
         sd = _focal_sd(system, layout, float(np.sqrt(np.mean(errors[seen] ** 2) / 2)), f)
     k[:, 0, 0] = k[:, 1, 1] = f
     ext = np.concatenate([rot, np.zeros((s_count, 3, 1))], axis=2)
-    model = _MODELS[distortion] if shared or distortion != "none" else "PINHOLE"
+    model = CAMERA_MODELS[distortion] if shared or distortion != "none" else "PINHOLE"
     return Adjusted(k, ext, (float(dist[0]), float(dist[1])), d, seen, errors, rejected, model, sd)
 
 
@@ -165,9 +165,10 @@ def jacobians(
     obs_n: np.ndarray, layout: Layout,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """At focals ``f [S]``, distortion ``dist (k1, k2)``, rotations ``rot [S,3,3]``, directions ``d [N,3]`` and the
-    observations' camera points ``x [O,3]`` (``_residuals``), analytic Jacobians of the residuals ``[O, 2]``: cameras ``[O, 2, K]`` on ``layout.columns`` (rotation as a
-    left perturbation ``R <- exp(w) R``, frame 0's zero; focal; k1, k2), directions ``[O, 2, 2]`` on the tangent
-    bases ``[N, 3, 2]`` (also returned: a direction moves as ``d + basis @ delta``)."""
+    observations' camera points ``x [O,3]`` (``_residuals``), analytic Jacobians of the residuals ``[O, 2]``:
+    cameras ``[O, 2, K]`` on ``layout.columns`` (rotation as a left perturbation ``R <- exp(w) R``, frame 0's
+    zero; focal; k1, k2), directions ``[O, 2, 2]`` on the tangent bases ``[N, 3, 2]`` (also returned: a
+    direction moves as ``d + basis @ delta``)."""
     fo = f[obs_s, None, None]
     z = x[:, 2]
     n = x[:, :2] / z[:, None]
@@ -176,7 +177,8 @@ def jacobians(
     # d proj / d n = f (s I + 2 (k1 + 2 k2 r^2) n n^T); d n / d x = [I | -n] / z
     j_n = fo * (s[:, None, None] * np.eye(2) + (2 * (dist[0] + 2 * dist[1] * r2))[:, None, None]
                 * n[:, :, None] * n[:, None, :])
-    dp = j_n @ (np.concatenate([np.broadcast_to(np.eye(2), (len(z), 2, 2)), -n[:, :, None]], axis=2) / z[:, None, None])
+    dn_dx = np.concatenate([np.broadcast_to(np.eye(2), (len(z), 2, 2)), -n[:, :, None]], axis=2) / z[:, None, None]
+    dp = j_n @ dn_dx  # d proj / d x [O, 2, 3]
     j_rot = -dp @ _skew(x)  # dX = w x X = -[X]x w
     j_rot[obs_s == 0] = 0.0  # frame 0's rotation is the world
     cols = [j_rot]
