@@ -100,10 +100,12 @@ def distort(ks: np.ndarray, uv: np.ndarray, k1: float, k2: float = 0.0) -> tuple
     distortion ``1 + k1 r^2 + k2 r^4`` (normalised coordinates; k1 < 0: barrel, a wide lens) puts them at, and
     ``[S, N]`` whether the lens images them: within the radius where the distorted radius still grows (beyond
     it the polynomial folds rays from far outside the field of view back into the frame; no lens does)."""
+    if not (k1 or k2):
+        return uv, np.ones(uv.shape[:2], bool)
     f, c = ks[:, None, 0, 0, None], ks[:, None, :2, 2]
     xy = (uv - c) / f
     r2 = np.sum(xy**2, axis=-1, keepdims=True)
-    roots = np.roots([5 * k2, 3 * k1, 1.0]) if k1 or k2 else []  # d(r (1 + k1 r^2 + k2 r^4)) / dr = 0 at r^2 = root
+    roots = np.roots([5 * k2, 3 * k1, 1.0])  # d(r (1 + k1 r^2 + k2 r^4)) / dr = 0 at r^2 = root
     fold = min([x.real for x in roots if abs(x.imag) < 1e-12 and x.real > 0], default=np.inf)
     return c + f * xy * (1 + k1 * r2 + k2 * r2**2), r2[..., 0] < fold
 
