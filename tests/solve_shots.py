@@ -1,6 +1,7 @@
 """Synthetic camera-solve shots with ground truth (tests and bench only; the product never sees ground truth).
 
-A shot: 16:9 plate, one pinhole lens (square pixels, centred principal point), a camera path, 3D points in
+A shot: 16:9 plate, one lens (square pixels, centred principal point; pinhole, or COLMAP's radial distortion
+``1 + k1 r^2 + k2 r^4`` on normalised coordinates), a camera path, 3D points in
 front of it and their tracks (``uv [S, N, 2]`` pixels, ``seen [S, N]``) with Gaussian noise and a share of
 gross outliers; plus a start perturbed like VGGT's errors (rotations off by a few degrees, focal +-10 % with
 per-frame jitter, camera centres off by a little). Frame 0 stays the world, as in VGGT.
@@ -39,6 +40,8 @@ class Shot:
     extrinsics_start: np.ndarray  # [S,3,4] perturbed
     query: np.ndarray  # [N] the frame each track was queried on (it sees the point exactly there)
     focals: np.ndarray  # [S] true focal length per frame (px): constant unless the shot zooms
+    k1: float = 0.0  # true radial distortion (COLMAP's, normalised coordinates), one for the shot
+    k2: float = 0.0
 
     @property
     def ks(self) -> np.ndarray:
@@ -92,11 +95,26 @@ def project(k: np.ndarray, ext: np.ndarray, points: np.ndarray) -> tuple[np.ndar
     return h[..., :2] / h[..., 2:3], cam[..., 2]
 
 
+def distort(ks: np.ndarray, uv: np.ndarray, k1: float, k2: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Pinhole pixels ``uv [S, N, 2]`` through cameras ``ks [S,3,3]`` -> the pixels a lens with COLMAP's radial
+    distortion ``1 + k1 r^2 + k2 r^4`` (normalised coordinates; k1 < 0: barrel, a wide lens) puts them at, and
+    ``[S, N]`` whether the lens images them: within the radius where the distorted radius still grows (beyond
+    it the polynomial folds rays from far outside the field of view back into the frame; no lens does)."""
+    if not (k1 or k2):
+        return uv, np.ones(uv.shape[:2], bool)
+    f, c = ks[:, None, 0, 0, None], ks[:, None, :2, 2]
+    xy = (uv - c) / f
+    r2 = np.sum(xy**2, axis=-1, keepdims=True)
+    roots = np.roots([5 * k2, 3 * k1, 1.0])  # d(r (1 + k1 r^2 + k2 r^4)) / dr = 0 at r^2 = root
+    fold = min([x.real for x in roots if abs(x.imag) < 1e-12 and x.real > 0], default=np.inf)
+    return c + f * xy * (1 + k1 * r2 + k2 * r2**2), r2[..., 0] < fold
+
+
 def make_shot(
     kind: str, frames: int = 24, tracks: int = 500, noise_px: float = 0.5, outliers: float = 0.1, seed: int = 0,
     size: tuple[int, int] = (1920, 1080), focal_px: float = 1500.0, rot_err_deg: float = 2.0,
     focal_err: float = 0.1, focal_jitter: float = 0.02, query_frames: int = 1, zoom: float = 1.0,
-    snap: bool = False,
+    snap: bool = False, k1: float = 0.0, k2: float = 0.0,
 ) -> Shot:
     """A shot of ``kind`` (dolly, orbit, handheld, tripod, pushin). noise_px: Gaussian sigma per image axis; outliers: share of
     observations moved 10-60 px; the start has rotations off by ``rot_err_deg`` (sigma per axis), focal off by
@@ -104,7 +122,8 @@ def make_shot(
     query_frames: points are placed in the views of this many frames spread over the shot (as the product's
     track queries are), so a pan's last frames see tracks too. zoom: the focal at the end over the focal at
     the start, eased in and out over the shot, or (``snap``) one step between two frames at mid-shot; the
-    start's focal follows the true one per frame (VGGT sees the zoom), with its error and jitter."""
+    start's focal follows the true one per frame (VGGT sees the zoom), with its error and jitter. k1, k2: the
+    lens' radial distortion (``distort``; the start knows none, as VGGT's pinhole cameras do not)."""
     rng = np.random.default_rng(seed)
     w, h = size
     k = np.array([[focal_px, 0, w / 2], [0, focal_px, h / 2], [0, 0, 1.0]])
@@ -121,7 +140,8 @@ def make_shot(
     cam = np.c_[(pix - k[:2, 2]) / focals[query, None] * depth[:, None], depth]
     points = np.einsum("nji,nj->ni", ext[query, :, :3], cam - ext[query, :, 3])  # into the world
     uv, z = project(ks, ext, points)
-    seen = (z > 0.1) & np.all((uv >= 0) & (uv <= [w, h]), axis=2)
+    uv, imaged = distort(ks, uv, k1, k2)
+    seen = (z > 0.1) & imaged & np.all((uv >= 0) & (uv <= [w, h]), axis=2)
     uv = uv + rng.normal(0.0, noise_px, uv.shape)
     outlier = seen & (rng.random(seen.shape) < outliers)
     outlier[query, np.arange(tracks)] = False  # the query frame sees its own queries exactly, as the track head does
@@ -137,7 +157,7 @@ def make_shot(
         c = -ext[s, :, :3].T @ ext[s, :, 3] + rng.normal(0, 0.1, 3)
         start[s, :, :3] = r @ ext[s, :, :3]
         start[s, :, 3] = -start[s, :, :3] @ c
-    return Shot(kind, size, k, ext, points, uv, seen, outlier, k_start, start, query, focals)
+    return Shot(kind, size, k, ext, points, uv, seen, outlier, k_start, start, query, focals, k1, k2)
 
 
 def rotation_errors_deg(est: np.ndarray, true: np.ndarray) -> np.ndarray:
@@ -180,8 +200,8 @@ def shot_recon(shot: Shot, model_hw: tuple[int, int] = (294, 518)):
 
 
 def true_uv(shot: Shot) -> np.ndarray:
-    """[S, N, 2] the exact plate pixels (continuous, centres at +0.5) of the shot's points: no noise."""
-    return project(shot.ks, shot.extrinsics, shot.points)[0]
+    """[S, N, 2] the exact plate pixels (continuous, centres at +0.5) of the shot's points through its lens: no noise."""
+    return distort(shot.ks, project(shot.ks, shot.extrinsics, shot.points)[0], shot.k1, shot.k2)[0]
 
 
 def head_tracked(shot: Shot, recon):

@@ -118,9 +118,11 @@ def test_panel_solve_settings_reach_the_run(addon, tmp_path):
     assert (s.lens, s.focal_mm, s.sensor_width_mm, s.refine, s.distortion) == ("known", 50.0, 24.0, "ba", "k1")
     assert s.track_frames == 6 and s.motion == "auto"
     assert plan.import_settings.track_markers
-    props.motion = "tripod"  # the tripod adjuster solves no distortion: the panel hides it, the run drops it
+    props.motion, props.lens = "tripod", "zoom"  # both solve distortion now (one for the shot)
     s = runs.plan_from_scene(bpy.context).job.settings
-    assert (s.motion, s.distortion) == ("tripod", "none")
+    assert (s.motion, s.lens, s.distortion) == ("tripod", "zoom", "k1")
+    props.lens = "per-frame"  # a lens per frame solves none: the panel hides it, the run drops it
+    assert runs.plan_from_scene(bpy.context).job.settings.distortion == "none"
 
 
 def test_tripod_shot_keeps_one_camera_location_and_reprojects_the_solve(scene):

@@ -133,8 +133,7 @@ def solve_settings(props: Any) -> dict[str, Any]:
     return {"lens": props.lens, "focal_mm": props.lens_focal_mm if known else None, "focal_px": None,
             "sensor_width_mm": props.lens_sensor_mm if known else None, "refine": refine,
             "track_frames": props.track_frames, "motion": props.motion if props.refine else "auto",
-            "distortion": props.distortion if props.refine and props.lens not in ("per-frame", "zoom")
-            and props.motion != "tripod" else "none"}
+            "distortion": props.distortion if props.refine and props.lens != "per-frame" else "none"}
 
 
 def import_result(scene: bpy.types.Scene | None, final: tuple, settings: ImportSettings,

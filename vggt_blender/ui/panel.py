@@ -67,7 +67,7 @@ class VGGT_PT_main(bpy.types.Panel):
         if props.refine:
             box.prop(props, "track_frames")
             box.prop(props, "motion")
-        if props.refine and props.lens not in ("per-frame", "zoom") and props.motion != "tripod":
+        if props.refine and props.lens != "per-frame":
             box.prop(props, "distortion")
         # What moves: out of the solve and the points, with or without refinement.
         box.label(text="Masks")

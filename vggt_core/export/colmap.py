@@ -5,7 +5,8 @@ Written from COLMAP's documented formats (little-endian binary; text with ``#`` 
 * one PINHOLE camera per frame (``camera_id = image_id = frame position + 1``) at the frame's ORIGINAL
   resolution with the original-pixel intrinsics ``fx fy cx cy`` (COLMAP also puts pixel centres at
   ``i + 0.5``, like ``Reconstruction``); after a camera solve with one lens for the shot (``recon.solve``),
-  one camera (id 1) shared by every image: PINHOLE, or SIMPLE_RADIAL / RADIAL when distortion was solved;
+  one camera (id 1) shared by every image: PINHOLE, or SIMPLE_RADIAL / RADIAL when distortion was solved (a
+  zoom keeps a camera per frame, SIMPLE_RADIAL / RADIAL with the shot's distortion when it was solved);
 * images: ``qvec = (w, x, y, z)`` and ``tvec`` of the camera-from-world pose, named by ``image_names``
   (whitespace becomes ``_``: COLMAP's text reader splits on spaces); 2D points: the solve's observations;
 * points3D: first the solve's bundle-adjusted points with their tracks and reprojection errors (when
@@ -160,18 +161,22 @@ def write_colmap(
 
 
 def _cameras(recon: Reconstruction) -> tuple[list, list[int]]:
-    """COLMAP cameras ``(id, model, width, height, params)`` and each frame's camera id."""
+    """COLMAP cameras ``(id, model, width, height, params)`` and each frame's camera id: one for a shared or known
+    lens, else one per frame (a zoom's carry the shot's solved distortion, each with its own focal)."""
     k = np.asarray(recon.intrinsics, np.float64)
     solve = recon.solve or {}
+    model = "PINHOLE"
+    if solve.get("lens") in ("shared", "known", "zoom"):
+        model = {"SIMPLE_RADIAL": "SIMPLE_RADIAL", "RADIAL": "RADIAL"}.get(solve.get("camera_model"), "PINHOLE")
+    dist = [solve.get("k1", 0.0), solve.get("k2", 0.0)][: {"PINHOLE": 0, "SIMPLE_RADIAL": 1, "RADIAL": 2}[model]]
+
+    def params(K: np.ndarray) -> list[float]:
+        return [K[0, 0], K[1, 1], K[0, 2], K[1, 2]] if model == "PINHOLE" else [K[0, 0], K[0, 2], K[1, 2], *dist]
+
     if solve.get("lens") in ("shared", "known"):
         f = recon.frames[0]
-        model = {"SIMPLE_RADIAL": "SIMPLE_RADIAL", "RADIAL": "RADIAL"}.get(solve.get("camera_model"), "PINHOLE")
-        params = {"PINHOLE": [k[0, 0, 0], k[0, 1, 1], k[0, 0, 2], k[0, 1, 2]],
-                  "SIMPLE_RADIAL": [k[0, 0, 0], k[0, 0, 2], k[0, 1, 2], solve.get("k1", 0.0)],
-                  "RADIAL": [k[0, 0, 0], k[0, 0, 2], k[0, 1, 2], solve.get("k1", 0.0), solve.get("k2", 0.0)]}[model]
-        return [(1, model, f.width, f.height, params)], [1] * len(recon.frames)
-    cams = [(i + 1, "PINHOLE", f.width, f.height, [K[0, 0], K[1, 1], K[0, 2], K[1, 2]])
-            for i, (f, K) in enumerate(zip(recon.frames, k))]
+        return [(1, model, f.width, f.height, params(k[0]))], [1] * len(recon.frames)
+    cams = [(i + 1, model, f.width, f.height, params(K)) for i, (f, K) in enumerate(zip(recon.frames, k))]
     return cams, [i + 1 for i in range(len(recon.frames))]
 
 

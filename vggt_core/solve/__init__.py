@@ -56,10 +56,6 @@ def check(
     lens that resolves per frame), so they fail before the network runs rather than after.
     """
     motion_model.check(motion)
-    if lens == "zoom" and distortion != "none":
-        raise InputError("lens distortion is solved with one lens for the shot: use --lens shared or --distortion none")
-    if motion == "tripod" and distortion != "none":
-        raise InputError("lens distortion is not solved on a tripod shot: use --distortion none or --motion free")
     if lens not in lens_model.LENSES:
         raise InputError(f"unknown lens model {lens!r} (use one of {', '.join(lens_model.LENSES)})")
     if refine not in REFINES:
@@ -67,7 +63,7 @@ def check(
     if distortion not in DISTORTIONS:
         raise InputError(f"unknown distortion {distortion!r} (use 'none', 'k1' or 'k1k2')")
     if distortion != "none" and (refine != "ba" or lens == "per-frame"):
-        raise InputError("lens distortion is solved only with --refine ba and a shared or known lens")
+        raise InputError("lens distortion is solved only with --refine ba and a shared, known or zoom lens")
     if lens == "known":
         lens_model.known_focal_px(1, focal_px, focal_mm, sensor_width_mm)
     if sizes is not None:
@@ -92,7 +88,8 @@ def solve(
     """``recon`` with the lens model applied and, for ``refine="ba"``, cameras/lens/points bundle-adjusted.
 
     lens: ``auto``, ``per-frame``, ``shared`` or ``known`` (``lens.py``); focal_px, or focal_mm with
-    sensor_width_mm, for ``known``. distortion: ``none``, ``k1`` or ``k1k2`` (refined with ``ba``, shared lens).
+    sensor_width_mm, for ``known``. distortion: ``none``, ``k1`` or ``k1k2``, refined with ``ba``, one for the shot
+    (a shared, known or zoom lens; either motion: ``nodal.py`` on a tripod, ``adjust.py`` otherwise).
     motion (with ``ba``): ``free``, ``tripod`` (one camera centre, the first camera's; ``motion.py``) or ``auto``
     (tripod when the parallax cannot support triangulation; the report's ``motion_reason`` says why).
     ``per-frame`` without refinement returns ``recon`` itself, untouched. masks: per frame a plate-pixel
@@ -110,9 +107,6 @@ def solve(
         if lens == "auto":
             kind = "zoom" if drifting else "shared"
             lens_reason = f"auto chose {kind}: {numbers}"
-            if kind == "zoom" and distortion != "none":
-                lens_reason += "; distortion is solved with one lens for the shot only, not on a zoom"
-                distortion = "none"
         elif drifting and kind != "zoom":
             lens_doubt = f"{numbers}: a zoom? try --lens zoom"
     if kind == "per-frame" and refine == "none":
@@ -137,8 +131,6 @@ def solve(
         if chosen == "tripod":  # no triangulation from zero baseline: tracks are rays from the one centre
             rt, points = motion_model.nodal_start(k, rt, uv, qf)
             seen[:, seen.sum(axis=0) < 2] = False
-            if distortion != "none":
-                why += "; distortion is not solved on a tripod shot"
         else:
             seen &= ok[None]
         held = holdout(seen)  # validation tracks: measured after the adjustment, never adjusted on
@@ -150,14 +142,14 @@ def solve(
         limits = dict(max_error_px=MAX_ERROR_MODEL_PX * px, loss_scale_px=LOSS_SCALE_MODEL_PX * float(np.median(px)))
         if chosen == "tripod":
             adjusted = nodal_adjust(k, rt[:, :, :3], points, uv, seen, shared=kind in ("shared", "known"),
-                                    refine_focal=kind != "known", cancel=cancel, **limits)
+                                    refine_focal=kind != "known", distortion=distortion, cancel=cancel, **limits)
         else:
             def adjust(s: np.ndarray):
                 done = bundle_adjust(k, rt, sizes, uv, s, points, shared=kind in ("shared", "known"),
                                      refine_focal=kind != "known", distortion=distortion, square=kind == "zoom",
                                      cancel=cancel, **limits)
                 # a zoom is a continuous move: smooth the refined focal, then fit the cameras to it
-                return _smoothed_zoom(done, sizes, uv, cancel, limits) if kind == "zoom" else done
+                return _smoothed_zoom(done, sizes, uv, distortion, cancel, limits) if kind == "zoom" else done
 
             adjusted, movers = (reject_moving(adjust, uv, seen, MIN_TRACKS) if reject_movers and masks is None
                                 else (adjust(seen), None))
@@ -218,15 +210,17 @@ def solve(
                    timings=timings, solve=report, **derived, **extra)
 
 
-def _smoothed_zoom(adjusted, sizes, uv, cancel, limits: dict):
+def _smoothed_zoom(adjusted, sizes, uv, distortion: str, cancel, limits: dict):
     """The zoom's refined per-frame focal smoothed robustly (``lens.smooth_focal``: a running median keeps a snap
-    zoom's step), then cameras and points adjusted again with that focal held: the frame-to-frame focal jumps a
-    free per-frame focal takes on (trading focal for depth on each frame) are removed."""
+    zoom's step), then cameras and points adjusted again with that focal (and the distortion, the median of the
+    frames' own) held: the frame-to-frame focal jumps a free per-frame focal takes on (trading focal for depth on
+    each frame) are removed, and the shot gets one distortion."""
     k = adjusted.intrinsics.copy()
     f = lens_model.smooth_focal(k[:, 0, 0])
     k[:, 0, 0] = k[:, 1, 1] = f
     again = bundle_adjust(k, adjusted.extrinsics, sizes, uv, adjusted.seen, adjusted.points, shared=False,
-                          refine_focal=False, square=True, cancel=cancel, **limits)
+                          refine_focal=False, square=True, distortion=distortion, dist=adjusted.distortion,
+                          cancel=cancel, **limits)
     again.rejected += adjusted.rejected
     again.focal_sd = adjusted.focal_sd  # the held pass pins nothing: the free pass says how well tracks fix the focal
     return again

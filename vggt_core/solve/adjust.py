@@ -3,7 +3,9 @@
 Robust (Cauchy, ``loss_scale_px``) loss; after each pass, observations reprojecting farther than ``max_error_px``
 are rejected and the problem is solved again from the refined state. Cameras: one shared camera for ``shared`` and
 ``known`` lenses (``SIMPLE_PINHOLE``, or ``SIMPLE_RADIAL`` / ``RADIAL`` with distortion ``k1`` / ``k1,k2``: COLMAP's
-polynomial ``1 + k1 r^2 + k2 r^4`` on normalised coordinates), one ``PINHOLE`` camera per frame for ``per-frame``.
+polynomial ``1 + k1 r^2 + k2 r^4`` on normalised coordinates), one ``PINHOLE`` camera per frame for ``per-frame``,
+one square camera per frame for ``zoom`` (with distortion: ``SIMPLE_RADIAL`` / ``RADIAL``; COLMAP cannot tie one
+distortion across cameras, so it is refined per frame, the shot's is their median, and a later pass holds it).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from ..errors import Cancelled
 from .verdict import project
 
 DISTORTIONS = ("none", "k1", "k1k2")
-_MODELS = {"none": "SIMPLE_PINHOLE", "k1": "SIMPLE_RADIAL", "k1k2": "RADIAL"}
+CAMERA_MODELS = {"none": "SIMPLE_PINHOLE", "k1": "SIMPLE_RADIAL", "k1k2": "RADIAL"}  # square pixels, one focal
 
 
 @dataclass
@@ -49,13 +51,13 @@ def _params(k: np.ndarray, model: str, dist: tuple[float, float]) -> list[float]
     return [k[0, 0], k[0, 2], k[1, 2], *dist[: {"SIMPLE_PINHOLE": 0, "SIMPLE_RADIAL": 1, "RADIAL": 2}[model]]]
 
 
-def _build(pc, intrinsics, extrinsics, dist, sizes, shared, model, uv, seen, points):
+def _build(pc, intrinsics, extrinsics, dists, sizes, shared, model, uv, seen, points):
     """A pycolmap.Reconstruction of the tracks with >= 2 observations; returns it and their track indices."""
     rec = pc.Reconstruction()
     for cam_id in [1] if shared else range(1, len(sizes) + 1):
         w, h = sizes[cam_id - 1]
         rec.add_camera_with_trivial_rig(pc.Camera(
-            model=model, width=int(w), height=int(h), params=_params(intrinsics[cam_id - 1], model, dist),
+            model=model, width=int(w), height=int(h), params=_params(intrinsics[cam_id - 1], model, dists[cam_id - 1]),
             camera_id=cam_id))
     used = np.flatnonzero(seen.sum(axis=0) >= 2)
     elements: list[list] = [[] for _ in used]
@@ -142,7 +144,8 @@ def profile_sd(
 
     Why besides the covariance: on a push-in the focal/depth valley is long and curved, and the curvature at the
     solution (what the covariance sees) can be far steeper than the valley's floor; the profile walks along it.
-    On a zoom all frames' focals move together: their common scale is what trades against depth.
+    On a zoom all frames' focals move together: their common scale is what trades against depth (its distortion,
+    solved per frame, is held at the shot's).
     limits: ``max_error_px`` and ``loss_scale_px`` as given to ``bundle_adjust``.
     """
     obs = subsample(adjusted.seen, 12)  # the observations the adjuster sees (its default ``per_track``)
@@ -155,7 +158,7 @@ def profile_sd(
         k[:, 1, 1] *= scale
         out = bundle_adjust(k, adjusted.extrinsics, sizes, uv, adjusted.seen, adjusted.points, shared=shared,
                             refine_focal=False, distortion=distortion, square=square, rounds=1, cancel=cancel,
-                            **limits)
+                            dist=None if shared else adjusted.distortion, **limits)
         proj, _ = project(out.intrinsics, out.extrinsics, out.distortion, out.points)
         e2 = np.sum((proj - uv)[obs] ** 2, axis=-1)
         return float(np.sum(scale2 * np.log1p(e2 / scale2)))  # the Cauchy cost the adjuster minimises
@@ -203,6 +206,7 @@ def bundle_adjust(
     refine_focal: bool = True,
     distortion: str = "none",
     square: bool = False,
+    dist: tuple[float, float] | None = None,
     max_error_px: float | np.ndarray = 4.0,
     loss_scale_px: float = 1.0,
     rounds: int = 3,
@@ -214,7 +218,9 @@ def bundle_adjust(
 
     shared: one camera for all frames (``intrinsics[0]``; frames must share a size), else one per frame
     (``PINHOLE``, or ``SIMPLE_PINHOLE`` with ``square``: one focal per frame, the zoom lens).
-    refine_focal: refine the focal length(s); distortion: ``none``, ``k1`` or ``k1k2`` (shared camera only).
+    refine_focal: refine the focal length(s); distortion: ``none``, ``k1`` or ``k1k2`` (a shared camera, or
+    ``square`` ones); dist: its values ``(k1, k2)`` to hold, or None to refine it from zero (per frame on
+    ``square`` cameras: the returned ``distortion`` is the frames' median).
     per_track: observations per track the adjuster sees (``subsample``); every inlier is still measured and
     rejected against ``max_error_px`` (original pixels; a scalar or one per frame ``[S]``) after each of the
     ``rounds`` solves. loss_scale_px: the Cauchy loss scale (original pixels), where it starts to discount.
@@ -224,18 +230,21 @@ def bundle_adjust(
 
     if distortion not in DISTORTIONS:
         raise ValueError(f"unknown distortion {distortion!r}")
-    model = _MODELS[distortion] if shared else ("SIMPLE_PINHOLE" if square else "PINHOLE")
+    if distortion != "none" and not (shared or square):
+        raise ValueError("distortion needs a shared camera or square ones")
+    model = CAMERA_MODELS[distortion] if shared or square else "PINHOLE"
     k = np.asarray(intrinsics, np.float64).copy()
     rt = np.asarray(extrinsics, np.float64).copy()
     pts = np.asarray(points, np.float64).copy()
     uv = np.asarray(uv, np.float64)
     seen = np.asarray(seen, bool).copy()
-    dist = (0.0, 0.0)
+    refine_dist = distortion != "none" and dist is None
+    dists = np.tile(np.asarray(dist or (0.0, 0.0), np.float64), (len(sizes), 1))
     options = pc.BundleAdjustmentOptions()
     options.print_summary = False
     options.refine_focal_length = refine_focal
     options.refine_principal_point = False
-    options.refine_extra_params = distortion != "none"
+    options.refine_extra_params = refine_dist
     options.ceres.loss_function_type = pc.LossFunctionType.CAUCHY
     options.ceres.loss_function_scale = float(loss_scale_px)
     limit = np.broadcast_to(np.asarray(max_error_px, np.float64).reshape(-1, 1), (len(sizes), 1))
@@ -245,13 +254,14 @@ def bundle_adjust(
     solver.max_num_iterations = 50
     rejected = 0
     for _ in range(rounds):
-        rec, used, point_ids = _build(pc, k, rt, dist, sizes, shared, model, uv, subsample(seen, per_track), pts)
+        rec, used, point_ids = _build(pc, k, rt, dists, sizes, shared, model, uv, subsample(seen, per_track), pts)
         _run(pc, rec, options, cancel)
         for s in range(len(sizes)):
-            k[s] = rec.images[s + 1].camera.calibration_matrix()
+            cam = rec.images[s + 1].camera
+            k[s] = cam.calibration_matrix()
             rt[s] = _pose(rec.images[s + 1])
-        if shared:
-            dist = tuple([*map(float, rec.cameras[1].params[3:]), 0.0, 0.0][:2])
+            if refine_dist:
+                dists[s] = [*cam.params[3:], 0.0][:2]
         pts[used] = np.array([rec.points3D[int(p)].xyz for p in point_ids]).reshape(-1, 3)
         seen[:, np.setdiff1d(np.arange(seen.shape[1]), used)] = False
         err = _errors(rec, uv, seen, pts)
@@ -266,4 +276,5 @@ def bundle_adjust(
     if refine_focal and seen.any():
         # noise per axis from the inliers' 2D errors; the covariance is of the last pass's (subsampled) problem
         sd = focal_sd(pc, rec, options, float(np.sqrt(np.mean(errors[seen] ** 2) / 2)))
-    return Adjusted(k, rt, dist, pts, seen, errors, rejected, model, sd)
+    median = np.median(dists, axis=0)  # the shared camera's own on a shared lens
+    return Adjusted(k, rt, (float(median[0]), float(median[1])), pts, seen, errors, rejected, model, sd)

@@ -1,10 +1,12 @@
-"""Tripod (nodal) adjustment: rotations and focal length(s) refined about one fixed camera centre, tracks as
-unit directions. Robust Gauss-Newton (Cauchy weights, Levenberg damping) with the directions eliminated by
-the Schur complement, so each step solves only a ``(3S + F)``-sized camera system.
+"""Tripod (nodal) adjustment: rotations, focal length(s) and (optionally) radial distortion refined about one
+fixed camera centre, tracks as unit directions. Robust Gauss-Newton (Cauchy weights, Levenberg damping) with the
+directions eliminated by the Schur complement, so each step solves only a ``(3S + F + D)``-sized camera system.
 
 Why not pycolmap: its bundle adjuster cannot hold camera positions fixed while rotations move; with free
 positions (even with points pushed far away) its gauge drifts and the cameras regain a parallax they do not
 have. Frame 0's rotation is held (the world is the first camera). Pixels: original plate pixels, continuous.
+Distortion: COLMAP's radial model ``1 + k1 r^2 (+ k2 r^4)`` on normalised coordinates, one for the shot (as
+``adjust.py`` solves it and ``lens_package`` maps it), also under a focal per frame (a zoom).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import Cancelled
-from .adjust import Adjusted
+from .adjust import CAMERA_MODELS, DISTORTIONS, Adjusted
 
 
 def _skew(v: np.ndarray) -> np.ndarray:
@@ -38,11 +40,13 @@ def _tangent(d: np.ndarray) -> np.ndarray:
     return np.stack([a, np.cross(d, a)], -1)
 
 
-def _residuals(f, c, rot, d, uv, obs_s, obs_n):
+def _residuals(f, c, dist, rot, d, uv, obs_s, obs_n):
+    """Residuals ``[O, 2]`` (plate px) of the observations ``(obs_s, obs_n)`` and their camera points ``x [O, 3]``."""
     x = np.einsum("oij,oj->oi", rot[obs_s], d[obs_n])
-    z = x[:, 2]
-    proj = f[obs_s, None] * x[:, :2] / z[:, None] + c[obs_s]
-    return proj - uv[obs_s, obs_n], x, z
+    n = x[:, :2] / x[:, 2:]
+    r2 = np.sum(n**2, axis=1, keepdims=True)
+    proj = f[obs_s, None] * n * (1 + dist[0] * r2 + dist[1] * r2**2) + c[obs_s]
+    return proj - uv[obs_s, obs_n], x
 
 
 def nodal_adjust(
@@ -53,17 +57,22 @@ def nodal_adjust(
     seen: np.ndarray,
     shared: bool,
     refine_focal: bool = True,
+    distortion: str = "none",
     max_error_px: float | np.ndarray = 4.0,
     loss_scale_px: float = 1.0,
     rounds: int = 3,
     iterations: int = 30,
     cancel: Callable[[], bool] | None = None,
 ) -> Adjusted:
-    """Refine ``rotations [S,3,3]`` (world-to-camera; frame 0 held), focal(s) and ``directions [N,3]`` (unit,
-    world) from observations ``uv [S,N,2]`` where ``seen [S,N]``; square pixels, principal point held.
-    Returns an ``Adjusted`` with zero translations (the centre is the world origin) and ``points`` = the
-    directions (unit length), and ``focal_sd`` (``_focal_sd``) when the focal is refined. Rejection and loss
-    scale as ``adjust.bundle_adjust``."""
+    """Refine ``rotations [S,3,3]`` (world-to-camera; frame 0 held), focal(s), distortion and ``directions [N,3]``
+    (unit, world) from observations ``uv [S,N,2]`` where ``seen [S,N]``; square pixels, principal point held.
+    shared: one focal for the shot, else one per frame (a zoom). distortion: ``none``, ``k1`` or ``k1k2``, one
+    for the shot either way, refined from zero. Returns an ``Adjusted`` with zero translations (the centre is the
+    world origin), ``points`` = the directions (unit length), ``distortion`` = ``(k1, k2)`` and ``focal_sd``
+    (``_focal_sd``, the distortion marginalised) when the focal is refined. Rejection and loss scale as
+    ``adjust.bundle_adjust``."""
+    if distortion not in DISTORTIONS:
+        raise ValueError(f"unknown distortion {distortion!r}")
     k = np.asarray(intrinsics, np.float64).copy()
     rot = np.asarray(rotations, np.float64).copy()
     d = np.asarray(directions, np.float64)
@@ -73,35 +82,35 @@ def nodal_adjust(
     s_count = seen.shape[0]
     f = np.sqrt(k[:, 0, 0] * k[:, 1, 1])
     c = k[:, :2, 2]
-    nf = (1 if shared else s_count) if refine_focal else 0
+    dist = np.zeros(2)
+    layout = Layout(s_count, (1 if shared else s_count) if refine_focal else 0, DISTORTIONS.index(distortion))
     limit = np.broadcast_to(np.asarray(max_error_px, np.float64).reshape(-1), (s_count,))
     rejected = 0
     for _ in range(rounds):
         obs_s, obs_n = np.nonzero(seen)
         lam = 1e-3
-        res, x, z = _residuals(f, c, rot, d, uv, obs_s, obs_n)
+        res, x = _residuals(f, c, dist, rot, d, uv, obs_s, obs_n)
         cost = _cost(res, loss_scale_px)
         for _ in range(iterations):
             if cancel is not None and cancel():
                 raise Cancelled("camera solve cancelled")
-            h_cc, g_c, h_cp, h_pp, g_p, basis = _normal_equations(f, rot, d, res, x, z, obs_s, obs_n, shared, nf,
-                                                                  loss_scale_px)
-            step = _solve(h_cc, g_c, h_cp, h_pp, g_p, lam)
+            system = _normal_equations(f, dist, rot, d, res, x, obs_s, obs_n, layout, loss_scale_px)
+            step = _solve(*system[:5], lam)
             if step is None:
                 lam *= 10
                 continue
             dc, dd = step
-            new_rot = _rodrigues(dc[: 3 * s_count].reshape(s_count, 3)) @ rot
-            new_f = f.copy()
-            if nf:
-                new_f += dc[3 * s_count:] if not shared else dc[3 * s_count]
-            new_d = d + np.einsum("nij,nj->ni", basis, dd)
+            new_rot = _rodrigues(dc[layout.rotations].reshape(s_count, 3)) @ rot
+            new_f = f + dc[layout.focals] if layout.nf else f
+            new_dist = dist.copy()
+            new_dist[:layout.nd] += dc[layout.distortion]
+            new_d = d + np.einsum("nij,nj->ni", system[5], dd)
             new_d /= np.linalg.norm(new_d, axis=1, keepdims=True)
-            new_res, new_x, new_z = _residuals(new_f, c, new_rot, new_d, uv, obs_s, obs_n)
-            new_cost = _cost(new_res, loss_scale_px) if np.all(new_z > 0) else np.inf
+            new_res, new_x = _residuals(new_f, c, new_dist, new_rot, new_d, uv, obs_s, obs_n)
+            new_cost = _cost(new_res, loss_scale_px) if np.all(new_x[:, 2] > 0) else np.inf
             if new_cost < cost:
                 done = cost - new_cost < 1e-7 * cost
-                rot, f, d, res, x, z, cost = new_rot, new_f, new_d, new_res, new_x, new_z, new_cost
+                rot, f, dist, d, res, x, cost = new_rot, new_f, new_dist, new_d, new_res, new_x, new_cost
                 lam = max(lam / 10, 1e-9)
                 if done:
                     break
@@ -110,7 +119,7 @@ def nodal_adjust(
                 if lam > 1e8:
                     break
         err = np.full(seen.shape, np.nan)
-        err[obs_s, obs_n] = np.where(z > 0, np.linalg.norm(res, axis=1), np.inf)
+        err[obs_s, obs_n] = np.where(x[:, 2] > 0, np.linalg.norm(res, axis=1), np.inf)
         bad = seen & ~(err <= limit[:, None])
         rejected += int(bad.sum())
         seen &= ~bad
@@ -118,75 +127,104 @@ def nodal_adjust(
         if not bad.any():
             break
     obs_s, obs_n = np.nonzero(seen)
-    res, x, z = _residuals(f, c, rot, d, uv, obs_s, obs_n)
+    res, x = _residuals(f, c, dist, rot, d, uv, obs_s, obs_n)
     errors = np.full(seen.shape, np.nan)
     errors[obs_s, obs_n] = np.linalg.norm(res, axis=1)
     sd = None
-    if nf and len(obs_s):
-        system = _normal_equations(f, rot, d, res, x, z, obs_s, obs_n, shared, nf, loss_scale_px)
-        sd = _focal_sd(system, nf, s_count, float(np.sqrt(np.mean(errors[seen] ** 2) / 2)), f, shared)
+    if layout.nf and len(obs_s):
+        system = _normal_equations(f, dist, rot, d, res, x, obs_s, obs_n, layout, loss_scale_px)
+        sd = _focal_sd(system, layout, float(np.sqrt(np.mean(errors[seen] ** 2) / 2)), f)
     k[:, 0, 0] = k[:, 1, 1] = f
     ext = np.concatenate([rot, np.zeros((s_count, 3, 1))], axis=2)
-    return Adjusted(k, ext, (0.0, 0.0), d, seen, errors, rejected, "SIMPLE_PINHOLE" if shared else "PINHOLE", sd)
+    model = CAMERA_MODELS[distortion] if shared or distortion != "none" else "PINHOLE"
+    return Adjusted(k, ext, (float(dist[0]), float(dist[1])), d, seen, errors, rejected, model, sd)
 
 
-def _focal_sd(system, nf: int, s_count: int, sigma_px: float, f: np.ndarray, shared: bool) -> np.ndarray | None:
+class Layout:
+    """The camera parameter vector: 3 rotation columns per frame (frame 0's held at zero), then ``nf`` focal
+    columns (0, 1 shared or one per frame), then ``nd`` distortion columns (k1, k2; one set for the shot)."""
+
+    def __init__(self, s_count: int, nf: int, nd: int):
+        self.s_count, self.nf, self.nd = s_count, nf, nd
+        self.size = 3 * s_count + nf + nd
+        self.rotations = slice(0, 3 * s_count)
+        self.focals = slice(3 * s_count, 3 * s_count + nf)
+        self.distortion = slice(3 * s_count + nf, self.size)
+
+    def columns(self, obs_s: np.ndarray) -> np.ndarray:
+        """``[O, K]`` the camera columns each observation's Jacobian ``[O, 2, K]`` (``_normal_equations``) fills."""
+        cols = [3 * obs_s[:, None] + np.arange(3)]
+        if self.nf:
+            cols.append(3 * self.s_count + (obs_s[:, None] if self.nf > 1 else np.zeros_like(obs_s)[:, None]))
+        cols.append(np.broadcast_to(3 * self.s_count + self.nf + np.arange(self.nd), (len(obs_s), self.nd)))
+        return np.concatenate(cols, axis=1)
+
+
+def jacobians(
+    f: np.ndarray, dist: np.ndarray, rot: np.ndarray, d: np.ndarray, x: np.ndarray, obs_s: np.ndarray,
+    obs_n: np.ndarray, layout: Layout,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At focals ``f [S]``, distortion ``dist (k1, k2)``, rotations ``rot [S,3,3]``, directions ``d [N,3]`` and the
+    observations' camera points ``x [O,3]`` (``_residuals``), analytic Jacobians of the residuals ``[O, 2]``:
+    cameras ``[O, 2, K]`` on ``layout.columns`` (rotation as a left perturbation ``R <- exp(w) R``, frame 0's
+    zero; focal; k1, k2), directions ``[O, 2, 2]`` on the tangent bases ``[N, 3, 2]`` (also returned: a
+    direction moves as ``d + basis @ delta``)."""
+    fo = f[obs_s, None, None]
+    z = x[:, 2]
+    n = x[:, :2] / z[:, None]
+    r2 = np.sum(n**2, axis=1)
+    s = 1 + dist[0] * r2 + dist[1] * r2**2
+    # d proj / d n = f (s I + 2 (k1 + 2 k2 r^2) n n^T); d n / d x = [I | -n] / z
+    j_n = fo * (s[:, None, None] * np.eye(2) + (2 * (dist[0] + 2 * dist[1] * r2))[:, None, None]
+                * n[:, :, None] * n[:, None, :])
+    dn_dx = np.concatenate([np.broadcast_to(np.eye(2), (len(z), 2, 2)), -n[:, :, None]], axis=2) / z[:, None, None]
+    dp = j_n @ dn_dx  # d proj / d x [O, 2, 3]
+    j_rot = -dp @ _skew(x)  # dX = w x X = -[X]x w
+    j_rot[obs_s == 0] = 0.0  # frame 0's rotation is the world
+    cols = [j_rot]
+    if layout.nf:
+        cols.append((n * s[:, None])[:, :, None])
+    cols += [(fo[:, 0] * n * r2[:, None] ** (j + 1))[:, :, None] for j in range(layout.nd)]
+    basis = _tangent(d)
+    return np.concatenate(cols, axis=2), dp @ rot[obs_s] @ basis[obs_n], basis
+
+
+def _normal_equations(f, dist, rot, d, res, x, obs_s, obs_n, layout: Layout, loss_scale_px: float):
+    """The Cauchy-weighted (IRLS) Gauss-Newton system at the current state: camera block ``h_cc [P,P]``, ``g_c [P]``
+    (``Layout``), camera-direction blocks ``h_cp [N,P,2]``, direction blocks ``h_pp [N,2,2]``, ``g_p [N,2]`` and
+    the directions' tangent bases."""
+    p, n_count = layout.size, len(d)
+    w = 1.0 / (1.0 + np.sum(res**2, axis=1) / loss_scale_px**2)  # Cauchy IRLS weights
+    j_cam, j_dir, basis = jacobians(f, dist, rot, d, x, obs_s, obs_n, layout)
+    wc, wd = w[:, None, None] * j_cam, w[:, None, None] * j_dir
+    cols = layout.columns(obs_s)
+
+    def total(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+        return np.bincount(index.ravel(), values.ravel(), minlength=size)
+
+    h_cc = total(cols[:, :, None] * p + cols[:, None, :], np.einsum("oik,oil->okl", wc, j_cam), p * p).reshape(p, p)
+    g_c = total(cols, np.einsum("oik,oi->ok", wc, res), p)
+    h_cp = total(((obs_n[:, None] * p + cols) * 2)[:, :, None] + np.arange(2), np.einsum("oik,oiq->okq", wc, j_dir),
+                 n_count * p * 2).reshape(n_count, p, 2)
+    h_pp = total(obs_n[:, None] * 4 + np.arange(4), np.einsum("oip,oiq->opq", wd, j_dir), n_count * 4).reshape(-1, 2, 2)
+    g_p = total(obs_n[:, None] * 2 + np.arange(2), np.einsum("oip,oi->op", wd, res), n_count * 2).reshape(-1, 2)
+    return h_cc, g_c, h_cp, h_pp, g_p, basis
+
+
+def _focal_sd(system, layout: Layout, sigma_px: float, f: np.ndarray) -> np.ndarray | None:
     """``[S]`` the focal's standard deviation per frame as a fraction of it: the focal entries of the inverse of
-    the reduced camera system (directions marginalised; frame 0's rotation is the gauge), scaled by the noise
-    ``sigma_px`` per axis, as ``adjust.focal_sd`` does for the free solve. None when the system is singular."""
+    the reduced camera system (directions and distortion marginalised; frame 0's rotation is the gauge), scaled
+    by the noise ``sigma_px`` per axis, as ``adjust.focal_sd`` does for the free solve. None when singular."""
     h_cc, _, h_cp, h_pp, _, _ = system
     try:
         inv = np.linalg.inv(h_pp + 1e-12 * np.eye(2))
         a = h_cc + np.diag((np.diag(h_cc) == 0).astype(float))  # frame 0's rotation columns: pinned
         a -= np.einsum("npi,nij,nqj->pq", h_cp, inv, h_cp)
-        var = np.diag(np.linalg.inv(a))[3 * s_count:]
+        var = np.diag(np.linalg.inv(a))[layout.focals]
     except np.linalg.LinAlgError:
         return None
     sd = np.sqrt(np.maximum(var, 0.0)) * sigma_px
-    return np.broadcast_to(sd, (s_count,)) / f if shared else sd / f
-
-
-def _normal_equations(f, rot, d, res, x, z, obs_s, obs_n, shared: bool, nf: int, loss_scale_px: float):
-    """The Cauchy-weighted (IRLS) Gauss-Newton system at the current state: camera block ``h_cc [P,P]``, ``g_c [P]``
-    (3 rotation columns per frame, frame 0's zero, then ``nf`` focal columns), camera-direction blocks
-    ``h_cp [N,P,2]``, direction blocks ``h_pp [N,2,2]``, ``g_p [N,2]`` and the directions' tangent bases."""
-    s_count, n_count = len(rot), len(d)
-    p = 3 * s_count + nf
-    w = 1.0 / (1.0 + np.sum(res**2, axis=1) / loss_scale_px**2)  # Cauchy IRLS weights
-    dp = f[obs_s, None, None] / z[:, None, None] * np.stack(
-        [np.stack([np.ones_like(z), np.zeros_like(z), -x[:, 0] / z], -1),
-         np.stack([np.zeros_like(z), np.ones_like(z), -x[:, 1] / z], -1)], 1)  # [O,2,3]
-    j_rot = -dp @ _skew(x)  # left perturbation R <- exp(w) R: dX = w x X = -[X]x w
-    basis = _tangent(d)
-    j_dir = dp @ rot[obs_s] @ basis[obs_n]  # [O,2,2]
-    wj = w[:, None, None]
-    j_rot[obs_s == 0] = 0.0  # frame 0's rotation is the world
-    h_cc = np.zeros((p, p))
-    blocks = np.zeros((s_count, 3, 3))
-    np.add.at(blocks, obs_s, np.einsum("oip,oiq->opq", wj * j_rot, j_rot))
-    for s in range(s_count):
-        h_cc[3 * s:3 * s + 3, 3 * s:3 * s + 3] = blocks[s]
-    g_c = np.zeros(p)
-    np.add.at(g_c, 3 * obs_s[:, None] + np.arange(3), np.einsum("oip,oi->op", wj * j_rot, res))
-    h_cp = np.zeros((n_count, p, 2))
-    rot_dir = np.einsum("oip,oiq->opq", wj * j_rot, j_dir)  # [O,3,2]
-    for i in range(3):
-        np.add.at(h_cp, (obs_n, 3 * obs_s + i), rot_dir[:, i])
-    if nf:
-        j_f = x[:, :2] / z[:, None]  # [O,2]
-        fcol = 3 * s_count + (np.zeros_like(obs_s) if shared else obs_s)
-        np.add.at(h_cc, (fcol, fcol), w * np.sum(j_f**2, axis=1))
-        rf = np.einsum("oip,oi->op", wj * j_rot, j_f)  # [O,3]
-        for i in range(3):
-            np.add.at(h_cc, (3 * obs_s + i, fcol), rf[:, i])
-            np.add.at(h_cc, (fcol, 3 * obs_s + i), rf[:, i])
-        np.add.at(g_c, fcol, w * np.sum(j_f * res, axis=1))
-        np.add.at(h_cp, (obs_n, fcol), np.einsum("oi,oiq->oq", w[:, None] * j_f, j_dir))
-    h_pp = np.zeros((n_count, 2, 2))
-    np.add.at(h_pp, obs_n, np.einsum("oip,oiq->opq", wj * j_dir, j_dir))
-    g_p = np.zeros((n_count, 2))
-    np.add.at(g_p, obs_n, np.einsum("oip,oi->op", wj * j_dir, res))
-    return h_cc, g_c, h_cp, h_pp, g_p, basis
+    return np.broadcast_to(sd, (layout.s_count,)) / f
 
 
 def _cost(res: np.ndarray, scale: float) -> float:
