@@ -187,8 +187,10 @@ def vggt_depth(shot: Shot, records, model_hw: tuple[int, int], noise: float = 0.
                radius: float = 2.0) -> np.ndarray:
     """[S, Hm, Wm] float32 depth maps on the model canvas, as VGGT predicts them: each frame sees every point
     where it is at that frame (a mover too), as a disc of ``radius`` model px (the nearest in front), the rest
-    of the canvas at the frame's median depth. VGGT-like errors: each frame's scale off by ``level`` (sigma,
-    relative) and each point's depth by ``noise`` (sigma, relative, drawn per frame)."""
+    of the canvas at the frame's median depth. The disc sits where the plate shows the point: its observation
+    (a lens distortion put on ``uv`` moves it too), or its projection where the track is an outlier or unseen.
+    VGGT-like errors: each frame's scale off by ``level`` (sigma, relative) and each point's depth by ``noise``
+    (sigma, relative, drawn per frame)."""
     from vggt_core.preprocess import pixels_to_model
 
     hm, wm = model_hw
@@ -200,7 +202,9 @@ def vggt_depth(shot: Shot, records, model_hw: tuple[int, int], noise: float = 0.
     out = np.empty((len(records), hm, wm), np.float32)
     for s, (rec, pos) in enumerate(zip(records, shot.positions)):
         uv, z = project(shot.ks[s], shot.extrinsics[s:s + 1], pos)
-        m, z = pixels_to_model(uv[0], rec), z[0] * (1 + rng.normal(0.0, noise, len(pos)))
+        shown = shot.seen[s] & ~shot.outlier[s]
+        uv = np.where(shown[:, None], shot.uv[s], uv[0])
+        m, z = pixels_to_model(uv, rec), z[0] * (1 + rng.normal(0.0, noise, len(pos)))
         ok = (z > 0.1) & np.all((m >= 0) & (m < [wm, hm]), axis=1)
         x = np.floor(m[ok, 0]).astype(int)[:, None] + du
         y = np.floor(m[ok, 1]).astype(int)[:, None] + dv

@@ -33,6 +33,7 @@ from .triangulate import triangulate
 MIN_MODEL_PX = 0.5  # a track is never called moving below this median error (model px; 1.85 px on a 1920 plate)
 FACTOR = 4.0  # ... nor below FACTOR x the median static track's median error
 DEPTH_FACTOR = 3.0  # a track's depth disagrees when its score is above DEPTH_FACTOR x the median static track's
+DEPTH_VIEWS = 3  # tracks seen fewer times have no depth to compare: two rays and a median of two ratios
 SETTLED = 0.01  # the rejected set has settled when a round would change at most this share of the tracks
 ROUNDS = 6
 
@@ -42,27 +43,27 @@ class Movers:
     """The tracks rejected as moving.
 
     moving: [N] bool over the track columns; score_px: [N] each track's median reprojection error (model
-    pixels) in the final solve (NaN for tracks seen fewer than twice); threshold_px: its cut (model pixels);
+    pixels) in the final solve (NaN for tracks seen fewer than twice); threshold_px: [N] its cut (model pixels);
     depth_score: [N] each track's depth disagreement with VGGT (``depth_scores``, log-ratio units; NaN where
-    not measured); depth_threshold: its cut (inf without depth); rounds: solves run.
+    not measured); depth_threshold: [N] its cut (inf without depth); rounds: solves run.
     """
 
     moving: np.ndarray
     score_px: np.ndarray
-    threshold_px: float
+    threshold_px: np.ndarray
     depth_score: np.ndarray
-    depth_threshold: float
+    depth_threshold: np.ndarray
     rounds: int
 
     def reasons(self) -> list[str]:
         """One line per rejected track, for the report's log."""
         out = []
         for i in np.flatnonzero(self.moving):
-            if self.depth_score[i] > self.depth_threshold:
-                out.append(f"track {i}: its depth drifts from VGGT's by {np.expm1(self.depth_score[i]):.0%} "
-                           f"> {np.expm1(self.depth_threshold):.0%} (moves)")
+            if self.depth_score[i] > self.depth_threshold[i]:
+                out.append(f"track {i}: its depth strays from VGGT's by {np.expm1(self.depth_score[i]):.0%} "
+                           f"> {np.expm1(self.depth_threshold[i]):.0%} (moves)")
             else:
-                out.append(f"track {i}: median error {self.score_px[i]:.1f} > {self.threshold_px:.1f} model px "
+                out.append(f"track {i}: median error {self.score_px[i]:.1f} > {self.threshold_px[i]:.1f} model px "
                            "(moves)")
         return out
 
@@ -117,7 +118,7 @@ def track_scores(proj: np.ndarray, z: np.ndarray, uv: np.ndarray, seen: np.ndarr
 
 def depth_scores(z: np.ndarray, depth: np.ndarray, seen: np.ndarray, static: np.ndarray) -> np.ndarray:
     """[N] how far each track's solved depth strays from VGGT's depth at its observations (log-ratio units:
-    0.1 is about 10 %), NaN where fewer than two observations have both.
+    0.1 is about 10 %), NaN where fewer than ``DEPTH_VIEWS`` observations have both.
 
     z [S, N]: the camera depth of each track's solved point (``reproject``; any scale), depth [S, N]: VGGT's
     depth at each observation (NaN where none), seen [S, N], static [N]: the tracks taken as static so far.
@@ -131,7 +132,7 @@ def depth_scores(z: np.ndarray, depth: np.ndarray, seen: np.ndarray, static: np.
     ok = seen & (z > 0) & (depth > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(ok, np.log(z) - np.log(depth), np.nan)
-    measured = ok.sum(axis=0) >= 2
+    measured = ok.sum(axis=0) >= DEPTH_VIEWS
     out = np.full(seen.shape[1], np.nan)
     ref = static & measured
     if not ref.any():
@@ -140,6 +141,19 @@ def depth_scores(z: np.ndarray, depth: np.ndarray, seen: np.ndarray, static: np.
     frame = np.nan_to_num(_nanmedian(np.where(ref, r - level, np.nan), axis=1))
     dev = r - _shortest_half_mid(level[ref]) - frame[:, None]
     out[measured] = _nanmedian(np.abs(dev[:, measured]), axis=0)
+    return out
+
+
+def _group_median(score: np.ndarray, static: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """[N] for each track the median ``score`` of the static tracks of its group, the validation tracks
+    (``held``) or the adjusted ones (inf where none is measured). Validation tracks are measured against each
+    other: a solve that fits its own tracks better than the scene makes all of them worse, and that is for the
+    validation to show, not for this to reject."""
+    out = np.full(len(score), np.inf)
+    for group in (held, ~held):
+        ref = static & group & np.isfinite(score)
+        if ref.any():
+            out[group] = np.median(score[ref])
     return out
 
 
@@ -182,18 +196,17 @@ def reject_moving(
         held = np.zeros_like(usable)
     moving = np.zeros_like(usable)
     adjusted = adjust(seen & ~held[None])
-    rounds = 1
-    cuts = (np.inf, np.inf)
+    rounds, settled = 1, False
+    cuts = (np.full(len(usable), np.inf),) * 2
     while True:
         proj, z = reproject(adjusted, solved_points(adjusted, uv, seen, px))
         residual = track_scores(proj, z, uv, seen, px)
         disagree = depth_scores(z, depth, seen, usable & ~moving)
         static = usable & ~moving & np.isfinite(residual)
-        if rounds >= ROUNDS or not static.any():
+        if settled or rounds >= ROUNDS or not static.any():
             break
-        measured = static & np.isfinite(disagree)
-        cuts = (max(MIN_MODEL_PX, FACTOR * float(np.median(residual[static]))),
-                DEPTH_FACTOR * float(np.median(disagree[measured])) if measured.any() else np.inf)
+        cuts = (np.maximum(MIN_MODEL_PX, FACTOR * _group_median(residual, static, held)),
+                DEPTH_FACTOR * _group_median(disagree, static, held))
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # NaN residual (seen < 2): not usable
             badness = np.fmax(np.nan_to_num(residual, nan=np.inf) / cuts[0], disagree / cuts[1])
         candidate = usable & (badness > 1)
@@ -201,8 +214,9 @@ def reject_moving(
             candidate = usable & ~candidate
         if np.sum(usable & ~held & ~candidate) < min_tracks:  # the best ``min_tracks`` stay
             candidate[np.argsort(np.where(usable & ~held, badness, np.inf))[:min_tracks]] = False
-        if np.sum(candidate != moving) <= SETTLED * usable.sum():
+        if np.array_equal(candidate, moving):
             break
+        settled = np.sum(candidate != moving) <= SETTLED * usable.sum()  # then one last solve, scored for the report
         moving = candidate
         adjusted = adjust(seen & ~(moving | held)[None])
         rounds += 1
