@@ -3,6 +3,7 @@
 ``make_mover_shot`` takes a ``solve_shots.make_shot`` shot and turns a share of its tracks into points on a
 rigid box that moves across the room while the camera moves: their tracks are what VGGT's track head would
 report for a moving actor (consistent, small per-frame noise), the same noise and outlier share as the rest.
+Its ``trajectory`` says where the box is on each frame (VGGT's depth sees it there, ``solve_shots.vggt_depth``).
 Its masks are what an artist would draw: per frame the box's projected bounding rectangle, grown by a margin.
 """
 from __future__ import annotations
@@ -59,7 +60,11 @@ def make_mover_shot(
         masks.append(mask)
     seen[0, cols] = True  # queried on frame 0, as the track head's queries are
     outlier &= seen
-    moved = replace(shot, uv=uv, seen=seen, outlier=outlier)
+    trajectory = np.repeat(shot.points[None], frames, axis=0)
+    trajectory[:, cols] = pts
+    points = shot.points.copy()
+    points[cols] = pts[0]
+    moved = replace(shot, uv=uv, seen=seen, outlier=outlier, points=points, trajectory=trajectory)
     return MoverShot(moved, moving, masks)
 
 

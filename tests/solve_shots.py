@@ -42,6 +42,7 @@ class Shot:
     focals: np.ndarray  # [S] true focal length per frame (px): constant unless the shot zooms
     k1: float = 0.0  # true radial distortion (COLMAP's, normalised coordinates), one for the shot
     k2: float = 0.0
+    trajectory: np.ndarray | None = None  # [S,N,3] each point's world position per frame (a mover's moves); None: static
 
     @property
     def ks(self) -> np.ndarray:
@@ -49,6 +50,13 @@ class Shot:
         ks = np.repeat(self.k[None], len(self.focals), axis=0)
         ks[:, 0, 0] = ks[:, 1, 1] = self.focals
         return ks
+
+    @property
+    def positions(self) -> np.ndarray:
+        """[S,N,3] where each track's point is at each frame (world)."""
+        if self.trajectory is not None:
+            return self.trajectory
+        return np.broadcast_to(self.points, (len(self.extrinsics), *self.points.shape))
 
     @property
     def centers(self) -> np.ndarray:
@@ -177,8 +185,8 @@ def center_errors(est: np.ndarray, true: np.ndarray) -> np.ndarray:
 
 
 def shot_recon(shot: Shot, model_hw: tuple[int, int] = (294, 518)):
-    """A ``Reconstruction`` (analytic depth from tests/synth_recon.py) whose cameras are the shot's perturbed
-    start and whose tracks (continuous model pixels) are its observations: what the solve gets from VGGT.
+    """A ``Reconstruction`` whose cameras are the shot's perturbed start, whose tracks (continuous model pixels)
+    are its observations and whose depth is ``vggt_depth``'s: what the solve gets from VGGT.
     model_hw: the network canvas; the default is the real one for a 16:9 plate, so tolerances stated in model
     pixels mean here what they mean in the product."""
     from vggt_core.preprocess import intrinsics_to_model, pixels_to_model
@@ -187,16 +195,45 @@ def shot_recon(shot: Shot, model_hw: tuple[int, int] = (294, 518)):
     recon = make_recon([shot.size] * s, model_hw, video="/nonexistent/plate.mov")
     k = shot.k_start.astype(np.float32)
     tracks = np.stack([pixels_to_model(shot.uv[i], r) for i, r in enumerate(recon.preprocess)]).astype(np.float32)
-    # VGGT-like depth at the shot's scale: each frame at the median depth of the points it sees, 5 % off
-    z = project(shot.ks, shot.extrinsics, shot.points)[1]
-    rng = np.random.default_rng(len(shot.points))
-    level = [np.median(zi[si]) * (1 + rng.normal(0, 0.05)) if si.any() else 1.0 for zi, si in zip(z, shot.seen)]
-    depth = np.broadcast_to(np.array(level, np.float32)[:, None, None], recon.depth.shape).copy()
+    depth = vggt_depth(shot, recon.preprocess, recon.depth.shape[1:])
     return replace(recon, depth=depth, extrinsics=shot.extrinsics_start.astype(np.float32), intrinsics=k,
                    intrinsics_model=intrinsics_to_model(k, recon.preprocess).astype(np.float32), tracks=tracks,
                    track_vis=shot.seen.astype(np.float32), track_conf=np.ones(shot.seen.shape, np.float32),
                    query_points=tracks[shot.query, np.arange(len(shot.query))],
                    query_frames=shot.query.astype(np.int32))
+
+
+def vggt_depth(shot: Shot, records, model_hw: tuple[int, int], noise: float = 0.03, level: float = 0.05,
+               radius: float = 2.0) -> np.ndarray:
+    """[S, Hm, Wm] float32 depth maps on the model canvas, as VGGT predicts them: each frame sees every point
+    where it is at that frame (a mover too), as a disc of ``radius`` model px (the nearest in front), the rest
+    of the canvas at the frame's median depth. The disc sits where the plate shows the point: its observation
+    (a lens distortion put on ``uv`` moves it too), or its projection where the track is an outlier or unseen.
+    VGGT-like errors: each frame's scale off by ``level`` (sigma, relative) and each point's depth by ``noise``
+    (sigma, relative, drawn per frame)."""
+    from vggt_core.preprocess import pixels_to_model
+
+    hm, wm = model_hw
+    rng = np.random.default_rng(len(shot.points))
+    r = int(radius)
+    dv, du = np.mgrid[-r:r + 1, -r:r + 1]
+    disc = du**2 + dv**2 <= radius**2
+    du, dv = du[disc], dv[disc]
+    out = np.empty((len(records), hm, wm), np.float32)
+    for s, (rec, pos) in enumerate(zip(records, shot.positions)):
+        uv, z = project(shot.ks[s], shot.extrinsics[s:s + 1], pos)
+        shown = shot.seen[s] & ~shot.outlier[s]
+        uv = np.where(shown[:, None], shot.uv[s], uv[0])
+        m, z = pixels_to_model(uv, rec), z[0] * (1 + rng.normal(0.0, noise, len(pos)))
+        ok = (z > 0.1) & np.all((m >= 0) & (m < [wm, hm]), axis=1)
+        x = np.floor(m[ok, 0]).astype(int)[:, None] + du
+        y = np.floor(m[ok, 1]).astype(int)[:, None] + dv
+        inside = (x >= 0) & (x < wm) & (y >= 0) & (y < hm)
+        flat = np.full(hm * wm, np.inf)
+        np.minimum.at(flat, (y * wm + x)[inside], np.broadcast_to(z[ok, None], x.shape)[inside])
+        flat[np.isinf(flat)] = np.median(z[ok]) if ok.any() else 1.0
+        out[s] = (flat * (1 + rng.normal(0.0, level))).reshape(hm, wm)
+    return out
 
 
 def true_uv(shot: Shot) -> np.ndarray:

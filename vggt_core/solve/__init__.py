@@ -25,7 +25,8 @@ from .adjust import DISTORTIONS, bundle_adjust, profile_sd
 from .nodal import nodal_adjust
 from .movers import reject_moving
 from .report import make_report
-from .tracks import TRACK_FRAMES, observations, plate_px_per_model_px, query_frames, track_queries
+from .tracks import (TRACK_FRAMES, observations, observed_depth, plate_px_per_model_px, query_frames,
+                     track_queries)
 from .triangulate import triangulate
 from .verdict import holdout, judge, validation_errors
 
@@ -94,8 +95,9 @@ def solve(
     (tripod when the parallax cannot support triangulation; the report's ``motion_reason`` says why).
     ``per-frame`` without refinement returns ``recon`` itself, untouched. masks: per frame a plate-pixel
     ``[H, W]`` bool mask or None (``vggt_core.masks``): observations inside never enter the adjustment.
-    reject_movers: without masks, on a free-moving camera, whole tracks that do not fit a static scene are
-    rejected (``movers.py``; a tripod shot's rays cannot be scored by triangulation).
+    reject_movers: without masks, on a free-moving camera, whole tracks that do not fit a static scene (their
+    residuals, or their depth against VGGT's) are rejected (``movers.py``); not on a tripod shot, whose points
+    are rays with no depth of their own to score.
     """
     check(lens, refine, distortion, focal_px, focal_mm, sensor_width_mm, motion)
     t0 = time.perf_counter()
@@ -151,8 +153,12 @@ def solve(
                 # a zoom is a continuous move: smooth the refined focal, then fit the cameras to it
                 return _smoothed_zoom(done, sizes, uv, distortion, cancel, limits) if kind == "zoom" else done
 
-            adjusted, movers = (reject_moving(adjust, uv, seen, MIN_TRACKS) if reject_movers and masks is None
-                                else (adjust(seen), None))
+            if reject_movers and masks is None:  # the validation tracks are judged too, never adjusted on
+                both = seen | seen_held
+                adjusted, movers = reject_moving(adjust, uv, both, px, observed_depth(recon, both), held, MIN_TRACKS)
+                seen_held &= ~movers.moving[None]
+            else:
+                adjusted, movers = adjust(seen), None
             if adjusted.focal_sd is not None:  # the covariance can be overconfident in a curved focal/depth valley
                 profile = profile_sd(adjusted, sizes, uv, kind != "zoom", kind == "zoom", distortion,
                                      PROFILE_STEP, cancel, **limits)

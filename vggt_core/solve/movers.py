@@ -1,19 +1,27 @@
 """Whole tracks that do not fit a static scene (things that move: actors, cars), found and kept out of the solve.
 
-Per-observation outlier rejection (``adjust.py``, 4 px) cannot see a track that moves consistently: a rigid
+Per-observation outlier rejection (``adjust.py``, 4 model px) cannot see a track that moves consistently: a rigid
 mover is a second, self-consistent "scene", and a bundle adjustment over both bends the cameras until each
-single residual is small. Two steps keep it out:
+single residual is small. After each solve (the first one over every track), two tests score every track:
 
-1. **Epipolar vote** (before any solve): on pairs of frames half the shot apart, a fundamental matrix is fitted
-   by RANSAC (normalised 8-point, Sampson distance); the static scene is the largest consistent set, and a
-   mover's image motion does not follow its epipolar geometry (unless it moves exactly along the camera's
-   own path). A track that is an outlier in most of the pairs it is seen in is a candidate mover.
-2. **Residual check** (after each solve): every track's median reprojection error over *all* its observations
-   is compared with the median track's; tracks far above are moving, the others (candidates included) are
-   static. Solve again without the moving ones, until the set stops changing.
+1. **Residual**: its median reprojection error over *all* its observations (model pixels), against the static
+   tracks' median. It sees a mover whose image motion breaks the static scene's epipolar geometry.
+2. **Depth against VGGT's**: the depth of its solved point in each camera over VGGT's depth map at the
+   observation. VGGT sees a mover where it is; a mover moving along (or against) the camera's path follows the
+   static epipolar geometry, so no residual shows it, but it triangulates at another depth than VGGT's, or at
+   one that drifts along the shot. Static tracks keep one ratio (the two scales) up to noise.
+
+A track far above the static tracks' spread in either is moving; the next solve is without the moving ones (a
+wrongly rejected track is scored again through the new cameras and comes back), until the set settles. The
+static scene is the larger part: a solve most tracks do not fit followed a mover, and the next solve takes the
+tracks it did not fit. On a tripod shot this does not run (``solve``): its points are rays placed at VGGT's
+depth, with no triangulated depth or parallax of their own to score. An epipolar vote before the first solve
+(RANSAC on a fundamental matrix) was tried and dropped: a mover along the camera's path shares the static
+scene's epipolar geometry, so the vote flagged static tracks and anchored the first solve on the mover.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,9 +30,11 @@ import numpy as np
 from .adjust import Adjusted
 from .triangulate import triangulate
 
-MIN_PX = 2.0  # a track is never called moving below this median error (pixels): noise, not motion
-FACTOR = 4.0  # ... nor below FACTOR x the median track's median error
-MAX_SHARE = 0.6  # never reject more than this share of the tracks: beyond that "static" has lost its meaning
+MIN_MODEL_PX = 0.5  # a track is never called moving below this median error (model px; 1.85 px on a 1920 plate)
+FACTOR = 4.0  # ... nor below FACTOR x the median static track's median error
+DEPTH_FACTOR = 3.0  # a track's depth disagrees when its score is above DEPTH_FACTOR x the median static track's
+DEPTH_VIEWS = 3  # tracks seen fewer times have no depth to compare: two rays and a median of two ratios
+SETTLED = 0.01  # the rejected set has settled when a round would change at most this share of the tracks
 ROUNDS = 6
 
 
@@ -32,19 +42,30 @@ ROUNDS = 6
 class Movers:
     """The tracks rejected as moving.
 
-    moving: [N] bool over the track columns; score_px: [N] each track's median reprojection error (pixels)
-    in the final solve (NaN for tracks seen fewer than twice); threshold_px: the cut; rounds: solves run.
+    moving: [N] bool over the track columns; score_px: [N] each track's median reprojection error (model
+    pixels) in the final solve (NaN for tracks seen fewer than twice); threshold_px: [N] its cut (model pixels);
+    depth_score: [N] each track's depth disagreement with VGGT (``depth_scores``, log-ratio units; NaN where
+    not measured); depth_threshold: [N] its cut (inf without depth); rounds: solves run.
     """
 
     moving: np.ndarray
     score_px: np.ndarray
-    threshold_px: float
+    threshold_px: np.ndarray
+    depth_score: np.ndarray
+    depth_threshold: np.ndarray
     rounds: int
 
     def reasons(self) -> list[str]:
         """One line per rejected track, for the report's log."""
-        return [f"track {i}: median error {self.score_px[i]:.1f} px > {self.threshold_px:.1f} px (moves)"
-                for i in np.flatnonzero(self.moving)]
+        out = []
+        for i in np.flatnonzero(self.moving):
+            if self.depth_score[i] > self.depth_threshold[i]:
+                out.append(f"track {i}: its depth strays from VGGT's by {np.expm1(self.depth_score[i]):.0%} "
+                           f"> {np.expm1(self.depth_threshold[i]):.0%} (moves)")
+            else:
+                out.append(f"track {i}: median error {self.score_px[i]:.1f} > {self.threshold_px[i]:.1f} model px "
+                           "(moves)")
+        return out
 
 
 def reproject(adjusted: Adjusted, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,15 +84,31 @@ def reproject(adjusted: Adjusted, points: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.concatenate([u, v], axis=-1), z
 
 
-def track_scores(adjusted: Adjusted, uv: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """[N] median reprojection error (pixels) of each track over every observation in ``seen`` [S, N] (``uv``
-    [S, N, 2] plate pixels), through the adjusted cameras and points (tracks the solve left out are triangulated
-    through its cameras first, so a wrongly rejected track can come back); inf behind a camera, NaN when seen < 2."""
+def solved_points(adjusted: Adjusted, uv: np.ndarray, seen: np.ndarray, px: np.ndarray) -> np.ndarray:
+    """[N, 3] every track's point in ``adjusted``: the adjusted point, or for tracks the solve left out, the
+    point triangulated through its cameras from ``uv`` [S, N, 2] where ``seen`` [S, N] (so a wrongly rejected
+    track can come back), again without the observations far off that first point (over FACTOR x the
+    track's median error, model px; ``px`` [S] plate px per model px) as the adjustment drops its outliers:
+    one gross outlier would pull the linear point off and make a static track look like a mover."""
     points = adjusted.points.copy()
-    out_of_solve = adjusted.seen.sum(axis=0) < 2
-    points[out_of_solve] = triangulate(adjusted.intrinsics, adjusted.extrinsics, uv, seen)[0][out_of_solve]
-    proj, z = reproject(adjusted, points)
-    err = np.where(z > 0, np.linalg.norm(proj - uv, axis=-1), np.inf)
+    cols = np.flatnonzero(adjusted.seen.sum(axis=0) < 2)
+    if not len(cols):
+        return points
+    k, rt, uv, seen = adjusted.intrinsics, adjusted.extrinsics, uv[:, cols], seen[:, cols]
+    first = triangulate(k, rt, uv, seen)[0]
+    proj, _ = reproject(adjusted, first)
+    err = np.where(seen, np.linalg.norm(proj - uv, axis=-1) / px[:, None], np.nan)
+    keep = seen & (err <= np.maximum(MIN_MODEL_PX, FACTOR * _nanmedian(err, axis=0)))
+    again, ok = triangulate(k, rt, uv, keep)
+    points[cols] = np.where(ok[:, None], again, first)
+    return points
+
+
+def track_scores(proj: np.ndarray, z: np.ndarray, uv: np.ndarray, seen: np.ndarray, px: np.ndarray) -> np.ndarray:
+    """[N] median reprojection error (model pixels) of each track over every observation in ``seen`` [S, N]:
+    ``proj`` [S, N, 2] and ``z`` [S, N] its points' reprojections and depths (``reproject``), ``uv`` [S, N, 2]
+    the plate pixels, ``px`` [S] plate pixels per model pixel; inf behind a camera, NaN when seen < 2."""
+    err = np.where(z > 0, np.linalg.norm(proj - uv, axis=-1) / px[:, None], np.inf)
     err = np.where(seen, err, np.nan)
     out = np.full(seen.shape[1], np.nan)
     ok = seen.sum(axis=0) >= 2
@@ -79,87 +116,108 @@ def track_scores(adjusted: Adjusted, uv: np.ndarray, seen: np.ndarray) -> np.nda
     return out
 
 
-def epipolar_candidates(uv: np.ndarray, seen: np.ndarray, pairs: int = 8, threshold_px: float = 2.0,
-                        iterations: int = 300, seed: int = 0) -> np.ndarray:
-    """[N] bool: tracks (``uv`` [S, N, 2] plate pixels where ``seen`` [S, N]) that are RANSAC outliers of a
-    fundamental matrix in more than half the frame pairs they are seen in; pairs ``(a, a + gap)`` spread over
-    the shot for gaps of a half and a quarter of it (a mover may be in view for part of the shot only)."""
-    frames = uv.shape[0]
-    votes = np.zeros(uv.shape[1])
-    count = np.zeros(uv.shape[1])
-    rng = np.random.default_rng(seed)
-    for gap in sorted({frames // 2, frames // 4} - {0}):
-        for a in np.unique(np.rint(np.linspace(0, frames - 1 - gap, pairs)).astype(int)):
-            both = np.flatnonzero(seen[a] & seen[a + gap])
-            if len(both) < 16:
-                continue
-            inlier = _ransac_f(uv[a, both], uv[a + gap, both], threshold_px, iterations, rng)
-            votes[both] += ~inlier
-            count[both] += 1
-    return votes * 2 > count
+def depth_scores(z: np.ndarray, depth: np.ndarray, seen: np.ndarray, static: np.ndarray) -> np.ndarray:
+    """[N] how far each track's solved depth strays from VGGT's depth at its observations (log-ratio units:
+    0.1 is about 10 %), NaN where fewer than ``DEPTH_VIEWS`` observations have both.
+
+    z [S, N]: the camera depth of each track's solved point (``reproject``; any scale), depth [S, N]: VGGT's
+    depth at each observation (NaN where none), seen [S, N], static [N]: the tracks taken as static so far.
+    The log-ratio ``r = log z - log depth`` of a static track is one constant (the two scales) up to noise; a
+    mover's is not: a mover along the camera's path fits the static epipolar geometry, but only as a point at
+    another depth (a constant offset), and anything else drifts along the shot. The shot's level is the
+    midpoint of the shortest half of the static tracks' median ratios (a mode: a mover filling 40 % of the
+    tracks does not pull it, as it would a median), each frame's level the static tracks' median ratio about
+    their own level (VGGT's scale jitter per frame); a track's score is its median absolute ratio about both.
+    """
+    ok = seen & (z > 0) & (depth > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(ok, np.log(z) - np.log(depth), np.nan)
+    measured = ok.sum(axis=0) >= DEPTH_VIEWS
+    out = np.full(seen.shape[1], np.nan)
+    ref = static & measured
+    if not ref.any():
+        return out
+    level = _nanmedian(r, axis=0)
+    frame = np.nan_to_num(_nanmedian(np.where(ref, r - level, np.nan), axis=1))
+    dev = r - _shortest_half_mid(level[ref]) - frame[:, None]
+    out[measured] = _nanmedian(np.abs(dev[:, measured]), axis=0)
+    return out
 
 
-def _ransac_f(x1: np.ndarray, x2: np.ndarray, threshold_px: float, iterations: int, rng) -> np.ndarray:
-    """Inliers [M] of the best fundamental matrix between matched pixels x1, x2 [M, 2] (8-point samples)."""
-    def normalise(x):
-        c = x.mean(axis=0)
-        s = np.sqrt(2) / (np.mean(np.linalg.norm(x - c, axis=1)) + 1e-12)
-        t = np.array([[s, 0, -s * c[0]], [0, s, -s * c[1]], [0, 0, 1]])
-        return np.c_[x, np.ones(len(x))] @ t.T, t
+def _group_median(score: np.ndarray, static: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """[N] for each track the median ``score`` of the static tracks of its group, the validation tracks
+    (``held``) or the adjusted ones (inf where none is measured). Validation tracks are measured against each
+    other: a solve that fits its own tracks better than the scene makes all of them worse, and that is for the
+    validation to show, not for this to reject."""
+    out = np.full(len(score), np.inf)
+    for group in (held, ~held):
+        ref = static & group & np.isfinite(score)
+        if ref.any():
+            out[group] = np.median(score[ref])
+    return out
 
-    h1, t1 = normalise(x1)
-    h2, t2 = normalise(x2)
-    rows = np.einsum("mi,mj->mij", h2, h1).reshape(len(h1), 9)  # x2^T F x1 = 0, row-major F
-    samples = np.array([rng.choice(len(h1), 8, replace=False) for _ in range(iterations)])
-    _, _, vt = np.linalg.svd(rows[samples])
-    f = vt[:, -1].reshape(-1, 3, 3)
-    u, sv, vt = np.linalg.svd(f)
-    sv[:, 2] = 0  # rank 2
-    f = np.einsum("kij,kj,kjl->kil", u, sv, vt)
-    f = np.einsum("ji,kjl,lm->kim", t2, f, t1)  # back to pixels: T2^T F T1
-    p1 = np.c_[x1, np.ones(len(x1))]
-    p2 = np.c_[x2, np.ones(len(x2))]
-    fx1 = np.einsum("kij,mj->kmi", f, p1)
-    ftx2 = np.einsum("kji,mj->kmi", f, p2)
-    num = np.einsum("mi,kmi->km", p2, fx1) ** 2
-    den = fx1[..., 0] ** 2 + fx1[..., 1] ** 2 + ftx2[..., 0] ** 2 + ftx2[..., 1] ** 2
-    sampson = num / np.maximum(den, 1e-300)
-    inliers = sampson < threshold_px**2
-    return inliers[np.argmax(inliers.sum(axis=1))]
+
+def _nanmedian(x: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmedian``, NaN for all-NaN slices without the warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(x, axis=axis)
+
+
+def _shortest_half_mid(x: np.ndarray) -> float:
+    """The midpoint of the shortest interval holding half of ``x`` [M] (a robust mode, 50 % breakdown)."""
+    x = np.sort(x)
+    h = (len(x) + 1) // 2
+    i = int(np.argmin(x[h - 1:] - x[:len(x) - h + 1]))
+    return float(x[i] + x[i + h - 1]) / 2
 
 
 def reject_moving(
-    adjust: Callable[[np.ndarray], Adjusted], uv: np.ndarray, seen: np.ndarray, min_tracks: int = 8,
+    adjust: Callable[[np.ndarray], Adjusted], uv: np.ndarray, seen: np.ndarray, px: np.ndarray,
+    depth: np.ndarray | None = None, held: np.ndarray | None = None, min_tracks: int = 8,
 ) -> tuple[Adjusted, Movers]:
-    """Solve with ``adjust(seen) -> Adjusted`` (a bundle adjustment over ``uv`` [S, N, 2] plate pixels),
-    rejecting whole moving tracks until the rejected set is stable (at most ``ROUNDS`` solves).
+    """Solve with ``adjust(seen) -> Adjusted`` (a bundle adjustment over ``uv`` [S, N, 2] plate pixels where
+    ``seen`` [S, N]), rejecting whole moving tracks until the rejected set settles (at most ``ROUNDS`` solves).
 
-    Returns the last solve (without the moving tracks) and the ``Movers``. Keeps at least ``min_tracks``
-    tracks and never rejects more than ``MAX_SHARE`` of them (the worst-scored are rejected first).
+    px: [S] plate pixels per model pixel (every tolerance here is in model pixels, the track head's unit);
+    depth: [S, N] VGGT's depth at each observation (NaN where none), or None for no depth test; held: [N] bool,
+    tracks judged like the others but never adjusted on (the validation tracks). The first solve takes every
+    track; then a track is moving when its residual (``track_scores``) or its depth disagreement
+    (``depth_scores``) is far above the static tracks' in the current solve, and the next solve is without the
+    moving ones. When most tracks do not fit a solve, it followed a mover (a rigid mover is a scene of its
+    own): the next solve takes those tracks, and the ones that fitted are the moving ones. Returns the last solve
+    (without the moving tracks) and the ``Movers``; at least ``min_tracks`` tracks stay (the worst go first).
     """
     usable = seen.sum(axis=0) >= 2
-    moving = epipolar_candidates(uv, seen) & usable
-    if usable.sum() - moving.sum() < min_tracks:
-        moving[:] = False
-    adjusted = adjust(seen & ~moving[None])
-    scores = track_scores(adjusted, uv, seen)
-    threshold = np.inf
-    rounds = 1
-    while rounds < ROUNDS:
-        static = usable & ~moving & np.isfinite(scores)
-        if not static.any():
+    px = np.asarray(px, np.float64)
+    if depth is None:
+        depth = np.full(seen.shape, np.nan)
+    if held is None:
+        held = np.zeros_like(usable)
+    moving = np.zeros_like(usable)
+    adjusted = adjust(seen & ~held[None])
+    rounds, settled = 1, False
+    cuts = (np.full(len(usable), np.inf),) * 2
+    while True:
+        proj, z = reproject(adjusted, solved_points(adjusted, uv, seen, px))
+        residual = track_scores(proj, z, uv, seen, px)
+        disagree = depth_scores(z, depth, seen, usable & ~moving)
+        static = usable & ~moving & np.isfinite(residual)
+        if settled or rounds >= ROUNDS or not static.any():
             break
-        threshold = max(MIN_PX, FACTOR * float(np.median(scores[static])))
-        candidate = usable & ~(scores <= threshold)  # NaN/inf scores of usable tracks count as moving
-        limit = min(int(MAX_SHARE * usable.sum()), max(int(usable.sum()) - min_tracks, 0))
-        if candidate.sum() > limit:  # keep the worst ``limit``
-            order = np.argsort(-np.nan_to_num(scores, nan=np.inf, posinf=np.inf))
-            candidate = np.zeros_like(candidate)
-            candidate[order[:limit]] = True
+        cuts = (np.maximum(MIN_MODEL_PX, FACTOR * _group_median(residual, static, held)),
+                DEPTH_FACTOR * _group_median(disagree, static, held))
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # NaN residual (seen < 2): not usable
+            badness = np.fmax(np.nan_to_num(residual, nan=np.inf) / cuts[0], disagree / cuts[1])
+        candidate = usable & (badness > 1)
+        if 2 * candidate.sum() > usable.sum():  # most tracks do not fit: the solve followed a mover, solve the rest
+            candidate = usable & ~candidate
+        if np.sum(usable & ~held & ~candidate) < min_tracks:  # the best ``min_tracks`` stay
+            candidate[np.argsort(np.where(usable & ~held, badness, np.inf))[:min_tracks]] = False
         if np.array_equal(candidate, moving):
             break
+        settled = np.sum(candidate != moving) <= SETTLED * usable.sum()  # then one last solve, scored for the report
         moving = candidate
-        adjusted = adjust(seen & ~moving[None])
-        scores = track_scores(adjusted, uv, seen)
+        adjusted = adjust(seen & ~(moving | held)[None])
         rounds += 1
-    return adjusted, Movers(moving, scores, float(threshold), rounds)
+    return adjusted, Movers(moving, residual, cuts[0], disagree, cuts[1], rounds)

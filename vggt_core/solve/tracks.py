@@ -72,6 +72,18 @@ def plate_px_per_model_px(recon: Reconstruction) -> np.ndarray:
     return np.array([1.0 / r.scale[0] for r in recon.preprocess], np.float64)
 
 
+def observed_depth(recon: Reconstruction, seen: np.ndarray) -> np.ndarray:
+    """``[S, N]`` VGGT's depth (its world units) at each observation in ``seen`` ``[S, N]``: the depth map's value
+    in the model pixel the track lies in on that frame (continuous model pixels, so pixel ``floor(x)``); NaN
+    where not seen or where the pixel is not the frame's (``recon.valid``)."""
+    hm, wm = recon.depth.shape[1:]
+    x = np.clip(np.floor(recon.tracks[..., 0]).astype(np.int64), 0, wm - 1)
+    y = np.clip(np.floor(recon.tracks[..., 1]).astype(np.int64), 0, hm - 1)
+    frame = np.arange(len(x))[:, None]
+    ok = seen & recon.valid[frame, y, x]
+    return np.where(ok, recon.depth[frame, y, x].astype(np.float64), np.nan)
+
+
 def _shown(record: PreprocessRecord) -> tuple[tuple[int, int], tuple[int, int]]:
     """``((x0, y0), (x1, y1))``: the model-pixel box (continuous, edges) that shows ``record``'s frame."""
     (ox, oy), (rw, rh), (wm, hm) = record.offset, record.resized_size, record.model_size
