@@ -39,7 +39,7 @@ class Shot:
     extrinsics_start: np.ndarray  # [S,3,4] perturbed
     query: np.ndarray  # [N] the frame each track was queried on (it sees the point exactly there)
     focals: np.ndarray  # [S] true focal length per frame (px): constant unless the shot zooms
-    trajectory: np.ndarray | None = None  # [S,N,3] each point's world position per frame (a mover's moves); None: static
+    trajectory: np.ndarray | None = None  # [S,N,3] where each point is on each frame (a mover); None: static
 
     @property
     def ks(self) -> np.ndarray:
