@@ -42,7 +42,7 @@ class Shot:
     focals: np.ndarray  # [S] true focal length per frame (px): constant unless the shot zooms
     k1: float = 0.0  # true radial distortion (COLMAP's, normalised coordinates), one for the shot
     k2: float = 0.0
-    trajectory: np.ndarray | None = None  # [S,N,3] each point's world position per frame (a mover's moves); None: static
+    trajectory: np.ndarray | None = None  # [S,N,3] where each point is on each frame (a mover); None: static
 
     @property
     def ks(self) -> np.ndarray:

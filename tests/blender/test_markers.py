@@ -31,6 +31,12 @@ def clip(tmp_path):
     return bpy.data.movieclips.load(str(write_video(tmp_path / "plate.mp4", [5 * i for i in range(12)], (64, 36))))
 
 
+def _markers(recon) -> int:
+    """The markers an import makes: one per solved track, and one per track rejected as moving (red); a static
+    shot can have a few of those too (the depth test's tail)."""
+    return len(recon.sparse_points) + (0 if recon.moving_tracks is None else len(recon.moving_tracks))
+
+
 def test_markers_land_on_their_frames_and_pixels(clip):
     shot = make_shot("orbit", frames=6, tracks=40, size=(64, 36), focal_px=48.0, noise_px=0.01, outliers=0.0)
     recon = solve(shot_recon(shot), lens="shared", refine="ba")
@@ -91,7 +97,7 @@ def test_import_puts_markers_and_lens_on_the_plates_clip(tmp_path):
     settings = convert.ImportSettings(point_cloud=False, depth_proxies=False, track_markers=True)
     import_reconstruction(recon, settings, bpy.context.scene)
     clip = next(c for c in bpy.data.movieclips if len(c.tracking.tracks))
-    assert len(clip.tracking.tracks) == len(recon.sparse_points)
+    assert len(clip.tracking.tracks) == _markers(recon)
     assert clip.tracking.camera.focal_length == pytest.approx(recon.intrinsics[0, 0, 0] * 36.0 / 64, rel=1e-5)
 
 
@@ -156,7 +162,7 @@ def test_the_artists_tracked_clip_is_untouched_by_import_reimport_rollback_and_r
     assert _state(artist) == before
     clips = [c for c in ours() if len(c.tracking.tracks)]
     assert len(clips) == 1 and clips[0].name == "shot plate"
-    assert len(clips[0].tracking.tracks) == len(recon.sparse_points)
+    assert len(clips[0].tracking.tracks) == _markers(recon)
     assert clips[0].tracking.camera.focal_length == pytest.approx(recon.intrinsics[0, 0, 0] * 36.0 / 64, rel=1e-5)
     assert (clips[0].frame_start, clips[0].frame_offset) == before["timing"]  # plays where the artist's does
     if animated_camera:
@@ -169,7 +175,7 @@ def test_the_artists_tracked_clip_is_untouched_by_import_reimport_rollback_and_r
     new = import_reconstruction(recon, settings, scene, name="shot")
     ownership.remove_import(col, heir=new)
     assert _state(artist) == before
-    assert [(c.name, len(c.tracking.tracks)) for c in ours()] == [("shot plate", len(recon.sparse_points))]
+    assert [(c.name, len(c.tracking.tracks)) for c in ours()] == [("shot plate", _markers(recon))]
     assert saved_names
 
     # A failed import after the markers were made leaves nothing behind.
@@ -261,7 +267,7 @@ def _import_solved(scene, infos, plate=None, animated_camera=True):
                                       animated_camera=animated_camera, plate=plate)
     col = import_reconstruction(recon, settings, scene)
     clips = [c for c in bpy.data.movieclips if len(c.tracking.tracks)]
-    assert len(clips) == 1 and len(clips[0].tracking.tracks) == len(recon.sparse_points)
+    assert len(clips) == 1 and len(clips[0].tracking.tracks) == _markers(recon)
     return recon, clips[0], col.name
 
 

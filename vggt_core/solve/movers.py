@@ -11,13 +11,13 @@ single residual is small. After each solve (the first one over every track), two
    static epipolar geometry, so no residual shows it, but it triangulates at another depth than VGGT's, or at
    one that drifts along the shot. Static tracks keep one ratio (the two scales) up to noise.
 
-A track far above the static tracks' spread in either is moving; the next solve is without the moving ones (a
-wrongly rejected track is scored again through the new cameras and comes back), until the set settles. The
-static scene is the larger part: a solve most tracks do not fit followed a mover, and the next solve takes the
-tracks it did not fit. On a tripod shot this does not run (``solve``): its points are rays placed at VGGT's
-depth, with no triangulated depth or parallax of their own to score. An epipolar vote before the first solve
-(RANSAC on a fundamental matrix) was tried and dropped: a mover along the camera's path shares the static
-scene's epipolar geometry, so the vote flagged static tracks and anchored the first solve on the mover.
+A track far above the static tracks' spread in either is moving (cuts relative to the static tracks' median
+score, so nothing depends on one plate size); the next solve is without the moving ones (a wrongly rejected
+track is scored again through the new cameras and comes back), until the set settles. The static scene is the
+larger part: a solve most tracks do not fit followed a mover, and the next solve takes the tracks it did not
+fit. No epipolar vote seeds the first solve: a mover parallel to the camera's path shares the static epipolar
+geometry, so a vote flagged static tracks and anchored that solve on the mover. On a tripod shot this does not
+run (``solve``): its points are rays placed at VGGT's depth, with no triangulated depth of their own to score.
 """
 from __future__ import annotations
 
@@ -181,12 +181,13 @@ def reject_moving(
 
     px: [S] plate pixels per model pixel (every tolerance here is in model pixels, the track head's unit);
     depth: [S, N] VGGT's depth at each observation (NaN where none), or None for no depth test; held: [N] bool,
-    tracks judged like the others but never adjusted on (the validation tracks). The first solve takes every
-    track; then a track is moving when its residual (``track_scores``) or its depth disagreement
-    (``depth_scores``) is far above the static tracks' in the current solve, and the next solve is without the
-    moving ones. When most tracks do not fit a solve, it followed a mover (a rigid mover is a scene of its
-    own): the next solve takes those tracks, and the ones that fitted are the moving ones. Returns the last solve
-    (without the moving tracks) and the ``Movers``; at least ``min_tracks`` tracks stay (the worst go first).
+    tracks never adjusted on (the validation tracks), judged against each other (``_group_median``). The first
+    solve takes every track; then a track is moving when its residual (``track_scores``) or its depth
+    disagreement (``depth_scores``) is over ``FACTOR`` / ``DEPTH_FACTOR`` times the static tracks' median in
+    the current solve, and the next solve is without the moving ones. When most tracks do not fit a solve, it
+    followed a mover (a rigid mover is a scene of its own): the next solve takes those tracks, and the ones that
+    fitted are the moving ones. Returns the last solve (without the moving tracks) and the ``Movers``; the
+    ``min_tracks`` best adjusted tracks always stay.
     """
     usable = seen.sum(axis=0) >= 2
     px = np.asarray(px, np.float64)
