@@ -281,7 +281,8 @@ def test_solved_distortion_undistorts_the_plate_in_the_run(tmp_path, ckpt, capsy
     torch.set_num_threads(1)
     out = tmp_path / "shot" / "scene.blend"
     rc = cli.main(["--images", str(REPO / "examples" / "orbit" / "images"), "--out", str(out), "--weights", str(ckpt),
-                   "--device", "cpu", "--max-frames", "6", "--refine", "ba", "--distortion", "k1", "--no-proxies"])
+                   "--device", "cpu", "--max-frames", "6", "--refine", "ba", "--distortion", "k1", "--no-proxies",
+                   "--export-lens", str(tmp_path / "lens")])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     worker.unload_engine()
@@ -291,6 +292,7 @@ def test_solved_distortion_undistorts_the_plate_in_the_run(tmp_path, ckpt, capsy
     assert len(list(folder.glob("undistorted.*.png"))) == 12  # the 6 frames span the plate's 12: all undistorted
     bpy.ops.wm.open_mainfile(filepath=str(out))
     cam = bpy.context.scene.camera
-    wo, ho, w, h = cam["vggt_overscan"]
-    assert (w, h) == (480, 270) and wo > w and (bpy.context.scene.render.resolution_x, bpy.context.scene.render.resolution_y) == (wo, ho)
+    wo, ho, w, h = cam["vggt_overscan"]  # the random model's k1 decides how much (pincushion: none)
+    assert [wo, ho] == record["lens"]["overscan_size"] and (w, h) == (480, 270) and record["lens"]["k1"] != 0
+    assert (bpy.context.scene.render.resolution_x, bpy.context.scene.render.resolution_y) == (wo, ho)
     assert Path(bpy.path.abspath(cam.data.background_images[0].image.filepath)).parent == folder

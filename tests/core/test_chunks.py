@@ -156,8 +156,10 @@ def test_stitched_shot_matches_the_truth_up_to_one_similarity(shot_folder):
 def test_resume_after_a_kill_recomputes_only_the_missing_chunks(shot_folder, tmp_path, refine):
     weights = tmp_path / "standin.safetensors"
     weights.write_bytes(b"stand-in weights")  # names the "weights", so results are cached
+    # no moving-track rejection: its cut would turn the multithreaded adjustment's rounding-level differences
+    # into another track set, and this test is about the network's chunks, which must match exactly
     settings = ReconstructSettings(resolution=112, chunk_size=16, overlap=4, refine=refine,
-                                   lens="shared" if refine == "ba" else "per-frame")
+                                   lens="shared" if refine == "ba" else "per-frame", reject_movers=False)
     standin = _tracking_standin if refine == "ba" else _standin
     stale = []
     if refine == "ba":  # chunks left by a run without tracks must not be taken for chunks with tracks
