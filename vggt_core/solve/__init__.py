@@ -28,7 +28,7 @@ from .report import make_report
 from .tracks import (TRACK_FRAMES, observations, observed_depth, plate_px_per_model_px, query_frames,
                      track_queries)
 from .triangulate import triangulate
-from .verdict import holdout, judge, validation_errors
+from .verdict import distortion_doubt, holdout, judge, validation_errors
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def solve(
     t0 = time.perf_counter()
     sizes = [(f.width, f.height) for f in recon.frames]
     kind = lens_model.resolve(lens, sizes)
-    lens_reason = lens_doubt = None
+    lens_reason = lens_doubt = distorted = None
     if kind in ("shared", "known", "zoom"):
         drifting, numbers = lens_model.zooms(recon.intrinsics)
         if lens == "auto":
@@ -143,15 +143,18 @@ def solve(
         px = plate_px_per_model_px(recon)
         limits = dict(max_error_px=MAX_ERROR_MODEL_PX * px, loss_scale_px=LOSS_SCALE_MODEL_PX * float(np.median(px)))
         if chosen == "tripod":
-            adjusted = nodal_adjust(k, rt[:, :, :3], points, uv, seen, shared=kind in ("shared", "known"),
-                                    refine_focal=kind != "known", distortion=distortion, cancel=cancel, **limits)
+            def adjust(s: np.ndarray, dist: str = distortion):
+                return nodal_adjust(k, rt[:, :, :3], points, uv, s, shared=kind in ("shared", "known"),
+                                    refine_focal=kind != "known", distortion=dist, cancel=cancel, **limits)
+
+            adjusted, movers = adjust(seen), None
         else:
-            def adjust(s: np.ndarray):
+            def adjust(s: np.ndarray, dist: str = distortion):
                 done = bundle_adjust(k, rt, sizes, uv, s, points, shared=kind in ("shared", "known"),
-                                     refine_focal=kind != "known", distortion=distortion, square=kind == "zoom",
+                                     refine_focal=kind != "known", distortion=dist, square=kind == "zoom",
                                      cancel=cancel, **limits)
                 # a zoom is a continuous move: smooth the refined focal, then fit the cameras to it
-                return _smoothed_zoom(done, sizes, uv, distortion, cancel, limits) if kind == "zoom" else done
+                return _smoothed_zoom(done, sizes, uv, dist, cancel, limits) if kind == "zoom" else done
 
             if reject_movers and masks is None:  # the validation tracks are judged too, never adjusted on
                 both = seen | seen_held
@@ -164,6 +167,8 @@ def solve(
                                      PROFILE_STEP, cancel, **limits)
                 adjusted.focal_sd = np.maximum(adjusted.focal_sd, profile)
         skipped = _implausible(adjusted, k)
+        if not skipped and distortion == "none":  # a distorted plate solved as a pinhole still fits its tracks
+            distorted = distortion_doubt(adjusted, adjust(adjusted.seen, "k1"), sizes, float(np.median(px)))
         if not skipped:
             validation = validation_errors(adjusted.intrinsics, adjusted.extrinsics, adjusted.distortion, uv,
                                            seen_held, MAX_ERROR_MODEL_PX * px, nodal=chosen == "tripod")
@@ -210,7 +215,7 @@ def solve(
     report["verdict"], report["reasons"], report["check_frames"] = judge(
         report, adjusted, validation, recon.extrinsics.astype(np.float64), sizes,
         uv if refine == "ba" else None, numbers, float(np.median(plate_px_per_model_px(recon))),
-        report["focal_before_px"], lens_doubt)
+        report["focal_before_px"], [d for d in (lens_doubt, distorted) if d])
     timings = {**recon.timings, "solve": report["seconds"]}
     return replace(recon, extrinsics=rt32, intrinsics=k.astype(np.float32), intrinsics_model=k_model,
                    timings=timings, solve=report, **derived, **extra)

@@ -22,7 +22,31 @@ MAX_MOVE_DEG = 10.0  # the adjuster turning a camera more than this off VGGT's p
 MIN_PARALLAX_DEG = 1.0  # median triangulation angle below this: depths are not measured (a nodal shot?)
 MAX_FOCAL_SD = 0.5  # percent: the focal's standard deviation beyond which the tracks do not pin the lens
 VALIDATION_RATIO = 2.0  # held-out error above this times the solve's own (plus 0.25 model px) fails to generalise
+MAX_CORNER_SHIFT_MODEL_PX = 2.0  # a k1 moving the plate's corners more than this is a lens to solve, not noise
 MAX_MOVING_SHARE = 0.2  # more of the tracks than this rejected as moving: the static scene the solve rests on is thin
+
+
+def distortion_doubt(pinhole: Any, probe: Any, sizes: Sequence[tuple[int, int]], px: float) -> str | None:
+    """One line when a pinhole solve's plate looks distorted, else None. ``probe``: the same inlier tracks adjusted
+    with a free k1 (``adjust.Adjusted`` both). A distorted plate solved as a pinhole still fits its tracks to a
+    fraction of a pixel (the cameras bend instead), so the fit says little; the probe's k1 does: when it moves the
+    plate's farthest corner more than ``MAX_CORNER_SHIFT_MODEL_PX`` model pixels (``px`` plate pixels each) and fits
+    at least as well, the lens is distorted. sizes: (W, H) per frame (the first is used)."""
+    k1 = float(probe.distortion[0])
+    k = np.median(probe.intrinsics, axis=0)
+    w, h = sizes[0]
+    corners = np.array([[0.0, 0.0], [w, 0.0], [0.0, h], [w, h]]) - k[:2, 2]
+    r2 = (corners[:, 0] / k[0, 0]) ** 2 + (corners[:, 1] / k[1, 1]) ** 2
+    shift = float(np.max(abs(k1) * r2 * np.hypot(corners[:, 0], corners[:, 1])))
+    if shift <= MAX_CORNER_SHIFT_MODEL_PX * px or _rmse(probe) > _rmse(pinhole):
+        return None
+    return (f"the plate looks distorted: a free k1 ({k1:+.4f}) moves its corners {shift:.1f} px and fits its tracks at "
+            f"{_rmse(probe):.2f} px against {_rmse(pinhole):.2f} px; solve with --distortion k1")
+
+
+def _rmse(adjusted: Any) -> float:
+    """RMS reprojection error (plate px) of an adjustment's inlier observations."""
+    return float(np.sqrt(np.nanmean(adjusted.errors[adjusted.seen] ** 2)))
 
 
 def holdout(seen: np.ndarray) -> np.ndarray:
@@ -136,7 +160,7 @@ def _frames(numbers: Sequence[int], picked: np.ndarray) -> str:
 
 def judge(
     report: dict[str, Any], adjusted: Any, validation: np.ndarray | None, rt_start: np.ndarray, sizes: Sequence[tuple[int, int]],
-    uv: np.ndarray, frame_numbers: Sequence[int], px: float, focal_start_px: float, lens_doubt: str | None = None,
+    uv: np.ndarray, frame_numbers: Sequence[int], px: float, focal_start_px: float, lens_doubts: Sequence[str] = (),
 ) -> tuple[str, list[str], list[int]]:
     """``(verdict, reasons, check_frames)`` for a solve's report: ``failed`` when the adjustment was skipped or
     rejected, ``check`` with one line per doubt (held-out tracks reproject much worse than the solve's own,
@@ -147,13 +171,14 @@ def judge(
     adjusted: ``adjust.Adjusted`` (None when no adjustment stands); validation: ``[S,N]`` held-out errors (plate
     px, NaN unseen); rt_start [S,3,4]: VGGT's cameras; uv [S,N,2] observations; frame_numbers: the plate frame
     number of each frame; px: plate pixels per model pixel; focal_start_px: VGGT's focal for the shot;
-    lens_doubt: one line when VGGT's focal drifts under a one-lens model (``lens.zooms``), a reason to check.
+    lens_doubts: reasons to check the lens model found before (VGGT's focal drifting under a one-lens model,
+    ``lens.zooms``; a pinhole solve that a distortion fits far better, ``distortion_doubt``), one line each.
     """
     if report.get("skipped"):
-        return "failed", [report["skipped"]] + ([lens_doubt] if lens_doubt else []), []
+        return "failed", [report["skipped"], *lens_doubts], []
     if adjusted is None:
         return "good", [], []  # no adjustment asked for: nothing was solved that could be wrong
-    reasons: list[str] = [lens_doubt] if lens_doubt else []
+    reasons: list[str] = list(lens_doubts)
     flagged = np.zeros(len(sizes), bool)
     if validation is not None and np.isfinite(validation).any():
         limit = 4.0 * px
