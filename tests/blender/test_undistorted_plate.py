@@ -256,3 +256,32 @@ def test_exports_of_the_overscan_camera_say_so(tmp_path):
         x, y, z = o.matrix_world.translation
         got = [float(v) for v in next(t for t, n in axes.items() if n == o.name.replace(" ", "_")).split()]
         np.testing.assert_allclose(got, [x, z, -y], atol=1e-6)
+
+
+def test_a_movie_plate_is_undistorted_frame_by_frame_on_its_timeline(tmp_path):
+    """A movie plate placed on the timeline at 240 (as a strip gives), frames 0, 5 and 10 reconstructed: all 11 movie
+    frames are undistorted, file 240 + k holding movie frame k (grey level 16 k), shown at frame 240 + k."""
+    from ext_helpers import write_video
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    video = write_video(tmp_path / "plate.mp4", list(range(0, 240, 16)), size=(96, 64))
+    recon = make_recon([(96, 64)] * 3, video=str(video), indices=[0, 5, 10], fx_fy=[(40.0, 40.0)] * 3)
+    fx = float(recon.intrinsics[0, 0, 0])
+    k = recon.intrinsics.copy()
+    k[:, 1, 1] = fx
+    recon = dataclasses.replace(recon, intrinsics=k, solve={"lens": "shared", "camera_model": "SIMPLE_RADIAL",
+                                                            "k1": -0.1, "focal_before_px": fx, "focal_after_px": fx})
+    plate = convert.PlateSettings(movie=str(video), timeline_frames=(240, 245, 250))
+    col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, plate=plate,
+                                                              undistorted_dir=str(tmp_path / "und")), bpy.context.scene)
+    cam = next(o for o in col.objects if o.type == "CAMERA" and "vggt_frame" not in o)
+    shown, hidden = cam.data.background_images
+    assert hidden.source == "MOVIE_CLIP" and not hidden.show_background_image
+    folder = os.path.dirname(bpy.path.abspath(shown.image.filepath))
+    assert sorted(os.listdir(folder)) == [f"undistorted.{240 + i:04d}.png" for i in range(11)]
+    iu = shown.image_user
+    assert all(f - iu.frame_start + 1 + iu.frame_offset == f for f in range(240, 251))
+    wo, ho = _lens(recon).overscan_size()
+    for i in (0, 3, 10):
+        grey = _read(os.path.join(folder, f"undistorted.{240 + i:04d}.png"))[ho // 2, wo // 2] * 255
+        assert abs(grey - 16 * i) < 3, (i, grey)

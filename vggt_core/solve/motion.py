@@ -48,7 +48,8 @@ def resolve(motion: str, recon: Reconstruction, rt: np.ndarray, points: np.ndarr
     c = centres(rt)
     baseline = float(np.max(np.linalg.norm(c - c[0], axis=1))) / depth
     angle = parallax_deg(rt, points, seen)
-    numbers = f"camera baseline {baseline:.1%} of the scene depth, median triangulation angle {angle:.2f} degrees"
+    numbers = (f"camera baseline {baseline:.1%} of the scene depth, median triangulation angle {angle:.2f} degrees "
+               "through VGGT's cameras")
     if motion != "auto":
         return motion, f"{motion} (as asked; {numbers})"
     if baseline < TRIPOD_BASELINE or angle < TRIPOD_ANGLE_DEG:

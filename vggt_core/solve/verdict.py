@@ -224,7 +224,7 @@ def judge(
     report["parallax_deg"] = round(parallax, 3)
     if report.get("motion", "free") == "free" and parallax < MIN_PARALLAX_DEG:
         reasons.append(f"too little parallax for free 3D points (median triangulation angle {parallax:.2f} "
-                       "degrees): a nodal pan or a long lens; solve it with --motion tripod")
+                       "degrees through the solved cameras): a nodal pan or a long lens; solve it with --motion tripod")
     moving, tracks = report.get("moving_tracks", 0), adjusted.seen.shape[1]
     if moving > MAX_MOVING_SHARE * tracks:
         reasons.append(f"{moving} of {tracks} tracks ({moving / tracks:.0%}) were rejected as moving: check the "
