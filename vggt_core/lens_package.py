@@ -26,6 +26,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,6 +40,7 @@ REDISTORT_MAP = "stmap_redistort.exr"
 LENS_JSON = "lens.json"
 # plate-edge samples per pixel of the longer side, when searching the overscan
 _EDGE_SAMPLES = 2
+UNDISTORT_WORKERS = 4  # frames warped and written at once (PNG encoding is single-threaded; OpenImageIO frees the GIL)
 
 
 @dataclass(frozen=True)
@@ -253,14 +255,11 @@ def write_undistorted_plate(directory: str | Path, frames: Sequence[FrameInfo], 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     st = _image_buf(undistort_stmap(lens))
-    written: list[Path] = []
-
     paths = [d / undistorted_name(f, n) for f, n in zip(frames, numbers)]
     todo = [i for i, p in enumerate(paths) if not (keep_existing and p.is_file())]
     done = len(frames) - len(todo)
 
-    def warp(src, i: int) -> None:
-        nonlocal done
+    def warp(src, i: int) -> None:  # in a pool thread: OpenImageIO works without the GIL
         # the ST-map's window with all of the plate's channels (st.roi alone has the map's 2: blue was lost)
         roi = oiio.ROI(st.roi.xbegin, st.roi.xend, st.roi.ybegin, st.roi.yend, 0, 1, 0, src.nchannels)
         out = oiio.ImageBufAlgo.st_warp(src, st, filtername="catmull-rom", flip_t=True, roi=roi)
@@ -270,22 +269,37 @@ def write_undistorted_plate(directory: str | Path, frames: Sequence[FrameInfo], 
         if not out.write(str(part), fileformat=paths[i].suffix[1:]):
             raise OSError(f"cannot write {paths[i]}: {out.geterror()}")
         os.replace(part, paths[i])
-        done += 1
-        if progress is not None:
-            progress(done / len(frames))
 
-    videos = []
-    for i in todo:
-        f = frames[i]
-        if f.timestamp is not None:
-            videos.append(i)
-            continue
-        src = oiio.ImageBuf(f.source)
-        if src.has_error or (src.spec().width, src.spec().height) != (lens.width, lens.height):
-            raise InputError(f"cannot undistort {f.source}: not a {lens.width}x{lens.height} image")
-        warp(src, i)
-    for pos, pixels in iter_frames([frames[i] for i in videos]):
-        warp(_image_buf(pixels), videos[pos])
+    pending: list = []
+
+    def settle(limit: int) -> None:
+        """Wait for the oldest frames until at most ``limit`` are in flight (memory), reporting each."""
+        nonlocal done
+        while len(pending) > limit:
+            pending.pop(0).result()
+            done += 1
+            if progress is not None:
+                progress(done / len(frames))
+
+    workers = min(UNDISTORT_WORKERS, os.cpu_count() or 1)
+    videos = [i for i in todo if frames[i].timestamp is not None]
+    # leaving the pool waits for the frames being written, so a cancel or an error leaves no .part file behind
+    with ThreadPoolExecutor(workers) as pool:
+        try:
+            for i in (i for i in todo if frames[i].timestamp is None):
+                src = oiio.ImageBuf(frames[i].source)
+                if src.has_error or (src.spec().width, src.spec().height) != (lens.width, lens.height):
+                    raise InputError(f"cannot undistort {frames[i].source}: not a {lens.width}x{lens.height} image")
+                pending.append(pool.submit(warp, src, i))
+                settle(workers)
+            for pos, pixels in iter_frames([frames[i] for i in videos]):  # decoded in order, warped in the pool
+                pending.append(pool.submit(warp, _image_buf(pixels), videos[pos]))
+                settle(workers)
+            settle(0)
+        except BaseException:
+            for job in pending:
+                job.cancel()
+            raise
     return paths
 
 

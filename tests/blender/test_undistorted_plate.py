@@ -172,10 +172,13 @@ def test_overscan_camera_over_the_undistorted_plate_lines_up_with_a_cycles_rende
         assert np.hypot(*(in_render - on_plate)) < 0.05, (want, in_render, on_plate)
 
 
-def test_the_worker_writes_the_plate_and_the_import_reuses_it_or_cancels(tmp_path):
+def test_the_worker_writes_the_plate_and_the_import_reuses_it_or_cancels(tmp_path, monkeypatch):
     """The run's worker writes the undistorted plate (``runs.worker``), the import then writes nothing; a cancel
     during the writing leaves no half-written frame; without distortion nothing is undistorted."""
+    from vggt_core import lens_package
     from vggt_core.errors import Cancelled
+
+    monkeypatch.setattr(lens_package, "UNDISTORT_WORKERS", 1)  # one frame in flight: where the cancel lands is fixed
 
     from vggt_blender.runs import worker
 
