@@ -30,6 +30,13 @@ def file_number(path: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def number_parts(path: str) -> tuple[str, str, str] | None:
+    """``(head, digits, tail)`` of a path around its last run of digits (``/p/shot.1001.png`` ->
+    ``("/p/shot.", "1001", ".png")``), None without one; ``head + f"{n:0{len(digits)}d}" + tail`` is file n."""
+    m = re.match(r"^(.*?)(\d+)(\D*)$", path)
+    return m.groups() if m else None
+
+
 def image_sequence_offset(frames: Sequence[FrameInfo]) -> int | None:
     """``file_number - index`` when it is the same for every frame (still images of one numbered
     sequence in one folder), else None."""

@@ -254,9 +254,11 @@ def write_undistorted_plate(directory: str | Path, frames: Sequence[FrameInfo], 
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    st = _image_buf(undistort_stmap(lens))
     paths = [d / undistorted_name(f, n) for f, n in zip(frames, numbers)]
     todo = [i for i, p in enumerate(paths) if not (keep_existing and p.is_file())]
+    if not todo:  # an import after its run: no map to build (seconds at 4K)
+        return paths
+    st = _image_buf(undistort_stmap(lens))
     done = len(frames) - len(todo)
 
     def warp(src, i: int) -> None:  # in a pool thread: OpenImageIO works without the GIL

@@ -207,7 +207,8 @@ def import_reconstruction(
         und = convert.undistorted_plate(recon, settings, scene.frame_start, settings.undistorted_dir)
         if und is not None:
             und.write()  # a no-op after a run: its worker wrote them
-            anim_cams = [convert.overscan_camera(c, recon.intrinsics[i], recon.extrinsics[i], und.lens)
+            canvas = und.lens.overscan_size()  # a dense search of the plate's edges: once, not per frame
+            anim_cams = [convert.overscan_camera(c, recon.intrinsics[i], recon.extrinsics[i], canvas)
                          for i, c in enumerate(cams)]
         if settings.animated_camera:
             anim = build_animated_camera(ledger, anim_cams, timeline, col, root, name, recon.frames, plate,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -99,9 +98,9 @@ def undistorted_plate(recon: "Reconstruction", settings: ImportSettings, scene_f
 def _sequence_span(paths: list[str], anchor: tuple[int, int], like: "FrameInfo") -> list[tuple["FrameInfo", int]]:
     """(FrameInfo, timeline frame) of every file of the numbered sequence between the first and last of
     ``paths`` (same folder, name and padding; files that do not exist, dropped frames, are left out)."""
-    from vggt_core.frame_numbers import file_number
+    from vggt_core.frame_numbers import file_number, number_parts
 
-    head, digits, tail = re.match(r"^(.*?)(\d+)(\D*)$", paths[0]).groups()
+    head, digits, tail = number_parts(paths[0])
     numbers = [file_number(p) for p in paths]
     t0, n0 = anchor
     span = []
@@ -113,11 +112,12 @@ def _sequence_span(paths: list[str], anchor: tuple[int, int], like: "FrameInfo")
 
 
 def overscan_camera(cam: BlenderCamera, intrinsic: np.ndarray, extrinsic: np.ndarray,
-                    lens: "LensPackage") -> BlenderCamera:
-    """``cam`` (a plate camera, ``opencv_to_blender_camera``) on ``lens``'s overscan canvas: resolution
-    ``overscan_size()``, the principal point moved with the plate to the canvas centre, the sensor enlarged by
-    ``Wo / W``. intrinsic [3, 3] / extrinsic [3, 4]: the frame's K (plate pixels) and camera-from-world."""
-    wo, ho = lens.overscan_size()
+                    canvas: tuple[int, int]) -> BlenderCamera:
+    """``cam`` (a plate camera, ``opencv_to_blender_camera``) on the overscan canvas ``(Wo, Ho)`` pixels (the
+    lens package's ``overscan_size()``): the principal point moved with the plate to the canvas centre, the
+    sensor enlarged by ``Wo / W``. intrinsic [3, 3] / extrinsic [3, 4]: the frame's K (plate pixels) and
+    camera-from-world."""
+    wo, ho = canvas
     w, h = cam.resolution
     k = np.array(intrinsic, dtype=np.float64)
     k[0, 2] += (wo - w) / 2

@@ -177,7 +177,7 @@ def write_chan(path: str, scene: bpy.types.Scene, cam: bpy.types.Object, frames:
 def plate_of(cam: bpy.types.Object) -> tuple[str, int]:
     """(path as Nuke reads it, file number shown at timeline frame 0) of the animated camera's plate: a
     numbered image sequence (``shot.####.png``) or a movie (frames from 1). ValueError without a plate."""
-    import re
+    from vggt_core.frame_numbers import number_parts
 
     bgs = [b for b in cam.data.background_images if (b.source == "IMAGE" and b.image and UNDISTORTED_KEY not in b.image)
            or (b.source == "MOVIE_CLIP" and b.clip)]
@@ -187,7 +187,7 @@ def plate_of(cam: bpy.types.Object) -> tuple[str, int]:
     if bg.source == "MOVIE_CLIP":  # Blender shows movie frame k (from 0) at frame_start + k - frame_offset
         return os.path.abspath(bpy.path.abspath(bg.clip.filepath)), 1 - (bg.clip.frame_start - bg.clip.frame_offset)
     path = os.path.abspath(bpy.path.abspath(bg.image.filepath))
-    head, digits, tail = re.match(r"^(.*?)(\d+)(\D*)$", path).groups()
+    head, digits, tail = number_parts(path)
     iu = bg.image_user  # file number (f - frame_start + 1 + frame_offset) at timeline frame f
     return head + "#" * len(digits) + tail, 1 + iu.frame_offset - iu.frame_start
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from .adjust import Adjusted
 from .triangulate import triangulate
+from .verdict import project
 
 MIN_MODEL_PX = 0.5  # a track is never called moving below this median error (model px; 1.85 px on a 1920 plate)
 FACTOR = 4.0  # ... nor below FACTOR x the median static track's median error
@@ -70,18 +71,8 @@ class Movers:
 
 def reproject(adjusted: Adjusted, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pixels [S, N, 2] and camera depths [S, N] of ``points`` [N, 3] through ``adjusted``'s cameras and lens
-    (COLMAP's radial model ``1 + k1 r^2 + k2 r^4`` on normalised coordinates, as ``adjust.py`` solves it)."""
-    cam = np.einsum("sij,nj->sni", adjusted.extrinsics[:, :, :3], points) + adjusted.extrinsics[:, None, :, 3]
-    z = cam[..., 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xy = cam[..., :2] / z[..., None]
-    k1, k2 = adjusted.distortion
-    r2 = np.sum(xy**2, axis=-1, keepdims=True)
-    xy = xy * (1 + k1 * r2 + k2 * r2**2)
-    k = adjusted.intrinsics
-    u = k[:, None, 0, 0, None] * xy[..., :1] + k[:, None, 0, 2, None]
-    v = k[:, None, 1, 1, None] * xy[..., 1:] + k[:, None, 1, 2, None]
-    return np.concatenate([u, v], axis=-1), z
+    (``verdict.project``: COLMAP's radial model, as ``adjust.py`` solves it)."""
+    return project(adjusted.intrinsics, adjusted.extrinsics, adjusted.distortion, points)
 
 
 def solved_points(adjusted: Adjusted, uv: np.ndarray, seen: np.ndarray, px: np.ndarray) -> np.ndarray:
