@@ -1,6 +1,10 @@
 """The lens package: ST-map round trip, overscan and timings on an HD plate, and the file list of a delivery of
 the bundled example.
 
+Zoom: a 1.6x zoom through SIMPLE_RADIAL k1 = -0.05 on a 1920x1080 plate (8 frames): its shared canvas, the
+per-frame package's cost per frame, and how far frame 1's undistort map puts a plate pixel from where the
+zoom's last frame needs it (the error one map for the whole zoom would make).
+
 Round trip: every plate pixel centre goes through the redistort map onto the overscan canvas and back through
 the undistort map (bilinear lookup, as Nuke's STMap samples), distance to where it started, in plate pixels.
 Delivery: the example's ground truth (``bench_setup_floor.ground_truth_recon``, a stand-in for the network that
@@ -24,8 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
 from bench_common import RESULTS, command_line, hardware, md_table, write_json  # noqa: E402
-from vggt_core.lens_package import (LensPackage, redistort_stmap, undistort_stmap, write_lens_package,  # noqa: E402
-                                    write_undistorted_plate)
+from vggt_core.lens_package import (LensPackage, ShotLens, redistort_stmap, undistort_stmap,  # noqa: E402
+                                    write_lens_package, write_undistorted_plate)
 from vggt_core.reconstruction import FrameInfo  # noqa: E402
 
 LENSES = {
@@ -73,6 +77,33 @@ def round_trip(lens: LensPackage) -> dict:
             "maps_s": round(maps_s, 3), "package_write_s": round(write_s, 3), "undistort_frame_s": round(plate_s, 3)}
 
 
+def zoom() -> dict:
+    base = LensPackage("SIMPLE_RADIAL", 1920, 1080, 1600.0, 1600.0, 960.0, 540.0, k1=-0.05)
+    focals = 1600.0 * 1.6 ** np.linspace(0.0, 1.0, 8)
+    sizes = [dataclasses.replace(base, fx=f, fy=f).overscan_size() for f in focals]
+    canvas = (max(w for w, _ in sizes), max(h for _, h in sizes))
+    shot = ShotLens(tuple(dataclasses.replace(base, fx=f, fy=f, canvas=canvas) for f in focals),
+                    tuple(range(1001, 1009)))
+    first, last = (undistort_stmap(shot.at(n)) for n in (1001, 1008))
+    ok = (first[..., 0] > 0) & (last[..., 0] > 0)
+    shift = np.hypot((first[..., 0] - last[..., 0]) * 1920, (first[..., 1] - last[..., 1]) * 1080)[ok]
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        files = write_lens_package(tmp, shot)
+        per_frame_s = (time.perf_counter() - t0) / len(focals)
+        plate = Path(tmp) / "plate.png"
+        from PIL import Image
+
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (1080, 1920, 3), np.uint8)).save(plate)
+        frames = [FrameInfo(str(plate), i, None, 1920, 1080) for i in range(len(focals))]
+        t0 = time.perf_counter()
+        write_undistorted_plate(Path(tmp) / "und", frames, shot, shot.numbers)
+        plate_s = (time.perf_counter() - t0) / len(focals)
+    return {"frames": len(focals), "focal_px": [round(float(f), 1) for f in focals], "canvas": list(canvas),
+            "own_canvases": [list(c) for c in sizes], "files": len(files), "package_s_per_frame": round(per_frame_s, 3),
+            "undistort_s_per_frame": round(plate_s, 3), "frame1_map_at_last_frame_max_px": round(float(shift.max()), 2)}
+
+
 def delivery() -> list[str]:
     import bpy
 
@@ -102,8 +133,10 @@ def delivery() -> list[str]:
 
 def main() -> int:
     rows = {name: round_trip(lens) for name, lens in LENSES.items()}
+    zoomed = zoom()
     files = delivery()
-    result = {"command": command_line(), "hardware": hardware("cpu"), "lenses": rows, "delivery_files": files}
+    result = {"command": command_line(), "hardware": hardware("cpu"), "lenses": rows, "zoom": zoomed,
+              "delivery_files": files}
     write_json(RESULTS / "lens_package.json", result)
     table = md_table(["lens (1920x1080)", "overscan", "canvas", "round trip max px", "p99 px", "maps s",
                       "package write s", "undistort 1 frame s"],
@@ -113,7 +146,14 @@ def main() -> int:
     hw = result["hardware"]
     listing = "\n".join(f"    {f}" for f in _collapse(files))
     md = (f"# Lens package\n\n`{result['command']}` on {hw['cpu']} ({hw['cpu_cores']} cores), Python {hw['python']}.\n\n"
-          f"{table}\n\nDelivery of the bundled example (`examples/orbit`, ground truth with a stand-in RADIAL "
+          f"{table}\n\nA 1.6x zoom (focal {zoomed['focal_px'][0]} -> {zoomed['focal_px'][-1]} px, SIMPLE_RADIAL k1=-0.05, "
+          f"1920x1080, {zoomed['frames']} frames): one canvas {zoomed['canvas'][0]}x{zoomed['canvas'][1]} for all "
+          f"(the frames' own: {zoomed['own_canvases'][0][0]}x{zoomed['own_canvases'][0][1]} at the wide end to "
+          f"{zoomed['own_canvases'][-1][0]}x{zoomed['own_canvases'][-1][1]} at the long end); a lens package of "
+          f"{zoomed['files']} files, {zoomed['package_s_per_frame']} s per frame (two maps); the undistorted plate "
+          f"{zoomed['undistort_s_per_frame']} s per frame (its map built per frame). Frame 1's undistort map used on "
+          f"the last frame puts plate pixels up to {zoomed['frame1_map_at_last_frame_max_px']} px from where that "
+          f"frame's lens needs them: why a zoom has a map per frame.\n\nDelivery of the bundled example (`examples/orbit`, ground truth with a stand-in RADIAL "
           f"lens): shot.abc, shot.chan, shot.nk, --export-lens lens --undistort-plate, COLMAP:\n\n{listing}\n")
     (RESULTS / "lens_package.md").write_text(md)
     print(md)

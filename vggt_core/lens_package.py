@@ -14,6 +14,12 @@ The *undistorted* image is the pinhole camera with the plate's ``fx, fy, cx, cy`
 just large enough that no undistorted plate pixel falls outside it. CG is rendered on that canvas and
 redistorted to the plate size.
 
+A zoom's lens (``ShotLens`` with ``zoom``) is one ``LensPackage`` per plate frame: the shot's model,
+distortion and principal point with that frame's focal. The distortion acts on normalised coordinates, so its
+pixel displacement changes with the focal and each frame has its own ST-maps (``stmap_undistort.NNNN.exr``,
+on the plate frame numbers); the frames share one canvas, the largest any of them needs, so the render size
+and the undistorted plate's stay fixed over the shot.
+
 ST-maps follow Nuke's ``STMap`` node: each pixel of the output holds where to sample the input, red = u
 and green = v normalised to 0-1 over the input, origin bottom-left (``u = x / W_in``, ``v = 1 - y / H_in``,
 pixel centres at +0.5), 32-bit float EXR written with OpenImageIO. ``undistort`` (plate -> canvas) takes
@@ -27,7 +33,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +43,10 @@ from .reconstruction import FrameInfo, Reconstruction
 MODELS = ("PINHOLE", "SIMPLE_RADIAL", "RADIAL")
 UNDISTORT_MAP = "stmap_undistort.exr"
 REDISTORT_MAP = "stmap_redistort.exr"
+UNDISTORT_SEQUENCE = "stmap_undistort.%04d.exr"  # a zoom's, one per plate frame number
+REDISTORT_SEQUENCE = "stmap_redistort.%04d.exr"
 LENS_JSON = "lens.json"
+_CANVAS_SAMPLES = 16  # a zoom's focals whose overscan is searched (min, max and quantiles between: ~15 ms each)
 # plate-edge samples per pixel of the longer side, when searching the overscan
 _EDGE_SAMPLES = 2
 UNDISTORT_WORKERS = 4  # frames warped and written at once (PNG encoding is single-threaded; OpenImageIO frees the GIL)
@@ -50,6 +59,8 @@ class LensPackage:
     model: COLMAP camera model, one of ``MODELS`` (PINHOLE: no distortion).
     width, height: plate size in pixels. fx, fy, cx, cy: focal lengths and principal point in pixels.
     k1, k2: radial distortion of normalised coordinates (k2 only with RADIAL; 0 otherwise).
+    canvas: the overscan canvas ``(Wo, Ho)`` when the shot's frames share one their lenses differ on (a zoom:
+    ``ShotLens``); None: this lens's own (``overscan_size``).
     """
 
     model: str
@@ -61,6 +72,7 @@ class LensPackage:
     cy: float
     k1: float = 0.0
     k2: float = 0.0
+    canvas: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -125,8 +137,10 @@ class LensPackage:
         return max(1.0, float(np.max(np.abs(u[:, 0] - w / 2) / (w / 2))), float(np.max(np.abs(u[:, 1] - h / 2) / (h / 2))))
 
     def overscan_size(self) -> tuple[int, int]:
-        """(Wo, Ho): the overscan canvas in pixels, ``overscan()`` times the plate rounded up to even
-        numbers (so the plate sits on whole pixels in its centre)."""
+        """(Wo, Ho): the overscan canvas in pixels: ``canvas`` when given, else ``overscan()`` times the plate
+        rounded up to even numbers (so the plate sits on whole pixels in its centre)."""
+        if self.canvas is not None:
+            return self.canvas
         s = self.overscan()
         return 2 * math.ceil(self.width * s / 2 - 1e-9), 2 * math.ceil(self.height * s / 2 - 1e-9)
 
@@ -134,27 +148,110 @@ class LensPackage:
     def from_dict(cls, data: dict) -> "LensPackage":
         """The lens of ``to_dict``'s output (or of ``lens.json``); other keys are ignored."""
         names = ("model", "width", "height", "fx", "fy", "cx", "cy", "k1", "k2")
-        return cls(**{k: data[k] for k in names if k in data})
+        canvas = data.get("canvas")
+        return cls(**{k: data[k] for k in names if k in data}, canvas=None if canvas is None else tuple(canvas))
 
     def to_dict(self) -> dict:
         """The JSON description: model, values, plate and overscan sizes, overscan factor, map names."""
         wo, ho = self.overscan_size()
-        return {**asdict(self), "overscan": self.overscan(), "overscan_size": [wo, ho], "invertible": self.invertible(),
+        return {**asdict(self), "canvas": None if self.canvas is None else [wo, ho], "overscan": self.overscan(),
+                "overscan_size": [wo, ho], "invertible": self.invertible(),
                 "pixel_centres": "+0.5 (COLMAP)", "distortion": "COLMAP radial: 1 + k1 r^2 + k2 r^4",
                 "stmaps": {"undistort": UNDISTORT_MAP, "redistort": REDISTORT_MAP}}
 
 
 def lens_from_reconstruction(recon: Reconstruction) -> LensPackage:
-    """The shot's lens: the solve's shared/known lens with its distortion (``recon.solve['camera_model']``,
-    ``k1``, ``k2``), else frame 0's pinhole intrinsics (identity ST-maps)."""
+    """Frame 0's lens: the solve's shared, known or zoom lens with its distortion (``recon.solve['camera_model']``,
+    ``k1``, ``k2``) and frame 0's focal, else its pinhole intrinsics (identity ST-maps); ``shot_lens`` has
+    every frame's."""
     k = np.asarray(recon.intrinsics[0], np.float64)
     f = recon.frames[0]
     solve = recon.solve or {}
-    model = solve.get("camera_model") if solve.get("lens") in ("shared", "known") else None
+    model = solve.get("camera_model") if solve.get("lens") in ("shared", "known", "zoom") else None
     if model not in ("SIMPLE_RADIAL", "RADIAL"):
         return LensPackage("PINHOLE", f.width, f.height, k[0, 0], k[1, 1], k[0, 2], k[1, 2])
     return LensPackage(model, f.width, f.height, k[0, 0], k[0, 0], k[0, 2], k[1, 2], float(solve.get("k1", 0.0)),
                        float(solve.get("k2", 0.0)) if model == "RADIAL" else 0.0)
+
+
+@dataclass(frozen=True)
+class ShotLens:
+    """The shot's lens on its plate frames: one ``LensPackage`` for a fixed lens (``numbers`` empty), or on a
+    distorted zoom one per plate frame number of ``numbers`` (ascending), the same model, principal point,
+    distortion and ``canvas`` with a focal each. Frames between and beyond them take the focal interpolated
+    linearly between their neighbours (held beyond the ends), as the animated camera's lens keys do."""
+
+    lenses: tuple[LensPackage, ...]
+    numbers: tuple[int, ...] = ()
+
+    @property
+    def zoom(self) -> bool:
+        return bool(self.numbers)
+
+    @property
+    def width(self) -> int:
+        return self.lenses[0].width
+
+    @property
+    def height(self) -> int:
+        return self.lenses[0].height
+
+    @property
+    def model(self) -> str:
+        return self.lenses[0].model
+
+    def overscan_size(self) -> tuple[int, int]:
+        """(Wo, Ho): the canvas every frame's undistorted image and render share."""
+        return self.lenses[0].overscan_size()
+
+    def at(self, number: int) -> LensPackage:
+        """The lens at plate frame ``number``."""
+        if not self.zoom:
+            return self.lenses[0]
+        fx = float(np.interp(number, self.numbers, [lens.fx for lens in self.lenses]))
+        return replace(self.lenses[0], fx=fx, fy=fx)
+
+    def to_dict(self) -> dict:
+        """``LensPackage.to_dict`` of the first frame's lens; a zoom adds ``focal_per_frame`` (plate frame
+        number -> focal px) and names its ST-maps as sequences (``stmap_undistort.%04d.exr``)."""
+        data = self.lenses[0].to_dict()
+        if self.zoom:
+            data["focal_per_frame"] = {str(n): lens.fx for n, lens in zip(self.numbers, self.lenses)}
+            data["stmaps"] = {"undistort": UNDISTORT_SEQUENCE, "redistort": REDISTORT_SEQUENCE}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ShotLens":
+        """The lens of ``to_dict``'s output (or of ``lens.json``); a ``LensPackage.to_dict`` is a fixed lens."""
+        lens = LensPackage.from_dict(data)
+        per_frame = sorted((int(n), float(f)) for n, f in (data.get("focal_per_frame") or {}).items())
+        if not per_frame:
+            return cls((lens,))
+        return cls(tuple(replace(lens, fx=f, fy=f) for _, f in per_frame), tuple(n for n, _ in per_frame))
+
+
+def shot_lens(recon: Reconstruction, numbers: Sequence[int]) -> ShotLens:
+    """The shot's lens on the plate frame ``numbers`` of ``recon``'s frames: fixed, or per frame for a zoom
+    solved with distortion (a pinhole zoom's ST-maps are the identity whatever its focal), on the largest
+    canvas any of its focals needs (searched at the shortest, the longest and quantiles between)."""
+    first = lens_from_reconstruction(recon)
+    if (recon.solve or {}).get("lens") != "zoom" or first.model == "PINHOLE":
+        return ShotLens((first,))
+    order = np.argsort(np.asarray(numbers), kind="stable")
+    focals = np.asarray(recon.intrinsics[:, 0, 0], np.float64)[order]
+    probe = np.unique(np.quantile(focals, np.linspace(0.0, 1.0, _CANVAS_SAMPLES)))
+    sizes = np.array([replace(first, fx=float(f), fy=float(f)).overscan_size() for f in probe])
+    canvas = (int(sizes[:, 0].max()), int(sizes[:, 1].max()))
+    return ShotLens(tuple(replace(first, fx=float(f), fy=float(f), canvas=canvas) for f in focals),
+                    tuple(int(numbers[i]) for i in order))
+
+
+def stmap_names(lens: ShotLens, number: int) -> tuple[str, str]:
+    """The (undistort, redistort) ST-map file names of plate frame ``number``: ``stmap_undistort.exr`` for a
+    fixed lens, ``stmap_undistort.NNNN.exr`` on a zoom."""
+    if not lens.zoom:
+        return UNDISTORT_MAP, REDISTORT_MAP
+    return UNDISTORT_SEQUENCE % number, REDISTORT_SEQUENCE % number
 
 
 def _centres(w: int, h: int) -> np.ndarray:
@@ -205,14 +302,21 @@ def write_exr(path: str | Path, uv: np.ndarray) -> None:
     out.close()
 
 
-def write_lens_package(directory: str | Path, lens: LensPackage) -> list[Path]:
-    """``lens.json`` and the two ST-maps in ``directory`` (created); returns the paths written."""
+def write_lens_package(directory: str | Path, lens: LensPackage | ShotLens,
+                       numbers: Sequence[int] | None = None) -> list[Path]:
+    """``lens.json`` and the two ST-maps in ``directory`` (created); returns the paths written. On a zoom the
+    maps are one pair per plate frame of ``numbers`` (default: the zoom's own), named ``stmap_names``."""
+    shot = lens if isinstance(lens, ShotLens) else ShotLens((lens,))
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    write_exr(d / UNDISTORT_MAP, undistort_stmap(lens))
-    write_exr(d / REDISTORT_MAP, redistort_stmap(lens))
-    (d / LENS_JSON).write_text(json.dumps(lens.to_dict(), indent=2) + "\n", encoding="utf-8")
-    return [d / LENS_JSON, d / UNDISTORT_MAP, d / REDISTORT_MAP]
+    (d / LENS_JSON).write_text(json.dumps(shot.to_dict(), indent=2) + "\n", encoding="utf-8")
+    files = [d / LENS_JSON]
+    for n in (shot.numbers if numbers is None else numbers) if shot.zoom else [0]:
+        undistort, redistort = stmap_names(shot, n)
+        write_exr(d / undistort, undistort_stmap(shot.at(n)))
+        write_exr(d / redistort, redistort_stmap(shot.at(n)))
+        files += [d / undistort, d / redistort]
+    return files
 
 
 def _image_buf(array: np.ndarray):
@@ -235,7 +339,7 @@ def undistorted_name(frame: FrameInfo, number: int) -> str:
     return f"undistorted.{int(number):04d}{'.exr' if hdr else '.png'}"
 
 
-def write_undistorted_plate(directory: str | Path, frames: Sequence[FrameInfo], lens: LensPackage,
+def write_undistorted_plate(directory: str | Path, frames: Sequence[FrameInfo], lens: LensPackage | ShotLens,
                             numbers: Sequence[int], progress: Callable[[float], None] | None = None,
                             keep_existing: bool = False) -> list[Path]:
     """Each of ``frames`` (``FrameInfo``) undistorted onto the overscan canvas, as
@@ -243,25 +347,28 @@ def write_undistorted_plate(directory: str | Path, frames: Sequence[FrameInfo], 
     paths, in the order of ``frames``.
 
     Warped with OpenImageIO's ``ImageBufAlgo.st_warp`` and the undistort ST-map (``flip_t``: Nuke's
-    bottom-up v). progress: called with the fraction done (0..1); an exception it raises (a cancel) stops the
-    writing. keep_existing: frames whose file already exists are not written again (a folder named after the
-    lens and the plate, ``convert.undistorted``, holds the same pixels).
+    bottom-up v) of the frame's lens (``ShotLens.at``: a zoom's map is built per frame, in the pool).
+    progress: called with the fraction done (0..1); an exception it raises (a cancel) stops the writing.
+    keep_existing: frames whose file already exists are not written again (a folder named after the lens and
+    the plate, ``convert.undistorted``, holds the same pixels).
     """
     import OpenImageIO as oiio
 
     from .errors import InputError
     from .frames import iter_frames
 
+    shot = lens if isinstance(lens, ShotLens) else ShotLens((lens,))
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     paths = [d / undistorted_name(f, n) for f, n in zip(frames, numbers)]
     todo = [i for i, p in enumerate(paths) if not (keep_existing and p.is_file())]
     if not todo:  # an import after its run: no map to build (seconds at 4K)
         return paths
-    st = _image_buf(undistort_stmap(lens))
+    fixed = None if shot.zoom else _image_buf(undistort_stmap(shot.at(0)))
     done = len(frames) - len(todo)
 
     def warp(src, i: int) -> None:  # in a pool thread: OpenImageIO works without the GIL
+        st = fixed if fixed is not None else _image_buf(undistort_stmap(shot.at(numbers[i])))
         # the ST-map's window with all of the plate's channels (st.roi alone has the map's 2: blue was lost)
         roi = oiio.ROI(st.roi.xbegin, st.roi.xend, st.roi.ybegin, st.roi.yend, 0, 1, 0, src.nchannels)
         out = oiio.ImageBufAlgo.st_warp(src, st, filtername="catmull-rom", flip_t=True, roi=roi)
@@ -290,8 +397,8 @@ def write_undistorted_plate(directory: str | Path, frames: Sequence[FrameInfo], 
         try:
             for i in (i for i in todo if frames[i].timestamp is None):
                 src = oiio.ImageBuf(frames[i].source)
-                if src.has_error or (src.spec().width, src.spec().height) != (lens.width, lens.height):
-                    raise InputError(f"cannot undistort {frames[i].source}: not a {lens.width}x{lens.height} image")
+                if src.has_error or (src.spec().width, src.spec().height) != (shot.width, shot.height):
+                    raise InputError(f"cannot undistort {frames[i].source}: not a {shot.width}x{shot.height} image")
                 pending.append(pool.submit(warp, src, i))
                 settle(workers)
             for pos, pixels in iter_frames([frames[i] for i in videos]):  # decoded in order, warped in the pool
@@ -307,10 +414,10 @@ def write_undistorted_plate(directory: str | Path, frames: Sequence[FrameInfo], 
 
 def export_lens(directory: str | Path, recon: Reconstruction, numbers: Sequence[int], plate: bool = False,
                 progress: Callable[[float], None] | None = None) -> tuple[dict, list[Path]]:
-    """The shot's lens package in ``directory``: ``lens.json`` and the ST-maps, and with ``plate`` the
-    undistorted plate (``directory/undistorted/``, on the plate frame ``numbers``). Returns the JSON's
-    content (for ``summary.json``) and the paths written."""
-    lens = lens_from_reconstruction(recon)
+    """The shot's lens package (``shot_lens``) in ``directory``: ``lens.json`` and the ST-maps (per frame on a
+    distorted zoom), and with ``plate`` the undistorted plate (``directory/undistorted/``), on the plate frame
+    ``numbers`` of ``recon``'s frames. Returns the JSON's content (for ``summary.json``) and the paths written."""
+    lens = shot_lens(recon, numbers)
     files = write_lens_package(directory, lens)
     if plate:
         files += write_undistorted_plate(Path(directory) / "undistorted", recon.frames, lens, numbers, progress)

@@ -197,3 +197,131 @@ def test_a_folding_lens_leaves_its_corners_out():
     err = np.hypot(back_u * 480 - xs, (1 - back_v) * 270 - ys)
     inner = ok & (np.hypot(xs - 240, ys - 135) < 200)
     assert np.nanmax(err[inner]) < 0.05
+
+
+def _zoom_recon(focals_model: list[float], k1: float = -0.08):
+    """A solved zoom (square focals per frame, model px) with a SIMPLE_RADIAL k1, on a 240x160 plate."""
+    import dataclasses
+
+    from synth_recon import make_recon
+
+    recon = make_recon([(W, H)] * len(focals_model), fx_fy=[(f, f) for f in focals_model])
+    return dataclasses.replace(recon, solve={"lens": "zoom", "camera_model": "SIMPLE_RADIAL", "k1": k1})
+
+
+def _plate_of_canvas(st: np.ndarray, lens) -> np.ndarray:
+    """[Ho, Wo, 2] the plate pixel an undistort ST-map samples for each canvas pixel."""
+    return np.stack([st[..., 0] * lens.width, (1.0 - st[..., 1]) * lens.height], -1)
+
+
+def test_a_distorted_zoom_has_a_lens_per_frame(tmp_path):
+    """A zoom solved with k1: every plate frame its own focal in the package, the ST-maps per frame on the plate
+    frame numbers, each one the radial model of that frame's focal (written out here, not pycolmap's), on one
+    canvas that holds every frame's undistorted plate; lens.json round-trips and frames between take the focal
+    interpolated linearly."""
+    import OpenImageIO as oiio
+
+    from vggt_core.lens_package import ShotLens, shot_lens
+
+    recon = _zoom_recon([30.0, 36.0, 45.0])  # the widest frame needs the most overscan (barrel)
+    lens = shot_lens(recon, [1001, 1003, 1004])
+    focals = recon.intrinsics[:, 0, 0].astype(np.float64)
+    assert lens.zoom and lens.numbers == (1001, 1003, 1004)
+    assert [lf.fx for lf in lens.lenses] == pytest.approx(focals.tolist())
+    assert {lf.k1 for lf in lens.lenses} == {-0.08} and len({lf.canvas for lf in lens.lenses}) == 1
+    assert lens.at(1002).fx == pytest.approx((focals[0] + focals[1]) / 2) and lens.at(990).fx == pytest.approx(focals[0])
+    wo, ho = lens.overscan_size()
+    for lf in lens.lenses:  # every frame's plate edges, undistorted by fixed-point iteration, lie on the canvas
+        t = np.linspace(0, 1, 200)
+        edge = np.concatenate([np.c_[t * W, 0 * t], np.c_[t * W, H + 0 * t], np.c_[0 * t, t * H], np.c_[W + 0 * t, t * H]])
+        xd = (edge - [lf.cx, lf.cy]) / lf.fx
+        xu = xd.copy()
+        for _ in range(100):
+            xu = xd / (1 + lf.k1 * (xu ** 2).sum(-1, keepdims=True))
+        u = xu * lf.fx + [lf.cx, lf.cy] + [(wo - W) / 2, (ho - H) / 2]
+        assert u.min() >= -1e-6 and (u[:, 0] <= wo + 1e-6).all() and (u[:, 1] <= ho + 1e-6).all()
+    assert (wo, ho) == lens.lenses[0].canvas and wo > W
+
+    paths = write_lens_package(tmp_path / "lens", lens)
+    names = sorted(p.name for p in paths)
+    assert names == ["lens.json", "stmap_redistort.1001.exr", "stmap_redistort.1003.exr", "stmap_redistort.1004.exr",
+                     "stmap_undistort.1001.exr", "stmap_undistort.1003.exr", "stmap_undistort.1004.exr"]
+    meta = json.loads((tmp_path / "lens" / "lens.json").read_text())
+    assert meta["stmaps"]["undistort"] == "stmap_undistort.%04d.exr" and meta["overscan_size"] == [wo, ho]
+    assert meta["focal_per_frame"] == {str(n): pytest.approx(f) for n, f in zip((1001, 1003, 1004), focals)}
+    back = ShotLens.from_dict(meta)
+    assert back.numbers == lens.numbers and [lf.fx for lf in back.lenses] == pytest.approx(focals.tolist())
+    assert back.overscan_size() == (wo, ho)
+
+    ys, xs = np.mgrid[0:ho, 0:wo] + 0.5
+    for n, f in zip((1001, 1003, 1004), focals):
+        img = oiio.ImageInput.open(str(tmp_path / "lens" / f"stmap_undistort.{n}.exr"))
+        st = np.asarray(img.read_image(0, 0, 0, 3, "float"))[..., :2]
+        img.close()
+        assert st.shape == (ho, wo, 2)
+        lf = lens.at(n)
+        x = (np.stack([xs - (wo - W) / 2, ys - (ho - H) / 2], -1) - [lf.cx, lf.cy]) / f
+        want = x * (1 + lf.k1 * (x ** 2).sum(-1, keepdims=True)) * f + [lf.cx, lf.cy]
+        inside = (st[..., 0] > 0) & (want[..., 0] > 1) & (want[..., 0] < W - 1) & (want[..., 1] > 1) & (want[..., 1] < H - 1)
+        assert inside.mean() > 0.5
+        assert np.abs(_plate_of_canvas(st, lf)[inside] - want[inside]).max() < 2e-3
+    # the frames' maps differ where the distortion is strong: a single map would be wrong on the others
+    a, b = (undistort_stmap(lens.at(n)) for n in (1001, 1004))
+    assert np.abs(_plate_of_canvas(a, lens) - _plate_of_canvas(b, lens))[a[..., 0] > 0].max() > 1.0
+
+
+def test_a_fixed_or_pinhole_zoom_keeps_one_pair_of_maps(tmp_path):
+    from vggt_core.lens_package import shot_lens
+
+    pinhole_zoom = _zoom_recon([30.0, 45.0])
+    pinhole_zoom = type(pinhole_zoom)(**{**pinhole_zoom.__dict__, "solve": {"lens": "zoom"}})
+    assert not shot_lens(pinhole_zoom, [1, 2]).zoom  # identity maps whatever the focal
+    import dataclasses
+
+    shared = dataclasses.replace(_zoom_recon([40.0, 40.0]), solve={"lens": "shared", "camera_model": "SIMPLE_RADIAL",
+                                                                    "k1": -0.05})
+    lens = shot_lens(shared, [1, 2])
+    assert not lens.zoom and lens.at(7) == lens.lenses[0] and lens.lenses[0].canvas is None
+    names = sorted(p.name for p in write_lens_package(tmp_path, lens))
+    assert names == ["lens.json", "stmap_redistort.exr", "stmap_undistort.exr"]
+    assert "focal_per_frame" not in json.loads((tmp_path / "lens.json").read_text())
+
+
+def test_a_zooms_undistorted_plate_uses_each_frames_map(tmp_path):
+    """Two frames of a distorted zoom, each drawn through its own focal: undistorted with its own map the grid's
+    lines come out straight on both; warped with the other frame's map they stay bent (the test can fail)."""
+    import OpenImageIO as oiio
+
+    from vggt_core.lens_package import shot_lens
+    from vggt_core.reconstruction import FrameInfo
+
+    recon = _zoom_recon([26.0, 40.0], k1=-0.12)
+    lens = shot_lens(recon, [1, 2])
+    wo, ho = lens.overscan_size()
+    ys, xs = np.mgrid[0:H, 0:W] + 0.5
+    frames = []
+    for i, n in enumerate((1, 2)):
+        lf = lens.at(n)
+        xd = (np.stack([xs, ys], -1) - [lf.cx, lf.cy]) / lf.fx
+        xu = xd.copy()
+        for _ in range(100):
+            xu = xd / (1 + lf.k1 * (xu ** 2).sum(-1, keepdims=True))
+        grey = _grid_image(xu * lf.fx + [lf.cx, lf.cy], (H, W))
+        path = tmp_path / f"shot.{n:04d}.exr"
+        out = oiio.ImageOutput.create(str(path))
+        out.open(str(path), oiio.ImageSpec(W, H, 1, oiio.FLOAT))
+        out.write_image(grey[..., None].astype(np.float32))
+        out.close()
+        frames.append(FrameInfo(str(path), i, None, W, H))
+    written = write_undistorted_plate(tmp_path / "und", frames, lens, [1, 2])
+    for n, path in zip((1, 2), written):
+        flat = np.asarray(oiio.ImageBuf(str(path)).get_pixels(oiio.FLOAT))[..., 0]
+        assert flat.shape == (ho, wo)
+        own = undistort_stmap(lens.at(n))
+        inside = (own[..., 0] > 0.03) & (own[..., 0] < 0.97) & (own[..., 1] > 0.03) & (own[..., 1] < 0.97)
+        bent, off = _line_errors(np.where(inside, flat, np.nan))
+        assert len(bent) >= 6 and max(bent) < 0.2 and max(off) < 0.3, (n, max(bent), max(off))
+    src = np.asarray(oiio.ImageBuf(frames[1].source).get_pixels(oiio.FLOAT))[..., 0]
+    wrong = _stmap_warp(src, undistort_stmap(lens.at(1)))
+    bent, off = _line_errors(wrong)
+    assert max(off) > 1.0

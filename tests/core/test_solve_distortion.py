@@ -164,3 +164,19 @@ def test_a_distorted_zoom_exports_a_colmap_camera_per_frame_with_the_shots_disto
     theirs = np.array([model.cameras[model.images[f + 1].camera_id].img_from_cam(
         model.images[f + 1].cam_from_world() * model.points3D[int(p) + 1].xyz) for f, p in zip(frame, point)])
     np.testing.assert_allclose(theirs, uv[frame, point], atol=1e-3)
+    # the lens package follows the same solve: a lens per frame, its focal and the shot's k1 (vggt-reconstruct
+    # --export-lens), whose maps put the solved points' projections where pycolmap's camera does
+    from vggt_core.lens_package import export_lens
+
+    numbers = list(range(1001, 1009))
+    meta, files = export_lens(tmp_path / "lens", out, numbers)
+    assert sorted(meta["focal_per_frame"]) == [str(n) for n in numbers] and meta["k1"] == pytest.approx(out.solve["k1"])
+    assert len(files) == 1 + 2 * len(numbers)
+    from vggt_core.lens_package import ShotLens
+
+    lens = ShotLens.from_dict(meta)
+    for f in range(8):
+        cam = model.cameras[model.images[f + 1].camera_id]
+        lf = lens.at(numbers[f])
+        rays = np.c_[np.array([[100.0, 80.0], [600.0, 300.0]]) - [lf.cx, lf.cy], [[lf.fx]] * 2] / lf.fx
+        np.testing.assert_allclose(lf.distort(rays[:, :2] * lf.fx + [lf.cx, lf.cy]), cam.img_from_cam(rays), atol=1e-6)

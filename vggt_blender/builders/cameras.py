@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import bpy
 import numpy as np
@@ -10,6 +10,9 @@ import numpy as np
 from ..convert import (BlenderCamera, PlateSettings, UndistortedPlate, frame_labels, movie_plate_start,
                        sequence_plate_anchor)
 from .datablocks import Ledger, fcurve_ensure, load_clip, load_image, new_object, set_keys
+
+if TYPE_CHECKING:
+    from vggt_core.lens_package import ShotLens
 
 
 def apply_camera_data(cam: bpy.types.Camera, bc: BlenderCamera, scale: float = 1.0) -> None:
@@ -97,6 +100,7 @@ def build_animated_camera(
     interpolation: str = "LINEAR",
     scale: float = 1.0,
     undistorted: UndistortedPlate | None = None,
+    zoom: "ShotLens | None" = None,
 ) -> bpy.types.Object:
     """A camera keyed at ``timeline[i]`` with frame i's pose (location + XYZ Euler, flip-free) and,
     when they vary, lens and shifts; custom properties ``vggt_reconstructed_frames`` (the keyed timeline
@@ -106,7 +110,12 @@ def build_animated_camera(
 
     With ``undistorted`` (its files written) ``cams`` are the overscan cameras (``convert.overscan_camera``):
     the undistorted plate is the background shown, the plate a second one, hidden (to compare), and the
-    camera says so in ``vggt_overscan`` = [Wo, Ho, W, H] (canvas and plate pixels)."""
+    camera says so in ``vggt_overscan`` = [Wo, Ho, W, H] (canvas and plate pixels).
+
+    With ``zoom`` (a distorted zoom's lens, on the same timeline frames) the lens is keyed, linearly, on every
+    frame from the first key to the last at ``zoom.at(frame)``'s focal: each frame's ST-maps and undistorted
+    plate file are made with that focal, so the camera must have it whatever ``interpolation`` does between
+    the pose keys."""
     from mathutils import Matrix
 
     data = ledger.add(bpy.data.cameras.new(f"{name} camera"))
@@ -137,7 +146,12 @@ def build_animated_camera(
 
     for attr in ("lens_mm", "shift_x", "shift_y"):
         vals = np.array([getattr(cams[i], attr) for i in order])
-        if _varies(vals):
+        if attr == "lens_mm" and zoom is not None:
+            every = np.arange(keyed[0], keyed[-1] + 1)
+            mm_per_px = cams[order[0]].lens_mm / zoom.at(int(round(tl[0]))).fx
+            set_keys(fcurve_ensure(data, "lens", 0, ledger, share=obj), every,
+                     [zoom.at(int(n)).fx * mm_per_px for n in every], "LINEAR")
+        elif _varies(vals):
             path = "lens" if attr == "lens_mm" else attr
             set_keys(fcurve_ensure(data, path, 0, ledger, share=obj), tl, vals, interpolation)
 

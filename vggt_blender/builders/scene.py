@@ -14,6 +14,7 @@ from .locators import build_locators
 from .points import build_point_cloud
 
 if TYPE_CHECKING:
+    from vggt_core.lens_package import ShotLens
     from vggt_core.reconstruction import Reconstruction
 
 # Scene settings ``set_scene`` may change; restored if anything fails afterwards.
@@ -82,15 +83,12 @@ def _configure_scene(scene: bpy.types.Scene, cam: convert.BlenderCamera, timelin
     return changes
 
 
-def lens_json(recon: "Reconstruction") -> str:
-    """The shot's lens (``vggt_core.lens_package``) as JSON: stored on the import, the one lens description
-    every export reads (no cache needed)."""
-    import dataclasses
+def lens_json(lens: "ShotLens") -> str:
+    """The shot's lens (``vggt_core.lens_package.ShotLens``) as JSON: stored on the import, the one lens
+    description every export reads (no cache needed)."""
     import json
 
-    from vggt_core.lens_package import lens_from_reconstruction
-
-    return json.dumps(dataclasses.asdict(lens_from_reconstruction(recon)))
+    return json.dumps(lens.to_dict())
 
 
 def solve_props(col: bpy.types.Collection, recon: "Reconstruction") -> None:
@@ -169,6 +167,8 @@ def import_reconstruction(
     On any exception every datablock created so far is removed and scene settings are restored
     before re-raising, so a failed import leaves the file as it was.
     """
+    from vggt_core.lens_package import shot_lens
+
     settings = settings or ImportSettings()
     scene = _scene_of(context_or_scene)
     name = convert.safe_name(name or convert.default_name(recon),
@@ -196,7 +196,8 @@ def import_reconstruction(
         plate = settings.plate if settings.plate is not None else convert.default_plate(recon)
         timeline = convert.timeline_frames(recon, plate, scene.frame_start, settings.frame_start_at)
         col["vggt_frame_numbers"] = [int(t) for t in timeline]  # every export's frame of each frame
-        col["vggt_lens"] = lens_json(recon)
+        lens = shot_lens(recon, timeline)  # a distorted zoom's: a lens per keyed frame
+        col["vggt_lens"] = lens_json(lens)
 
         frame_cam_objs = []
         if settings.per_frame_cameras:
@@ -212,7 +213,8 @@ def import_reconstruction(
                          for i, c in enumerate(cams)]
         if settings.animated_camera:
             anim = build_animated_camera(ledger, anim_cams, timeline, col, root, name, recon.frames, plate,
-                                         settings.camera_interpolation, settings.scale, und)
+                                         settings.camera_interpolation, settings.scale, und,
+                                         lens if lens.zoom else None)
         if settings.track_markers:
             _track_markers(ledger, anim, recon, plate, timeline, name, settings)
         size = convert.camera_display_size(recon)

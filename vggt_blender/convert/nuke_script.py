@@ -50,7 +50,8 @@ def nk_text(frames: Sequence[int], matrices: np.ndarray, lens_mm: np.ndarray, se
     plate: the plate's path as Nuke reads it (``shot.####.png`` for a sequence, or a movie file);
     plate_first_file: the file number (movies: frame number from 1) Nuke reads at ``frames[0]``;
     plate_size: (W, H) pixels; stmap: the undistort ST-map (``vggt_core.lens_package``), which makes the
-    ``overscan_size`` (Wo, Ho) canvas the camera renders onto. locators: (name, Blender world position [3])
+    ``overscan_size`` (Wo, Ho) canvas the camera renders onto; a zoom's is a ``####`` sequence numbered like
+    ``frames``. locators: (name, Blender world position [3])
     of each locator, written as an Axis2 node (Nuke's Y-up world) named after it.
     """
     frames = [int(f) for f in frames]
@@ -68,7 +69,10 @@ def nk_text(frames: Sequence[int], matrices: np.ndarray, lens_mm: np.ndarray, se
         " origset true", *([" frame_mode expression", f' frame "frame{offset:+d}"'] if offset else []),
         " name Plate", "}",
         "set N_plate [stack 0]",
-        "Read {", " inputs 0", f" file {_quote(stmap)}", f" format {_format(wo, ho)}", " raw true", " name STMapUndistort", "}",
+        "Read {", " inputs 0", f" file {_quote(stmap)}", f" format {_format(wo, ho)}",
+        *([f" first {first}", f" last {last}", f" origfirst {first}", f" origlast {last}", " origset true"]
+          if "#" in stmap else []),
+        " raw true", " name STMapUndistort", "}",
         "set N_stmap [stack 0]",
         "push $N_plate", "push $N_stmap",
         "STMap {", " inputs 2", " channels rgba", " uv rgb", " name Undistort", "}",

@@ -27,7 +27,7 @@ from .timeline import default_plate, movie_plate_start, sequence_plate_anchor, t
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from vggt_core.lens_package import LensPackage
+    from vggt_core.lens_package import ShotLens
     from vggt_core.reconstruction import FrameInfo, Reconstruction
 
 
@@ -37,13 +37,14 @@ class UndistortedPlate:
 
     folder: absolute folder of the files. frames: ``FrameInfo`` of every plate frame from the first
     reconstructed one to the last (a numbered sequence's dropped files left out). numbers: [F] the timeline
-    frame each shows at (the import's plate frame numbers; the file's number). lens: the shot's lens.
+    frame each shows at (the import's plate frame numbers; the file's number). lens: the shot's lens (a zoom's
+    per frame, ``ShotLens.at``: each file is undistorted with its frame's focal).
     """
 
     folder: str
     frames: tuple["FrameInfo", ...]
     numbers: tuple[int, ...]
-    lens: "LensPackage"
+    lens: "ShotLens"
 
     def write(self, progress: "Callable[[float], None] | None" = None) -> None:
         """Write the files not written yet (``vggt_core.lens_package.write_undistorted_plate``); progress:
@@ -62,17 +63,17 @@ def undistorted_plate(recon: "Reconstruction", settings: ImportSettings, scene_f
     pinhole lens), no animated camera, or no plate that plays one source frame per timeline frame (a movie or
     a numbered image sequence, as the plate background needs).
     """
-    from vggt_core.lens_package import lens_from_reconstruction
+    from vggt_core.lens_package import shot_lens
 
     if not (settings.undistorted_plate and settings.animated_camera) or not folder_root:
-        return None
-    lens = lens_from_reconstruction(recon)
-    if lens.model == "PINHOLE":
         return None
     plate = settings.plate if settings.plate is not None else default_plate(recon)
     if plate is None:
         return None
     timeline = timeline_frames(recon, plate, scene_frame_start, settings.frame_start_at)
+    lens = shot_lens(recon, timeline)
+    if lens.model == "PINHOLE":
+        return None
     frames = recon.frames
     if plate.movie:
         start = movie_plate_start(frames, timeline)

@@ -26,7 +26,7 @@ from . import setup_ops
 
 if TYPE_CHECKING:
     from vggt_core.filters import PointSet
-    from vggt_core.lens_package import LensPackage
+    from vggt_core.lens_package import ShotLens
     from vggt_core.reconstruction import Reconstruction
 
 CAMERA_FORMATS = {".abc": "Alembic", ".usd": "USD", ".usda": "USD", ".usdc": "USD", ".fbx": "FBX", ".chan": "Nuke chan",
@@ -192,10 +192,11 @@ def plate_of(cam: bpy.types.Object) -> tuple[str, int]:
     return head + "#" * len(digits) + tail, 1 + iu.frame_offset - iu.frame_start
 
 
-def write_nk(path: str, scene: bpy.types.Scene, cam: bpy.types.Object, frames: range, lens: "LensPackage",
+def write_nk(path: str, scene: bpy.types.Scene, cam: bpy.types.Object, frames: range, lens: "ShotLens",
              stmap: str, locators: Sequence[bpy.types.Object] = ()) -> None:
-    """The Nuke QC script (``convert.nuke_script``) for ``cam`` over its plate, undistorted with ``stmap``, with
-    an Axis per object of ``locators`` (at its world position)."""
+    """The Nuke QC script (``convert.nuke_script``) for ``cam`` over its plate, undistorted with ``stmap`` (a
+    zoom's: the ``####`` sequence on the plate frame numbers), with an Axis per object of ``locators`` (at its
+    world position)."""
     from ..convert import nuke_script
 
     mats, lens_mm = sample_camera(scene, cam, frames)
@@ -238,7 +239,7 @@ def export_camera(context: bpy.types.Context, root: bpy.types.Object, path: str,
         if lens is None:
             raise ValueError("the import has no stored lens and its cache is gone: run VGGT again to write a .nk")
         locators = [o for o in root.children_recursive if with_locators and LOCATOR_KEY in o]
-        write_nk(path, scene, cam, frames, lens, os.path.join(lens_package_dir(path), "stmap_undistort.exr"), locators)
+        write_nk(path, scene, cam, frames, lens, os.path.join(lens_package_dir(path), stmap_pattern(lens)), locators)
     else:
         extra = [o for o in root.children_recursive if o.type == "MESH" and (
             (with_points and "VGGT Points" in o.modifiers) or (with_proxies and "VGGT Points" not in o.modifiers))]
@@ -253,8 +254,23 @@ def export_camera(context: bpy.types.Context, root: bpy.types.Object, path: str,
     if lens is not None:
         from vggt_core.lens_package import write_lens_package
 
-        write_lens_package(lens_package_dir(path), lens)
+        write_lens_package(lens_package_dir(path), lens, zoom_frames(lens, frames))
     return path
+
+
+def stmap_pattern(lens: "ShotLens") -> str:
+    """The undistort ST-map's name as Nuke reads it: ``stmap_undistort.exr``, a zoom's ``stmap_undistort.####.exr``."""
+    from vggt_core.lens_package import UNDISTORT_MAP, UNDISTORT_SEQUENCE
+
+    return UNDISTORT_SEQUENCE.replace("%04d", "####") if lens.zoom else UNDISTORT_MAP
+
+
+def zoom_frames(lens: "ShotLens", frames: "Sequence[int] | None" = None) -> "list[int] | None":
+    """The plate frames a zoom's lens package has ST-maps for: ``frames`` (an export's), else every frame from
+    its first key to its last; None for a fixed lens (one pair of maps)."""
+    if not lens.zoom:
+        return None
+    return [int(n) for n in (frames if frames is not None else range(lens.numbers[0], lens.numbers[-1] + 1))]
 
 
 def lens_package_dir(camera_path: str) -> str:
@@ -262,7 +278,7 @@ def lens_package_dir(camera_path: str) -> str:
     return os.path.splitext(camera_path)[0] + "_lens"
 
 
-def _lens_or_none(root: bpy.types.Object) -> "LensPackage | None":
+def _lens_or_none(root: bpy.types.Object) -> "ShotLens | None":
     """``lens_of(root)``, or None for an import from before lenses were stored whose cache is gone (its camera
     still exports, without a lens package)."""
     try:
@@ -335,17 +351,18 @@ def _collection_of(root: bpy.types.Object) -> bpy.types.Collection | None:
     return next((c for c in root.users_collection if "vggt_settings" in c), None)
 
 
-def lens_of(root: bpy.types.Object, recon: "Reconstruction | None" = None) -> "LensPackage":
-    """The ``LensPackage`` of ``recon`` when given (the reconstruction being imported), else the one stored on
-    the import (``vggt_lens``), else its cache's."""
+def lens_of(root: bpy.types.Object, recon: "Reconstruction | None" = None) -> "ShotLens":
+    """The ``ShotLens`` of ``recon`` when given (the reconstruction being imported), else the one stored on
+    the import (``vggt_lens``), else its cache's; on the import's frame numbers."""
     import json
 
-    from vggt_core.lens_package import LensPackage, lens_from_reconstruction
+    from vggt_core.lens_package import ShotLens, shot_lens
 
     col = _collection_of(root)
     if recon is None and col is not None and "vggt_lens" in col:
-        return LensPackage.from_dict(json.loads(col["vggt_lens"]))
-    return lens_from_reconstruction(recon if recon is not None else _cached_reconstruction(col))
+        return ShotLens.from_dict(json.loads(col["vggt_lens"]))
+    recon = recon if recon is not None else _cached_reconstruction(col)
+    return shot_lens(recon, frame_numbers_of(col, recon))
 
 
 def export_lens(root: bpy.types.Object, directory: str, recon: "Reconstruction | None" = None,
@@ -357,7 +374,7 @@ def export_lens(root: bpy.types.Object, directory: str, recon: "Reconstruction |
 
     lens = lens_of(root, recon)
     directory = os.path.abspath(bpy.path.abspath(directory))
-    files = write_lens_package(directory, lens)
+    files = write_lens_package(directory, lens, zoom_frames(lens))
     if plate:
         recon = recon if recon is not None else _cached_reconstruction(_collection_of(root))
         files += write_undistorted_plate(os.path.join(directory, "undistorted"), recon.frames, lens,
