@@ -112,6 +112,20 @@ def _disc(name: str, cam: bpy.types.Object, at, radius: float) -> bpy.types.Obje
     return obj
 
 
+def cycles_on_black(scene: bpy.types.Scene, samples: int) -> bpy.types.RenderSettings:
+    """Cycles on the CPU, no denoising or adaptive sampling, a black world, linear EXR out: the discs' centres
+    measurable to hundredths of a pixel. Returns the render settings."""
+    scene.world = bpy.data.worlds.new("black")
+    scene.world.color = (0, 0, 0)
+    r = scene.render
+    r.engine = "CYCLES"
+    scene.cycles.device, scene.cycles.samples = "CPU", samples
+    scene.cycles.use_denoising = scene.cycles.use_adaptive_sampling = False
+    scene.view_settings.view_transform = "Standard"
+    r.image_settings.file_format = "OPEN_EXR"
+    return r
+
+
 def test_overscan_camera_over_the_undistorted_plate_lines_up_with_a_cycles_render(tmp_path):
     bpy.ops.wm.read_homefile(use_empty=True)
     recon, lens, points = _shot(tmp_path)
@@ -150,14 +164,7 @@ def test_overscan_camera_over_the_undistorted_plate_lines_up_with_a_cycles_rende
     depth = 2.0 * float(np.linalg.norm(np.asarray(root.matrix_world)[:3, 0]))
     for i, loc in enumerate(locators):
         _disc(f"disc {i}", anim, loc.matrix_world.translation, radius=2.2 * depth / lens.fx)
-    scene.world = bpy.data.worlds.new("black")
-    scene.world.color = (0, 0, 0)
-    r = scene.render
-    r.engine = "CYCLES"
-    scene.cycles.device, scene.cycles.samples = "CPU", 256
-    scene.cycles.use_denoising = scene.cycles.use_adaptive_sampling = False
-    scene.view_settings.view_transform = "Standard"
-    r.image_settings.file_format = "OPEN_EXR"
+    r = cycles_on_black(scene, 256)
     r.filepath = str(tmp_path / "render.exr")
     bpy.ops.render.render(write_still=True)
     render = _read(str(tmp_path / "render.exr"))

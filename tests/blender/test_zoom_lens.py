@@ -23,18 +23,15 @@ sys.path[:0] = [str(REPO), str(REPO / "tests"), str(Path(__file__).parent)]
 
 from ext_helpers import fcurves  # noqa: E402
 from synth_recon import make_recon  # noqa: E402
-from test_undistorted_plate import _centroid, _disc, _read  # noqa: E402
+# the plate, its frames and the dots' pinhole pixels are the fixed lens test's (test_undistorted_plate)
+from test_undistorted_plate import (H, KEYED, NUMBERS, SIGMA, UNDISTORTED_PX, W, _centroid, _disc,  # noqa: E402
+                                    _read, cycles_on_black)
 from vggt_blender import convert  # noqa: E402
 from vggt_blender.builders import import_reconstruction  # noqa: E402
 
-W, H = 320, 180
 K1 = -0.15
-NUMBERS = range(1001, 1006)
-KEYED = (1001, 1003, 1005)
 FOCALS_MODEL = (34.0, 40.0, 48.0)
 DOTTED = (1001, 1004, 1005)
-SIGMA = 1.6
-UNDISTORTED_PX = np.array([(0.1 * W, 0.12 * H), (0.9 * W, 0.14 * H), (0.12 * W, 0.88 * H), (0.88 * W, 0.9 * H)])
 
 
 def _distort(px: np.ndarray, f: float, c: np.ndarray) -> np.ndarray:
@@ -113,14 +110,7 @@ def test_a_distorted_zoom_undistorts_each_frame_with_its_own_focal(tmp_path):
     # Cycles through the overscan camera at two keyed frames of different focal: discs on each frame's rays
     for obj in scene.objects:
         obj.hide_render = True
-    scene.world = bpy.data.worlds.new("black")
-    scene.world.color = (0, 0, 0)
-    r = scene.render
-    r.engine = "CYCLES"
-    scene.cycles.device, scene.cycles.samples = "CPU", 64
-    scene.cycles.use_denoising = scene.cycles.use_adaptive_sampling = False
-    scene.view_settings.view_transform = "Standard"
-    r.image_settings.file_format = "OPEN_EXR"
+    r = cycles_on_black(scene, 64)
     m = np.asarray(root.matrix_world)
     for i, n in ((0, 1001), (2, 1005)):
         scene.frame_set(n)
