@@ -16,7 +16,7 @@ bpy = pytest.importorskip("bpy", reason="the bpy module is not installed (pip in
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(Path(__file__).parent)]
 
-from ext_helpers import write_images  # noqa: E402
+from ext_helpers import fcurves, write_images  # noqa: E402
 from vggt_blender.command_line import cli  # noqa: E402
 from vggt_blender.runs import worker  # noqa: E402
 
@@ -270,10 +270,12 @@ def test_new_scene_starts_from_factory_settings(tmp_path, ckpt):
     assert {**out, "engine": None} == {"rc": 0, "registered": True, "cli": True, "units": "METRIC", "engine": None}
 
 
-def test_solved_distortion_undistorts_the_plate_in_the_run(tmp_path, ckpt, capsys):
+@pytest.mark.parametrize("lens", ["auto", "zoom"])
+def test_solved_distortion_undistorts_the_plate_in_the_run(tmp_path, ckpt, capsys, lens):
     """``--refine ba --distortion k1`` on the bundled plate: the run's worker undistorts every frame into
     ``vggt_undistorted/`` beside ``--out`` (named in the final record), and the saved scene's animated camera is
-    the overscan camera over those files."""
+    the overscan camera over those files. With ``--lens zoom`` the lens package has a focal and a pair of ST-maps
+    per plate frame and the camera's lens is keyed on every frame."""
     import json
 
     import torch
@@ -282,7 +284,7 @@ def test_solved_distortion_undistorts_the_plate_in_the_run(tmp_path, ckpt, capsy
     out = tmp_path / "shot" / "scene.blend"
     rc = cli.main(["--images", str(REPO / "examples" / "orbit" / "images"), "--out", str(out), "--weights", str(ckpt),
                    "--device", "cpu", "--max-frames", "6", "--refine", "ba", "--distortion", "k1", "--no-proxies",
-                   "--export-lens", str(tmp_path / "lens")])
+                   "--lens", lens, "--export-lens", str(tmp_path / "lens")])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     worker.unload_engine()
@@ -296,3 +298,11 @@ def test_solved_distortion_undistorts_the_plate_in_the_run(tmp_path, ckpt, capsy
     assert [wo, ho] == record["lens"]["overscan_size"] and (w, h) == (480, 270) and record["lens"]["k1"] != 0
     assert (bpy.context.scene.render.resolution_x, bpy.context.scene.render.resolution_y) == (wo, ho)
     assert Path(bpy.path.abspath(cam.data.background_images[0].image.filepath)).parent == folder
+    if lens == "zoom":
+        keyed = sorted(int(n) for n in record["lens"]["focal_per_frame"])
+        assert record["solve"]["lens"] == "zoom" and len(keyed) == 6
+        span = range(keyed[0], keyed[-1] + 1)
+        maps = sorted(p.name for p in (tmp_path / "lens").glob("stmap_undistort.*.exr"))
+        assert maps == [f"stmap_undistort.{n:04d}.exr" for n in span]
+        lens_keys = next(f for f in fcurves(cam.data) if f.data_path == "lens").keyframe_points
+        assert [int(k.co[0]) for k in lens_keys] == list(span)
