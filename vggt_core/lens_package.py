@@ -284,12 +284,14 @@ def redistort_stmap(lens: LensPackage) -> np.ndarray:
 
 
 def write_exr(path: str | Path, uv: np.ndarray) -> None:
-    """An [H, W, 2] map as a 32-bit float RGB EXR (R = u, G = v, B = 0), rows from the top."""
+    """An [H, W, 2] map as a 32-bit float RGB EXR (R = u, G = v; B = 1 where the map is defined, 0 where it
+    points outside: Nuke's STMap reads only R and G, Blender's Map UV takes B as alpha), rows from the top."""
     import OpenImageIO as oiio
 
     h, w = uv.shape[:2]
     rgb = np.zeros((h, w, 3), np.float32)
     rgb[..., :2] = uv
+    rgb[..., 2] = (uv != -1.0).any(-1)
     out = oiio.ImageOutput.create(str(path))
     if out is None:
         raise OSError(f"cannot write {path}: {oiio.geterror()}")

@@ -18,7 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PY42 = Path(os.environ.get("VGGT_BPY42_PYTHON", REPO / ".venv-bpy42" / "bin" / "python"))
 TESTS = ["tests/blender/test_builders.py", "tests/blender/test_reimport.py", "tests/blender/test_point_controls.py",
-         "tests/blender/test_undistorted_plate.py", "tests/blender/test_zoom_lens.py",
+         "tests/blender/test_undistorted_plate.py", "tests/blender/test_zoom_lens.py", "tests/blender/test_redistort.py",
          "tests/blender/test_mask_shapes.py",
          "tests/core/test_frames.py"]
 

@@ -40,8 +40,9 @@ class Ledger:
     each with ``IMPORT_KEY = import_id`` so that a later Replace/remove finds them (and only them).
     A change the artist asked for to their own data records how to put it back (``on_rollback``)."""
 
-    def __init__(self) -> None:
-        self.import_id = uuid.uuid4().hex
+    def __init__(self, of_import: str | None = None) -> None:
+        """of_import: the id of an existing import, for data added to it later (else a new import's id)."""
+        self.import_id = of_import or uuid.uuid4().hex
         self._ids: list[bpy.types.ID] = []
         self._undo: list[Callable[[], None]] = []
 

@@ -15,7 +15,7 @@ from .datablocks import IMPORT_KEY, NAME_KEY, ROOT_KEY, import_id, seal_name
 
 # bpy.data collections that can hold datablocks an import creates.
 _KINDS = ("objects", "collections", "meshes", "cameras", "materials", "node_groups", "images", "movieclips",
-          "actions", "masks")
+          "actions", "masks", "scenes")
 
 
 def owned(col: bpy.types.Collection) -> list[bpy.types.ID]:
@@ -91,8 +91,9 @@ def remove_import(col: bpy.types.Collection, heir: bpy.types.Collection | None =
             if new_parent is not None:  # an unparented root: its world matrix is its basis
                 obj.matrix_parent_inverse = new_parent.matrix_basis.inverted()
             obj.matrix_basis = world
-    # Without an heir our Mask goes too, though the panel's Masks list it: its row is then empty.
-    gone = (bpy.types.Object, bpy.types.Collection, bpy.types.Mask)
+    # Without an heir our Mask goes too, though the panel's Masks list it: its row is then empty. A redistort
+    # scene goes with its import: its ST-maps are the old solve's.
+    gone = (bpy.types.Object, bpy.types.Collection, bpy.types.Mask, bpy.types.Scene)
     bpy.data.batch_remove([idb for idb in ours if isinstance(idb, gone)])
     data = [idb for idb in ours if not isinstance(idb, gone)]
     while True:  # freeing a mesh frees its material's user, which frees the image's: repeat

@@ -382,6 +382,31 @@ def export_lens(root: bpy.types.Object, directory: str, recon: "Reconstruction |
     return [str(p) for p in files]
 
 
+def redistort_scene(context: bpy.types.Context, root: bpy.types.Object, directory: str) -> bpy.types.Scene:
+    """The import's lens package in ``directory`` (its ST-maps on the animated camera's frames) and a plate-sized
+    compositing scene that renders this scene through them (``builders.redistort``). ValueError (one line) when
+    the scene does not render through the import's camera at its size."""
+    from vggt_core.lens_package import write_lens_package
+
+    from ..builders.redistort import build_redistort_scene
+
+    scene = context.scene
+    cam = animated_camera(root)
+    if scene.camera != cam:
+        raise ValueError(f"the scene renders through '{getattr(scene.camera, 'name', None)}': make the import's "
+                         f"camera '{cam.name}' the scene's camera first")
+    lens = lens_of(root)
+    size = tuple(int(v) for v in cam[OVERSCAN_KEY][:2]) if OVERSCAN_KEY in cam else (lens.width, lens.height)
+    if (scene.render.resolution_x, scene.render.resolution_y) != size:
+        raise ValueError(f"the scene renders at {scene.render.resolution_x}x{scene.render.resolution_y}, the "
+                         f"camera's canvas is {size[0]}x{size[1]}: set the resolution back (the percentage may differ)")
+    frames = camera_frames(cam, scene)
+    directory = os.path.abspath(bpy.path.abspath(directory))
+    write_lens_package(directory, lens, zoom_frames(lens, frames))
+    col = _collection_of(root)
+    return build_redistort_scene(col, scene, lens, directory, frames, col.name)
+
+
 def _cached_reconstruction(col: bpy.types.Collection | None) -> "Reconstruction":
     from vggt_core.cache import load
 
@@ -459,6 +484,19 @@ class VGGT_OT_export_lens(_ExportOperator):
         return os.path.dirname(files[0])
 
 
+class VGGT_OT_redistort_scene(_ExportOperator):
+    """Write the lens package and add a plate-sized scene whose compositor renders this scene through the camera
+    and redistorts it onto the plate's lens (render that scene for CG that lies over the original plate)"""
+
+    bl_idname = "vggt.redistort_scene"
+    bl_label = "Redistort Scene"
+    directory: StringProperty(subtype="DIR_PATH", options={"SKIP_SAVE"})
+
+    def write(self, context, root):
+        out = redistort_scene(context, root, self.directory or self.filepath)
+        return f"scene '{out.name}' (ST-maps in {out['vggt_redistort']})"
+
+
 class VGGT_OT_export_colmap(_ExportOperator):
     """Write a COLMAP dataset (images/ and sparse/0/) from the import's cache, in the scene's world"""
 
@@ -481,7 +519,9 @@ def draw_panel(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     row.operator(VGGT_OT_export_points.bl_idname, text="Points", icon="POINTCLOUD_DATA")
     row.operator(VGGT_OT_export_colmap.bl_idname, text="COLMAP", icon="FILE_FOLDER")
     row.operator(VGGT_OT_export_lens.bl_idname, text="Lens", icon="IMAGE_DATA")
+    box.operator(VGGT_OT_redistort_scene.bl_idname, text="Redistort Scene", icon="SCENE_DATA")
     box.operator("vggt.render_qc", icon="RENDER_ANIMATION")  # qc_ops.VGGT_OT_render_qc
 
 
-classes = (VGGT_OT_export_camera, VGGT_OT_export_points, VGGT_OT_export_colmap, VGGT_OT_export_lens)
+classes = (VGGT_OT_export_camera, VGGT_OT_export_points, VGGT_OT_export_colmap, VGGT_OT_export_lens,
+           VGGT_OT_redistort_scene)
