@@ -52,17 +52,21 @@ def _render(out_scene, frame: int, path: Path) -> np.ndarray:
     return fixed._read(f"{path.with_suffix('')}_{frame:04d}.exr")
 
 
-def test_the_redistort_scene_puts_cg_on_the_plates_lens(tmp_path):
-    bpy.ops.wm.read_homefile(use_empty=True)
-    recon, lens, _ = fixed._shot(tmp_path)
+def _imported(recon, tmp_path: Path):
+    """(collection, root, scene, animated camera) of ``recon`` imported, its objects hidden from Cycles."""
     col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, undistorted_dir=str(tmp_path / "u")),
                                 bpy.context.scene)
-    root = next(o for o in col.objects if o.get("vggt_root"))
     scene = bpy.context.scene
-    anim = scene.camera
     for obj in scene.objects:
         obj.hide_render = True
     fixed.cycles_on_black(scene, 64)
+    return col, next(o for o in col.objects if o.get("vggt_root")), scene, scene.camera
+
+
+def test_the_redistort_scene_puts_cg_on_the_plates_lens(tmp_path):
+    bpy.ops.wm.read_homefile(use_empty=True)
+    recon, lens, _ = fixed._shot(tmp_path)
+    col, root, scene, anim = _imported(recon, tmp_path)
     rays = np.c_[(fixed.UNDISTORTED_PX - [lens.cx, lens.cy]) / lens.fx, np.ones(4)]
     _discs_on_rays(root, anim, recon.extrinsics[0].astype(np.float64), rays, lens.fx)
 
@@ -97,14 +101,7 @@ def test_the_redistort_scene_puts_cg_on_the_plates_lens(tmp_path):
 def test_a_zooms_redistort_scene_takes_each_frames_map(tmp_path):
     bpy.ops.wm.read_homefile(use_empty=True)
     recon, focals, c = zoom._shot(tmp_path)
-    col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, undistorted_dir=str(tmp_path / "u")),
-                                bpy.context.scene)
-    root = next(o for o in col.objects if o.get("vggt_root"))
-    scene = bpy.context.scene
-    anim = scene.camera
-    for obj in scene.objects:
-        obj.hide_render = True
-    fixed.cycles_on_black(scene, 64)
+    col, root, scene, anim = _imported(recon, tmp_path)
     out = export_ops.redistort_scene(bpy.context, root, str(tmp_path / "lens"))
     assert sorted(p for p in os.listdir(tmp_path / "lens") if p.startswith("stmap_redistort")) == [
         f"stmap_redistort.{n}.exr" for n in zoom.NUMBERS]
