@@ -284,7 +284,8 @@ def test_solved_distortion_undistorts_the_plate_in_the_run(tmp_path, ckpt, capsy
     out = tmp_path / "shot" / "scene.blend"
     rc = cli.main(["--images", str(REPO / "examples" / "orbit" / "images"), "--out", str(out), "--weights", str(ckpt),
                    "--device", "cpu", "--max-frames", "6", "--refine", "ba", "--distortion", "k1", "--no-proxies",
-                   "--lens", lens, "--export-lens", str(tmp_path / "lens")])
+                   "--lens", lens, "--export-lens", str(tmp_path / "lens"),
+                   *(["--redistort-scene", str(tmp_path / "redistort")] if lens == "zoom" else [])])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     worker.unload_engine()
@@ -306,3 +307,9 @@ def test_solved_distortion_undistorts_the_plate_in_the_run(tmp_path, ckpt, capsy
         assert maps == [f"stmap_undistort.{n:04d}.exr" for n in span]
         lens_keys = next(f for f in fcurves(cam.data) if f.data_path == "lens").keyframe_points
         assert [int(k.co[0]) for k in lens_keys] == list(span)
+        # the saved .blend holds the redistort scene, plate-sized, over the camera's frames, reading its maps
+        red = next(sc for sc in bpy.data.scenes if "vggt_redistort" in sc)
+        assert red["vggt_redistort"] == str(tmp_path / "redistort") and (red.frame_start, red.frame_end) == (span[0], span[-1])
+        assert (red.render.resolution_x, red.render.resolution_y) == (480, 270)
+        assert sorted(p.name for p in (tmp_path / "redistort").glob("stmap_redistort.*.exr")) == [
+            f"stmap_redistort.{n:04d}.exr" for n in span]

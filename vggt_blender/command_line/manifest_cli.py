@@ -14,7 +14,7 @@ from vggt_core.cli_options import JOB_OPTIONS, parse_onto, refuse
 from vggt_core.errors import InputError
 
 # The Blender command's outputs, moved under OUT/NAME (a shot writes nowhere else).
-_OUTPUTS = ("export_colmap", "export_lens", "render", "export_points", "qc_render")
+_OUTPUTS = ("export_colmap", "export_lens", "render", "export_points", "qc_render", "redistort_scene")
 
 
 def add_arguments(parser: argparse.ArgumentParser, sources: argparse._MutuallyExclusiveGroup) -> None:

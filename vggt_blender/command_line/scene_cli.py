@@ -16,6 +16,7 @@ import numpy as np
 from vggt_core.cli import ProgressLog, check_output_dir
 from vggt_core.errors import InputError
 
+from ..builders.redistort import REDISTORT_KEY
 from ..convert import setup as su
 from ..operators import export_ops, qc_ops, setup_ops
 
@@ -43,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    "(undistort, redistort) from the solved distortion (identity without one)")
     e.add_argument("--undistort-plate", action="store_true", help="with --export-lens: also the undistorted "
                    "plate, DIR/undistorted/undistorted.NNNN.png|exr on the import's frame numbers")
+    e.add_argument("--redistort-scene", metavar="DIR", help="the lens package in DIR and a plate-sized scene "
+                   "'NAME redistort' in the saved .blend that renders the scene through the camera and redistorts "
+                   "it onto the plate's lens (blender -b OUT.blend -S 'NAME redistort' -a)")
     e.add_argument("--qc-render", metavar="PATH.mp4", help="a QC playblast (H.264): the solved points and a ground "
                    "grid through the animated camera over the (undistorted) plate, frame numbers burnt in")
 
@@ -67,6 +71,8 @@ def check(args: argparse.Namespace) -> None:
         raise InputError("--undistort-plate needs --export-lens DIR")
     if args.export_lens:
         check_output_dir(args.export_lens, "--export-lens")
+    if args.redistort_scene:
+        check_output_dir(args.redistort_scene, "--redistort-scene")
     if args.qc_render:
         if not args.qc_render.lower().endswith(".mp4"):
             raise InputError(f"--qc-render must name an .mp4 file, got {args.qc_render}")
@@ -118,6 +124,10 @@ def apply(args: argparse.Namespace, context: bpy.types.Context, collection: bpy.
                                               lambda f: progress("Writing the undistorted plate", f))
     if args.qc_render:
         written.append(qc_ops.render_qc(context, root, args.qc_render, recon))
+    if args.redistort_scene:
+        out = export_ops.redistort_scene(context, root, args.redistort_scene)
+        _say(f"added the scene '{out.name}' (render it for CG on the plate's lens)")
+        written.append(out[REDISTORT_KEY])
     for path in written:
         _say(f"wrote {path}")
     return written
