@@ -80,10 +80,9 @@ def round_trip(lens: LensPackage) -> dict:
 def zoom() -> dict:
     base = LensPackage("SIMPLE_RADIAL", 1920, 1080, 1600.0, 1600.0, 960.0, 540.0, k1=-0.05)
     focals = 1600.0 * 1.6 ** np.linspace(0.0, 1.0, 8)
-    sizes = [dataclasses.replace(base, fx=f, fy=f).overscan_size() for f in focals]
-    canvas = (max(w for w, _ in sizes), max(h for _, h in sizes))
-    shot = ShotLens(tuple(dataclasses.replace(base, fx=f, fy=f, canvas=canvas) for f in focals),
-                    tuple(range(1001, 1009)))
+    sizes = [dataclasses.replace(base, fx=f, fy=f).overscan_size() for f in focals]  # each frame's own
+    shot = ShotLens.zooming(base, focals, range(1001, 1009))
+    canvas = shot.overscan_size()
     first, last = (undistort_stmap(shot.at(n)) for n in (1001, 1008))
     ok = (first[..., 0] > 0) & (last[..., 0] > 0)
     shift = np.hypot((first[..., 0] - last[..., 0]) * 1920, (first[..., 1] - last[..., 1]) * 1080)[ok]

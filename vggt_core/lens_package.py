@@ -34,6 +34,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -204,11 +205,27 @@ class ShotLens:
         """(Wo, Ho): the canvas every frame's undistorted image and render share."""
         return self.lenses[0].overscan_size()
 
+    @classmethod
+    def zooming(cls, lens: LensPackage, focals: Sequence[float], numbers: Sequence[int]) -> "ShotLens":
+        """A zoom through ``lens`` (its model, principal point, distortion) with ``focals`` [F] px at the
+        ascending plate frame ``numbers`` [F], on the largest canvas any of them needs (searched at the shortest,
+        the longest and quantiles between)."""
+        f = np.asarray(focals, np.float64)
+        probe = np.unique(np.quantile(f, np.linspace(0.0, 1.0, _CANVAS_SAMPLES)))
+        sizes = np.array([replace(lens, fx=float(v), fy=float(v), canvas=None).overscan_size() for v in probe])
+        canvas = (int(sizes[:, 0].max()), int(sizes[:, 1].max()))
+        return cls(tuple(replace(lens, fx=float(v), fy=float(v), canvas=canvas) for v in f),
+                   tuple(int(n) for n in numbers))
+
+    @cached_property
+    def _focals(self) -> np.ndarray:
+        return np.array([lens.fx for lens in self.lenses])
+
     def at(self, number: int) -> LensPackage:
         """The lens at plate frame ``number``."""
         if not self.zoom:
             return self.lenses[0]
-        fx = float(np.interp(number, self.numbers, [lens.fx for lens in self.lenses]))
+        fx = float(np.interp(number, self.numbers, self._focals))
         return replace(self.lenses[0], fx=fx, fy=fx)
 
     def to_dict(self) -> dict:
@@ -232,18 +249,14 @@ class ShotLens:
 
 def shot_lens(recon: Reconstruction, numbers: Sequence[int]) -> ShotLens:
     """The shot's lens on the plate frame ``numbers`` of ``recon``'s frames: fixed, or per frame for a zoom
-    solved with distortion (a pinhole zoom's ST-maps are the identity whatever its focal), on the largest
-    canvas any of its focals needs (searched at the shortest, the longest and quantiles between)."""
+    solved with distortion (``ShotLens.zooming``; a pinhole zoom's ST-maps are the identity whatever its
+    focal)."""
     first = lens_from_reconstruction(recon)
     if (recon.solve or {}).get("lens") != "zoom" or first.model == "PINHOLE":
         return ShotLens((first,))
     order = np.argsort(np.asarray(numbers), kind="stable")
-    focals = np.asarray(recon.intrinsics[:, 0, 0], np.float64)[order]
-    probe = np.unique(np.quantile(focals, np.linspace(0.0, 1.0, _CANVAS_SAMPLES)))
-    sizes = np.array([replace(first, fx=float(f), fy=float(f)).overscan_size() for f in probe])
-    canvas = (int(sizes[:, 0].max()), int(sizes[:, 1].max()))
-    return ShotLens(tuple(replace(first, fx=float(f), fy=float(f), canvas=canvas) for f in focals),
-                    tuple(int(numbers[i]) for i in order))
+    return ShotLens.zooming(first, np.asarray(recon.intrinsics[:, 0, 0], np.float64)[order],
+                            np.asarray(numbers)[order])
 
 
 def stmap_names(lens: ShotLens, number: int) -> tuple[str, str]:

@@ -22,9 +22,12 @@ import bpy
 from .datablocks import Ledger, import_id
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from vggt_core.lens_package import ShotLens
 
-REDISTORT_KEY = "vggt_redistort"  # on the redistort scene: the folder of its ST-maps
+REDISTORT_KEY = "vggt_redistort"  # on the redistort scene: the folder of its ST-maps; on what it uses: its name
+_MADE = ("objects", "cameras", "images", "node_groups")  # the kinds of data a redistort scene is made with
 
 
 def build_redistort_scene(col: bpy.types.Collection, scene: bpy.types.Scene, lens: "ShotLens", maps_dir: str,
@@ -40,6 +43,11 @@ def build_redistort_scene(col: bpy.types.Collection, scene: bpy.types.Scene, len
     try:
         out = ledger.add(bpy.data.scenes.new(f"{name} redistort"))
         out[REDISTORT_KEY] = maps_dir
+
+        def ours(idb):  # recorded for a rollback, and marked as this scene's (remove_redistort_scene)
+            ledger.add(idb)[REDISTORT_KEY] = out.name
+            return idb
+
         r = out.render
         r.resolution_x, r.resolution_y, r.resolution_percentage = lens.width, lens.height, 100
         r.pixel_aspect_x = r.pixel_aspect_y = 1.0
@@ -50,8 +58,8 @@ def build_redistort_scene(col: bpy.types.Collection, scene: bpy.types.Scene, len
         r.image_settings.color_mode = "RGBA"
         r.filepath = f"//{bpy.path.clean_name(name)}_redistorted/####"
         out.view_settings.view_transform = scene.view_settings.view_transform
-        cam_data = ledger.add(bpy.data.cameras.new(f"{name} redistort"))  # a render needs one; it sees nothing
-        cam = ledger.add(bpy.data.objects.new(f"{name} redistort", cam_data))
+        cam_data = ours(bpy.data.cameras.new(f"{name} redistort"))  # a render needs one; it sees nothing
+        cam = ours(bpy.data.objects.new(f"{name} redistort", cam_data))
         out.collection.objects.link(cam)
         out.camera = cam
 
@@ -59,12 +67,12 @@ def build_redistort_scene(col: bpy.types.Collection, scene: bpy.types.Scene, len
         path = os.path.join(maps_dir, REDISTORT_SEQUENCE % first if lens.zoom else REDISTORT_MAP)
         if not os.path.isfile(path):
             raise OSError(f"no redistort ST-map at {path}: export the lens package there first")
-        img = ledger.add(bpy.data.images.load(path, check_existing=False))
+        img = ours(bpy.data.images.load(path, check_existing=False))
         img.colorspace_settings.name = "Non-Color"  # coordinates, not colour
         if lens.zoom:
             img.source = "SEQUENCE"
 
-        tree, output = _compositor(ledger, out, name)
+        tree, output = _compositor(ours, out, name)
         layers = tree.nodes.new("CompositorNodeRLayers")
         layers.scene = scene
         layers.layer = scene.view_layers[0].name
@@ -85,10 +93,12 @@ def build_redistort_scene(col: bpy.types.Collection, scene: bpy.types.Scene, len
     return out
 
 
-def _compositor(ledger: Ledger, scene: bpy.types.Scene, name: str) -> tuple[bpy.types.NodeTree, bpy.types.NodeSocket]:
-    """``scene``'s (new, empty) compositor tree and the socket its result goes to."""
+def _compositor(ours: "Callable[[bpy.types.ID], bpy.types.ID]", scene: bpy.types.Scene,
+                name: str) -> tuple[bpy.types.NodeTree, bpy.types.NodeSocket]:
+    """``scene``'s (new, empty) compositor tree and the socket its result goes to; ``ours`` records a new
+    datablock."""
     if hasattr(scene, "compositing_node_group"):  # Blender 5: the compositor is a node group
-        tree = ledger.add(bpy.data.node_groups.new(f"{name} redistort", "CompositorNodeTree"))
+        tree = ours(bpy.data.node_groups.new(f"{name} redistort", "CompositorNodeTree"))
         tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
         scene.compositing_node_group = tree
         return tree, tree.nodes.new("NodeGroupOutput").inputs[0]
@@ -99,13 +109,7 @@ def _compositor(ledger: Ledger, scene: bpy.types.Scene, name: str) -> tuple[bpy.
 
 
 def remove_redistort_scene(scene: bpy.types.Scene) -> None:
-    """Remove a redistort scene and the data only it used (its camera, ST-map image, compositor group)."""
-    used: list[bpy.types.ID] = [o for o in scene.collection.objects]
-    used += [o.data for o in used if o.data is not None]
-    group = getattr(scene, "compositing_node_group", None)  # Blender 5; 4.2's tree is the scene's own
-    tree = group if group is not None or hasattr(scene, "compositing_node_group") else scene.node_tree
-    if tree is not None:
-        used += [n.image for n in tree.nodes if n.bl_idname == "CompositorNodeImage" and n.image is not None]
-    if group is not None:
-        used.append(group)
-    bpy.data.batch_remove([scene, *(idb for idb in used if import_id(idb) == import_id(scene))])
+    """Remove a redistort scene and what was made with it (its camera, ST-map image, compositor group)."""
+    made = [idb for kind in _MADE for idb in getattr(bpy.data, kind)
+            if idb.get(REDISTORT_KEY) == scene.name and import_id(idb) == import_id(scene)]
+    bpy.data.batch_remove([scene, *made])

@@ -196,8 +196,6 @@ def import_reconstruction(
         plate = settings.plate if settings.plate is not None else convert.default_plate(recon)
         timeline = convert.timeline_frames(recon, plate, scene.frame_start, settings.frame_start_at)
         col["vggt_frame_numbers"] = [int(t) for t in timeline]  # every export's frame of each frame
-        lens = shot_lens(recon, timeline)  # a distorted zoom's: a lens per keyed frame
-        col["vggt_lens"] = lens_json(lens)
 
         frame_cam_objs = []
         if settings.per_frame_cameras:
@@ -206,6 +204,8 @@ def import_reconstruction(
         anim = None
         anim_cams = cams
         und = convert.undistorted_plate(recon, settings, scene.frame_start, settings.undistorted_dir)
+        lens = und.lens if und is not None else shot_lens(recon, timeline)  # a distorted zoom's: one per key
+        col["vggt_lens"] = lens_json(lens)
         if und is not None:
             und.write()  # a no-op after a run: its worker wrote them
             canvas = und.lens.overscan_size()  # a dense search of the plate's edges: once, not per frame
