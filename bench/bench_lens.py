@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
 from bench_common import RESULTS, command_line, hardware, md_table, write_json  # noqa: E402
-from vggt_core.lens_package import (LensPackage, ShotLens, redistort_stmap, undistort_stmap,  # noqa: E402
+from vggt_core.deliver.lens_package import (LensPackage, ShotLens, redistort_stmap, undistort_stmap,  # noqa: E402
                                     write_lens_package, write_undistorted_plate)
 from vggt_core.reconstruction import FrameInfo  # noqa: E402
 

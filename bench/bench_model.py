@@ -11,9 +11,9 @@ forward pass over growing numbers of frames: median of ``--reps`` runs after ``-
 (reset per case) on CUDA; on CPU every case runs in a fresh subprocess and reports its peak RSS (VmHWM).
 A series stops at the first out-of-memory (recorded) or when the next case would exceed ``--max-case-s``.
 
-Weights: synthetic values (``vggt_core.models.synthetic.synthetic_init_``) unless ``--weights PATH``;
+Weights: synthetic values (``vggt_core.network.models.synthetic.synthetic_init_``) unless ``--weights PATH``;
 the timing and memory of a forward pass do not depend on the weight values. The code path is the
-engine's: same autocast (``vggt_core.engine.precision_context``), fp32 dense heads, kept layers.
+engine's: same autocast (``vggt_core.network.engine.precision_context``), fp32 dense heads, kept layers.
 
 Writes ``bench/results/<name>.json`` (after every case, so a killed run keeps what it measured),
 ``<name>.md`` and ``<name>.png`` (time and memory vs frames, log-log, with the published H100 figures).
@@ -51,7 +51,7 @@ PUBLISHED = {
     "time_s": [0.04, 0.05, 0.07, 0.11, 0.14, 0.31, 1.04, 3.12, 8.75],
     "memory_gb": [1.88, 2.07, 2.45, 3.23, 3.63, 5.58, 11.41, 21.15, 40.63],
 }
-WEIGHTS_NOTE = "synthetic weights (vggt_core.models.synthetic.synthetic_init_); forward time and memory do not depend on weight values"
+WEIGHTS_NOTE = "synthetic weights (vggt_core.network.models.synthetic.synthetic_init_); forward time and memory do not depend on weight values"
 
 
 @dataclass(frozen=True)
@@ -70,13 +70,13 @@ def build_engine(weights: str | None, tiny: bool, device: str, dtype: str, dense
     and materialised directly on the target device (no CPU copy of the weights on GPU runs)."""
     import torch
 
-    from vggt_core.engine import Engine, pick_device
-    from vggt_core.models.synthetic import synthetic_init_
-    from vggt_core.models.vggt import VGGT, VGGTConfig
+    from vggt_core.network.engine import Engine, pick_device
+    from vggt_core.network.models.synthetic import synthetic_init_
+    from vggt_core.network.models.vggt import VGGT, VGGTConfig
 
     dev = pick_device(device)
     if weights:
-        from vggt_core.weights import load_model
+        from vggt_core.network.weights import load_model
 
         model = load_model(weights)
     else:
@@ -118,7 +118,7 @@ def _forward_fn(engine: Any, case: Case, queries: int, stages: dict[str, float],
     """
     import torch
 
-    from vggt_core.engine import precision_context
+    from vggt_core.network.engine import precision_context
 
     model, device, dtype = engine.model, engine.device, engine.dtype
     gen = torch.Generator().manual_seed(0)
@@ -423,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from vggt_core.engine import pick_device, pick_dtype
+    from vggt_core.network.engine import pick_device, pick_dtype
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -443,9 +443,9 @@ def main(argv: list[str] | None = None) -> int:
         avail = _mem_available_gb()
         mem_limit = max(1.0, avail - 1.0) if avail else None
 
-    from vggt_core.models.vggt import VGGT, VGGTConfig
+    from vggt_core.network.models.vggt import VGGT, VGGTConfig
 
-    from vggt_core.engine import cast_matmul_weights_
+    from vggt_core.network.engine import cast_matmul_weights_
 
     with torch.device("meta"):
         meta_model = VGGT(VGGTConfig.tiny() if args.tiny else VGGTConfig())

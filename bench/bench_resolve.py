@@ -21,8 +21,8 @@ if __package__ in (None, ""):
     sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("", "bench")]
 import bench_long  # noqa: E402
 from bench_common import RESULTS, command_line, hardware, md_table, write_json  # noqa: E402
-from vggt_core import cache  # noqa: E402
-from vggt_core.pipeline import ReconstructSettings, reconstruct_frames  # noqa: E402
+from vggt_core.run import cache  # noqa: E402
+from vggt_core.run.pipeline import ReconstructSettings, reconstruct_frames  # noqa: E402
 
 LENSES = ({"lens": "per-frame"}, {"lens": "shared"}, {"lens": "known", "focal_px": 400.0})
 

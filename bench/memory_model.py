@@ -4,7 +4,7 @@
 
 Runs the full-size aggregator (synthetic weights, matmul weights stored in bf16, CPU bf16 autocast:
 the same ops and dtypes as under CUDA autocast) on a few frames and records the peak of live tensor
-bytes from PyTorch's CPU allocator trace (`vggt_core.memtrace`).
+bytes from PyTorch's CPU allocator trace (`tests/memtrace.py`).
 
 Scaled trace: with exact fused attention every activation of the aggregator is proportional to the
 number of frames, except the token-slice temporaries of the blocks, which are proportional to
@@ -23,9 +23,12 @@ and `.md`.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/memtrace.py
 from bench_common import GB, RESULTS, command_line, hardware, md_table, write_json
 from bench_model import PUBLISHED, build_engine
 
@@ -38,9 +41,9 @@ def trace(engine: Any, mode: str, frames: int, height: int, width: int, chunk_ro
     layers, which exist before and are not counted), "kept" (their bytes), "outputs" and "images"."""
     import torch
 
-    from vggt_core.engine import precision_context
-    from vggt_core.layers import block
-    from vggt_core.memtrace import peak_tensor_bytes
+    from vggt_core.network.engine import precision_context
+    from memtrace import peak_tensor_bytes
+    from vggt_core.network.layers import block
 
     images = torch.rand(1, frames, 3, height, width, generator=torch.Generator().manual_seed(0))
     model = engine.model
@@ -80,7 +83,7 @@ def main() -> None:
 
     import torch
 
-    from vggt_core.layers import block
+    from vggt_core.network.layers import block
 
     height, width = (int(v) for v in args.res.split("x"))
     trace_frames = [int(v) for v in args.trace_frames.split(",")]
@@ -123,7 +126,7 @@ def main() -> None:
                 "the heads' traced working memory for one chunk added as is), plus the input frames.")
     md = (
         f"# Modelled peak GPU memory: {what}, {args.dtype}, {width}x{height}\n\n"
-        f"Scaled CPU allocation traces (`bench/memory_model.py`, `vggt_core.memtrace`): a P-frame run is modelled by "
+        f"Scaled CPU allocation traces (`bench/memory_model.py`, `tests/memtrace.py`): a P-frame run is modelled by "
         f"tracing S frames with the block slice size scaled by S/P, times P/S, plus the weights as stored "
         f"({weights / GB:.2f} GB). A model, not a GPU measurement: a CUDA allocator adds rounding, fragmentation "
         f"and kernel workspaces. {note}\n\n"

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # bpy 5.2 segfaults when triton (which PyPI's CUDA torch brings) is first imported after a compositor
 # render. The product never imports it (tests/core/test_weights.py checks); the profiler that
-# vggt_core.memtrace uses does. Importing it before any test renders keeps one process for the suite.
+# tests/memtrace.py uses does. Importing it before any test renders keeps one process for the suite.
 try:
     import triton  # noqa: F401
 except ImportError:
@@ -43,8 +43,8 @@ def make_weights(reference_dir: Path) -> ModuleType:
 
 
 def randomize_(model, seed: int) -> None:
-    """Synthetic deterministic weights for a small model, in place (see vggt_core.models.synthetic)."""
-    from vggt_core.models.synthetic import synthetic_init_
+    """Synthetic deterministic weights for a small model, in place (see vggt_core.network.models.synthetic)."""
+    from vggt_core.network.models.synthetic import synthetic_init_
 
     synthetic_init_(model, seed)
 
@@ -54,7 +54,7 @@ def tiny_model():
     """A tiny VGGT (VGGTConfig.tiny()) with deterministic random weights, eval mode, fp32 CPU."""
     import torch
 
-    from vggt_core.models.vggt import VGGT, VGGTConfig
+    from vggt_core.network.models.vggt import VGGT, VGGTConfig
 
     torch.manual_seed(0)
     model = VGGT(VGGTConfig.tiny()).eval()

@@ -189,7 +189,7 @@ def shot_recon(shot: Shot, model_hw: tuple[int, int] = (294, 518)):
     are its observations and whose depth is ``vggt_depth``'s: what the solve gets from VGGT.
     model_hw: the network canvas; the default is the real one for a 16:9 plate, so tolerances stated in model
     pixels mean here what they mean in the product."""
-    from vggt_core.preprocess import intrinsics_to_model, pixels_to_model
+    from vggt_core.plate.preprocess import intrinsics_to_model, pixels_to_model
 
     s = len(shot.extrinsics)
     recon = make_recon([shot.size] * s, model_hw, video="/nonexistent/plate.mov")
@@ -211,7 +211,7 @@ def vggt_depth(shot: Shot, records, model_hw: tuple[int, int], noise: float = 0.
     (a lens distortion put on ``uv`` moves it too), or its projection where the track is an outlier or unseen.
     VGGT-like errors: each frame's scale off by ``level`` (sigma, relative) and each point's depth by ``noise``
     (sigma, relative, drawn per frame)."""
-    from vggt_core.preprocess import pixels_to_model
+    from vggt_core.plate.preprocess import pixels_to_model
 
     hm, wm = model_hw
     rng = np.random.default_rng(len(shot.points))
@@ -248,8 +248,8 @@ def head_tracked(shot: Shot, recon):
     It checks our side of that contract only, and asserts the queries reached it in that convention."""
     import torch
 
-    from vggt_core.engine import Engine
-    from vggt_core.preprocess import pixels_to_model
+    from vggt_core.network.engine import Engine
+    from vggt_core.plate.preprocess import pixels_to_model
 
     truth = np.stack([pixels_to_model(t, r) for t, r in zip(true_uv(shot), recon.preprocess)])  # continuous
     head_tracks = torch.from_numpy((truth - 0.5).astype(np.float32))

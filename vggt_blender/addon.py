@@ -6,7 +6,7 @@ import os
 import bpy
 
 from vggt_core.errors import WeightsError
-from vggt_core.weights import is_local_source
+from vggt_core.network.weights import is_local_source
 
 from .runs import worker
 

@@ -12,7 +12,7 @@ __all__ = ["VGGT", "__version__"]
 
 def __getattr__(name: str) -> Any:
     if name == "VGGT":
-        from .models.vggt import VGGT
+        from .network.models.vggt import VGGT
 
         return VGGT
     raise AttributeError(f"module 'vggt_core' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """``python -m vggt_core``: the ``vggt-reconstruct`` command line."""
 import sys
 
-from .cli import main
+from .run.cli import main
 
 sys.exit(main())

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import geometry
-from .preprocess import valid_mask
+from .plate.preprocess import valid_mask
 from .reconstruction import PreprocessRecord
 
 

@@ -27,7 +27,7 @@ class FrameInfo:
 
     source: image path, or the video file path.
     index: position of the frame in its source: for videos Blender's movie frame number (0-based,
-        by presentation time x frame rate, see ``vggt_core.frames``); for image lists the position in
+        by presentation time x frame rate, see ``vggt_core.plate.frames``); for image lists the position in
         the sorted list.
     timestamp: seconds since the stream start (``index / frame rate``) for video frames, None for
         still images.
@@ -96,9 +96,9 @@ class Reconstruction:
         original pixels: the inlier observations of those points.
     moving_tracks: optional [R] int32, the track columns (of ``tracks``) the solve rejected as moving
         (``vggt_core.solve.movers``): kept out of the adjustment and of the sparse points.
-    masked: optional [S, H, W] bool, model pixels under the run's masks (``vggt_core.masks``); ``valid`` is
+    masked: optional [S, H, W] bool, model pixels under the run's masks (``vggt_core.plate.masks``); ``valid`` is
         False there too, so they make no points and no proxy faces.
-    chunks: optional, for a shot reconstructed in chunks (``vggt_core.chunks``): per chunk a JSON dict with
+    chunks: optional, for a shot reconstructed in chunks (``vggt_core.stitch.chunks``): per chunk a JSON dict with
         its frame positions (``frames``), ``sim3`` (4x4 world-from-chunk, scale in the 3x3), ``scale``,
         ``shared_frames`` and the fit's ``residual_median`` / ``residual_p90`` (relative to depth), ``inliers``.
     model_id: identity of the weights (repo id or file path + size).

@@ -5,7 +5,7 @@
 //       --options=FRAME_OPTIONS --options=EXTRA_ARGS
 // (a shot writes OUTPUT/NAME/NAME.blend and, last, OUTPUT/NAME/summary.json, every other output under
 // OUTPUT/NAME/; a failed shot fails its task with one line "vggt: error: ..." in the task log).
-// Manifest format: vggt_core/batch.py. Keep the manifest's inputs relative to its own folder: Flamenco's
+// Manifest format: vggt_core/run/batch.py. Keep the manifest's inputs relative to its own folder: Flamenco's
 // two-way variables translate the settings' paths for each worker's platform, but the CSV's content is
 // read by our command on the worker, untouched by the Manager.
 //

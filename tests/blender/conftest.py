@@ -19,7 +19,7 @@ def scene():
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory, tiny_model) -> str:
     """A tiny VGGT checkpoint file (the session's ``tiny_model``)."""
-    from vggt_core.weights import save_checkpoint
+    from vggt_core.network.weights import save_checkpoint
 
     return str(save_checkpoint(tiny_model, tmp_path_factory.mktemp("w") / "tiny.safetensors"))
 

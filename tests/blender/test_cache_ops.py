@@ -21,8 +21,8 @@ import huggingface_hub  # noqa: E402
 from huggingface_hub import errors as hf_errors  # noqa: E402
 
 from ext_helpers import write_images  # noqa: E402
-from vggt_core import cache  # noqa: E402
-from vggt_core.pipeline import ReconstructSettings  # noqa: E402
+from vggt_core.run import cache  # noqa: E402
+from vggt_core.run.pipeline import ReconstructSettings  # noqa: E402
 from vggt_blender.operators import cache_ops  # noqa: E402
 from vggt_blender.runs import runs, worker  # noqa: E402
 
@@ -175,7 +175,7 @@ def test_portable_path():
 
 
 def test_resolve_runs_only_the_solve_from_the_network_cache(project, monkeypatch):
-    from vggt_core.engine import Engine
+    from vggt_core.network.engine import Engine
 
     network_runs = []
     predict = Engine.predict
@@ -224,7 +224,7 @@ def _band(name: str, x0: float, x1: float):
 
 
 def test_resolve_takes_the_panels_masks_and_never_runs_the_network(project, monkeypatch):
-    from vggt_core.engine import Engine
+    from vggt_core.network.engine import Engine
 
     network_runs = []
     predict = Engine.predict

@@ -27,7 +27,7 @@ from synth_recon import make_recon  # noqa: E402
 from vggt_blender import convert  # noqa: E402
 from vggt_blender.operators import export_ops  # noqa: E402
 from vggt_blender.builders import import_reconstruction  # noqa: E402
-from vggt_core import cache  # noqa: E402
+from vggt_core.run import cache  # noqa: E402
 
 S = 4
 # Blender's importers that read a camera's focal length once instead of per frame (the files hold it

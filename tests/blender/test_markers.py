@@ -18,7 +18,7 @@ from solve_shots import head_tracked, make_shot, shot_recon, true_uv  # noqa: E4
 from test_sources import H, W, _shown, _strips, _write_images, _write_video  # noqa: E402
 from vggt_blender.builders.markers import (  # noqa: E402
     apply_tracking_camera, build_moving_markers, build_track_markers)  # noqa: E402
-from vggt_core.preprocess import plan_batch  # noqa: E402
+from vggt_core.plate.preprocess import plan_batch  # noqa: E402
 from vggt_core.solve import solve  # noqa: E402
 
 
@@ -296,7 +296,7 @@ def _check_markers(scene, clip, recon, name, tmp_path) -> dict[int, int]:
 
 def test_markers_for_an_image_folder_go_onto_an_image_sequence_clip(tmp_path):
     from vggt_blender.runs import sources
-    from vggt_core.frames import list_frames
+    from vggt_core.plate.frames import list_frames
 
     scene = _grey_scene()
     _write_images(tmp_path / "plate", 14)  # shot_0001..shot_0014: position i is grey LEVEL * i
@@ -313,7 +313,7 @@ def test_markers_for_an_image_folder_go_onto_an_image_sequence_clip(tmp_path):
 
 def test_markers_for_a_movie_strip_go_onto_a_clip_of_its_movie(tmp_path):
     from vggt_blender.runs import sources
-    from vggt_core.frames import list_frames
+    from vggt_core.plate.frames import list_frames
 
     scene = _grey_scene()
     video = _write_video(tmp_path / "plate.mp4", 40)

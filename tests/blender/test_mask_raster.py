@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "blender")]
 
 from vggt_blender.builders.mask_raster import rasterise_masks  # noqa: E402
-from vggt_core.masks import mask_observations  # noqa: E402
+from vggt_core.plate.masks import mask_observations  # noqa: E402
 
 W, H = 64, 36
 

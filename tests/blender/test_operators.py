@@ -1,7 +1,7 @@
 """The Run / Re-import / Unload operators and the worker, headless (synchronous path), tiny model.
 
 The add-on is enabled through addon_utils so its preferences exist; weights come from the
-preferences' local checkpoint (a tiny VGGT written with vggt_core.weights.save_checkpoint).
+preferences' local checkpoint (a tiny VGGT written with vggt_core.network.weights.save_checkpoint).
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def test_run_folder_builds_scene_and_reimports(scene, tmp_path):
     assert (scene.frame_start, scene.frame_end) == (0, 2)  # img_00..img_02 on their file numbers
 
     # The import matches the cached Reconstruction it was built from.
-    from vggt_core import cache
+    from vggt_core.run import cache
 
     assert os.path.isfile(col["vggt_cache"])
     recon = cache.load(col["vggt_cache"])
@@ -121,7 +121,7 @@ def test_run_from_movie_strip_keys_timeline_frames(scene, tmp_path):
     keyed = sorted({int(k.co[0]) for fc in fcurves(cam[0]) for k in fc.keyframe_points})
     assert keyed == [102, 105, 108]
     col = next(c for c in bpy.data.collections if "vggt_settings" in c)
-    from vggt_core import cache
+    from vggt_core.run import cache
 
     assert [f.index for f in cache.load(col["vggt_cache"]).frames] == [2, 5, 8]
     assert col.name == "VGGT plate"
@@ -171,7 +171,7 @@ def test_errors_are_one_line_and_leave_no_datablocks(scene, tmp_path, addon, ckp
 
 
 def test_worker_cancel_mid_run(scene, tmp_path, ckpt):
-    from vggt_core.pipeline import ReconstructSettings
+    from vggt_core.run.pipeline import ReconstructSettings
 
     job = worker.Job(str(_images(tmp_path / "imgs", 2)), ReconstructSettings(), worker.EngineSpec(ckpt, device="cpu"))
     w = worker.Worker(job)
@@ -199,7 +199,7 @@ def test_worker_cancel_mid_run(scene, tmp_path, ckpt):
 
 def test_modal_poll_delivers_progress_then_result(scene, tmp_path, ckpt):
     """What the GUI modal operator does on each 0.1 s timer tick, without an event loop."""
-    from vggt_core.pipeline import ReconstructSettings
+    from vggt_core.run.pipeline import ReconstructSettings
 
     job = worker.Job(str(_images(tmp_path / "imgs", 2)), ReconstructSettings(), worker.EngineSpec(ckpt, device="cpu"))
     w = worker.start(job)
@@ -235,7 +235,7 @@ def test_modal_poll_cancel_takes_effect_within_a_second(tmp_path):
 
 
 def test_second_run_refused_while_busy(scene, tmp_path, ckpt):
-    from vggt_core.pipeline import ReconstructSettings
+    from vggt_core.run.pipeline import ReconstructSettings
 
     props = scene.vggt
     props.source_type, props.folder = "FOLDER", str(_images(tmp_path / "imgs", 2))

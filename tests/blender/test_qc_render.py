@@ -112,7 +112,7 @@ def test_qc_render_shows_the_points_where_the_solve_puts_them(tmp_path):
 def test_qc_render_over_the_undistorted_plate_and_refusals(tmp_path):
     """With solved distortion the plate behind the pinhole camera is the undistorted one: a plate whose blue is
     its column (x) shows, at a rendered pixel p, the blue of the plate pixel the lens distorts p to."""
-    from vggt_core.lens_package import lens_from_reconstruction
+    from vggt_core.deliver.lens_package import lens_from_reconstruction
 
     root, recon = _import(tmp_path, gradient=True)
     recon = dataclasses.replace(recon, solve={"lens": "shared", "camera_model": "SIMPLE_RADIAL", "k1": -0.4})

@@ -34,7 +34,7 @@ def addon():
 @pytest.fixture()
 def imported(addon, tmp_path):
     """A scene with one import (images on disk, a cache file) of 3 frames; returns its collection."""
-    from vggt_core import cache
+    from vggt_core.run import cache
 
     bpy.ops.wm.read_homefile(use_empty=True)
     folder = write_images(tmp_path / "imgs", 3)

@@ -29,7 +29,7 @@ def imported(addon, tmp_path):
     from vggt_blender import convert
     from vggt_blender.builders import import_reconstruction
     from vggt_blender.runs import sources
-    from vggt_core.frames import list_frames
+    from vggt_core.plate.frames import list_frames
 
     bpy.ops.wm.read_homefile(use_empty=True)  # keeps the add-on (a factory reset would not)
     scene = bpy.context.scene

@@ -202,7 +202,7 @@ def test_undo_restores_the_root():
 def ckpt(request, tmp_path) -> Path:
     """A tiny VGGT checkpoint (skips without torch: the tiny_model fixture needs it)."""
     pytest.importorskip("torch")
-    from vggt_core.weights import save_checkpoint
+    from vggt_core.network.weights import save_checkpoint
 
     return save_checkpoint(request.getfixturevalue("tiny_model"), tmp_path / "tiny.safetensors")
 

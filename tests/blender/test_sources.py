@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(Path(__file__).parent)]
 
 from vggt_core.errors import InputError  # noqa: E402
-from vggt_core.frames import list_frames, read_frames  # noqa: E402
+from vggt_core.plate.frames import list_frames, read_frames  # noqa: E402
 from vggt_blender.runs import sources  # noqa: E402
 
 from ext_helpers import write_video  # noqa: E402
@@ -71,7 +71,7 @@ def _shown(sc, frame: int, tmp: Path) -> float:
 
 def _decoded(path: str, indices) -> list[float]:
     """Source index the pipeline's reader sees at each of ``indices`` of ``path``."""
-    from vggt_core.frames import FrameSelection
+    from vggt_core.plate.frames import FrameSelection
 
     frames = read_frames(list_frames(path, FrameSelection(indices=tuple(indices))))
     return [float(np.median(f)) / LEVEL for f in frames]
@@ -191,7 +191,7 @@ def test_dropped_frames_strip_clip_and_plate_show_the_reconstructed_frame(scene,
     frame before it). The strip mapping, the pipeline's reader, the plate clip and the proxy texture
     must all agree with what the sequencer shows at each timeline frame."""
     pytest.importorskip("av", reason="PyAV encodes the test videos")
-    from vggt_core.frames import FrameSelection
+    from vggt_core.plate.frames import FrameSelection
     from vggt_core.reconstruction import FrameInfo
     from vggt_blender.builders.datablocks import Ledger
     from vggt_blender.builders.depth_mesh import build_frame_material

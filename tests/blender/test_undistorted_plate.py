@@ -36,7 +36,7 @@ UNDISTORTED_PX = np.array([(0.1 * W, 0.12 * H), (0.9 * W, 0.14 * H), (0.12 * W, 
 
 
 def _lens(recon):
-    from vggt_core.lens_package import lens_from_reconstruction
+    from vggt_core.deliver.lens_package import lens_from_reconstruction
 
     return lens_from_reconstruction(recon)
 
@@ -182,7 +182,7 @@ def test_overscan_camera_over_the_undistorted_plate_lines_up_with_a_cycles_rende
 def test_the_worker_writes_the_plate_and_the_import_reuses_it_or_cancels(tmp_path, monkeypatch):
     """The run's worker writes the undistorted plate (``runs.worker``), the import then writes nothing; a cancel
     during the writing leaves no half-written frame; without distortion nothing is undistorted."""
-    from vggt_core import lens_package
+    from vggt_core.deliver import lens_package
     from vggt_core.errors import Cancelled
 
     monkeypatch.setattr(lens_package, "UNDISTORT_WORKERS", 1)  # one frame in flight: where the cancel lands is fixed

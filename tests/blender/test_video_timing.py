@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "core")]
 
 from core_media import decoded_index, write_video  # noqa: E402
-from vggt_core.frames import list_frames, read_frames  # noqa: E402
+from vggt_core.plate.frames import list_frames, read_frames  # noqa: E402
 
 
 def _strips(se):

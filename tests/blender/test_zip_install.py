@@ -38,7 +38,7 @@ N_IMAGES = 3
 sys.path[:0] = [str(ROOT / "tests" / "core")]
 
 from core_media import write_video  # noqa: E402
-from vggt_core.weights import save_checkpoint  # noqa: E402
+from vggt_core.network.weights import save_checkpoint  # noqa: E402
 
 if importlib.util.find_spec("bpy") is None:
     pytest.skip("bpy is not installed (run bash install/setup.sh)", allow_module_level=True)

@@ -47,7 +47,7 @@ out["gpu_variant"] = dependencies.torch_variant("gpu")  # through the packaged d
 if args.video:
     import av  # noqa: E402
 
-    from vggt_core.frames import list_frames, read_frames  # noqa: E402
+    from vggt_core.plate.frames import list_frames, read_frames  # noqa: E402
 
     out["av_file"] = av.__file__
     frames = read_frames(list_frames(args.video))

@@ -93,7 +93,7 @@ def make_recon(frames: int = 3, h: int = 28, w: int = 42, pad_rows: int = 0, see
     Built through ``pipeline.assemble`` from analytic camera poses and a depth ramp; confidences are a
     permutation of 1..S*H*W so percentiles are exact; the first ``pad_rows`` rows are marked as padding.
     """
-    from vggt_core.pipeline import assemble
+    from vggt_core.run.pipeline import assemble
     from vggt_core.reconstruction import FrameInfo, PreprocessRecord
 
     rng = np.random.default_rng(seed)

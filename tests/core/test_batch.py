@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from core_media import write_images
-from vggt_core import batch
-from vggt_core.cli import main
+from vggt_core.run import batch
+from vggt_core.run.cli import main
 from vggt_core.errors import InputError
-from vggt_core.weights import save_checkpoint
+from vggt_core.network.weights import save_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/solve_shots.py
 
@@ -158,7 +158,7 @@ def test_batch_table_shows_the_solve_error_and_verdict(tmp_path):
     run is stood in for by a synthetic shot with known cameras (tests/solve_shots.py), solved for real."""
     from solve_shots import make_shot, shot_recon
 
-    from vggt_core.cli import build_parser
+    from vggt_core.run.cli import build_parser
     from vggt_core.solve import solve
 
     (tmp_path / "a").mkdir()

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from core_media import make_recon, write_images
-from vggt_core import cache
+from vggt_core.run import cache
 from vggt_core.errors import CacheError
-from vggt_core.frames import FrameSelection, list_frames
-from vggt_core.pipeline import ReconstructSettings
+from vggt_core.plate.frames import FrameSelection, list_frames
+from vggt_core.run.pipeline import ReconstructSettings
 
 ARRAYS = ("extrinsics", "intrinsics", "intrinsics_model", "depth", "depth_conf", "world_points",
           "world_points_conf", "points_from_depth", "colors", "valid", "tracks", "track_vis", "track_conf",

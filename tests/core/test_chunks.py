@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from core_media import write_images
-from vggt_core import cache, pipeline
-from vggt_core.chunks import fit_sim3, plan_chunks
+from vggt_core.run import cache, pipeline
+from vggt_core.stitch.chunks import fit_sim3, plan_chunks
 from vggt_core.derived import derived_arrays
-from vggt_core.engine import Engine
+from vggt_core.network.engine import Engine
 from vggt_core.errors import Cancelled, InputError
-from vggt_core.frames import list_frames
-from vggt_core.pipeline import ReconstructSettings, reconstruct, reconstruct_frames, run_frames
-from vggt_core.preprocess import plan_batch
+from vggt_core.plate.frames import list_frames
+from vggt_core.run.pipeline import ReconstructSettings, reconstruct, reconstruct_frames, run_frames
+from vggt_core.plate.preprocess import plan_batch
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
@@ -255,8 +255,8 @@ def test_one_chunk_is_the_plain_run_bit_for_bit(tmp_path, engine):
 
 def test_bundled_example_in_chunks_of_6_gives_12_cameras_and_a_colmap_model(tmp_path, engine):
     pycolmap = pytest.importorskip("pycolmap")
-    from vggt_core.export.colmap import write_colmap_dataset
-    from vggt_core.filters import select_points
+    from vggt_core.deliver.colmap import write_colmap_dataset
+    from vggt_core.deliver.points import select_points
 
     settings = ReconstructSettings(resolution=112, chunk_size=6, overlap=2)
     recon = reconstruct(REPO / "examples" / "orbit" / "images", settings, engine)
@@ -268,8 +268,8 @@ def test_bundled_example_in_chunks_of_6_gives_12_cameras_and_a_colmap_model(tmp_
 
 
 def test_command_line_options_reach_the_settings(tmp_path, capsys):
-    from vggt_core import chunks
-    from vggt_core.cli import build_parser, main
+    from vggt_core.stitch import chunks
+    from vggt_core.run.cli import build_parser, main
 
     args = build_parser().parse_args(["in", "--out", "o", "--chunk-size", "24", "--overlap", "6",
                                       "--chunk-strategy", "anchored"])
@@ -285,7 +285,7 @@ def test_command_line_options_reach_the_settings(tmp_path, capsys):
 def test_cameras_do_not_jump_at_chunk_seams_when_chunks_predict_different_focals(shot_folder):
     """Each chunk with its own focal error (5 % std per chunk, 1 % per frame), BA off: the stitched cameras'
     error accelerates no more at the overlaps than inside the chunks (before: 3-6x more, ATE 0.6-1.3 %)."""
-    from vggt_core.chunks import plan_chunks
+    from vggt_core.stitch.chunks import plan_chunks
 
     settings = ReconstructSettings(resolution=112, chunk_size=16, overlap=4)
     noise = bench_long.Noise(rotation_deg=0.5, translation=0.002, depth_bias=0.01, focal_chunk=0.05, focal_frame=0.01)

@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 
 from core_media import read_ply, write_images
-from vggt_core import cache
-from vggt_core.cli import ProgressLog, main
-from vggt_core.weights import save_checkpoint
+from vggt_core.run import cache
+from vggt_core.run.cli import ProgressLog, main
+from vggt_core.network.weights import save_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -67,7 +67,7 @@ def test_success_writes_everything_and_reuses_cache(tmp_path, checkpoint, capsys
 
 
 def test_another_lens_re_solves_from_the_same_cache(tmp_path, checkpoint, capsys, monkeypatch):
-    from vggt_core.engine import Engine
+    from vggt_core.network.engine import Engine
 
     network_runs = []
     predict = Engine.predict

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vggt_core import engine
+from vggt_core.network import engine
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from vggt_core import weights
-from vggt_core.engine import Engine, estimate_max_frames, pick_device, pick_dtype
+from vggt_core.network import weights
+from vggt_core.network.engine import Engine, estimate_max_frames, pick_device, pick_dtype
 from vggt_core.errors import Cancelled, InputError, OutOfMemoryError
 from vggt_core.geometry import pose_encoding_to_extri_intri
 
@@ -168,7 +168,7 @@ def test_light_imports_do_not_load_torch():
     import sys
 
     code = (
-        "import sys, vggt_core, vggt_core.reconstruction, vggt_core.geometry, vggt_core.weights, vggt_core.engine;"
+        "import sys, vggt_core, vggt_core.reconstruction, vggt_core.geometry, vggt_core.network.weights, vggt_core.network.engine;"
         "assert 'torch' not in sys.modules, 'torch imported';"
         "assert vggt_core.__version__ == '0.1.0';"
         "vggt_core.VGGT; assert 'torch' in sys.modules"

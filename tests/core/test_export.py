@@ -10,10 +10,10 @@ import os
 from PIL import Image
 
 from core_media import decoded_level, frame_level, make_recon, read_ply, write_images, write_video
-from vggt_core.export.colmap import image_names, rotation_to_quaternion, write_colmap, write_colmap_dataset
-from vggt_core.export.ply import write_ply
-from vggt_core.filters import select_points
-from vggt_core.frames import FrameSelection, list_frames, read_image
+from vggt_core.deliver.colmap import image_names, rotation_to_quaternion, write_colmap, write_colmap_dataset
+from vggt_core.deliver.ply import write_ply
+from vggt_core.deliver.points import select_points
+from vggt_core.plate.frames import FrameSelection, list_frames, read_image
 from vggt_core.reconstruction import FrameInfo
 
 

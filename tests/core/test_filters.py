@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from core_media import make_recon
-from vggt_core.filters import select_points, voxel_best
+from vggt_core.deliver.points import select_points, voxel_best
 
 
 def test_all_points_and_their_values():

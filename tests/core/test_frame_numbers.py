@@ -1,4 +1,4 @@
-"""Plate frame numbers (``vggt_core.frame_numbers``) and where they reach: the importer's timeline
+"""Plate frame numbers (``vggt_core.plate.frame_numbers``) and where they reach: the importer's timeline
 (``convert.timeline_frames``), COLMAP image names and ``vggt-reconstruct``'s summary.json."""
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from pure_convert import load_convert  # noqa: E402
 from synth_recon import make_recon  # noqa: E402
-from vggt_core.export.colmap import image_names  # noqa: E402
-from vggt_core.frame_numbers import interpolated_frames, plate_frame_numbers  # noqa: E402
+from vggt_core.deliver.colmap import image_names  # noqa: E402
+from vggt_core.plate.frame_numbers import interpolated_frames, plate_frame_numbers  # noqa: E402
 
 cv = load_convert()
 
@@ -64,7 +64,7 @@ def test_colmap_video_names_carry_plate_numbers():
 
 @pytest.fixture(scope="module")
 def checkpoint(tiny_model, tmp_path_factory):
-    from vggt_core.weights import save_checkpoint
+    from vggt_core.network.weights import save_checkpoint
 
     return save_checkpoint(tiny_model, tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
 
@@ -72,7 +72,7 @@ def checkpoint(tiny_model, tmp_path_factory):
 def test_cli_summary_has_plate_numbers(tmp_path, checkpoint, capsys):
     from core_media import write_images
 
-    from vggt_core.cli import main
+    from vggt_core.run.cli import main
 
     write_images(tmp_path / "in", [f"shot.{n}.png" for n in range(1001, 1006)], size=(56, 42))
     base = [str(tmp_path / "in"), "--weights", str(checkpoint), "--device", "cpu", "--dtype", "fp32",

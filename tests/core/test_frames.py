@@ -7,7 +7,7 @@ from PIL import Image
 
 from core_media import decoded_index, decoded_level, frame_level, gradient_image, write_images, write_video
 from vggt_core.errors import Cancelled, InputError
-from vggt_core.frames import FrameSelection, list_frames, natural_key, read_frames, read_image
+from vggt_core.plate.frames import FrameSelection, list_frames, natural_key, read_frames, read_image
 
 
 def test_folder_natural_sort_case_insensitive_and_skips(tmp_path):
@@ -173,7 +173,7 @@ def test_video_frames_identity_and_selection(tmp_path, codec, suffix):
 
 
 def test_video_seeks_across_gaps_and_repeats(tmp_path, monkeypatch):
-    import vggt_core.video as video_mod
+    import vggt_core.plate.video as video_mod
 
     monkeypatch.setattr(video_mod, "SEEK_GAP", 3)  # force seeking between the far-apart frames below
     video = write_video(tmp_path / "gop.mp4", n=30, gop=5)
@@ -183,7 +183,7 @@ def test_video_seeks_across_gaps_and_repeats(tmp_path, monkeypatch):
 
 
 def test_video_demuxed_once_until_the_file_changes(tmp_path, monkeypatch):
-    import vggt_core.video as video_mod
+    import vggt_core.plate.video as video_mod
 
     demuxed = []
     real = video_mod._video_timing

@@ -1,20 +1,24 @@
 """Lean inference: token-sliced blocks, bf16 matmul weights and kept layers, memory bounds.
 
 These change where and in which dtype values are stored, never the arithmetic: each test compares
-against the plain formulation and, for memory, measures the allocator trace (vggt_core.memtrace).
+against the plain formulation and, for memory, measures the allocator trace (tests/memtrace.py).
 """
 from __future__ import annotations
 
 import copy
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from vggt_core.engine import Engine, cast_matmul_weights_
-from vggt_core.layers import Block, RotaryPositionEmbedding2D
-from vggt_core.layers import block as block_module
-from vggt_core.memtrace import peak_tensor_bytes
+from vggt_core.network.engine import Engine, cast_matmul_weights_
+from vggt_core.network.layers import Block, RotaryPositionEmbedding2D
+from vggt_core.network.layers import block as block_module
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/memtrace.py
+from memtrace import peak_tensor_bytes  # noqa: E402
 
 DIM, HEADS = 64, 4
 

@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("pycolmap")
 pytest.importorskip("OpenImageIO")
 
-from vggt_core.lens_package import (LensPackage, lens_from_reconstruction, redistort_stmap,  # noqa: E402
+from vggt_core.deliver.lens_package import (LensPackage, lens_from_reconstruction, redistort_stmap,  # noqa: E402
                                     undistort_stmap, write_lens_package, write_undistorted_plate)
 
 W, H = 240, 160
@@ -221,7 +221,7 @@ def test_a_distorted_zoom_has_a_lens_per_frame(tmp_path):
     interpolated linearly."""
     import OpenImageIO as oiio
 
-    from vggt_core.lens_package import ShotLens, shot_lens
+    from vggt_core.deliver.lens_package import ShotLens, shot_lens
 
     recon = _zoom_recon([30.0, 36.0, 45.0])  # the widest frame needs the most overscan (barrel)
     lens = shot_lens(recon, [1001, 1003, 1004])
@@ -271,7 +271,7 @@ def test_a_distorted_zoom_has_a_lens_per_frame(tmp_path):
 
 
 def test_a_fixed_or_pinhole_zoom_keeps_one_pair_of_maps(tmp_path):
-    from vggt_core.lens_package import shot_lens
+    from vggt_core.deliver.lens_package import shot_lens
 
     pinhole_zoom = _zoom_recon([30.0, 45.0])
     pinhole_zoom = type(pinhole_zoom)(**{**pinhole_zoom.__dict__, "solve": {"lens": "zoom"}})
@@ -292,7 +292,7 @@ def test_a_zooms_undistorted_plate_uses_each_frames_map(tmp_path):
     lines come out straight on both; warped with the other frame's map they stay bent (the test can fail)."""
     import OpenImageIO as oiio
 
-    from vggt_core.lens_package import shot_lens
+    from vggt_core.deliver.lens_package import shot_lens
     from vggt_core.reconstruction import FrameInfo
 
     recon = _zoom_recon([26.0, 40.0], k1=-0.12)

@@ -10,7 +10,7 @@ import numpy as np
 sys.path[:0] = [str(Path(__file__).resolve().parents[1])]
 
 from synth_recon import make_recon  # noqa: E402
-from vggt_core.locators import select_locators  # noqa: E402
+from vggt_core.deliver.locators import select_locators  # noqa: E402
 
 
 def _solved(xyz: np.ndarray, seen: np.ndarray):

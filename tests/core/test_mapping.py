@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vggt_core.pipeline import assemble
-from vggt_core.preprocess import intrinsics_to_original, pixels_to_model, pixels_to_original, plan, preprocess
+from vggt_core.run.pipeline import assemble
+from vggt_core.plate.preprocess import intrinsics_to_original, pixels_to_model, pixels_to_original, plan, preprocess
 from vggt_core.reconstruction import FrameInfo
 
 CASES = [("crop", 1920, 1080), ("pad", 1080, 1920), ("crop", 1080, 1920), ("pad", 1920, 1080)]

@@ -1,4 +1,4 @@
-"""Masks of what moves (vggt_core.masks) and the solve with a moving object (masked, or rejected automatically).
+"""Masks of what moves (vggt_core.plate.masks) and the solve with a moving object (masked, or rejected automatically).
 
 Ground truth: synthetic dollies with a rigid box moving through the room (tests/mover_shots.py) standing in for
 VGGT's tracks and cameras."""
@@ -19,10 +19,10 @@ from mover_shots import make_mover_shot, without  # noqa: E402
 from solve_shots import rotation_errors_deg, shot_recon  # noqa: E402
 from synth_recon import make_recon  # noqa: E402
 
-from vggt_core import cache, cli_options  # noqa: E402
+from vggt_core.run import cache, cli_options  # noqa: E402
 from vggt_core.errors import InputError  # noqa: E402
-from vggt_core.frames import list_frames  # noqa: E402
-from vggt_core.masks import load_mattes, mask_observations, mask_pixels, mask_to_model  # noqa: E402
+from vggt_core.plate.frames import list_frames  # noqa: E402
+from vggt_core.plate.masks import load_mattes, mask_observations, mask_pixels, mask_to_model  # noqa: E402
 from vggt_core.reconstruction import FrameInfo  # noqa: E402
 from vggt_core.solve import solve  # noqa: E402
 
@@ -172,8 +172,8 @@ def test_a_matte_folder_keeps_its_pixels_out_of_the_points_and_a_bad_one_fails_f
 
     from core_media import write_images
 
-    from vggt_core.engine import Engine
-    from vggt_core.pipeline import ReconstructSettings, reconstruct
+    from vggt_core.network.engine import Engine
+    from vggt_core.run.pipeline import ReconstructSettings, reconstruct
 
     write_images(tmp_path / "plate", ["plate.1001.png", "plate.1002.png"], size=(160, 120))
     (tmp_path / "mattes").mkdir()
@@ -209,8 +209,8 @@ def test_a_new_mask_re_solves_from_the_network_cache(tmp_path, tiny_model):
 
     from core_media import write_images
 
-    from vggt_core.engine import Engine
-    from vggt_core.pipeline import ReconstructSettings, reconstruct
+    from vggt_core.network.engine import Engine
+    from vggt_core.run.pipeline import ReconstructSettings, reconstruct
 
     write_images(tmp_path / "plate", ["plate.1001.png", "plate.1002.png"], size=(160, 120))
     for name, cols in (("left", slice(0, 80)), ("right", slice(80, 160))):
@@ -219,7 +219,7 @@ def test_a_new_mask_re_solves_from_the_network_cache(tmp_path, tiny_model):
         m[:, cols] = 255
         _png(tmp_path / name / "m.1001.png", m)
         _png(tmp_path / name / "m.1002.png", m)
-    from vggt_core.weights import save_checkpoint
+    from vggt_core.network.weights import save_checkpoint
 
     engine = _Counting(Engine.from_model(copy.deepcopy(tiny_model)))
     engine.model_id = str(save_checkpoint(tiny_model, tmp_path / "w.safetensors"))  # named weights: cacheable

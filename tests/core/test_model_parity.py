@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from vggt_core.heads.camera_head import CameraHead
-from vggt_core.heads.dpt_head import DPTHead
-from vggt_core.models.vggt import VGGT, VGGTConfig
+from vggt_core.network.heads.camera_head import CameraHead
+from vggt_core.network.heads.dpt_head import DPTHead
+from vggt_core.network.models.vggt import VGGT, VGGTConfig
 
 LAYERS = (0, 4, 11, 17, 23)
 
@@ -138,7 +138,7 @@ def test_camera_head_parity_from_intermediates(fixture, intermediates, manifest,
 
 
 def test_track_head_parity_from_intermediates(fixture, intermediates, manifest, make_weights):
-    from vggt_core.heads.track_head import TrackHead
+    from vggt_core.network.heads.track_head import TrackHead
 
     head = load_head(TrackHead(2048), "track_head", manifest, make_weights)
     images = torch.from_numpy(fixture["input_images"])[None]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vggt_core.errors import InputError
-from vggt_core.models.vggt import VGGT, VGGTConfig
+from vggt_core.network.models.vggt import VGGT, VGGTConfig
 
 H, W = 42, 70  # non-square, 3 x 5 patches
 

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mover_shots import make_mover_shot, without  # noqa: E402
 from solve_shots import make_shot, project, rotation_errors_deg, shot_recon  # noqa: E402
 
-from vggt_core.preprocess import pixels_to_model  # noqa: E402
+from vggt_core.plate.preprocess import pixels_to_model  # noqa: E402
 from vggt_core.solve import solve  # noqa: E402
 from vggt_core.solve.movers import depth_scores  # noqa: E402
 

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from core_media import write_images, write_video
-from vggt_core import cache, pipeline
-from vggt_core.engine import Engine
+from vggt_core.run import cache, pipeline
+from vggt_core.network.engine import Engine
 from vggt_core.errors import CacheError, Cancelled, InputError
-from vggt_core.filters import select_points
-from vggt_core.frames import FrameSelection, list_frames, read_frames
-from vggt_core.pipeline import ReconstructSettings, cache_path, network_path, reconstruct, reconstruct_frames
-from vggt_core.preprocess import pixels_to_original, preprocess
-from vggt_core.weights import save_checkpoint
+from vggt_core.deliver.points import select_points
+from vggt_core.plate.frames import FrameSelection, list_frames, read_frames
+from vggt_core.run.pipeline import ReconstructSettings, cache_path, network_path, reconstruct, reconstruct_frames
+from vggt_core.plate.preprocess import pixels_to_original, preprocess
+from vggt_core.network.weights import save_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,7 @@ def test_cache_hit_skips_engine(tmp_path, engine, tiny_model):
 
 
 def test_cache_hit_does_not_load_the_model_and_keys_on_precision(tmp_path, tiny_model):
-    from vggt_core.engine import Engine
+    from vggt_core.network.engine import Engine
 
     write_images(tmp_path / "imgs", ["a.png", "b.png"], size=(56, 42))
     ckpt = str(save_checkpoint(tiny_model, tmp_path / "w.safetensors"))

@@ -7,7 +7,7 @@ from PIL import Image
 
 from core_media import gradient_image
 from vggt_core.errors import InputError
-from vggt_core.preprocess import (
+from vggt_core.plate.preprocess import (
     intrinsics_to_model,
     intrinsics_to_original,
     plan,

@@ -1,5 +1,5 @@
 """Tracks queried on several frames: one aggregator run, the track head with frames 0 and k swapped per query
-frame k (vggt_core/heads/track_head.py), and the solve using every query frame's tracks."""
+frame k (vggt_core/network/heads/track_head.py), and the solve using every query frame's tracks."""
 from __future__ import annotations
 
 import copy
@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from solve_shots import Shot, project, rotation, rotation_errors_deg, shot_recon  # noqa: E402
 from synth_recon import look_at_extrinsic, make_recon  # noqa: E402
 
-from vggt_core.engine import Engine  # noqa: E402
+from vggt_core.network.engine import Engine  # noqa: E402
 from vggt_core.errors import Cancelled, InputError  # noqa: E402
 from vggt_core.solve import solve  # noqa: E402
 from vggt_core.solve.tracks import observations, pick_query_frames, track_queries  # noqa: E402

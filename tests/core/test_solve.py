@@ -13,9 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from solve_shots import make_shot, project, rotation_errors_deg, shot_recon  # noqa: E402
 from synth_recon import make_recon  # noqa: E402
 
-from vggt_core import cache  # noqa: E402
+from vggt_core.run import cache  # noqa: E402
 from vggt_core.errors import InputError  # noqa: E402
-from vggt_core.preprocess import intrinsics_to_model  # noqa: E402
+from vggt_core.plate.preprocess import intrinsics_to_model  # noqa: E402
 from vggt_core.solve import solve  # noqa: E402
 from vggt_core.solve.lens import resolve  # noqa: E402
 from vggt_core.solve.report import summary_line  # noqa: E402
@@ -101,7 +101,7 @@ def test_too_few_tracks_skip_adjustment_with_a_reason():
 def test_colmap_export_of_a_solve_reads_back_with_tracks(tmp_path, distortion):
     import pycolmap
 
-    from vggt_core.export.colmap import write_colmap
+    from vggt_core.deliver.colmap import write_colmap
 
     shot = make_shot("orbit", frames=8, tracks=80, size=(640, 360), focal_px=500.0, outliers=0.0)
     if distortion != "none":  # a real lens, so the stored per-point errors must go through it

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from core_media import write_images
-from vggt_core import cache
-from vggt_core.cli import main
+from vggt_core.run import cache
+from vggt_core.run.cli import main
 from vggt_core.errors import InputError
-from vggt_core.pipeline import ReconstructSettings
-from vggt_core.weights import save_checkpoint
+from vggt_core.run.pipeline import ReconstructSettings
+from vggt_core.network.weights import save_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -146,7 +146,7 @@ def test_a_free_zoom_takes_the_median_of_per_frame_distortions_and_it_matches_on
 def test_a_distorted_zoom_exports_a_colmap_camera_per_frame_with_the_shots_distortion(tmp_path):
     import pycolmap
 
-    from vggt_core.export.colmap import write_colmap
+    from vggt_core.deliver.colmap import write_colmap
 
     shot = make_shot("orbit", frames=8, tracks=120, size=(640, 360), focal_px=500.0, outliers=0.0, k1=K1, zoom=1.3)
     out = solve(shot_recon(shot), lens="zoom", refine="ba", distortion="k1")
@@ -166,13 +166,13 @@ def test_a_distorted_zoom_exports_a_colmap_camera_per_frame_with_the_shots_disto
     np.testing.assert_allclose(theirs, uv[frame, point], atol=1e-3)
     # the lens package follows the same solve: a lens per frame, its focal and the shot's k1 (vggt-reconstruct
     # --export-lens), whose maps put the solved points' projections where pycolmap's camera does
-    from vggt_core.lens_package import export_lens
+    from vggt_core.deliver.lens_package import export_lens
 
     numbers = list(range(1001, 1009))
     meta, files = export_lens(tmp_path / "lens", out, numbers)
     assert sorted(meta["focal_per_frame"]) == [str(n) for n in numbers] and meta["k1"] == pytest.approx(out.solve["k1"])
     assert len(files) == 1 + 2 * len(numbers)
-    from vggt_core.lens_package import ShotLens
+    from vggt_core.deliver.lens_package import ShotLens
 
     lens = ShotLens.from_dict(meta)
     for f in range(8):

@@ -16,8 +16,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from solve_shots import head_tracked, make_shot, shot_recon, true_uv  # noqa: E402
 
-from vggt_core.export.colmap import write_colmap  # noqa: E402
-from vggt_core.preprocess import plan_batch  # noqa: E402
+from vggt_core.deliver.colmap import write_colmap  # noqa: E402
+from vggt_core.plate.preprocess import plan_batch  # noqa: E402
 from vggt_core.solve import solve  # noqa: E402
 from vggt_core.solve.tracks import observations  # noqa: E402
 

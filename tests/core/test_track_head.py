@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import torch
 
-from vggt_core.heads.track.corr import CorrPyramid
-from vggt_core.heads.track.embeddings import flow_embedding, sample_sincos_pos_embed_2d
-from vggt_core.heads.track_head import TrackHead
+from vggt_core.network.heads.track.corr import CorrPyramid
+from vggt_core.network.heads.track.embeddings import flow_embedding, sample_sincos_pos_embed_2d
+from vggt_core.network.heads.track_head import TrackHead
 
 PREFIX = "track_head."
 TINY = dict(

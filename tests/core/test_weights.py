@@ -11,9 +11,9 @@ import torch
 from huggingface_hub import errors as hf_errors
 from safetensors.torch import save_file
 
-from vggt_core import weights
+from vggt_core.network import weights
 from vggt_core.errors import Cancelled, WeightsError
-from vggt_core.models.vggt import VGGT, VGGTConfig
+from vggt_core.network.models.vggt import VGGT, VGGTConfig
 
 X = torch.rand(2, 3, 28, 42, generator=torch.Generator().manual_seed(0))
 
@@ -259,7 +259,7 @@ def test_loading_and_tracking_never_import_dynamo(tiny_model, tmp_path):
     path = weights.save_checkpoint(tiny_model, tmp_path / "tiny.safetensors")
     probe = (
         "import sys, numpy as np\n"
-        "from vggt_core.engine import Engine\n"
+        "from vggt_core.network.engine import Engine\n"
         f"e = Engine({str(path)!r}, device='cpu')\n"
         "e.predict(np.random.rand(2, 3, 28, 28).astype(np.float32), query_points=np.array([[3., 4.]], np.float32))\n"
         "print(sorted(m for m in sys.modules if m.startswith(('torch._dynamo', 'triton'))))\n"

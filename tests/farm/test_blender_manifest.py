@@ -48,8 +48,8 @@ def test_manifest_task_errors(tmp_path, capsys, extra, needle):
 
 def test_one_manifest_row_means_the_same_in_both_commands():
     """A row's args parse in vggt-reconstruct and in blender -b -c vggt to the same settings."""
-    from vggt_core.cli import build_parser
-    from vggt_core.cli_options import split_options
+    from vggt_core.run.cli import build_parser
+    from vggt_core.run.cli_options import split_options
 
     row = split_options("--fps 4 --max-frames 60 --stride 2 --start 3 --end 90 --mode pad --resolution 280 "
                         "--point-source points --conf-percentile 30 --max-points 0 --lens known --focal-px 900 "

@@ -30,7 +30,7 @@ def test_flamenco_task_argv_means_what_the_settings_say(tmp_path):
     pytest.importorskip("bpy", reason="the bpy module is not installed (pip install bpy==5.0.1)")
     sys.path.insert(0, str(REPO))
     from vggt_blender.command_line import cli
-    from vggt_core.cli_options import apply_options
+    from vggt_core.run.cli_options import apply_options
 
     hostile = "$(touch x) `id`; * # é"
     settings = {"shot_manifest": f"/mnt/{hostile}/shots.csv", "shots": "4", "output_dir": "-o dir",

@@ -23,7 +23,7 @@ OPENJD = [sys.executable, "-c", "import sys; from openjd.cli import main; sys.ex
 
 @pytest.fixture(scope="module")
 def ckpt(tiny_model, tmp_path_factory) -> Path:
-    from vggt_core.weights import save_checkpoint
+    from vggt_core.network.weights import save_checkpoint
 
     return save_checkpoint(tiny_model, tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
 

@@ -1,4 +1,4 @@
-"""Locators: the solved sparse points (``vggt_core.locators``) as empties an artist can snap to."""
+"""Locators: the solved sparse points (``vggt_core.deliver.locators``) as empties an artist can snap to."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -18,7 +18,7 @@ def build_locators(ledger: Ledger, recon: "Reconstruction", count: int, collecti
     """Up to ``count`` PLAIN_AXES empties at the chosen solved points, children of ``root`` (positions in
     the reconstruction's world, which the root turns Z-up), ``size`` world units across, named
     ``"<name> locator <point index>"``. None without solved points."""
-    from vggt_core.locators import select_locators
+    from vggt_core.deliver.locators import select_locators
 
     objs = []
     for i in select_locators(recon, count).tolist():

@@ -1,7 +1,7 @@
 """Blender Mask datablocks rasterised per frame by Blender's own compositor (its Mask node), main thread only.
 
 Each frame is rendered in a temporary scene of our own (plate resolution, a compositor tree holding one Mask
-node per mask, maximum-combined) to a PNG in a temporary folder, read back with ``vggt_core.masks.read_matte``
+node per mask, maximum-combined) to a PNG in a temporary folder, read back with ``vggt_core.plate.masks.read_matte``
 and removed, as is the scene with everything it held. The compositor's tree: ``scene.compositing_node_group``
 with a Group Output in Blender 5, ``scene.node_tree`` with a Composite node before.
 
@@ -27,7 +27,7 @@ import numpy as np
 def rasterise_masks(masks: Sequence[bpy.types.Mask], frames: Sequence[int], size: tuple[int, int]) -> list[np.ndarray]:
     """Per scene frame of ``frames``, ``[H, W]`` bool plate pixels (``size = (W, H)``), True where any of
     ``masks`` covers more than half the pixel (feather included, as Blender draws it)."""
-    from vggt_core.masks import read_matte
+    from vggt_core.plate.masks import read_matte
 
     saved = _snapshot()
     scene = bpy.data.scenes.new("VGGT mask raster")

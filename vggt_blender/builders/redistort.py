@@ -3,7 +3,7 @@ and warps the result back onto the plate's lens with the lens package's redistor
 
 The scene (``REDISTORT_KEY`` on it) is plate-sized (``W x H``) and plays the camera's frames. Its compositor takes
 a Render Layers node of the artist's scene (rendered at that scene's own, overscan, resolution), and a Map UV node
-samples it at the redistort ST-map (``vggt_core.lens_package``; its blue channel, 1 where the map is defined, is
+samples it at the redistort ST-map (``vggt_core.deliver.lens_package``; its blue channel, 1 where the map is defined, is
 Map UV's alpha); a zoom's maps are an image sequence, file ``NNNN`` at frame ``NNNN``. Rendering it writes
 plate-sized frames that lie over the original plate (turn on *Film > Transparent* in the artist's scene for CG
 with alpha). Map UV samples bilinearly on Blender 5 (CG within 0.04 px of the lens maths in the tests) and with
@@ -24,7 +24,7 @@ from .datablocks import Ledger, import_id
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from vggt_core.lens_package import ShotLens
+    from vggt_core.deliver.lens_package import ShotLens
 
 REDISTORT_KEY = "vggt_redistort"  # on the redistort scene: the folder of its ST-maps; on what it uses: its name
 _MADE = ("objects", "cameras", "images", "node_groups")  # the kinds of data a redistort scene is made with
@@ -35,7 +35,7 @@ def build_redistort_scene(col: bpy.types.Collection, scene: bpy.types.Scene, len
     """The redistort scene of the import ``col`` (named ``"<name> redistort"``), rendering ``scene`` over
     ``frames`` through the redistort ST-maps in ``maps_dir`` (``write_lens_package``'s, on those frames for a
     zoom). A previous redistort scene of this import is replaced. On failure nothing is left behind."""
-    from vggt_core.lens_package import REDISTORT_MAP, REDISTORT_SEQUENCE
+    from vggt_core.deliver.lens_package import REDISTORT_MAP, REDISTORT_SEQUENCE
 
     for old in [s for s in bpy.data.scenes if REDISTORT_KEY in s and import_id(s) == import_id(col)]:
         remove_redistort_scene(old)

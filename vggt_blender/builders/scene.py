@@ -14,7 +14,7 @@ from .locators import build_locators
 from .points import build_point_cloud
 
 if TYPE_CHECKING:
-    from vggt_core.lens_package import ShotLens
+    from vggt_core.deliver.lens_package import ShotLens
     from vggt_core.reconstruction import Reconstruction
 
 # Scene settings ``set_scene`` may change; restored if anything fails afterwards.
@@ -84,7 +84,7 @@ def _configure_scene(scene: bpy.types.Scene, cam: convert.BlenderCamera, timelin
 
 
 def lens_json(lens: "ShotLens") -> str:
-    """The shot's lens (``vggt_core.lens_package.ShotLens``) as JSON: stored on the import, the one lens
+    """The shot's lens (``vggt_core.deliver.lens_package.ShotLens``) as JSON: stored on the import, the one lens
     description every export reads (no cache needed)."""
     import json
 
@@ -167,7 +167,7 @@ def import_reconstruction(
     On any exception every datablock created so far is removed and scene settings are restored
     before re-raising, so a failed import leaves the file as it was.
     """
-    from vggt_core.lens_package import shot_lens
+    from vggt_core.deliver.lens_package import shot_lens
 
     settings = settings or ImportSettings()
     scene = _scene_of(context_or_scene)

@@ -5,9 +5,9 @@ the bpy module call ``main([...])`` directly. Runs synchronously (no timers in b
 imports into a new scene from factory settings (or into ``--into FILE.blend``), saves the .blend,
 optionally writes a COLMAP dataset and renders a Cycles CPU preview.
 Exit codes: 0 success, 1 failure (one line ``vggt: error: ...`` on stderr), 2 usage error (bad options).
-The last stdout line is a JSON record (status, error, output files, timings: ``vggt_core.batch.result``).
+The last stdout line is a JSON record (status, error, output files, timings: ``vggt_core.run.batch.result``).
 ``--manifest SHOTS.csv --shot-index N --out DIR`` runs one shot of a shot manifest (a farm task, ``farm/``;
-``manifest_cli``). The options shared with ``vggt-reconstruct`` come from ``vggt_core.cli_options``.
+``manifest_cli``). The options shared with ``vggt-reconstruct`` come from ``vggt_core.run.cli_options``.
 """
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ import time
 import bpy
 import numpy as np
 
-from vggt_core import batch, cli_options
-from vggt_core.cli import ProgressLog, check_output_dir
+from vggt_core.run import batch, cli_options
+from vggt_core.run.cli import ProgressLog, check_output_dir
 from vggt_core.errors import InputError, VGGTError, WeightsError, one_line
-from vggt_core.frame_numbers import interpolated_frames
+from vggt_core.plate.frame_numbers import interpolated_frames
 from vggt_core.solve.graph import write_error_graph
 from vggt_core.solve.report import summary_line
 
@@ -128,8 +128,8 @@ def _source(args: argparse.Namespace) -> str:
 
 
 def _plan(args: argparse.Namespace) -> runs.RunPlan:
-    from vggt_core.frames import FrameSelection
-    from vggt_core.pipeline import ReconstructSettings
+    from vggt_core.plate.frames import FrameSelection
+    from vggt_core.run.pipeline import ReconstructSettings
 
     out = os.path.abspath(args.out)
     selection = FrameSelection(stride=args.stride, start=args.start, end=args.end, max_frames=args.max_frames,

@@ -1,6 +1,6 @@
 """``blender -b -c vggt --manifest SHOTS.csv --shot-index N --out DIR``: one shot of a manifest, a farm task.
 
-The manifest format and the batch runner live in ``vggt_core.batch``; this module adds the Blender
+The manifest format and the batch runner live in ``vggt_core.run.batch``; this module adds the Blender
 command's ``--manifest/--shot/--shot-index`` options and turns them into that shot's arguments.
 """
 from __future__ import annotations
@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vggt_core.batch import find_shot, load_manifest
-from vggt_core.cli import check_output_dir
-from vggt_core.cli_options import JOB_OPTIONS, parse_onto, refuse
+from vggt_core.run.batch import find_shot, load_manifest
+from vggt_core.run.cli import check_output_dir
+from vggt_core.run.cli_options import JOB_OPTIONS, parse_onto, refuse
 from vggt_core.errors import InputError
 
 # The Blender command's outputs, moved under OUT/NAME (a shot writes nowhere else).

@@ -11,14 +11,14 @@ Frames of reference:
   ``Reconstruction`` convention, also Blender's). So no half-pixel shift appears anywhere here.
 
 Modules by subject: ``settings``, ``cameras``, ``timeline`` (plate and timeline frames), ``names``,
-``points``, ``proxies``, ``undistorted`` (the undistorted plate and overscan camera) (colour transfer functions come from ``vggt_core.colour``, plate frame numbers from
-``vggt_core.frame_numbers``); ``setup`` (floor, origin, scale), ``chan`` (Nuke camera files) and ``nuke_script``
+``points``, ``proxies``, ``undistorted`` (the undistorted plate and overscan camera) (colour transfer functions come from ``vggt_core.plate.colour``, plate frame numbers from
+``vggt_core.plate.frame_numbers``); ``setup`` (floor, origin, scale), ``chan`` (Nuke camera files) and ``nuke_script``
 (the Nuke QC script) are used as modules. Every other public name is re-exported here.
 """
 from __future__ import annotations
 
-from vggt_core.colour import linear_to_srgb, srgb_to_linear
-from vggt_core.frame_numbers import file_number, image_sequence_offset
+from vggt_core.plate.colour import linear_to_srgb, srgb_to_linear
+from vggt_core.plate.frame_numbers import file_number, image_sequence_offset
 
 from .cameras import (Z_UP, BlenderCamera, camera_display_size, camera_matrix_world, clip_range, frame_cameras,
                       opencv_to_blender_camera, root_matrix)

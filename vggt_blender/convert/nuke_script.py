@@ -49,7 +49,7 @@ def nk_text(frames: Sequence[int], matrices: np.ndarray, lens_mm: np.ndarray, se
 
     plate: the plate's path as Nuke reads it (``shot.####.png`` for a sequence, or a movie file);
     plate_first_file: the file number (movies: frame number from 1) Nuke reads at ``frames[0]``;
-    plate_size: (W, H) pixels; stmap: the undistort ST-map (``vggt_core.lens_package``), which makes the
+    plate_size: (W, H) pixels; stmap: the undistort ST-map (``vggt_core.deliver.lens_package``), which makes the
     ``overscan_size`` (Wo, Ho) canvas the camera renders onto; a zoom's is a ``####`` sequence numbered like
     ``frames``. locators: (name, Blender world position [3])
     of each locator, written as an Axis2 node (Nuke's Y-up world) named after it.

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vggt_core.colour import SRGB8_TO_LINEAR
+from vggt_core.plate.colour import SRGB8_TO_LINEAR
 
 from .settings import ImportSettings
 
@@ -72,8 +72,8 @@ def point_arrays(
 
 
 def point_cloud_arrays(recon: "Reconstruction", settings: ImportSettings) -> PointArrays:
-    """Select points with ``vggt_core.filters.select_points`` and pack them for the point mesh."""
-    from vggt_core.filters import select_points  # numpy-only; imported on use
+    """Select points with ``vggt_core.deliver.points.select_points`` and pack them for the point mesh."""
+    from vggt_core.deliver.points import select_points  # numpy-only; imported on use
 
     ps = select_points(
         recon, source=settings.point_source, conf_percentile=settings.conf_percentile,

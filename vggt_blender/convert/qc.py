@@ -43,7 +43,7 @@ def octahedra(points: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray
 
 def plate_uv_crop(plate_wh: tuple[int, int], canvas_wh: tuple[int, int]) -> tuple[float, float, float, float]:
     """(u0, v0, u1, v1): the plate's own frame inside an image ``canvas_wh`` centred on it (the overscan
-    canvas of ``vggt_core.lens_package``, or the plate itself: (0, 0, 1, 1)), as UVs (origin bottom-left)."""
+    canvas of ``vggt_core.deliver.lens_package``, or the plate itself: (0, 0, 1, 1)), as UVs (origin bottom-left)."""
     (w, h), (wo, ho) = plate_wh, canvas_wh
     du, dv = (wo - w) / 2 / wo, (ho - h) / 2 / ho
     return du, dv, 1.0 - du, 1.0 - dv

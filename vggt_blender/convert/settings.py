@@ -57,7 +57,7 @@ class ImportSettings:
     frame_start_at: *Frame Numbers: Start At N*: the timeline frames (and every export's frame numbers)
         shifted so the first reconstructed frame is N, spacing kept; None = *From Plate* (a numbered image
         sequence keys on its file numbers, a movie or strip as it plays: ``convert.timeline_frames``).
-    locators: at most this many solved points (``vggt_core.locators``: best observed, evenly spread) as
+    locators: at most this many solved points (``vggt_core.deliver.locators``: best observed, evenly spread) as
         empties in a "<name> locators" collection, exported with the camera (0: none).
     track_markers: the camera solve's tracks as markers of a Movie Clip of the plate that the import owns (the
         animated camera's, else one made from the plate's movie or numbered images; never a clip the artist

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 # The plate's numbering is frame identity, shared with vggt_core's exports (COLMAP names, summary.json).
-from vggt_core.frame_numbers import file_number, image_sequence_offset, shift_to_start
+from vggt_core.plate.frame_numbers import file_number, image_sequence_offset, shift_to_start
 
 from .settings import PlateSettings
 

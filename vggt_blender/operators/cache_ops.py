@@ -2,7 +2,7 @@
 
 * *Download Model*: fetches the chosen Hugging Face weights in a background thread (progress in the
   preferences, cancellable), so the first run does not wait on 5 GB.
-* *Clear Cache*: deletes this extension's result files (``vggt_core.cache.clear``) in the current cache folder.
+* *Clear Cache*: deletes this extension's result files (``vggt_core.run.cache.clear``) in the current cache folder.
 * A collection's "vggt_cache" property is written relative to the .blend (``//vggt_cache/<key>.npz``) when
   the file lies in the .blend's folder: a ``save_pre`` handler rewrites it for the path being saved (and
   ``save_post`` for the one then current, which differs after *Save Copy*), and ``cache_file_of``
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import bpy
 
-from vggt_core import cache
+from vggt_core.run import cache
 from vggt_core.errors import VGGTError, one_line
-from vggt_core.weights import is_local_source
+from vggt_core.network.weights import is_local_source
 
 from .. import addon
 from ..runs import runs, worker
@@ -103,7 +103,7 @@ def download_state() -> DownloadState:
 
 
 def _download_thread(repo: str, token: str | None) -> None:
-    from vggt_core.weights import download_from_hub
+    from vggt_core.network.weights import download_from_hub
 
     def progress(stage: str, fraction: float) -> None:
         _download.fraction = fraction

@@ -134,7 +134,7 @@ class VGGT_OT_reimport(bpy.types.Operator):
         return True
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        from vggt_core import cache
+        from vggt_core.run import cache
 
         old = runs.find_vggt_collection(context)
         cache_path = cache_ops.cache_file_of(old)
@@ -180,8 +180,8 @@ def resolve_plan(context: bpy.types.Context, col: bpy.types.Collection) -> runs.
     rasterised again, or its matte), from the network output cached next to its result (same frames and frame
     settings; never a network run), and rebuilds ``col`` with the panel's import options. Raises VGGTError (one
     line) when ``col`` has no readable cache file, or for the panel's masks as ``runs.scene_masks``."""
-    from vggt_core import cache
-    from vggt_core.pipeline import ReconstructSettings
+    from vggt_core.run import cache
+    from vggt_core.run.pipeline import ReconstructSettings
     from vggt_core.reconstruction import FrameInfo
 
     path = cache_ops.cache_file_of(col)

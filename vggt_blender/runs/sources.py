@@ -4,7 +4,7 @@ Reads bpy data only (main thread) and never imports torch. The result is frozen 
 can use it without touching bpy.
 
 Frame numbering: *source index* = 0-based frame number inside the video file / image list that is
-handed to ``vggt_core.pipeline.reconstruct``; for a video it is Blender's own movie frame number
+handed to ``vggt_core.run.pipeline.reconstruct``; for a video it is Blender's own movie frame number
 (presentation time x the stream's fps, so dropped frames leave gaps in time, not in numbering);
 *timeline frame* = the scene frame where Blender shows that source frame.
 ``plate.timeline_frames[i]`` belongs to the i-th selected frame, i.e. to ``Reconstruction.frames[i]``
@@ -21,7 +21,7 @@ from typing import Any
 import bpy
 
 from vggt_core.errors import InputError
-from vggt_core.frames import FrameSelection  # numpy only: safe before the optional deps are installed
+from vggt_core.plate.frames import FrameSelection  # numpy only: safe before the optional deps are installed
 
 from ..convert import PlateSettings
 

@@ -15,9 +15,9 @@ import numpy as np
 
 from ..derived import derived_arrays
 from ..errors import InputError
-from ..frame_numbers import plate_frame_numbers
-from ..masks import Masks, mask_observations
-from ..preprocess import intrinsics_to_model
+from ..plate.frame_numbers import plate_frame_numbers
+from ..plate.masks import Masks, mask_observations
+from ..plate.preprocess import intrinsics_to_model
 from ..reconstruction import Reconstruction
 from . import lens as lens_model
 from . import motion as motion_model
@@ -25,8 +25,7 @@ from .adjust import DISTORTIONS, bundle_adjust, profile_sd
 from .nodal import nodal_adjust
 from .movers import reject_moving
 from .report import make_report
-from .tracks import (TRACK_FRAMES, observations, observed_depth, plate_px_per_model_px, query_frames,
-                     track_queries)
+from .tracks import TRACK_FRAMES, observations, observed_depth, plate_px_per_model_px, query_frames, track_queries
 from .triangulate import triangulate
 from .verdict import distortion_doubt, holdout, judge, validation_errors
 
@@ -94,7 +93,7 @@ def solve(
     motion (with ``ba``): ``free``, ``tripod`` (one camera centre, the first camera's; ``motion.py``) or ``auto``
     (tripod when the parallax cannot support triangulation; the report's ``motion_reason`` says why).
     ``per-frame`` without refinement returns ``recon`` itself, untouched. masks: per frame a plate-pixel
-    ``[H, W]`` bool mask or None (``vggt_core.masks``): observations inside never enter the adjustment.
+    ``[H, W]`` bool mask or None (``vggt_core.plate.masks``): observations inside never enter the adjustment.
     reject_movers: without masks, on a free-moving camera, whole tracks that do not fit a static scene (their
     residuals, or their depth against VGGT's) are rejected (``movers.py``); not on a tripod shot, whose points
     are rays with no depth of their own to score.

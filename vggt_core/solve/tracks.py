@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..preprocess import pixels_to_original
+from ..plate.preprocess import pixels_to_original
 from ..reconstruction import PreprocessRecord, Reconstruction
 
 TRACK_FRAMES = 4  # default number of query frames (``pick_query_frames``): a handful, as the original demo uses

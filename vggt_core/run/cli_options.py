@@ -18,9 +18,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import chunks
-from .errors import InputError
-from .solve import cli_args as solve_args
+from ..stitch import chunks
+from ..errors import InputError
+from . import solve_options as solve_args
 
 # Options that say which task runs where: never inside an option string or a manifest row.
 TASK_OPTIONS = ("--out", "--batch", "--manifest", "--shot", "--shot-index", "--images", "--video", "--into",
@@ -88,7 +88,7 @@ def _add_masks(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("masks (what moves)")
     g.add_argument("--mask", metavar="PATH", default=None,
                    help="matte folder (numbered like the plate) or movie of what moves: white or alpha = keep out of "
-                   "the solve and the points (vggt_core.masks)")
+                   "the solve and the points (vggt_core.plate.masks)")
     g.add_argument("--mask-invert", action="store_true", help="the matte's black (or transparent) is what moves")
     g.add_argument("--mask-blank", action="store_true",
                    help="also paint the masked pixels white in the network's input (default: the network sees them)")

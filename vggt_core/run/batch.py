@@ -14,7 +14,7 @@ comments), read by ``vggt-reconstruct --batch MANIFEST`` and, one shot per task,
 * ``args`` (optional): per-shot options, applied after the command's own options, so they win
   (``--fps 4 --max-frames 60``, ``--lens shared --refine ba``...). Split by ``cli_options.split_options``
   (whitespace separates, quotes group, backslashes are kept: ``C:\\plates\\sh010`` survives; no shell).
-  The shared options (``vggt_core/cli_options.py``) mean the same in both commands, so one manifest
+  The shared options (``vggt_core/run/cli_options.py``) mean the same in both commands, so one manifest
   serves both; job-level options (``--out``, ``--cache-dir``, the model, ``cli_options.JOB_OPTIONS``)
   are refused in a row, in one line.
 
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cli_options import JOB_OPTIONS, parse_onto, refuse, split_options
-from .errors import InputError, VGGTError, one_line
+from ..errors import InputError, VGGTError, one_line
 
 COLUMNS = ("name", "input", "start", "end", "args")
 _NAME = re.compile(r"[A-Za-z0-9._-]+")

@@ -17,13 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from . import cache, chunks, solve
-from .derived import derived_arrays
-from .errors import CacheError, InputError
-from .masks import Masks, check_masks, digest, load_mattes, mask_pixels, mask_to_model
-from .frames import FrameSelection, Inputs, iter_frames, list_frames
-from .preprocess import MODES, TARGET, intrinsics_to_original, plan_batch, render
-from .reconstruction import FrameInfo, PreprocessRecord, Reconstruction
+from . import cache
+from ..stitch import chunks
+from .. import solve
+from ..derived import derived_arrays
+from ..errors import CacheError, InputError
+from ..plate.masks import Masks, check_masks, digest, load_mattes, mask_pixels, mask_to_model
+from ..plate.frames import FrameSelection, Inputs, iter_frames, list_frames
+from ..plate.preprocess import MODES, TARGET, intrinsics_to_original, plan_batch, render
+from ..reconstruction import FrameInfo, PreprocessRecord, Reconstruction
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ class ReconstructSettings:
     resolution: model canvas size in pixels (multiple of 14; 518 is what VGGT was trained at).
     query_points: optional ``N x (x, y)`` points to track, in continuous model pixels of frame 0.
     chunk_size: frames per network run; longer shots are reconstructed in overlapping chunks stitched into
-        one world (``vggt_core.chunks``). 0 = automatic: one run when the frames fit in free GPU memory / RAM.
+        one world (``vggt_core.stitch.chunks``). 0 = automatic: one run when the frames fit in free GPU memory / RAM.
     overlap: frames each chunk shares with the previous one (0 = automatic, ``chunks.auto_overlap``).
     strategy: ``"anchored"`` (every chunk also holds a few frames spread across the shot) or ``"chained"``.
     Cache keys (``network_settings``, ``cache_path``): the network's output is keyed by the fields that
@@ -52,7 +54,7 @@ class ReconstructSettings:
         chunks, over each chunk, all chunks' tracks going into one adjustment (``chunks.stitch_tracks``).
     motion: the solve's camera motion model with ``refine="ba"``: ``auto``, ``free`` or ``tripod``
         (``vggt_core.solve.motion``); a solve-only setting, like the lens fields.
-    mask, mask_invert: a matte folder or movie of what moves (``vggt_core.masks.load_mattes``; white or alpha =
+    mask, mask_invert: a matte folder or movie of what moves (``vggt_core.plate.masks.load_mattes``; white or alpha =
         keep out, ``mask_invert`` swaps), or None; masks handed to ``reconstruct_frames`` as arrays win.
     mask_solve: masked track observations never enter the adjustment; mask_points: masked pixels make no
         points and no proxy faces (``Reconstruction.valid`` False). reject_movers: without a mask, whole
@@ -120,7 +122,7 @@ def reconstruct(
 ) -> Reconstruction:
     """Run VGGT on ``inputs`` (image folder, video file, or image files) and return original-pixel results.
 
-    engine: a ``vggt_core.engine.Engine`` (anything with ``model_id`` and ``predict``).
+    engine: a ``vggt_core.network.engine.Engine`` (anything with ``model_id`` and ``predict``).
     cache_dir: when given, the network's output and the solved result are stored as ``<cache_dir>/<key>.npz``
         (see ``network_path`` and ``cache_path``); a later call with the same frames (paths, sizes, mtimes,
         video indices), weights, device type, precision and settings loads the solved result, and one that

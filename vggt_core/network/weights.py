@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from .errors import Cancelled, WeightsError, one_line
+from ..errors import Cancelled, WeightsError, one_line
 
 if TYPE_CHECKING:
     import torch

@@ -11,9 +11,9 @@ lines up:
 
 * matte **folder**, image plate: the matte whose file name ends in the same number as the plate image's
   (last digit run of the stem: ``plate.1001.exr`` <-> ``matte_1001.png``);
-* matte **folder**, video plate: the movie's frame ``n`` (0-based, ``vggt_core.video``) <-> the folder's
+* matte **folder**, video plate: the movie's frame ``n`` (0-based, ``vggt_core.plate.video``) <-> the folder's
   ``first + n``, the folder's first image being the movie's first frame;
-* matte **movie**: movie frame ``n`` (numbered as ``vggt_core.video`` numbers them) <-> the plate's frame
+* matte **movie**: movie frame ``n`` (numbered as ``vggt_core.plate.video`` numbers them) <-> the plate's frame
   ``FrameInfo.index`` (a video plate's frame number, an image plate's position in its sorted folder).
 
 A matte pixel excludes when its alpha (if the file has one) or else its luminance is above one half;
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 from .frames import IMAGE_EXTENSIONS, natural_key
-from .reconstruction import FrameInfo, PreprocessRecord
+from ..reconstruction import FrameInfo, PreprocessRecord
 
 Masks = Sequence[np.ndarray | None]  # per reconstructed frame: [H, W] bool plate pixels (True = exclude), or None
 

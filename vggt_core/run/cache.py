@@ -8,7 +8,7 @@ bit-identical to the one saved; this keeps a file at about 27 bytes per model pi
 against 6.1 MB with them). Nothing is pickled; files load with ``allow_pickle=False``. Files are written to a
 temporary name and renamed, so a crash never leaves a half-written cache entry.
 
-The pipeline keeps two entries per run (``vggt_core.pipeline``): the network's output, keyed by what the
+The pipeline keeps two entries per run (``vggt_core.run.pipeline``): the network's output, keyed by what the
 network sees, and the solved result, keyed by every setting; one file under both names (a hard link) when
 the solve left the network's output as it was. ``usage`` and ``clear`` count such a file once.
 
@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from .derived import derived_arrays
-from .errors import CacheError, InputError, one_line
-from .reconstruction import FrameInfo, PreprocessRecord, Reconstruction
+from ..derived import derived_arrays
+from ..errors import CacheError, InputError, one_line
+from ..reconstruction import FrameInfo, PreprocessRecord, Reconstruction
 
 FORMAT = "vggt-blender.reconstruction"
 VERSION = 3  # 3: tracks and queries in the continuous pixel convention (engine.TRACK_HEAD_SHIFT)
@@ -185,7 +185,7 @@ def weights_identity(source: str, memo_dir: str | Path | None = None) -> dict[st
     A repo id and the path of its file in the Hugging Face cache (or any copy of that file) give the same
     identity. None when the weights are not on this machine (a repo not downloaded yet, a missing file).
     """
-    from .weights import locate
+    from ..network.weights import locate
 
     found = locate(source)
     if found is None:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .reconstruction import FrameInfo
+from ..reconstruction import FrameInfo
 
 _TRAILING_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 

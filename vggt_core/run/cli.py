@@ -1,9 +1,9 @@
 """``vggt-reconstruct INPUT... --out DIR``: images or a video -> cameras, depth, points, PLY and COLMAP files.
 
-Writes into DIR: ``reconstruction.npz`` (the cache format, loadable with ``vggt_core.cache.load`` and by the
+Writes into DIR: ``reconstruction.npz`` (the cache format, loadable with ``vggt_core.run.cache.load`` and by the
 Blender add-on), ``points.ply``, a COLMAP dataset (``images/`` + ``sparse/0/{cameras,images,points3D}.{bin,txt}``)
 and ``summary.json`` (written last). ``--batch SHOTS.csv`` runs every shot of a manifest into DIR/NAME/
-(``vggt_core.batch``). Exit codes: 0 success; 1 failure (one line "error: ..." on stderr; in a batch, any
+(``vggt_core.run.batch``). Exit codes: 0 success; 1 failure (one line "error: ..." on stderr; in a batch, any
 shot failed); 2 usage error (argparse); 130 on Ctrl-C. The last stdout line is a JSON record (status,
 outputs, timings). Progress goes to stderr: tqdm bars on a terminal, plain lines otherwise (``ProgressLog``).
 
@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import batch, cli_options
-from .errors import InputError, VGGTError, WeightsError
+from ..errors import InputError, VGGTError, WeightsError
 
 EXPORTS = ("ply", "colmap")
 
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="an image folder, a video file, or image files")
     p.add_argument("--batch", metavar="SHOTS.csv", help="instead of INPUT: every shot of a shot manifest into "
-                   "OUT/NAME/; shots with OUT/NAME/summary.json are skipped (see vggt_core/batch.py)")
+                   "OUT/NAME/; shots with OUT/NAME/summary.json are skipped (see vggt_core/run/batch.py)")
     p.add_argument("--out", required=True, type=Path, help="output folder (created; must be writable)")
     cli_options.add_arguments(p, max_points=1_000_000)  # frames, model, points, cache, long shots, solve
     p.add_argument("--token", default=None, help="Hugging Face token for gated weights")
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
     engines: engines by (source, device, dtype, token), reused across calls (a batch loads the model once).
     """
     from . import cache
-    from .frames import FrameSelection, list_frames
+    from ..plate.frames import FrameSelection, list_frames
     from .pipeline import ReconstructSettings, cache_path, reconstruct_frames
 
     exports = [e.strip() for e in args.export.split(",") if e.strip()]
@@ -106,8 +106,8 @@ def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
     infos = list_frames(inputs, settings.selection)  # input problems surface before any weights load
     cache_dir = None if args.no_cache else (args.cache_dir or args.out / "cache")
 
-    from .engine import Engine, pick_device
-    from .weights import resolve_source
+    from ..network.engine import Engine, pick_device
+    from ..network.weights import resolve_source
 
     pick_device(args.device)  # an unusable --device is a one-line error before anything loads
     source = resolve_source(str(args.weights.resolve()) if args.weights is not None else args.model)
@@ -131,12 +131,12 @@ def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
 
 
 def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> dict:
-    from .export.colmap import write_colmap_dataset
-    from .export.ply import write_ply
-    from .filters import select_points
-    from .frame_numbers import interpolated_frames, plate_frame_numbers
-    from .solve.graph import write_error_graph
-    from .solve.report import summary_line
+    from ..deliver.colmap import write_colmap_dataset
+    from ..deliver.ply import write_ply
+    from ..deliver.points import select_points
+    from ..plate.frame_numbers import interpolated_frames, plate_frame_numbers
+    from ..solve.graph import write_error_graph
+    from ..solve.report import summary_line
 
     points = select_points(
         recon, source=args.point_source, conf_percentile=args.conf_percentile, max_points=args.max_points or None
@@ -152,7 +152,7 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
         written += ["images", "sparse/0"]
     lens = None
     if args.export_lens is not None:
-        from .lens_package import export_lens
+        from ..deliver.lens_package import export_lens
 
         with ProgressLog("vggt-reconstruct") as progress:
             lens, files = export_lens(args.export_lens, recon, numbers, args.undistort_plate,

@@ -34,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from . import cache, geometry
-from .derived import derived_arrays
-from .errors import CacheError, Cancelled, InputError
-from .reconstruction import FrameInfo, PreprocessRecord, Reconstruction
+from ..run import cache
+from .. import geometry
+from ..derived import derived_arrays
+from ..errors import CacheError, Cancelled, InputError
+from ..reconstruction import FrameInfo, PreprocessRecord, Reconstruction
 
 STRATEGIES = ("chained", "anchored")
 DEFAULT_STRATEGY = "chained"  # the better one on bench/bench_long.py (see README)
@@ -114,7 +115,7 @@ def frames_for_memory(free_bytes: float, H: int, W: int, embed_dim: int = 1024, 
                       value_bytes: int = 2, dense_chunk: int = 8) -> int:
     """Frames of H x W model pixels one run can hold in ``free_bytes`` (weights already resident), with a
     20 % margin on the engine's own estimate (``engine.estimate_max_frames``)."""
-    from .engine import estimate_max_frames
+    from ..network.engine import estimate_max_frames
 
     return estimate_max_frames(int(0.8 * free_bytes), H, W, embed_dim, kept_layers, value_bytes, dense_chunk)
 
@@ -123,10 +124,10 @@ def auto_chunk_size(engine: Any, n: int, H: int, W: int) -> int:
     """The chunk size chosen when the user gives none: 0 (one run) when all ``n`` frames fit in memory.
 
     On CUDA from the free GPU memory, on the CPU from the available RAM (Linux ``/proc`` figures; elsewhere
-    no automatic chunking), with the model loaded. Engines that are not ``vggt_core.engine.Engine`` (test
+    no automatic chunking), with the model loaded. Engines that are not ``vggt_core.network.engine.Engine`` (test
     stand-ins) never chunk automatically.
     """
-    from .engine import Engine
+    from ..network.engine import Engine
 
     if not isinstance(engine, Engine):
         return 0

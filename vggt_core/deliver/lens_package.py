@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .reconstruction import FrameInfo, Reconstruction
+from ..reconstruction import FrameInfo, Reconstruction
 
 MODELS = ("PINHOLE", "SIMPLE_RADIAL", "RADIAL")
 UNDISTORT_MAP = "stmap_undistort.exr"
@@ -348,7 +348,7 @@ def undistorted_name(frame: FrameInfo, number: int) -> str:
     """The file name ``write_undistorted_plate`` gives ``frame`` at plate frame ``number``:
     ``undistorted.<number:04d>.exr`` for EXR and DPX stills (float, values kept), ``.png`` for other stills
     (their bit depth kept) and video frames (decoded sRGB, 8-bit)."""
-    from .frames import OIIO_EXTENSIONS
+    from ..plate.frames import OIIO_EXTENSIONS
 
     hdr = frame.timestamp is None and Path(frame.source).suffix.lower() in OIIO_EXTENSIONS
     return f"undistorted.{int(number):04d}{'.exr' if hdr else '.png'}"
@@ -369,8 +369,8 @@ def write_undistorted_plate(directory: str | Path, frames: Sequence[FrameInfo], 
     """
     import OpenImageIO as oiio
 
-    from .errors import InputError
-    from .frames import iter_frames
+    from ..errors import InputError
+    from ..plate.frames import iter_frames
 
     shot = lens if isinstance(lens, ShotLens) else ShotLens((lens,))
     d = Path(directory)

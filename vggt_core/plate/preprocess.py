@@ -21,8 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .reconstruction import PreprocessRecord
+from ..errors import InputError
+from ..reconstruction import PreprocessRecord
 
 PATCH = 14
 TARGET = 518

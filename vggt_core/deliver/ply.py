@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..filters import PointSet
+from .points import PointSet
 
 VERTEX_DTYPE = np.dtype(
     [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1"), ("confidence", "<f4")]

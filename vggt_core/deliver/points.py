@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .reconstruction import Reconstruction
+from ..reconstruction import Reconstruction
 
 
 @dataclass

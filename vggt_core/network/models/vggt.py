@@ -9,7 +9,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..errors import InputError
+from ...errors import InputError
 from ..heads.camera_head import CameraHead
 from ..heads.dpt_head import DPTHead
 from .aggregator import Aggregator
@@ -117,7 +117,7 @@ class VGGT(nn.Module):
 
     @classmethod
     def from_pretrained(cls, source: str, token: str | None = None, config: VGGTConfig | None = None) -> "VGGT":
-        """Load weights from a Hugging Face repo id, a .safetensors or a .pt/.pth file (see vggt_core.weights)."""
+        """Load weights from a Hugging Face repo id, a .safetensors or a .pt/.pth file (see vggt_core.network.weights)."""
         from ..weights import load_model
 
         return load_model(source, token=token, config=config)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .adjust import DISTORTIONS
-from .lens import LENSES
-from .motion import MOTIONS
-from .tracks import TRACK_FRAMES
+from ..solve.adjust import DISTORTIONS
+from ..solve.lens import LENSES
+from ..solve.motion import MOTIONS
+from ..solve.tracks import TRACK_FRAMES
 
 
 def add_arguments(parser: Any, sensor_width: bool = True) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reconstruction import Reconstruction
+from ..reconstruction import Reconstruction
 
 DEFAULT_COUNT = 300
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..filters import PointSet
-from ..frame_numbers import plate_frame_numbers
+from .points import PointSet
+from ..plate.frame_numbers import plate_frame_numbers
 from ..reconstruction import FrameInfo, Reconstruction
 
 _MODEL_IDS = {"PINHOLE": 1, "SIMPLE_RADIAL": 2, "RADIAL": 3}
@@ -63,7 +63,7 @@ def image_names(frames: Sequence[FrameInfo], as_png: Sequence[bool] | None = Non
                 frame_numbers: Sequence[int] | None = None) -> list[str]:
     """Unique COLMAP image names for ``frames``: the file name with whitespace replaced by ``_``; video
     frames ``<video stem>_<plate frame number:06d>.png`` (``frame_numbers``, default
-    ``vggt_core.frame_numbers.plate_frame_numbers``: the video's frame 0 is 1); ``as_png[k]`` (default:
+    ``vggt_core.plate.frame_numbers.plate_frame_numbers``: the video's frame 0 is 1); ``as_png[k]`` (default:
     video frames only) gives frame k a ``.png`` suffix. Prefixed by position (``00003_``) when names clash."""
     if as_png is None:
         as_png = [f.timestamp is not None for f in frames]
@@ -105,7 +105,7 @@ def write_images(
     """
     from PIL import Image
 
-    from ..frames import iter_frames
+    from ..plate.frames import iter_frames
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

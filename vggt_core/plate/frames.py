@@ -9,7 +9,7 @@ Images are read with Pillow, EXR and DPX with OpenImageIO (converted to display 
 Indices: for an image folder or list, ``index`` is the position in the (natural-sorted) list; still images
 have ``timestamp=None``.
 
-Video frames: ``vggt_core.video`` (numbered as Blender numbers movie frames).
+Video frames: ``vggt_core.plate.video`` (numbered as Blender numbers movie frames).
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ import numpy as np
 
 from . import video
 from .colour import linear_to_srgb
-from .errors import Cancelled, InputError, one_line
-from .reconstruction import FrameInfo
+from ..errors import Cancelled, InputError, one_line
+from ..reconstruction import FrameInfo
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".exr", ".dpx")
 # Read with OpenImageIO: Pillow reads neither.

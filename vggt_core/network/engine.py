@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .errors import Cancelled, InputError, OutOfMemoryError, VGGTError
+from ..errors import Cancelled, InputError, OutOfMemoryError, VGGTError
 
 if TYPE_CHECKING:
     import torch
@@ -104,7 +104,7 @@ def cast_matmul_weights_(module: "torch.nn.Module", dtype: "torch.dtype") -> "to
 class Engine:
     """Runs VGGT on a sequence of frames and returns numpy arrays.
 
-    The model is loaded on first use (from `source`, see vggt_core.weights) and kept until
+    The model is loaded on first use (from `source`, see vggt_core.network.weights) and kept until
     `unload()`. Lower precision is applied with autocast to the aggregator and track head only
     (camera/depth/point heads always compute in fp32, as in the released model); under bf16/fp16
     the aggregator's matmul weights are stored in that dtype (`cast_matmul_weights_`) and the
@@ -235,7 +235,7 @@ class Engine:
         """
         import torch
 
-        from .geometry import pose_encoding_to_extri_intri
+        from ..geometry import pose_encoding_to_extri_intri
 
         images_t = _as_tensor(images, "images")
         if images_t.ndim != 4:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, one_line
+from ..errors import InputError, one_line
 
 
 def open_video(path: Path):
