@@ -28,9 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
 from bench_common import RESULTS, command_line, hardware, md_table, write_json  # noqa: E402
-from vggt_core.deliver.lens_package import (LensPackage, ShotLens, redistort_stmap, undistort_stmap,  # noqa: E402
+from vggt_core.deliver import (LensPackage, ShotLens, redistort_stmap, undistort_stmap,  # noqa: E402
                                     write_lens_package, write_undistorted_plate)
-from vggt_core.reconstruction import FrameInfo  # noqa: E402
+from vggt_core import FrameInfo  # noqa: E402
 
 LENSES = {
     "SIMPLE_RADIAL k1=-0.05": LensPackage("SIMPLE_RADIAL", 1920, 1080, 1600.0, 1600.0, 960.0, 540.0, k1=-0.05),

@@ -37,7 +37,7 @@ if __package__ in (None, ""):
     sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("", "bench", "tests")]
 from bench_common import RESULTS, command_line, peak_rss_gb  # noqa: E402
 from solve_shots import rotation  # noqa: E402
-from vggt_core.stitch.chunks import umeyama  # noqa: E402
+from vggt_core.stitch import umeyama  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class GroundTruthEngine:
         self.lookup[_digest(image)] = position
 
     def predict(self, images, query_points=None, progress=None, cancel=None, query_frames=None) -> dict[str, np.ndarray]:
-        from vggt_core.errors import Cancelled
+        from vggt_core import Cancelled
 
         ids = [self.lookup[_digest(np.asarray(img))] for img in images]
         self.calls.append(ids)
@@ -204,7 +204,7 @@ class GroundTruthEngine:
         K = np.repeat(shot.intrinsics[None], S, 0)
         K[:, :2, :2] *= focal[:, None, None]
         K = K.astype(np.float32)
-        from vggt_core.geometry import unproject_depth_map_to_point_map
+        from vggt_core import unproject_depth_map_to_point_map
 
         points = unproject_depth_map_to_point_map(depth, ext, K, pixel_offset=0.5).astype(np.float32)
         return {"extrinsic": ext, "intrinsic": K, "depth": depth, "depth_conf": conf,
@@ -265,8 +265,8 @@ def standin_for(folder: Path, shot: Shot | None, settings, noise: Noise = Noise(
     shot None: a ``synthetic_shot`` of that many frames at the model size of ``settings``.
     Frames are decoded one at a time (a long shot's images never pile up).
     """
-    from vggt_core.plate.frames import iter_frames, list_frames
-    from vggt_core.plate.preprocess import plan_batch, render
+    from vggt_core import iter_frames, list_frames
+    from vggt_core.plate import plan_batch, render
 
     infos = list_frames(folder, settings.selection)[:frames]
     records = plan_batch([(i.width, i.height) for i in infos], settings.mode, settings.resolution)
@@ -319,8 +319,8 @@ def evaluate(extrinsics: np.ndarray, depth: np.ndarray, shot: Shot,
 
 def accuracy(n: int = 240, chunk_size: int = 32, overlap: int = 12, seeds: int = 5) -> list[dict]:
     """The kind stand-in (``Noise()``): chained vs anchored, BA off."""
-    from vggt_core.stitch.chunks import plan_chunks
-    from vggt_core.run.pipeline import ReconstructSettings, reconstruct_frames
+    from vggt_core.stitch import plan_chunks
+    from vggt_core import ReconstructSettings, reconstruct_frames
 
     shot = synthetic_shot(n)
     rows = []
@@ -344,8 +344,8 @@ def accuracy(n: int = 240, chunk_size: int = 32, overlap: int = 12, seeds: int =
 
 def vggt_like(n: int = 160, chunk_size: int = 32, overlap: int = 10, seeds: int = 3) -> list[dict]:
     """The VGGT-like stand-in (``VGGT_LIKE``) on an n-frame walk, chained, with and without BA (shared lens)."""
-    from vggt_core.stitch.chunks import plan_chunks
-    from vggt_core.run.pipeline import ReconstructSettings, reconstruct_frames
+    from vggt_core.stitch import plan_chunks
+    from vggt_core import ReconstructSettings, reconstruct_frames
 
     shot = synthetic_shot(n)
     plan = plan_chunks(n, chunk_size, overlap, "chained")
@@ -374,7 +374,7 @@ def _scale_child(folder: str, frames: int, chunk_size: int, overlap: int) -> Non
 
     import vggt_core.solve as solve_mod
     from bench_common import rss_gb
-    from vggt_core.run.pipeline import ReconstructSettings, reconstruct_frames
+    from vggt_core import ReconstructSettings, reconstruct_frames
 
     settings = ReconstructSettings(chunk_size=chunk_size, overlap=overlap, strategy="chained", lens="shared",
                                    refine="ba")
@@ -442,9 +442,9 @@ def _memory_child(weights: str, frames: int, chunk_size: int, folder: str) -> No
     """One measured run in this (fresh) process; prints a JSON line with its peak RSS."""
     import time
 
-    from vggt_core.network.engine import Engine
-    from vggt_core.plate.frames import list_frames
-    from vggt_core.run.pipeline import ReconstructSettings, reconstruct_frames
+    from vggt_core import Engine
+    from vggt_core import list_frames
+    from vggt_core import ReconstructSettings, reconstruct_frames
 
     engine = Engine(weights, device="cpu", dtype="fp32")
     infos = list_frames(folder)[:frames]

@@ -70,13 +70,13 @@ def build_engine(weights: str | None, tiny: bool, device: str, dtype: str, dense
     and materialised directly on the target device (no CPU copy of the weights on GPU runs)."""
     import torch
 
-    from vggt_core.network.engine import Engine, pick_device
-    from vggt_core.network.models.synthetic import synthetic_init_
-    from vggt_core.network.models.vggt import VGGT, VGGTConfig
+    from vggt_core.network import Engine, pick_device
+    from vggt_core.network import synthetic_init_
+    from vggt_core import VGGT, VGGTConfig
 
     dev = pick_device(device)
     if weights:
-        from vggt_core.network.weights import load_model
+        from vggt_core import load_model
 
         model = load_model(weights)
     else:
@@ -88,7 +88,7 @@ def build_engine(weights: str | None, tiny: bool, device: str, dtype: str, dense
 
 
 def _is_oom(exc: BaseException) -> bool:
-    from vggt_core.errors import OutOfMemoryError
+    from vggt_core import OutOfMemoryError
 
     if isinstance(exc, (OutOfMemoryError, MemoryError)):
         return True
@@ -118,7 +118,7 @@ def _forward_fn(engine: Any, case: Case, queries: int, stages: dict[str, float],
     """
     import torch
 
-    from vggt_core.network.engine import precision_context
+    from vggt_core.network import precision_context
 
     model, device, dtype = engine.model, engine.device, engine.dtype
     gen = torch.Generator().manual_seed(0)
@@ -423,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from vggt_core.network.engine import pick_device, pick_dtype
+    from vggt_core.network import pick_device, pick_dtype
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -443,9 +443,9 @@ def main(argv: list[str] | None = None) -> int:
         avail = _mem_available_gb()
         mem_limit = max(1.0, avail - 1.0) if avail else None
 
-    from vggt_core.network.models.vggt import VGGT, VGGTConfig
+    from vggt_core import VGGT, VGGTConfig
 
-    from vggt_core.network.engine import cast_matmul_weights_
+    from vggt_core.network import cast_matmul_weights_
 
     with torch.device("meta"):
         meta_model = VGGT(VGGTConfig.tiny() if args.tiny else VGGTConfig())

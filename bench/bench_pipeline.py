@@ -34,12 +34,12 @@ MODEL_STAGES = ("aggregator", "camera", "depth", "points", "tracks")
 
 def make_engine(args: argparse.Namespace) -> tuple[Any, float, str]:
     """(engine with its model loaded, seconds to load, weights description)."""
-    from vggt_core.network.engine import Engine
+    from vggt_core import Engine
 
     t0 = time.perf_counter()
     if args.tiny:
-        from vggt_core.network.models.synthetic import synthetic_init_
-        from vggt_core.network.models.vggt import VGGT, VGGTConfig
+        from vggt_core.network import synthetic_init_
+        from vggt_core import VGGT, VGGTConfig
 
         engine = Engine.from_model(synthetic_init_(VGGT(VGGTConfig.tiny())), device=args.device, dtype=args.dtype)
         what = "tiny synthetic model (meaningless geometry; times the pipeline around the model)"
@@ -53,9 +53,9 @@ def make_engine(args: argparse.Namespace) -> tuple[Any, float, str]:
 def run_once(inputs: Path, settings: Any, engine: Any) -> dict[str, float]:
     """One pipeline run -> seconds per stage (pipeline stages, model sub-stages, post-processing)."""
     from vggt_core.run import cache
-    from vggt_core.deliver.points import select_points
-    from vggt_core.plate.frames import list_frames
-    from vggt_core.run.pipeline import reconstruct_frames
+    from vggt_core import select_points
+    from vggt_core import list_frames
+    from vggt_core import reconstruct_frames
 
     last: dict[str, float] = {}
 
@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
-    from vggt_core.plate.frames import FrameSelection
-    from vggt_core.run.pipeline import ReconstructSettings
+    from vggt_core import FrameSelection
+    from vggt_core import ReconstructSettings
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -22,7 +22,7 @@ if __package__ in (None, ""):
 import bench_long  # noqa: E402
 from bench_common import RESULTS, command_line, hardware, md_table, write_json  # noqa: E402
 from vggt_core.run import cache  # noqa: E402
-from vggt_core.run.pipeline import ReconstructSettings, reconstruct_frames  # noqa: E402
+from vggt_core import ReconstructSettings, reconstruct_frames  # noqa: E402
 
 LENSES = ({"lens": "per-frame"}, {"lens": "shared"}, {"lens": "known", "focal_px": 400.0})
 

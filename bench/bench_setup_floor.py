@@ -27,7 +27,7 @@ from vggt_blender import convert  # noqa: E402
 from vggt_blender.command_line import cli  # noqa: E402
 from vggt_blender.operators import setup_ops  # noqa: E402
 from vggt_blender.builders import import_reconstruction  # noqa: E402
-from vggt_core.reconstruction import FrameInfo, PreprocessRecord, Reconstruction  # noqa: E402
+from vggt_core import FrameInfo, PreprocessRecord, Reconstruction  # noqa: E402
 
 ORBIT = REPO / "examples" / "orbit"
 

@@ -52,8 +52,8 @@ def main() -> None:
 
     import torch
 
-    from vggt_core.network.engine import Engine, pick_device, pick_dtype
-    from vggt_core.network.models.vggt import VGGT
+    from vggt_core.network import Engine, pick_device, pick_dtype
+    from vggt_core import VGGT
 
     ref_dir = reference_dir()
     spec = importlib.util.spec_from_file_location("make_weights", ref_dir / "make_weights.py")

@@ -41,7 +41,7 @@ def trace(engine: Any, mode: str, frames: int, height: int, width: int, chunk_ro
     layers, which exist before and are not counted), "kept" (their bytes), "outputs" and "images"."""
     import torch
 
-    from vggt_core.network.engine import precision_context
+    from vggt_core.network import precision_context
     from memtrace import peak_tensor_bytes
     from vggt_core.network.layers import block
 

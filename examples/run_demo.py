@@ -27,9 +27,9 @@ import bpy  # noqa: E402
 
 def tiny_checkpoint(path: Path) -> Path:
     """A tiny VGGT with synthetic weights (smoke test only: its geometry is meaningless)."""
-    from vggt_core.network.models.synthetic import synthetic_init_
-    from vggt_core.network.models.vggt import VGGT, VGGTConfig
-    from vggt_core.network.weights import save_checkpoint
+    from vggt_core.network import synthetic_init_
+    from vggt_core import VGGT, VGGTConfig
+    from vggt_core import save_checkpoint
 
     return save_checkpoint(synthetic_init_(VGGT(config=VGGTConfig.tiny()), seed=0), path)
 

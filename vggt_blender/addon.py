@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import bpy
 
-from vggt_core.errors import WeightsError
-from vggt_core.network.weights import is_local_source
+from vggt_core import WeightsError
+from vggt_core.network import is_local_source
 
 from .runs import worker
 

@@ -98,7 +98,7 @@ class Reconstruction:
         (``vggt_core.solve.movers``): kept out of the adjustment and of the sparse points.
     masked: optional [S, H, W] bool, model pixels under the run's masks (``vggt_core.plate.masks``); ``valid`` is
         False there too, so they make no points and no proxy faces.
-    chunks: optional, for a shot reconstructed in chunks (``vggt_core.stitch.chunks``): per chunk a JSON dict with
+    chunks: optional, for a shot reconstructed in chunks (``vggt_core.stitch``): per chunk a JSON dict with
         its frame positions (``frames``), ``sim3`` (4x4 world-from-chunk, scale in the 3x3), ``scale``,
         ``shared_frames`` and the fit's ``residual_median`` / ``residual_p90`` (relative to depth), ``inliers``.
     model_id: identity of the weights (repo id or file path + size).

@@ -10,7 +10,7 @@ import pytest
 
 from core_media import write_images
 from vggt_core.run import cache, pipeline
-from vggt_core.stitch.chunks import fit_sim3, plan_chunks
+from vggt_core.stitch import fit_sim3, plan_chunks
 from vggt_core.derived import derived_arrays
 from vggt_core.network.engine import Engine
 from vggt_core.errors import Cancelled, InputError
@@ -268,15 +268,15 @@ def test_bundled_example_in_chunks_of_6_gives_12_cameras_and_a_colmap_model(tmp_
 
 
 def test_command_line_options_reach_the_settings(tmp_path, capsys):
-    from vggt_core.stitch import chunks
+    from vggt_core.run import chunked
     from vggt_core.run.cli import build_parser, main
 
     args = build_parser().parse_args(["in", "--out", "o", "--chunk-size", "24", "--overlap", "6",
                                       "--chunk-strategy", "anchored"])
-    assert ReconstructSettings(**chunks.settings_fields(args)) == ReconstructSettings(
+    assert ReconstructSettings(**chunked.settings_fields(args)) == ReconstructSettings(
         chunk_size=24, overlap=6, strategy="anchored")
     defaults = build_parser().parse_args(["in", "--out", "o"])
-    assert ReconstructSettings(**chunks.settings_fields(defaults)) == ReconstructSettings()
+    assert ReconstructSettings(**chunked.settings_fields(defaults)) == ReconstructSettings()
     write_images(tmp_path / "imgs", ["a.png", "b.png"])
     assert main([str(tmp_path / "imgs"), "--out", str(tmp_path / "out"), "--chunk-size", "6", "--overlap", "6"]) == 1
     assert "--overlap (6) must be smaller than --chunk-size (6)" in capsys.readouterr().err
@@ -285,7 +285,7 @@ def test_command_line_options_reach_the_settings(tmp_path, capsys):
 def test_cameras_do_not_jump_at_chunk_seams_when_chunks_predict_different_focals(shot_folder):
     """Each chunk with its own focal error (5 % std per chunk, 1 % per frame), BA off: the stitched cameras'
     error accelerates no more at the overlaps than inside the chunks (before: 3-6x more, ATE 0.6-1.3 %)."""
-    from vggt_core.stitch.chunks import plan_chunks
+    from vggt_core.stitch import plan_chunks
 
     settings = ReconstructSettings(resolution=112, chunk_size=16, overlap=4)
     noise = bench_long.Noise(rotation_deg=0.5, translation=0.002, depth_bias=0.01, focal_chunk=0.05, focal_frame=0.01)

@@ -44,7 +44,7 @@ def test_is_local_source(tmp_path):
 
 def test_safetensors_round_trip_keeps_config(tiny_model, tmp_path):
     path = weights.save_checkpoint(tiny_model, tmp_path / "tiny.safetensors")
-    loaded = VGGT.from_pretrained(str(path))
+    loaded = weights.load_model(str(path))
     assert loaded.config == VGGTConfig.tiny() and not loaded.training
     same_model(loaded, tiny_model)
     assert all(p.device.type == "cpu" for p in loaded.parameters())
@@ -67,7 +67,7 @@ def test_pt_checkpoints(tiny_model, tmp_path, wrap):
     }[wrap]
     path = tmp_path / "ckpt.pth"
     torch.save(payload, path)
-    same_model(VGGT.from_pretrained(str(path), config=VGGTConfig.tiny()), tiny_model)
+    same_model(weights.load_model(str(path), config=VGGTConfig.tiny()), tiny_model)
 
 
 def test_missing_file_and_bad_files(tmp_path):
@@ -161,9 +161,9 @@ def test_real_hub_cache_offline(monkeypatch, tiny_model, tmp_path):
     """huggingface_hub itself resolves a pre-populated cache with HF_HUB_OFFLINE=1."""
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(_populate_hub_cache(tmp_path, tiny_model)))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    same_model(VGGT.from_pretrained("someone/tiny-vggt"), tiny_model)
+    same_model(weights.load_model("someone/tiny-vggt"), tiny_model)
     with pytest.raises(WeightsError, match="not cached"):
-        VGGT.from_pretrained("someone/absent-repo")
+        weights.load_model("someone/absent-repo")
 
 
 def test_cached_copy_is_used_without_network(monkeypatch, tiny_model, tmp_path):
@@ -179,7 +179,7 @@ def test_cached_copy_is_used_without_network(monkeypatch, tiny_model, tmp_path):
         return real(repo, filename, **kw)
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
-    same_model(VGGT.from_pretrained("someone/tiny-vggt"), tiny_model)
+    same_model(weights.load_model("someone/tiny-vggt"), tiny_model)
     assert online == []
 
 

@@ -12,7 +12,7 @@ from ..convert import (BlenderCamera, PlateSettings, UndistortedPlate, frame_lab
 from .datablocks import Ledger, fcurve_ensure, load_clip, load_image, new_object, set_keys
 
 if TYPE_CHECKING:
-    from vggt_core.deliver.lens_package import ShotLens
+    from vggt_core import ShotLens
 
 
 def apply_camera_data(cam: bpy.types.Camera, bc: BlenderCamera, scale: float = 1.0) -> None:
@@ -171,7 +171,7 @@ UNDISTORTED_KEY = "vggt_undistorted"  # on the undistorted plate's Image: not th
 
 def _attach_undistorted(ledger: Ledger, cam: bpy.types.Camera, und: UndistortedPlate, name: str) -> None:
     """The undistorted plate (files named by timeline frame) as ``cam``'s background, file n at frame n."""
-    from vggt_core.deliver.lens_package import undistorted_name
+    from vggt_core.deliver import undistorted_name
 
     first = os.path.join(und.folder, undistorted_name(und.frames[0], und.numbers[0]))
     img = load_image(ledger, first, reuse=False)

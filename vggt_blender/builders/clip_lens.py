@@ -18,7 +18,7 @@ from .datablocks import Ledger, import_id, same_file
 from .markers import apply_tracking_camera
 
 if TYPE_CHECKING:
-    from vggt_core.reconstruction import Reconstruction
+    from vggt_core import Reconstruction
 
 LENS_KEY = "vggt_lent_lens"
 # What ``apply_tracking_camera`` writes, in the order to write it back (the focal in mm follows the sensor).

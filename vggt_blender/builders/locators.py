@@ -8,7 +8,7 @@ import bpy
 from .datablocks import Ledger, new_object
 
 if TYPE_CHECKING:
-    from vggt_core.reconstruction import Reconstruction
+    from vggt_core import Reconstruction
 
 LOCATOR_KEY = "vggt_locator"  # custom property: the sparse point's index
 
@@ -18,7 +18,7 @@ def build_locators(ledger: Ledger, recon: "Reconstruction", count: int, collecti
     """Up to ``count`` PLAIN_AXES empties at the chosen solved points, children of ``root`` (positions in
     the reconstruction's world, which the root turns Z-up), ``size`` world units across, named
     ``"<name> locator <point index>"``. None without solved points."""
-    from vggt_core.deliver.locators import select_locators
+    from vggt_core.deliver import select_locators
 
     objs = []
     for i in select_locators(recon, count).tolist():

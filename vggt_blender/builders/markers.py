@@ -21,7 +21,7 @@ from ..convert import PlateSettings, sequence_plate_anchor
 from .datablocks import Ledger, load_clip
 
 if TYPE_CHECKING:
-    from vggt_core.reconstruction import Reconstruction
+    from vggt_core import Reconstruction
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")  # name = head, frame number, tail (Blender's sequence split)
 
@@ -113,7 +113,7 @@ def build_moving_markers(clip: bpy.types.MovieClip, recon: "Reconstruction", pre
     """One red track (custom colour ``MOVING_COLOR``) named ``"<prefix> moving <n>"`` per track the solve
     rejected as moving (``recon.moving_tracks``, n = its track column), with a marker wherever the track head
     saw it (``vggt_core.solve.tracks.observations``). Returns the number of tracks made (0 without any)."""
-    from vggt_core.solve.tracks import observations
+    from vggt_core.solve import observations
 
     if recon.moving_tracks is None or not len(recon.moving_tracks):
         return 0

@@ -27,7 +27,7 @@ import numpy as np
 def rasterise_masks(masks: Sequence[bpy.types.Mask], frames: Sequence[int], size: tuple[int, int]) -> list[np.ndarray]:
     """Per scene frame of ``frames``, ``[H, W]`` bool plate pixels (``size = (W, H)``), True where any of
     ``masks`` covers more than half the pixel (feather included, as Blender draws it)."""
-    from vggt_core.plate.masks import read_matte
+    from vggt_core.plate import read_matte
 
     saved = _snapshot()
     scene = bpy.data.scenes.new("VGGT mask raster")

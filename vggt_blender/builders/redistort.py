@@ -24,7 +24,7 @@ from .datablocks import Ledger, import_id
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from vggt_core.deliver.lens_package import ShotLens
+    from vggt_core import ShotLens
 
 REDISTORT_KEY = "vggt_redistort"  # on the redistort scene: the folder of its ST-maps; on what it uses: its name
 _MADE = ("objects", "cameras", "images", "node_groups")  # the kinds of data a redistort scene is made with
@@ -35,7 +35,7 @@ def build_redistort_scene(col: bpy.types.Collection, scene: bpy.types.Scene, len
     """The redistort scene of the import ``col`` (named ``"<name> redistort"``), rendering ``scene`` over
     ``frames`` through the redistort ST-maps in ``maps_dir`` (``write_lens_package``'s, on those frames for a
     zoom). A previous redistort scene of this import is replaced. On failure nothing is left behind."""
-    from vggt_core.deliver.lens_package import REDISTORT_MAP, REDISTORT_SEQUENCE
+    from vggt_core.deliver import REDISTORT_MAP, REDISTORT_SEQUENCE
 
     for old in [s for s in bpy.data.scenes if REDISTORT_KEY in s and import_id(s) == import_id(col)]:
         remove_redistort_scene(old)

@@ -14,8 +14,8 @@ from .locators import build_locators
 from .points import build_point_cloud
 
 if TYPE_CHECKING:
-    from vggt_core.deliver.lens_package import ShotLens
-    from vggt_core.reconstruction import Reconstruction
+    from vggt_core import ShotLens
+    from vggt_core import Reconstruction
 
 # Scene settings ``set_scene`` may change; restored if anything fails afterwards.
 _SCENE_FIELDS = (("render", "resolution_x"), ("render", "resolution_y"), ("render", "resolution_percentage"),
@@ -100,10 +100,10 @@ def solve_props(col: bpy.types.Collection, recon: "Reconstruction") -> None:
     import os
     import tempfile
 
-    from vggt_core.solve.graph import write_error_graph
+    from vggt_core.solve import write_error_graph
 
-    from vggt_core.solve.lens import aspect_warning
-    from vggt_core.solve.report import summary_line
+    from vggt_core.solve import aspect_warning
+    from vggt_core.solve import summary_line
 
     if recon.solve is not None:
         col["vggt_solve"] = json.dumps(recon.solve)
@@ -167,7 +167,7 @@ def import_reconstruction(
     On any exception every datablock created so far is removed and scene settings are restored
     before re-raising, so a failed import leaves the file as it was.
     """
-    from vggt_core.deliver.lens_package import shot_lens
+    from vggt_core import shot_lens
 
     settings = settings or ImportSettings()
     scene = _scene_of(context_or_scene)

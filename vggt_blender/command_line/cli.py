@@ -22,11 +22,11 @@ import bpy
 import numpy as np
 
 from vggt_core.run import batch, cli_options
-from vggt_core.run.cli import ProgressLog, check_output_dir
-from vggt_core.errors import InputError, VGGTError, WeightsError, one_line
-from vggt_core.plate.frame_numbers import interpolated_frames
-from vggt_core.solve.graph import write_error_graph
-from vggt_core.solve.report import summary_line
+from vggt_core.run import ProgressLog, check_output_dir
+from vggt_core import InputError, VGGTError, WeightsError, one_line
+from vggt_core.plate import interpolated_frames
+from vggt_core.solve import write_error_graph
+from vggt_core.solve import summary_line
 
 from ..builders.cameras import UNDISTORTED_KEY, undistorted_background
 from ..convert import ImportSettings
@@ -128,8 +128,8 @@ def _source(args: argparse.Namespace) -> str:
 
 
 def _plan(args: argparse.Namespace) -> runs.RunPlan:
-    from vggt_core.plate.frames import FrameSelection
-    from vggt_core.run.pipeline import ReconstructSettings
+    from vggt_core import FrameSelection
+    from vggt_core import ReconstructSettings
 
     out = os.path.abspath(args.out)
     selection = FrameSelection(stride=args.stride, start=args.start, end=args.end, max_frames=args.max_frames,

@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vggt_core.run.batch import find_shot, load_manifest
-from vggt_core.run.cli import check_output_dir
-from vggt_core.run.cli_options import JOB_OPTIONS, parse_onto, refuse
-from vggt_core.errors import InputError
+from vggt_core.run import find_shot, load_manifest
+from vggt_core.run import check_output_dir
+from vggt_core.run import JOB_OPTIONS, parse_onto, refuse
+from vggt_core import InputError
 
 # The Blender command's outputs, moved under OUT/NAME (a shot writes nowhere else).
 _OUTPUTS = ("export_colmap", "export_lens", "render", "export_points", "qc_render", "redistort_scene")

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING
 import bpy
 import numpy as np
 
-from vggt_core.run.cli import ProgressLog, check_output_dir
-from vggt_core.errors import InputError
+from vggt_core.run import ProgressLog, check_output_dir
+from vggt_core import InputError
 
 from ..builders.redistort import REDISTORT_KEY
 from ..convert import setup as su
 from ..operators import export_ops, qc_ops, setup_ops
 
 if TYPE_CHECKING:
-    from vggt_core.reconstruction import Reconstruction
+    from vggt_core import Reconstruction
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,7 +111,7 @@ def apply(args: argparse.Namespace, context: bpy.types.Context, collection: bpy.
     if args.export_points:
         written.append(export_ops.export_points_glb(root, args.export_points))
     if args.export_colmap and recon is not None:
-        from vggt_core.deliver.points import select_points
+        from vggt_core import select_points
 
         points = select_points(recon, source=args.point_source, conf_percentile=args.conf_percentile,
                                max_points=args.max_points or None)

@@ -17,8 +17,8 @@ Modules by subject: ``settings``, ``cameras``, ``timeline`` (plate and timeline 
 """
 from __future__ import annotations
 
-from vggt_core.plate.colour import linear_to_srgb, srgb_to_linear
-from vggt_core.plate.frame_numbers import file_number, image_sequence_offset
+from vggt_core.plate import linear_to_srgb, srgb_to_linear
+from vggt_core.plate import file_number, image_sequence_offset
 
 from .cameras import (Z_UP, BlenderCamera, camera_display_size, camera_matrix_world, clip_range, frame_cameras,
                       opencv_to_blender_camera, root_matrix)

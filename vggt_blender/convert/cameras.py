@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # the runtime path never needs these imported eagerly
-    from vggt_core.reconstruction import Reconstruction
+    from vggt_core import Reconstruction
 
 # VGGT world (OpenCV, y down) -> Blender Z-up: (x, y, z) -> (x, z, -y); a rotation of -90 deg about X.
 Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])

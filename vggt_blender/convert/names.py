@@ -5,7 +5,7 @@ import os
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:  # the runtime path never needs these imported eagerly
-    from vggt_core.reconstruction import FrameInfo, Reconstruction
+    from vggt_core import FrameInfo, Reconstruction
 
 
 def default_name(recon: "Reconstruction") -> str:
@@ -43,7 +43,7 @@ def frame_labels(frames: Sequence["FrameInfo"]) -> list[str]:
     """A short label per frame for camera names, after its source frame: the file's number for
     numbered stills (``shot_0042.png`` -> "0042"), the frame number for video frames; the position
     in the list (4 digits) when those would not be distinct."""
-    from vggt_core.plate.frame_numbers import file_number
+    from vggt_core.plate import file_number
 
     nums = [f.index if f.timestamp is not None else file_number(f.source) for f in frames]
     if any(n is None for n in nums) or len(set(nums)) != len(nums):

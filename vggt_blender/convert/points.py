@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vggt_core.plate.colour import SRGB8_TO_LINEAR
+from vggt_core.plate import SRGB8_TO_LINEAR
 
 from .settings import ImportSettings
 
 if TYPE_CHECKING:  # the runtime path never needs these imported eagerly
-    from vggt_core.reconstruction import Reconstruction
+    from vggt_core import Reconstruction
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,7 +73,7 @@ def point_arrays(
 
 def point_cloud_arrays(recon: "Reconstruction", settings: ImportSettings) -> PointArrays:
     """Select points with ``vggt_core.deliver.points.select_points`` and pack them for the point mesh."""
-    from vggt_core.deliver.points import select_points  # numpy-only; imported on use
+    from vggt_core import select_points  # numpy-only; imported on use
 
     ps = select_points(
         recon, source=settings.point_source, conf_percentile=settings.conf_percentile,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 if TYPE_CHECKING:  # the runtime path never needs these imported eagerly
-    from vggt_core.reconstruction import PreprocessRecord, Reconstruction
+    from vggt_core import PreprocessRecord, Reconstruction
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,7 +46,7 @@ def _grid(n: int, stride: int) -> np.ndarray:
 
 def model_to_original_uv(um: np.ndarray, vm: np.ndarray, rec: "PreprocessRecord") -> tuple[np.ndarray, np.ndarray]:
     """Continuous model pixels -> UV in the original image ([0, 1], v up), clipped to the image."""
-    from vggt_core.plate.preprocess import pixels_to_original
+    from vggt_core.plate import pixels_to_original
 
     uv0 = pixels_to_original(np.stack([um, vm], axis=-1), rec)
     u, v = uv0[..., 0] / rec.orig_size[0], uv0[..., 1] / rec.orig_size[1]

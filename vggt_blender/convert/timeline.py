@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 # The plate's numbering is frame identity, shared with vggt_core's exports (COLMAP names, summary.json).
-from vggt_core.plate.frame_numbers import file_number, image_sequence_offset, shift_to_start
+from vggt_core.plate import file_number, image_sequence_offset, shift_to_start
 
 from .settings import PlateSettings
 
 if TYPE_CHECKING:  # the runtime path never needs these imported eagerly
-    from vggt_core.reconstruction import FrameInfo, Reconstruction
+    from vggt_core import FrameInfo, Reconstruction
 
 def default_plate(recon: "Reconstruction") -> PlateSettings | None:
     """The plate implied by the frames: one video file, or one numbered image sequence; else None."""

@@ -27,8 +27,8 @@ from .timeline import default_plate, movie_plate_start, sequence_plate_anchor, t
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from vggt_core.deliver.lens_package import ShotLens
-    from vggt_core.reconstruction import FrameInfo, Reconstruction
+    from vggt_core import ShotLens
+    from vggt_core import FrameInfo, Reconstruction
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class UndistortedPlate:
     def write(self, progress: "Callable[[float], None] | None" = None) -> None:
         """Write the files not written yet (``vggt_core.deliver.lens_package.write_undistorted_plate``); progress:
         the fraction done (0..1)."""
-        from vggt_core.deliver.lens_package import write_undistorted_plate
+        from vggt_core import write_undistorted_plate
 
         write_undistorted_plate(self.folder, self.frames, self.lens, self.numbers, progress, keep_existing=True)
 
@@ -63,7 +63,7 @@ def undistorted_plate(recon: "Reconstruction", settings: ImportSettings, scene_f
     pinhole lens), no animated camera, or no plate that plays one source frame per timeline frame (a movie or
     a numbered image sequence, as the plate background needs).
     """
-    from vggt_core.deliver.lens_package import shot_lens
+    from vggt_core import shot_lens
 
     if not (settings.undistorted_plate and settings.animated_camera) or not folder_root:
         return None
@@ -99,7 +99,7 @@ def undistorted_plate(recon: "Reconstruction", settings: ImportSettings, scene_f
 def _sequence_span(paths: list[str], anchor: tuple[int, int], like: "FrameInfo") -> list[tuple["FrameInfo", int]]:
     """(FrameInfo, timeline frame) of every file of the numbered sequence between the first and last of
     ``paths`` (same folder, name and padding; files that do not exist, dropped frames, are left out)."""
-    from vggt_core.plate.frame_numbers import file_number, number_parts
+    from vggt_core.plate import file_number, number_parts
 
     head, digits, tail = number_parts(paths[0])
     numbers = [file_number(p) for p in paths]

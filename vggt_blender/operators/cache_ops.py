@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import bpy
 
 from vggt_core.run import cache
-from vggt_core.errors import VGGTError, one_line
-from vggt_core.network.weights import is_local_source
+from vggt_core import VGGTError, one_line
+from vggt_core.network import is_local_source
 
 from .. import addon
 from ..runs import runs, worker
@@ -103,7 +103,7 @@ def download_state() -> DownloadState:
 
 
 def _download_thread(repo: str, token: str | None) -> None:
-    from vggt_core.network.weights import download_from_hub
+    from vggt_core.network import download_from_hub
 
     def progress(stage: str, fraction: float) -> None:
         _download.fraction = fraction

@@ -25,9 +25,9 @@ from ..convert import setup as su
 from . import setup_ops
 
 if TYPE_CHECKING:
-    from vggt_core.deliver.points import PointSet
-    from vggt_core.deliver.lens_package import ShotLens
-    from vggt_core.reconstruction import Reconstruction
+    from vggt_core import PointSet
+    from vggt_core import ShotLens
+    from vggt_core import Reconstruction
 
 CAMERA_FORMATS = {".abc": "Alembic", ".usd": "USD", ".usda": "USD", ".usdc": "USD", ".fbx": "FBX", ".chan": "Nuke chan",
                   ".nk": "Nuke QC script"}
@@ -132,7 +132,7 @@ def _frame_metadata(obj: bpy.types.Object, cam: bpy.types.Object) -> None:
     of, as text custom properties (Alembic and USD write them as user properties, FBX with ``use_custom_props``):
     ``vggt_reconstructed_frames`` and ``vggt_interpolated_frames`` as space-separated frame numbers,
     ``vggt_canvas`` "overscan WoxHo of plate WxH" (the undistorted overscan camera) or "plate WxH"."""
-    from vggt_core.plate.frame_numbers import interpolated_frames
+    from vggt_core.plate import interpolated_frames
 
     obj["vggt_canvas"] = canvas_of(cam)
     keyed = [int(f) for f in cam.get("vggt_reconstructed_frames", ())]
@@ -177,7 +177,7 @@ def write_chan(path: str, scene: bpy.types.Scene, cam: bpy.types.Object, frames:
 def plate_of(cam: bpy.types.Object) -> tuple[str, int]:
     """(path as Nuke reads it, file number shown at timeline frame 0) of the animated camera's plate: a
     numbered image sequence (``shot.####.png``) or a movie (frames from 1). ValueError without a plate."""
-    from vggt_core.plate.frame_numbers import number_parts
+    from vggt_core.plate import number_parts
 
     bgs = [b for b in cam.data.background_images if (b.source == "IMAGE" and b.image and UNDISTORTED_KEY not in b.image)
            or (b.source == "MOVIE_CLIP" and b.clip)]
@@ -252,7 +252,7 @@ def export_camera(context: bpy.types.Context, root: bpy.types.Object, path: str,
             with _export_state(context, [cam, root, *extra], frames), _lens_property(cam, lens_json):
                 _write_with_blender(path, ext, frames)
     if lens is not None:
-        from vggt_core.deliver.lens_package import write_lens_package
+        from vggt_core import write_lens_package
 
         write_lens_package(lens_package_dir(path), lens, zoom_frames(lens, frames))
     return path
@@ -260,7 +260,7 @@ def export_camera(context: bpy.types.Context, root: bpy.types.Object, path: str,
 
 def stmap_pattern(lens: "ShotLens") -> str:
     """The undistort ST-map's name as Nuke reads it: ``stmap_undistort.exr``, a zoom's ``stmap_undistort.####.exr``."""
-    from vggt_core.deliver.lens_package import UNDISTORT_MAP, UNDISTORT_SEQUENCE
+    from vggt_core.deliver import UNDISTORT_MAP, UNDISTORT_SEQUENCE
 
     return UNDISTORT_SEQUENCE.replace("%04d", "####") if lens.zoom else UNDISTORT_MAP
 
@@ -299,7 +299,7 @@ def _lens_property(cam: bpy.types.Object, lens_json: str) -> Iterator[None]:
 
 def export_points_glb(root: bpy.types.Object, path: str) -> str:
     """The import's point cloud (all imported points, world coordinates, linear colours) as GLB."""
-    from vggt_core.deliver.glb import Z_UP_TO_GLTF, write_points_glb
+    from vggt_core.deliver import Z_UP_TO_GLTF, write_points_glb
 
     cloud = setup_ops.point_cloud_of(root)
     if cloud is None or not len(cloud.data.vertices):
@@ -320,8 +320,8 @@ def export_colmap(root: bpy.types.Object, directory: str, recon: "Reconstruction
     """A COLMAP dataset (``vggt_core.deliver.colmap``) in the scene's world: the root's transform (Z up,
     floor, origin, scale) is applied to the cameras and points. ``recon`` defaults to the import's
     cache, ``points`` to the points its import settings select. Returns the absolute folder."""
-    from vggt_core.deliver.colmap import write_colmap_dataset
-    from vggt_core.deliver.points import select_points
+    from vggt_core import write_colmap_dataset
+    from vggt_core import select_points
 
     col = next((c for c in root.users_collection if "vggt_settings" in c), None)
     if recon is None:
@@ -341,7 +341,7 @@ def export_colmap(root: bpy.types.Object, directory: str, recon: "Reconstruction
 def frame_numbers_of(col: bpy.types.Collection | None, recon: "Reconstruction") -> list[int]:
     """The plate frame numbers the import keyed each of ``recon``'s frames on (``vggt_frame_numbers``); the
     plate's own (``vggt_core.plate.frame_numbers``) for an import that has none or other frames."""
-    from vggt_core.plate.frame_numbers import plate_frame_numbers
+    from vggt_core.plate import plate_frame_numbers
 
     numbers = list(col["vggt_frame_numbers"]) if col is not None and "vggt_frame_numbers" in col else []
     return [int(n) for n in numbers] if len(numbers) == recon.num_frames else plate_frame_numbers(recon.frames).tolist()
@@ -356,7 +356,7 @@ def lens_of(root: bpy.types.Object, recon: "Reconstruction | None" = None) -> "S
     the import (``vggt_lens``), else its cache's; on the import's frame numbers."""
     import json
 
-    from vggt_core.deliver.lens_package import ShotLens, shot_lens
+    from vggt_core import ShotLens, shot_lens
 
     col = _collection_of(root)
     if recon is None and col is not None and "vggt_lens" in col:
@@ -370,7 +370,7 @@ def export_lens(root: bpy.types.Object, directory: str, recon: "Reconstruction |
     """The import's lens package (``vggt_core.deliver.lens_package``: lens.json, undistort/redistort ST-maps and with
     ``plate`` the undistorted plate on the import's frame numbers) in ``directory``. ``recon`` (for the plate's
     frames) defaults to the import's cache. Returns the absolute paths written."""
-    from vggt_core.deliver.lens_package import write_lens_package, write_undistorted_plate
+    from vggt_core import write_lens_package, write_undistorted_plate
 
     lens = lens_of(root, recon)
     directory = os.path.abspath(bpy.path.abspath(directory))
@@ -386,7 +386,7 @@ def redistort_scene(context: bpy.types.Context, root: bpy.types.Object, director
     """The import's lens package in ``directory`` (its ST-maps on the animated camera's frames) and a plate-sized
     compositing scene that renders this scene through them (``builders.redistort``). ValueError (one line) when
     the scene does not render through the import's camera at its size."""
-    from vggt_core.deliver.lens_package import write_lens_package
+    from vggt_core import write_lens_package
 
     from ..builders.redistort import build_redistort_scene
 
@@ -408,14 +408,14 @@ def redistort_scene(context: bpy.types.Context, root: bpy.types.Object, director
 
 
 def _cached_reconstruction(col: bpy.types.Collection | None) -> "Reconstruction":
-    from vggt_core.run.cache import load
+    from vggt_core.run import cache
 
     from .cache_ops import cache_file_of
 
-    cache = cache_file_of(col) if col is not None else ""
-    if not cache or not os.path.isfile(cache):
+    path = cache_file_of(col) if col is not None else ""
+    if not path or not os.path.isfile(path):
         raise ValueError("the import's cache file is missing: run VGGT again with Cache Results on")
-    return load(cache)
+    return cache.load(path)
 
 
 # ---- operators -----------------------------------------------------------------------------------

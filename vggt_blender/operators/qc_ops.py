@@ -28,7 +28,7 @@ from ..convert import qc
 from . import export_ops, setup_ops
 
 if TYPE_CHECKING:
-    from vggt_core.reconstruction import Reconstruction
+    from vggt_core import Reconstruction
 
 MARKER_PX = 2.5  # marker radius in plate pixels, at the points' median depth over the shot
 MAX_CLOUD_MARKERS = 300

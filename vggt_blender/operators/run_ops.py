@@ -12,7 +12,7 @@ from dataclasses import replace
 import bpy
 from bpy.props import BoolProperty, EnumProperty
 
-from vggt_core.errors import VGGTError, one_line
+from vggt_core import VGGTError, one_line
 
 from .. import addon, dependencies
 from ..builders import ownership
@@ -181,8 +181,8 @@ def resolve_plan(context: bpy.types.Context, col: bpy.types.Collection) -> runs.
     settings; never a network run), and rebuilds ``col`` with the panel's import options. Raises VGGTError (one
     line) when ``col`` has no readable cache file, or for the panel's masks as ``runs.scene_masks``."""
     from vggt_core.run import cache
-    from vggt_core.run.pipeline import ReconstructSettings
-    from vggt_core.reconstruction import FrameInfo
+    from vggt_core import ReconstructSettings
+    from vggt_core import FrameInfo
 
     path = cache_ops.cache_file_of(col)
     if not path:

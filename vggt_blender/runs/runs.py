@@ -15,8 +15,8 @@ from typing import Any
 
 import bpy
 
-from vggt_core.errors import VGGTError, one_line
-from vggt_core.reconstruction import FrameInfo
+from vggt_core import VGGTError, one_line
+from vggt_core import FrameInfo
 
 from .. import addon
 from ..convert import ImportSettings, PlateSettings
@@ -65,8 +65,8 @@ def default_cache_dir() -> str:
 
 def plan_from_scene(context: bpy.types.Context) -> RunPlan:
     """Freeze ``scene.vggt`` + the add-on preferences into a RunPlan. Raises VGGTError (one line)."""
-    from vggt_core.plate.frames import list_frames
-    from vggt_core.run.pipeline import ReconstructSettings
+    from vggt_core import list_frames
+    from vggt_core import ReconstructSettings
 
     props = context.scene.vggt
     src = sources.resolve(context, props)
@@ -98,7 +98,7 @@ def scene_masks(scene: bpy.types.Scene, props: Any, frames: Callable[[], Sequenc
     left for the pipeline to read (it checks it before the model runs). ``frames``: the run's frames (``list_frames``), asked for only when there is a mask.
     Raises InputError (one line) for an empty row or a matte folder that does not match the plate.
     """
-    from vggt_core.plate.masks import digest, load_mattes
+    from vggt_core.plate import digest, load_mattes
 
     fields: dict[str, Any] = {"mask": None, "mask_invert": props.mask_invert, "mask_blank": props.mask_blank,
                               "reject_movers": props.reject_movers}
@@ -244,7 +244,7 @@ _STAGES = {
 def describe_stage(stage: str, fraction: float) -> tuple[str, float]:
     """(label, overall fraction 0..1) for a pipeline/engine progress report ``(stage, fraction)``.
 
-    Long shots report ``"chunk K/N: STAGE"`` (vggt_core.stitch.chunks): "Chunk 3/12: Running the network", with the
+    Long shots report ``"chunk K/N: STAGE"`` (vggt_core.run.chunked): "Chunk 3/12: Running the network", with the
     bar spread over the N chunks.
     """
     chunk = re.fullmatch(r"chunk (\d+)/(\d+): (.*)", stage)

@@ -20,8 +20,8 @@ from typing import Any
 
 import bpy
 
-from vggt_core.errors import InputError
-from vggt_core.plate.frames import FrameSelection  # numpy only: safe before the optional deps are installed
+from vggt_core import InputError
+from vggt_core import FrameSelection  # numpy only: safe before the optional deps are installed
 
 from ..convert import PlateSettings
 

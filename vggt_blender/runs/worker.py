@@ -24,8 +24,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from vggt_core.errors import Cancelled, VGGTError, WeightsError, one_line
-from vggt_core.network.weights import is_local_source  # torch-free at import
+from vggt_core import Cancelled, VGGTError, WeightsError, one_line
+from vggt_core.network import is_local_source  # torch-free at import
 
 Post = Callable[[tuple], None]
 
@@ -130,7 +130,7 @@ def get_engine(spec: EngineSpec) -> Any:
         source = spec.source
         if not spec.allow_online and not is_local_source(source):
             source = offline_source(source)
-        from vggt_core.network.engine import Engine
+        from vggt_core import Engine
 
         _engine = Engine(source=source, device=spec.device, dtype=spec.dtype, token=spec.token)
         _engine_key = spec.key
@@ -183,8 +183,8 @@ def run_job(job: Job, post: Post, cancel: Callable[[], bool] | None = None) -> N
         post(("progress", stage, min(1.0, max(0.0, float(fraction)))))
 
     try:
-        from vggt_core.plate.frames import list_frames
-        from vggt_core.run.pipeline import cache_path, check_frames, needs_network, reconstruct_frames
+        from vggt_core import list_frames
+        from vggt_core.run import cache_path, check_frames, needs_network, reconstruct_frames
 
         # Cheap: bad inputs, and settings these frames cannot take, fail before a model loads.
         infos = list(job.frames) if job.frames is not None else list_frames(job.inputs, job.settings.selection)

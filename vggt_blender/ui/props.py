@@ -7,7 +7,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        StringProperty)
 from bpy.types import PropertyGroup
 
-from vggt_core.errors import InputError
+from vggt_core import InputError
 from vggt_core.solve import TRACK_FRAMES  # numpy only: safe before the optional deps are installed
 
 from ..convert import ImportSettings, PlateSettings

@@ -2,7 +2,7 @@
 
 A shot manifest's ``args`` column and the farm templates' option strings are parsed by whichever command
 runs the shot, so every option a row may use means the same thing, with the same name, in both commands:
-frame selection, preprocessing, the model, points, cache, long shots (``chunks.add_arguments``) and the
+frame selection, preprocessing, the model, points, cache, long shots (``chunked.add_arguments``) and the
 camera solve (``solve.cli_args``). To add a shared option, add it to one of the ``_add_*`` groups below.
 
 Option strings (a manifest row's ``args``, the ``--options`` of the Blender command) are split by
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..stitch import chunks
+from . import chunked
 from ..errors import InputError
 from . import solve_options as solve_args
 
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, max_points: int, sensor_wi
     _add_model(parser)
     _add_points(parser, max_points)
     _add_cache(parser)
-    chunks.add_arguments(parser)
+    chunked.add_arguments(parser)
     solve_args.add_arguments(parser, sensor_width=sensor_width)
     _add_masks(parser)
 
@@ -162,6 +162,6 @@ def apply_options(parser: argparse.ArgumentParser, args: argparse.Namespace, str
 
 def settings_fields(args: Any) -> dict[str, Any]:
     """``ReconstructSettings`` keyword arguments from the shared options (not the frame selection)."""
-    return {"mode": args.mode, "resolution": args.resolution, **chunks.settings_fields(args),
+    return {"mode": args.mode, "resolution": args.resolution, **chunked.settings_fields(args),
             **solve_args.settings_fields(args), "mask": str(Path(args.mask).resolve()) if args.mask else None,
             "mask_invert": args.mask_invert, "mask_blank": args.mask_blank, "reject_movers": args.reject_movers}

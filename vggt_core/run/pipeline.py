@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from . import cache
-from ..stitch import chunks
+from .. import stitch
+from . import chunked
 from .. import solve
 from ..derived import derived_arrays
 from ..errors import CacheError, InputError
@@ -41,8 +42,8 @@ class ReconstructSettings:
     resolution: model canvas size in pixels (multiple of 14; 518 is what VGGT was trained at).
     query_points: optional ``N x (x, y)`` points to track, in continuous model pixels of frame 0.
     chunk_size: frames per network run; longer shots are reconstructed in overlapping chunks stitched into
-        one world (``vggt_core.stitch.chunks``). 0 = automatic: one run when the frames fit in free GPU memory / RAM.
-    overlap: frames each chunk shares with the previous one (0 = automatic, ``chunks.auto_overlap``).
+        one world (``vggt_core.stitch``). 0 = automatic: one run when the frames fit in free GPU memory / RAM.
+    overlap: frames each chunk shares with the previous one (0 = automatic, ``stitch.auto_overlap``).
     strategy: ``"anchored"`` (every chunk also holds a few frames spread across the shot) or ``"chained"``.
     Cache keys (``network_settings``, ``cache_path``): the network's output is keyed by the fields that
     change what the network sees, the solved result by all of them, so a new solve setting needs no key
@@ -51,7 +52,7 @@ class ReconstructSettings:
     lens, focal_mm, sensor_width_mm, focal_px, refine, distortion: the camera solve run after the model
         (``vggt_core.solve.solve``); ``refine="ba"`` also tracks grids of points on ``track_frames`` query
         frames spread over the shot with the track head (``vggt_core.solve.tracks.track_queries``); in
-        chunks, over each chunk, all chunks' tracks going into one adjustment (``chunks.stitch_tracks``).
+        chunks, over each chunk, all chunks' tracks going into one adjustment (``stitch.stitch_tracks``).
     motion: the solve's camera motion model with ``refine="ba"``: ``auto``, ``free`` or ``tripod``
         (``vggt_core.solve.motion``); a solve-only setting, like the lens fields.
     mask, mask_invert: a matte folder or movie of what moves (``vggt_core.plate.masks.load_mattes``; white or alpha =
@@ -71,7 +72,7 @@ class ReconstructSettings:
     query_points: tuple[tuple[float, float], ...] | None = None
     chunk_size: int = 0
     overlap: int = 0
-    strategy: str = chunks.DEFAULT_STRATEGY
+    strategy: str = stitch.DEFAULT_STRATEGY
     lens: str = "per-frame"
     focal_mm: float | None = None
     sensor_width_mm: float | None = None
@@ -97,8 +98,8 @@ class ReconstructSettings:
             raise InputError("--chunk-size and --overlap must be >= 0 (0 = automatic)")
         if 0 < self.chunk_size <= self.overlap:
             raise InputError(f"--overlap ({self.overlap}) must be smaller than --chunk-size ({self.chunk_size})")
-        if self.strategy not in chunks.STRATEGIES:
-            raise InputError(f"unknown chunk strategy {self.strategy!r} (use {' or '.join(chunks.STRATEGIES)})")
+        if self.strategy not in stitch.STRATEGIES:
+            raise InputError(f"unknown chunk strategy {self.strategy!r} (use {' or '.join(stitch.STRATEGIES)})")
         if self.track_frames < 1:
             raise InputError("--track-frames must be at least 1")
         solve.check(self.lens, self.refine, self.distortion, self.focal_px, self.focal_mm, self.sensor_width_mm,
@@ -328,8 +329,8 @@ def run_network(
     are painted white in the network's input when ``settings.mask_blank`` is on."""
     records = plan_batch([(i.width, i.height) for i in infos], settings.mode, settings.resolution)
     wm, hm = records[0].model_size
-    size = settings.chunk_size or chunks.auto_chunk_size(engine, len(infos), hm, wm)
-    plan = chunks.plan_chunks(len(infos), size, settings.overlap or chunks.auto_overlap(size), settings.strategy)
+    size = settings.chunk_size or stitch.auto_chunk_size(engine, len(infos), hm, wm)
+    plan = stitch.plan_chunks(len(infos), size, settings.overlap or stitch.auto_overlap(size), settings.strategy)
     blank = masks if masks is not None and settings.mask_blank else None
     if len(plan) == 1:
         recon = run_frames(infos, records, settings, engine, progress, cancel, blank)
@@ -346,13 +347,13 @@ def run_network(
         if blank is not None:  # the network saw the masks
             key["chunk_of"]["mask"] = settings.mask
         chunk_cache = lambda pos: cache_path(cache_dir, [infos[p] for p in pos], engine, key)  # noqa: E731
-    recon = chunks.reconstruct_chunked(
+    recon = chunked.reconstruct_chunked(
         infos, records, plan,
         lambda pos, recs, prog, stop: run_frames([infos[p] for p in pos], recs, settings, engine, prog, stop,
                                                  None if blank is None else [blank[p] for p in pos]),
         chunk_cache, progress, cancel)
     if _save_network(recon, cache_dir, infos, engine, settings):
-        chunks.remove_chunk_files(plan, chunk_cache)  # the stitched output supersedes them
+        chunked.remove_chunk_files(plan, chunk_cache)  # the stitched output supersedes them
     return recon
 
 

@@ -22,9 +22,10 @@ from ..reconstruction import Reconstruction
 from . import lens as lens_model
 from . import motion as motion_model
 from .adjust import DISTORTIONS, bundle_adjust, profile_sd
+from .graph import write_error_graph
 from .nodal import nodal_adjust
 from .movers import reject_moving
-from .report import make_report
+from .report import make_report, summary_line
 from .tracks import TRACK_FRAMES, observations, observed_depth, plate_px_per_model_px, query_frames, track_queries
 from .triangulate import triangulate
 from .verdict import distortion_doubt, holdout, judge, validation_errors
@@ -42,7 +43,11 @@ TRACK_QUERIES = 1024  # query points in all when refining, split over the query 
 
 MOTIONS = motion_model.MOTIONS
 
-__all__ = ["DISTORTIONS", "MOTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "check", "solve", "track_queries"]
+LENSES = lens_model.LENSES
+aspect_warning = lens_model.aspect_warning
+
+__all__ = ["DISTORTIONS", "LENSES", "MOTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "aspect_warning", "check",
+           "observations", "solve", "summary_line", "track_queries", "write_error_graph"]
 
 
 def check(

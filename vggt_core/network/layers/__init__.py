@@ -6,4 +6,4 @@ from .mlp import Mlp
 from .patch_embed import PatchEmbed
 from .rope import RotaryPositionEmbedding2D
 
-__all__ = ["Attention", "Block", "LayerScale", "Mlp", "PatchEmbed", "RotaryPositionEmbedding2D"]
+__all__ = ["Attention", "Block", "LayerScale", "Mlp", "PatchEmbed", "RotaryPositionEmbedding2D", "block"]  # block: its slice size

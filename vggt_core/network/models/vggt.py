@@ -115,13 +115,6 @@ class VGGT(nn.Module):
             out_channels=cfg.dpt_out_channels, intermediate_layer_idx=cfg.dpt_layers,
         )  # fmt: skip
 
-    @classmethod
-    def from_pretrained(cls, source: str, token: str | None = None, config: VGGTConfig | None = None) -> "VGGT":
-        """Load weights from a Hugging Face repo id, a .safetensors or a .pt/.pth file (see vggt_core.network.weights)."""
-        from ..weights import load_model
-
-        return load_model(source, token=token, config=config)
-
     def needed_layers(self, with_track: bool) -> list[int]:
         """Aggregator layers the enabled heads read (the camera head reads the last one)."""
         depth = self.config.depth
