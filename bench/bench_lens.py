@@ -107,7 +107,9 @@ def delivery() -> list[str]:
     import bpy
 
     from bench_setup_floor import ground_truth_recon
-    from vggt_blender.operators import export_ops
+    from vggt_blender.deliver.camera import export_camera
+    from vggt_blender.deliver.lens import export_lens
+    from vggt_blender.deliver.points import export_colmap
     from vggt_blender.builders import import_reconstruction
     from vggt_blender.convert import ImportSettings
 
@@ -123,9 +125,9 @@ def delivery() -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "delivery"
         for name in ("shot.abc", "shot.chan", "shot.nk"):
-            export_ops.export_camera(bpy.context, root, str(out / name))
-        export_ops.export_lens(root, str(out / "lens"), recon, plate=True)
-        export_ops.export_colmap(root, str(out / "colmap"), recon)
+            export_camera(bpy.context, root, str(out / name))
+        export_lens(root, str(out / "lens"), recon, plate=True)
+        export_colmap(root, str(out / "colmap"), recon)
         files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     return files
 

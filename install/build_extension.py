@@ -52,7 +52,7 @@ PIP_PLATFORMS = {
     "macos-arm64": [f"macosx_{major}_0_{arch}" for major in range(MACOS_MIN[0], 10, -1) for arch in ("arm64", "universal2")]
     + [f"macosx_10_{minor}_universal2" for minor in range(15, 8, -1)],
 }
-#: Blender platforms no zip is built for, and why (said in the README too).
+#: Blender platforms no zip is built for, and why (said in docs/artist.md too).
 UNSUPPORTED_PLATFORMS = {"macos-x64": "pycolmap >= 4.2.1 publishes no macOS x86_64 wheels"}
 #: Distributions left to Blender's own Python: its numpy (Blender's modules are built against it).
 #: Other packages Blender bundles (idna, requests, ...) are bundled when a dependency needs them:

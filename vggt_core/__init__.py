@@ -13,13 +13,14 @@ The package is laid out the way the data flows:
 The names below are the public API. Importing this package imports neither torch nor any stage: each name is
 resolved on first use (``from vggt_core import reconstruct_frames`` loads ``run.pipeline`` then)::
 
-    from vggt_core import Engine, ReconstructSettings, list_frames, reconstruct_frames, write_colmap_dataset
+    from vggt_core import Engine, FrameSelection, ReconstructSettings, reconstruct, write_colmap_dataset
 
-    engine = Engine("facebook/VGGT-1B")                  # or a local .safetensors; loaded on first use
-    infos = list_frames("plate/")                         # a folder of numbered frames, or a video
-    recon = reconstruct_frames(infos, engine, ReconstructSettings(cache_dir="vggt_cache"))
-    print(recon.report["verdict"] if recon.report else "no solve")
-    write_colmap_dataset(recon, "out/colmap")
+    engine = Engine("facebook/VGGT-1B")                      # or a local .safetensors; loaded on first use
+    settings = ReconstructSettings(selection=FrameSelection(max_frames=32), lens="auto", refine="ba")
+    recon = reconstruct("plate/", settings, engine, cache_dir="vggt_cache")   # a folder of frames, or a video
+    recon.extrinsics                                          # [S,3,4] camera-from-world, OpenCV axes
+    print(recon.solve["verdict"] if recon.solve else "no solve")
+    write_colmap_dataset("out/colmap", recon)
 
 The camera solve on its own is ``vggt_core.solve.solve`` (``from vggt_core.solve import solve``).
 """

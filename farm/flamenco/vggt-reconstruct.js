@@ -14,10 +14,10 @@
 // Written against Flamenco 3's job-type API: JOB_TYPE (AvailableJobType settings), compileJob(job),
 // author.Task(name, type), author.Command("blender-render", {exe, exeArgs, argsBefore, blendfile, args}),
 // task.addCommand, job.addTask; the Worker runs exe, split(exeArgs), argsBefore, blendfile (when not
-// empty), args. Not yet run on a real Manager (README "Farm").
+// empty), args. Not yet run on a real Manager (docs/farm.md).
 //
 // Install: copy this file into the `scripts` folder next to the flamenco-manager executable and restart
-// the Manager. Workers need Blender with the vggt_blender extension and its dependencies (README "Farm").
+// the Manager. Workers need Blender with the vggt_blender extension and its dependencies (docs/farm.md).
 // GPU workers: give them a worker tag (e.g. "GPU") in the Manager and submit the job with that tag
 // (the add-on's tag menu, or "worker_tag" in the job JSON); tasks have the standard "blender" type.
 

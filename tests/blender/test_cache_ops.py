@@ -23,6 +23,7 @@ from huggingface_hub import errors as hf_errors  # noqa: E402
 from ext_helpers import write_images  # noqa: E402
 from vggt_core.run import cache  # noqa: E402
 from vggt_core.run.pipeline import ReconstructSettings  # noqa: E402
+from vggt_blender.builders.datablocks import cache_file_of  # noqa: E402
 from vggt_blender.operators import cache_ops  # noqa: E402
 from vggt_blender.runs import runs, worker  # noqa: E402
 
@@ -55,8 +56,8 @@ def test_cache_hit_skips_model_and_reimport_survives_moving_the_project(project)
     assert bpy.ops.vggt.run() == {"FINISHED"}  # same frames and settings: a cache hit
     assert worker.loaded_model() is None  # ... answered without loading the model
     first, second = _vggt_collections()
-    assert cache_ops.cache_file_of(first) == cache_ops.cache_file_of(second)
-    cached = Path(cache_ops.cache_file_of(first))
+    assert cache_file_of(first) == cache_file_of(second)
+    cached = Path(cache_file_of(first))
     assert cached.parent == tmp / "proj" / "vggt_cache" and cached.is_file()
 
     bpy.ops.wm.save_mainfile()
@@ -68,7 +69,7 @@ def test_cache_hit_skips_model_and_reimport_survives_moving_the_project(project)
     shutil.move(tmp / "proj", tmp / "moved")
     bpy.ops.wm.open_mainfile(filepath=str(tmp / "moved" / "scene.blend"))
     col = _vggt_collections()[0]
-    assert cache_ops.cache_file_of(col) == str(tmp / "moved" / "vggt_cache" / cached.name)
+    assert cache_file_of(col) == str(tmp / "moved" / "vggt_cache" / cached.name)
     _select(col)
     assert bpy.ops.vggt.reimport() == {"FINISHED"}
 
@@ -236,7 +237,7 @@ def test_resolve_takes_the_panels_masks_and_never_runs_the_network(project, monk
         _select(_vggt_collections()[0])
         assert bpy.ops.vggt.resolve() == {"FINISHED"}
         (col,) = _vggt_collections()
-        return cache.load(cache_ops.cache_file_of(col))
+        return cache.load(cache_file_of(col))
 
     for name, band in (("Left", (0.0, 0.25)), ("Right", (0.75, 1.0))):
         props.masks.add().mask = _band(name, *band)

@@ -25,7 +25,12 @@ from mathutils import Euler, Matrix  # noqa: E402
 from ext_helpers import write_images  # noqa: E402
 from synth_recon import make_recon  # noqa: E402
 from vggt_blender import convert  # noqa: E402
-from vggt_blender.operators import export_ops  # noqa: E402
+from vggt_blender.deliver.camera import export_camera  # noqa: E402
+from vggt_blender.deliver.imported import animated_camera, camera_frames, lens_of, sample_camera  # noqa: E402
+from vggt_blender.deliver.lens import export_lens  # noqa: E402
+from vggt_blender.deliver.points import export_colmap, export_points_glb  # noqa: E402
+from vggt_blender.builders.points import point_cloud_of, world_vertices  # noqa: E402
+from vggt_blender.operators import export_ops, setup_ops  # noqa: E402
 from vggt_blender.builders import import_reconstruction  # noqa: E402
 from vggt_core.run import cache  # noqa: E402
 
@@ -51,9 +56,9 @@ def _import(tmp_path: Path):
 
 def _expected(root):
     scene = bpy.context.scene
-    cam = export_ops.animated_camera(root)
-    frames = export_ops.camera_frames(cam, scene)
-    mats, lens = export_ops.sample_camera(scene, cam, frames)
+    cam = animated_camera(root)
+    frames = camera_frames(cam, scene)
+    mats, lens = sample_camera(scene, cam, frames)
     return frames, mats, lens
 
 
@@ -73,7 +78,7 @@ def _reimport(path: Path, frames):
         {".abc": bpy.ops.wm.alembic_import, ".usda": bpy.ops.wm.usd_import}[path.suffix](filepath=str(path))
     cams = [o for o in scene.objects if o.type == "CAMERA"]
     assert len(cams) == 1, [o.name for o in scene.objects]
-    mats, lens = export_ops.sample_camera(scene, cams[0], frames)
+    mats, lens = sample_camera(scene, cams[0], frames)
     return mats, lens
 
 
@@ -84,7 +89,7 @@ def test_camera_round_trips_through_blender_exporters(tmp_path, ext, bake):
     frames, mats, lens = _expected(root)
     assert len(frames) == S and np.ptp(lens) > 1.0  # the focal length is animated
     objects_before = {o.name for o in bpy.data.objects}
-    path = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / f"cam{ext}"), bake_world=bake))
+    path = Path(export_camera(bpy.context, root, str(tmp_path / f"cam{ext}"), bake_world=bake))
     assert {o.name for o in bpy.data.objects} == objects_before  # the temporary baked camera is gone
     got, got_lens = _reimport(path, frames)
     want = np.array([_unscaled(m) for m in mats]) if bake else mats
@@ -97,11 +102,11 @@ def test_camera_round_trips_through_blender_exporters(tmp_path, ext, bake):
 def test_chan_parsed_matches_the_camera(tmp_path):
     root, _ = _import(tmp_path)
     frames, mats, lens = _expected(root)
-    cam = export_ops.animated_camera(root)
+    cam = animated_camera(root)
     w, h = cam["vggt_resolution"]
     ax, ay = cam["vggt_pixel_aspect"]
     sensor = cam.data.sensor_width
-    path = export_ops.export_camera(bpy.context, root, str(tmp_path / "cam.chan"))
+    path = export_camera(bpy.context, root, str(tmp_path / "cam.chan"))
     rows = np.loadtxt(path)
     assert rows.shape == (S, 8)
     np.testing.assert_array_equal(rows[:, 0], list(frames))
@@ -116,8 +121,8 @@ def test_chan_parsed_matches_the_camera(tmp_path):
 def test_points_glb_read_by_pygltflib(tmp_path):
     pygltflib = pytest.importorskip("pygltflib")
     root, _ = _import(tmp_path)
-    cloud = export_ops.setup_ops.point_cloud_of(root)
-    path = export_ops.export_points_glb(root, str(tmp_path / "points.glb"))
+    cloud = point_cloud_of(root)
+    path = export_points_glb(root, str(tmp_path / "points.glb"))
     g = pygltflib.GLTF2().load(path)
     prim = g.meshes[0].primitives[0]
     assert prim.mode == pygltflib.POINTS
@@ -129,7 +134,7 @@ def test_points_glb_read_by_pygltflib(tmp_path):
         return np.frombuffer(blob, "<f4", acc.count * 3, view.byteOffset + (acc.byteOffset or 0)).reshape(-1, 3)
 
     pos, col = read(prim.attributes.POSITION), read(prim.attributes.COLOR_0)
-    world = export_ops.setup_ops.world_vertices(cloud)
+    world = world_vertices(cloud)
     np.testing.assert_allclose(pos, np.c_[world[:, 0], world[:, 2], -world[:, 1]], atol=1e-5)  # Y up
     rgba = np.empty(len(world) * 4, np.float32)
     cloud.data.color_attributes["Col"].data.foreach_get("color", rgba)
@@ -139,9 +144,9 @@ def test_points_glb_read_by_pygltflib(tmp_path):
 def test_colmap_in_scene_world_read_by_pycolmap(tmp_path):
     pycolmap = pytest.importorskip("pycolmap")
     root, recon = _import(tmp_path)
-    out = export_ops.export_colmap(root, str(tmp_path / "colmap"))
+    out = export_colmap(root, str(tmp_path / "colmap"))
     model = pycolmap.Reconstruction(str(Path(out) / "sparse" / "0"))
-    cams = sorted(export_ops.setup_ops.cameras_of(root), key=lambda o: o["vggt_frame"])
+    cams = sorted(setup_ops.cameras_of(root), key=lambda o: o["vggt_frame"])
     assert model.num_reg_images() == S
     for image in model.images.values():
         i = int(image.image_id) - 1
@@ -169,7 +174,7 @@ def test_export_operators_write_files_and_report_errors_in_one_line(tmp_path):
         assert len(os.listdir(tmp_path / "op_lens" / "undistorted")) == S
         with pytest.raises(RuntimeError, match="unknown camera format '.obj'"):
             bpy.ops.vggt.export_camera(filepath=str(tmp_path / "cam.obj"))
-        bpy.data.objects.remove(export_ops.animated_camera(root))
+        bpy.data.objects.remove(animated_camera(root))
         with pytest.raises(RuntimeError, match="no animated camera"):
             bpy.ops.vggt.export_camera(filepath=str(tmp_path / "cam.abc"))
         assert not (tmp_path / "cam.abc").exists() and setup_ops.find_root(bpy.context) == root
@@ -202,9 +207,9 @@ def test_exports_on_the_plates_frame_numbers(tmp_path):
     assert list(col["vggt_frame_numbers"]) == [1001, 1003, 1005, 1007]
     scene = bpy.context.scene
     assert (scene.frame_start, scene.frame_end) == (1001, 1007)
-    rows = np.loadtxt(export_ops.export_camera(bpy.context, root, str(tmp_path / "cam.chan")))
+    rows = np.loadtxt(export_camera(bpy.context, root, str(tmp_path / "cam.chan")))
     np.testing.assert_array_equal(rows[:, 0], range(1001, 1008))
-    fbx = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "cam.fbx")))
+    fbx = Path(export_camera(bpy.context, root, str(tmp_path / "cam.fbx")))
     # unsimplified: every channel (constant scale too) keyed at each of the 7 plate frames, read with
     # Blender's own FBX parser
     import addon_utils
@@ -228,7 +233,7 @@ def test_exports_on_the_plates_frame_numbers(tmp_path):
 def test_frame_numbers_start_at(tmp_path):
     root, col = _import_sequence(tmp_path, frame_start_at=1)
     assert list(col["vggt_frame_numbers"]) == [1, 3, 5, 7]
-    rows = np.loadtxt(export_ops.export_camera(bpy.context, root, str(tmp_path / "cam.chan")))
+    rows = np.loadtxt(export_camera(bpy.context, root, str(tmp_path / "cam.chan")))
     np.testing.assert_array_equal(rows[:, 0], range(1, 8))
 
 
@@ -239,7 +244,7 @@ def test_lens_package_from_the_solve_on_the_plates_numbers(tmp_path):
     base = make_recon([(96, 64)] * S, image_paths=[str(tmp_path / "plate" / f"shot.{n}.png") for n in (1001, 1003, 1005, 1007)],
                       indices=[0, 2, 4, 6], fx_fy=[(40.0, 40.0)] * S)
     recon = dataclasses.replace(base, solve={"lens": "shared", "camera_model": "RADIAL", "k1": -0.1, "k2": 0.01})
-    files = export_ops.export_lens(root, str(tmp_path / "lens"), recon, plate=True)
+    files = export_lens(root, str(tmp_path / "lens"), recon, plate=True)
     meta = json.loads((tmp_path / "lens" / "lens.json").read_text())
     assert meta["model"] == "RADIAL" and (meta["k1"], meta["k2"]) == (-0.1, 0.01) and meta["overscan"] > 1.0
     assert sorted(os.listdir(tmp_path / "lens" / "undistorted")) == [f"undistorted.{n}.png" for n in (1001, 1003, 1005, 1007)]
@@ -250,24 +255,24 @@ def test_camera_exports_carry_the_lens_package(tmp_path):
     import json
 
     root, col = _import_sequence(tmp_path)
-    usda = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "shot.usda")))
+    usda = Path(export_camera(bpy.context, root, str(tmp_path / "out" / "shot.usda")))
     lens_json = tmp_path / "out" / "shot_lens" / "lens.json"
     assert json.loads(lens_json.read_text())["model"] == "PINHOLE"  # no solve: the identity lens
     assert {"stmap_undistort.exr", "stmap_redistort.exr"} <= set(os.listdir(lens_json.parent))
     text = usda.read_text()
     assert "userProperties:vggt_lens_package" in text and str(lens_json) in text
     assert "userProperties:vggt_interpolated_frames" in text and '"1002 1004 1006"' in text
-    export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "tree.usda"), bake_world=False)
-    assert "vggt_lens_package" not in export_ops.animated_camera(root)  # only while exporting
+    export_camera(bpy.context, root, str(tmp_path / "out" / "tree.usda"), bake_world=False)
+    assert "vggt_lens_package" not in animated_camera(root)  # only while exporting
     assert str(tmp_path / "out" / "tree_lens" / "lens.json") in (tmp_path / "out" / "tree.usda").read_text()
-    export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "shot.chan"))
+    export_camera(bpy.context, root, str(tmp_path / "out" / "shot.chan"))
     assert (tmp_path / "out" / "shot_lens" / "lens.json").is_file()
     # a solved lens: stored with the import, so the export needs no cache
     solve = {"lens": "shared", "focal_before_px": 40.0, "focal_after_px": 40.0, "camera_model": "SIMPLE_RADIAL",
              "k1": -0.15}
     root, col = _import_sequence(tmp_path / "solved", solve=solve)
     assert not col["vggt_cache"]
-    export_ops.export_camera(bpy.context, root, str(tmp_path / "solved" / "shot.chan"))
+    export_camera(bpy.context, root, str(tmp_path / "solved" / "shot.chan"))
     meta = json.loads((tmp_path / "solved" / "shot_lens" / "lens.json").read_text())
     assert (meta["model"], meta["k1"]) == ("SIMPLE_RADIAL", -0.15) and meta["overscan"] > 1.0
 
@@ -310,8 +315,8 @@ def _curve_values(text: str) -> list[list[float]]:
 def test_nuke_qc_script_structure(tmp_path):
     """Nuke is not available here: the script is read with the stand-in above and compared with the .chan."""
     root, col = _import_sequence(tmp_path)
-    nk = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "qc" / "shot.nk")))
-    export_ops.export_camera(bpy.context, root, str(tmp_path / "qc" / "shot.chan"))
+    nk = Path(export_camera(bpy.context, root, str(tmp_path / "qc" / "shot.nk")))
+    export_camera(bpy.context, root, str(tmp_path / "qc" / "shot.chan"))
     nodes = _read_nk(nk.read_text())
     plate, stmap, undistort = nodes["Plate"], nodes["STMapUndistort"], nodes["Undistort"]
     assert plate["knobs"]["file"] == "{" + str(tmp_path / "plate" / "shot.####.png") + "}"
@@ -331,13 +336,13 @@ def test_nuke_qc_script_structure(tmp_path):
     # focal length and vertical aperture give the .chan's vertical angle of view
     focal = np.array(_curve_values(cam["focal"])[0])
     vfov = np.degrees(2 * np.arctan(0.5 * float(cam["vaperture"]) / focal))
-    lens = export_ops.lens_of(root)
+    lens = lens_of(root)
     wo, ho = lens.overscan_size()
     np.testing.assert_allclose(np.tan(np.radians(vfov) / 2) * lens.height / ho, np.tan(np.radians(chan[:, 7]) / 2),
                                rtol=1e-6)
     # Start At 1: the Read still reads file 1001 on the script's frame 1
     root, _ = _import_sequence(tmp_path / "start", frame_start_at=1)
-    plate = _read_nk(Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "start" / "s.nk"))).read_text())["Plate"]
+    plate = _read_nk(Path(export_camera(bpy.context, root, str(tmp_path / "start" / "s.nk"))).read_text())["Plate"]
     assert (plate["knobs"]["first"], plate["knobs"]["frame"]) == ("1001", '"frame+1000"')
 
 
@@ -363,7 +368,7 @@ def test_locators_in_blender_and_in_the_exports(tmp_path):
         np.testing.assert_allclose(np.array(o.matrix_world.translation), want[o.name], atol=1e-5)
     want = {name.replace(" ", "_"): p for name, p in want.items()}  # Alembic names have no spaces
     for ext in (".abc", ".fbx"):
-        path = export_ops.export_camera(bpy.context, root, str(tmp_path / f"loc{ext}"))
+        path = export_camera(bpy.context, root, str(tmp_path / f"loc{ext}"))
         bpy.ops.wm.read_homefile(use_empty=True)
         if ext == ".fbx":
             bpy.ops.import_scene.fbx(filepath=path, anim_offset=0.0)
@@ -397,9 +402,9 @@ def test_movie_strip_that_starts_late(tmp_path):
                                 bpy.context.scene)
     root = next(o for o in col.objects if o.get("vggt_root"))
     assert list(col["vggt_frame_numbers"]) == [240, 245, 250]
-    rows = np.loadtxt(export_ops.export_camera(bpy.context, root, str(tmp_path / "cam.chan")))
+    rows = np.loadtxt(export_camera(bpy.context, root, str(tmp_path / "cam.chan")))
     np.testing.assert_array_equal(rows[:, 0], range(240, 251))
-    nodes = _read_nk(Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "cam.nk"))).read_text())
+    nodes = _read_nk(Path(export_camera(bpy.context, root, str(tmp_path / "cam.nk"))).read_text())
     read = nodes["Plate"]["knobs"]
     assert read["file"] == "{" + str(video) + "}" and read["frame"] == '"frame-239"'  # frame 240 reads movie frame 1
     assert (read["first"], read["last"]) == ("1", "11")
@@ -417,10 +422,10 @@ def test_zoom_focal_keys_round_trip(tmp_path, ext):
                                 bpy.context.scene)
     root = next(o for o in col.objects if o.get("vggt_root"))
     frames, mats, lens = _expected(root)
-    sensor = export_ops.animated_camera(root).data.sensor_width
+    sensor = animated_camera(root).data.sensor_width
     np.testing.assert_allclose(lens, recon.intrinsics[:, 0, 0] * sensor / 640, rtol=1e-5)  # keyed per frame
     assert lens[-1] / lens[0] > 1.3
-    path = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / f"zoom{ext}")))
+    path = Path(export_camera(bpy.context, root, str(tmp_path / f"zoom{ext}")))
     if ext == ".chan":
         rows = np.loadtxt(path)
         got_lens = 0.5 * sensor * (360 / 640) / np.tan(np.radians(rows[:, 7]) / 2)

@@ -25,7 +25,7 @@ import test_zoom_lens as zoom  # noqa: E402
 from vggt_blender import convert  # noqa: E402
 from vggt_blender.builders import import_reconstruction  # noqa: E402
 from vggt_blender.builders.ownership import remove_import  # noqa: E402
-from vggt_blender.operators import export_ops  # noqa: E402
+from vggt_blender.deliver.lens import redistort_scene  # noqa: E402
 
 TOLERANCE_PX = 0.1 if bpy.app.version >= (5, 0) else 0.25
 
@@ -75,7 +75,7 @@ def test_the_redistort_scene_puts_cg_on_the_plates_lens(tmp_path):
         return (group, None if hasattr(sc, "compositing_node_group") else sc.use_nodes)
 
     before = compositor(scene)
-    out = export_ops.redistort_scene(bpy.context, root, str(tmp_path / "lens"))
+    out = redistort_scene(bpy.context, root, str(tmp_path / "lens"))
     assert (out.render.resolution_x, out.render.resolution_y) == (fixed.W, fixed.H)
     assert (out.frame_start, out.frame_end) == (1001, 1005)
     assert sorted(os.listdir(tmp_path / "lens")) == ["lens.json", "stmap_redistort.exr", "stmap_undistort.exr"]
@@ -88,11 +88,11 @@ def test_the_redistort_scene_puts_cg_on_the_plates_lens(tmp_path):
         assert np.hypot(*(got - want)) < TOLERANCE_PX, (want, got)
         assert np.hypot(*(got - fixed._centroid(plate, want))) < TOLERANCE_PX  # on the plate's own dot
 
-    again = export_ops.redistort_scene(bpy.context, root, str(tmp_path / "lens"))  # replaces, never piles up
+    again = redistort_scene(bpy.context, root, str(tmp_path / "lens"))  # replaces, never piles up
     assert [s for s in bpy.data.scenes if "vggt_redistort" in s] == [again]
     scene.camera = next(o for o in root.children_recursive if o.type == "CAMERA" and "vggt_frame" in o)
     with pytest.raises(ValueError, match="make the import's camera"):
-        export_ops.redistort_scene(bpy.context, root, str(tmp_path / "lens"))
+        redistort_scene(bpy.context, root, str(tmp_path / "lens"))
     scene.camera = anim
     remove_import(col)
     assert not [s for s in bpy.data.scenes if "vggt_redistort" in s] and len(bpy.data.scenes) == 1
@@ -102,7 +102,7 @@ def test_a_zooms_redistort_scene_takes_each_frames_map(tmp_path):
     bpy.ops.wm.read_homefile(use_empty=True)
     recon, focals, c = zoom._shot(tmp_path)
     col, root, scene, anim = _imported(recon, tmp_path)
-    out = export_ops.redistort_scene(bpy.context, root, str(tmp_path / "lens"))
+    out = redistort_scene(bpy.context, root, str(tmp_path / "lens"))
     assert sorted(p for p in os.listdir(tmp_path / "lens") if p.startswith("stmap_redistort")) == [
         f"stmap_redistort.{n}.exr" for n in zoom.NUMBERS]
     for i, n in ((0, 1001), (2, 1005)):

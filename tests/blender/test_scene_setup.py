@@ -21,6 +21,7 @@ from synth_recon import look_at_extrinsic, make_recon  # noqa: E402
 from vggt_blender import convert  # noqa: E402
 from vggt_blender.operators import setup_ops  # noqa: E402
 from vggt_blender.builders import import_reconstruction  # noqa: E402
+from vggt_blender.builders.points import point_cloud_of, world_vertices  # noqa: E402
 
 S, HW = 6, (28, 42)
 CAM_HEIGHT = 1.5
@@ -121,7 +122,7 @@ def test_floor_then_scale_by_camera_height_and_two_points_is_exact():
     assert cam.data.clip_start == pytest.approx(imported * 1.6 / (CAM_HEIGHT * s), rel=2e-2)  # clipping scaled too
 
     # two selected vertices of the point cloud become exactly 2.5 apart
-    cloud = setup_ops.point_cloud_of(root)
+    cloud = point_cloud_of(root)
     cloud.data.vertices.foreach_set("select", np.zeros(len(cloud.data.vertices), bool))
     cloud.data.vertices[10].select = cloud.data.vertices[500].select = True
     for o in bpy.context.selected_objects:
@@ -257,7 +258,7 @@ def test_shadow_catcher_on_the_floor_moves_with_the_root():
     plane = next(o for o in bpy.data.objects if o.name.endswith("shadow catcher"))
     assert plane.is_shadow_catcher and not plane.hide_render and plane.parent == root
     bpy.context.view_layer.update()
-    np.testing.assert_allclose(setup_ops.world_vertices(plane)[:, 2], 0.0, atol=1e-6)
+    np.testing.assert_allclose(world_vertices(plane)[:, 2], 0.0, atol=1e-6)
     bpy.ops.vggt.set_scale(mode="CAMERA_HEIGHT", distance=1.6)
     bpy.context.view_layer.update()
-    np.testing.assert_allclose(setup_ops.world_vertices(plane)[:, 2], 0.0, atol=1e-6)  # still the floor
+    np.testing.assert_allclose(world_vertices(plane)[:, 2], 0.0, atol=1e-6)  # still the floor

@@ -235,7 +235,7 @@ def test_exports_of_the_overscan_camera_say_so(tmp_path):
     import math
     import re
 
-    from vggt_blender.operators import export_ops
+    from vggt_blender.deliver.camera import export_camera
 
     bpy.ops.wm.read_homefile(use_empty=True)
     recon, lens, _ = _shot(tmp_path)
@@ -244,16 +244,16 @@ def test_exports_of_the_overscan_camera_say_so(tmp_path):
                                 bpy.context.scene)
     root = next(o for o in col.objects if o.get("vggt_root"))
     canvas = f"overscan {wo}x{ho} of plate {W}x{H}"
-    abc = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "shot.abc"))).read_bytes()
+    abc = Path(export_camera(bpy.context, root, str(tmp_path / "out" / "shot.abc"))).read_bytes()
     assert b"vggt_canvas" in abc and canvas.encode() in abc
     assert str(tmp_path / "out" / "shot_lens" / "lens.json").encode() in abc
-    usda = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "shot.usda"))).read_text()
+    usda = Path(export_camera(bpy.context, root, str(tmp_path / "out" / "shot.usda"))).read_text()
     assert "userProperties:vggt_canvas" in usda and f'"{canvas}"' in usda
-    chan = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "shot.chan"))).read_text()
+    chan = Path(export_camera(bpy.context, root, str(tmp_path / "out" / "shot.chan"))).read_text()
     first = chan.splitlines()[0].split("\t")
     assert int(first[0]) == 1001
     assert float(first[7]) == pytest.approx(math.degrees(2 * math.atan(ho / 2 / lens.fy)), rel=1e-4)
-    nk = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "shot.nk"))).read_text()
+    nk = Path(export_camera(bpy.context, root, str(tmp_path / "out" / "shot.nk"))).read_text()
     haperture = float(next(line.split()[1] for line in nk.splitlines() if line.startswith(" haperture")))
     assert haperture == pytest.approx(36.0 * wo / W, rel=1e-6)  # the plate's 36 mm, widened to the canvas once
     assert "shot.####.png" in nk and "undistorted_" not in nk

@@ -46,7 +46,7 @@ if importlib.util.find_spec("bpy") is None:
 
 PLATFORMS = ("linux-x64", "macos-arm64", "windows-x64")
 #: pip --platform tags each platform's Blender loads (Linux: Blender's glibc 2.28; macOS: 14 on
-#: Apple silicon, the minimum the README states): what an artist's machine accepts, not the build's list.
+#: Apple silicon, the minimum docs/artist.md states): what an artist's machine accepts, not the build's list.
 MACHINE_TAGS = {
     "linux-x64": [f"manylinux_2_{minor}_x86_64" for minor in range(28, 16, -1)] + ["manylinux2014_x86_64"],
     "windows-x64": ["win_amd64"],
@@ -129,7 +129,7 @@ def test_macos_zip_needs_the_macos_the_readme_states(extension_zips):
     needed = max(min((int(m[1]), int(m[2])) for t in _platform_tags(w) if (m := re.match(r"macosx_(\d+)_(\d+)_", t)))
                  for w in _wheels(extension_zips["macos-arm64"]) if _platform_tags(w) != ["any"])
     assert needed == (14, 0)  # PyAV and pycolmap
-    assert "macOS 14" in (ROOT / "README.md").read_text()
+    assert "macOS 14" in (ROOT / "docs" / "artist.md").read_text()
     assert "macOS 14" in (ROOT / "blender_manifest.toml").read_text()
 
 

@@ -67,7 +67,8 @@ def _shot(tmp_path: Path):
 
 
 def test_a_distorted_zoom_undistorts_each_frame_with_its_own_focal(tmp_path):
-    from vggt_blender.operators import export_ops
+    from vggt_blender.deliver.camera import export_camera
+    from vggt_blender.deliver.lens import export_lens
 
     bpy.ops.wm.read_homefile(use_empty=True)
     recon, focals, c = _shot(tmp_path)
@@ -128,12 +129,12 @@ def test_a_distorted_zoom_undistorts_each_frame_with_its_own_focal(tmp_path):
             d.hide_render = True
 
     # the exports: per-frame ST-maps on every frame of the camera, the .nk reading them as a sequence
-    nk = Path(export_ops.export_camera(bpy.context, root, str(tmp_path / "out" / "shot.nk"))).read_text()
+    nk = Path(export_camera(bpy.context, root, str(tmp_path / "out" / "shot.nk"))).read_text()
     maps = sorted(os.listdir(tmp_path / "out" / "shot_lens"))
     assert maps == ["lens.json", *(f"stmap_redistort.{n}.exr" for n in NUMBERS),
                     *(f"stmap_undistort.{n}.exr" for n in NUMBERS)]
     assert "stmap_undistort.####.exr" in nk
     block = nk[nk.index("stmap_undistort.####.exr"):].split("name STMapUndistort", 1)[0]
     assert " first 1001" in block and " last 1005" in block
-    written = export_ops.export_lens(root, str(tmp_path / "lens"))
+    written = export_lens(root, str(tmp_path / "lens"))
     assert sorted(os.path.basename(p) for p in written) == maps

@@ -18,6 +18,13 @@ ROOT_KEY = "vggt_root"  # custom property (True) on an import's root Empty, whic
 # The datablock's name when its import finished. Duplicating an object (Shift+D) copies its custom
 # properties but not its name, so a copy the artist made is never taken for the import's own.
 NAME_KEY = "vggt_name"
+CACHE_PROP = "vggt_cache"  # on an import's collection: its cache file, relative to the .blend where it can be
+
+
+def cache_file_of(col: bpy.types.Collection) -> str:
+    """The absolute cache file path stored on a VGGT collection ("" when it has none)."""
+    stored = col.get(CACHE_PROP, "")
+    return os.path.normpath(bpy.path.abspath(stored, library=col.library)) if stored else ""
 
 
 def import_id(idblock: Any) -> str | None:

@@ -6,6 +6,7 @@ import bpy
 import numpy as np
 
 from ..convert import PointArrays
+from ..convert.setup import transform_points
 from .datablocks import Ledger, new_object, photo_material
 
 COLOR_ATTR = "Col"
@@ -204,3 +205,22 @@ def point_attribute(obj: bpy.types.Object, name: str) -> np.ndarray:
     out = np.empty(n, np.int32 if a.data_type == "INT" else np.float32)
     a.data.foreach_get("value", out)
     return out
+
+
+def point_cloud_of(root: bpy.types.Object) -> bpy.types.Object | None:
+    """The point cloud object under the import's root Empty ``root``, or None."""
+    return next((o for o in root.children_recursive if o.type == "MESH" and "VGGT Points" in o.modifiers), None)
+
+
+def world_vertices(obj: bpy.types.Object, selected_only: bool = False) -> np.ndarray:
+    """World vertex positions [N, 3] of mesh ``obj`` (only the selected ones with ``selected_only``)."""
+    me = obj.data
+    n = len(me.vertices)
+    co = np.empty(n * 3, dtype=np.float32)
+    me.vertices.foreach_get("co", co)
+    co = co.reshape(-1, 3).astype(np.float64)
+    if selected_only:
+        sel = np.empty(n, dtype=bool)
+        me.vertices.foreach_get("select", sel)
+        co = co[sel]
+    return transform_points(np.array(obj.matrix_world, dtype=np.float64), co)

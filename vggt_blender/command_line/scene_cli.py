@@ -18,7 +18,10 @@ from vggt_core import InputError
 
 from ..builders.redistort import REDISTORT_KEY
 from ..convert import setup as su
-from ..operators import export_ops, qc_ops, setup_ops
+from ..deliver.camera import CAMERA_FORMATS, export_camera
+from ..deliver.lens import export_lens, lens_package_dir, redistort_scene
+from ..deliver.points import export_colmap, export_points_glb
+from ..operators import qc_ops, setup_ops
 
 if TYPE_CHECKING:
     from vggt_core import Reconstruction
@@ -60,7 +63,7 @@ def check(args: argparse.Namespace) -> None:
     if args.scale_distance is not None and not args.scale_distance[6] > 0:
         raise InputError("--scale-distance: the distance must be > 0")
     for path in args.export_camera:
-        if os.path.splitext(path)[1].lower() not in export_ops.CAMERA_FORMATS:
+        if os.path.splitext(path)[1].lower() not in CAMERA_FORMATS:
             raise InputError(f"--export-camera {path}: use .abc, .usd, .usda, .usdc, .fbx, .chan or .nk")
         check_output_dir(os.path.dirname(os.path.abspath(path)), "--export-camera")
     if args.export_points:
@@ -105,27 +108,27 @@ def apply(args: argparse.Namespace, context: bpy.types.Context, collection: bpy.
     if args.scale_camera_height is not None or args.scale_distance is not None:
         setup_ops.apply_to_root(root, su.scale_transform(factor), layer)
         _say(f"scaled by {factor:.6g}")
-    written = [export_ops.export_camera(context, root, path) for path in args.export_camera]
+    written = [export_camera(context, root, path) for path in args.export_camera]
     # each camera's lens package beside it (one folder when two formats share a name: shot.abc, shot.chan)
-    written += list(dict.fromkeys(d for d in map(export_ops.lens_package_dir, written) if os.path.isdir(d)))
+    written += list(dict.fromkeys(d for d in map(lens_package_dir, written) if os.path.isdir(d)))
     if args.export_points:
-        written.append(export_ops.export_points_glb(root, args.export_points))
+        written.append(export_points_glb(root, args.export_points))
     if args.export_colmap and recon is not None:
         from vggt_core import select_points
 
         points = select_points(recon, source=args.point_source, conf_percentile=args.conf_percentile,
                                max_points=args.max_points or None)
         with ProgressLog("vggt") as progress:
-            written.append(export_ops.export_colmap(root, args.export_colmap, recon, points,
+            written.append(export_colmap(root, args.export_colmap, recon, points,
                                                     lambda f: progress("Writing COLMAP images", f)))
     if args.export_lens and recon is not None:
         with ProgressLog("vggt") as progress:
-            written += export_ops.export_lens(root, args.export_lens, recon, args.undistort_plate,
+            written += export_lens(root, args.export_lens, recon, args.undistort_plate,
                                               lambda f: progress("Writing the undistorted plate", f))
     if args.qc_render:
         written.append(qc_ops.render_qc(context, root, args.qc_render, recon))
     if args.redistort_scene:
-        out = export_ops.redistort_scene(context, root, args.redistort_scene)
+        out = redistort_scene(context, root, args.redistort_scene)
         _say(f"added the scene '{out.name}' (render it for CG on the plate's lens)")
         written.append(out[REDISTORT_KEY])
     for path in written:

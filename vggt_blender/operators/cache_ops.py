@@ -21,10 +21,10 @@ from vggt_core import VGGTError, one_line
 from vggt_core.network import is_local_source
 
 from .. import addon
+from ..builders.datablocks import CACHE_PROP, cache_file_of
 from ..runs import runs, worker
 from .threaded_op import ThreadedOperator
 
-CACHE_PROP = "vggt_cache"
 
 
 def portable_path(path: str, blend_path: str) -> str:
@@ -39,12 +39,6 @@ def portable_path(path: str, blend_path: str) -> str:
     if rel == os.curdir or rel.split(os.sep, 1)[0] == os.pardir:
         return path  # outside the project folder: it does not move with it
     return "//" + rel.replace(os.sep, "/")
-
-
-def cache_file_of(col: bpy.types.Collection) -> str:
-    """The absolute cache file path stored on a VGGT collection ("" when it has none)."""
-    stored = col.get(CACHE_PROP, "")
-    return os.path.normpath(bpy.path.abspath(stored, library=col.library)) if stored else ""
 
 
 _absolute: dict[str, str] = {}  # collection name -> absolute cache path, between save_pre and save_post

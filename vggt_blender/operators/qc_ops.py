@@ -24,8 +24,11 @@ from ..builders import qc_overlay
 from ..builders.cameras import undistorted_background
 from ..builders.datablocks import Ledger
 from ..builders.locators import LOCATOR_KEY
+from ..builders.points import point_cloud_of, world_vertices
 from ..convert import qc
-from . import export_ops, setup_ops
+from ..deliver.imported import animated_camera, camera_frames, lens_of, sample_camera
+from ..deliver.lens import export_lens
+from . import setup_ops
 
 if TYPE_CHECKING:
     from vggt_core import Reconstruction
@@ -87,10 +90,10 @@ def _marker_points(root: bpy.types.Object) -> np.ndarray:
     locs = [np.array(o.matrix_world.translation) for o in root.children_recursive if LOCATOR_KEY in o]
     if locs:
         return np.array(locs)
-    cloud = setup_ops.point_cloud_of(root)
+    cloud = point_cloud_of(root)
     if cloud is None or not len(cloud.data.vertices):
         raise ValueError("the import has no solved points or point cloud to draw: re-import it with points on")
-    xyz = setup_ops.world_vertices(cloud)
+    xyz = world_vertices(cloud)
     step = max(1, len(xyz) // MAX_CLOUD_MARKERS)
     return xyz[::step][:MAX_CLOUD_MARKERS]
 
@@ -106,11 +109,11 @@ def _plate_image(ledger: Ledger, root: bpy.types.Object, cam: bpy.types.Object, 
         return bg.image, {"frame_start": iu.frame_start, "frame_offset": iu.frame_offset,
                           "frame_duration": iu.frame_duration}, (0.0, 0.0, 1.0, 1.0)
     try:
-        lens = export_ops.lens_of(root, recon)
+        lens = lens_of(root, recon)
     except ValueError:  # no stored lens and no cache: the plate as it is
         lens = None
     if lens is not None and lens.model != "PINHOLE":
-        written = export_ops.export_lens(root, folder, recon, plate=True)
+        written = export_lens(root, folder, recon, plate=True)
         files = sorted(Path(p) for p in written if Path(p).name.startswith("undistorted."))
         numbers = [int(f.name.split(".")[1]) for f in files]
         _hold_missing(files, numbers)
@@ -176,13 +179,13 @@ def _render(context: bpy.types.Context, ledger: Ledger, root: bpy.types.Object, 
             recon: "Reconstruction | None", tmp: str) -> None:
     scene = context.scene
     context.view_layer.update()  # world matrices of a fresh import or a just-moved root
-    cam = export_ops.animated_camera(root)
-    frames = export_ops.camera_frames(cam, scene)
+    cam = animated_camera(root)
+    frames = camera_frames(cam, scene)
     points = _marker_points(root)
     image, image_user, crop = _plate_image(ledger, root, cam, recon, tmp)
     current = scene.frame_current  # frame_set below moves it; put back (and re-evaluated) after
     ledger.on_rollback(lambda: scene.frame_set(current))
-    mats, lens_mm = export_ops.sample_camera(scene, cam, frames)
+    mats, lens_mm = sample_camera(scene, cam, frames)
     centres = mats[:, :3, 3]
     # the points' depths (along the view, world units) over all frames size the markers
     rot = mats[:, :3, :3] / np.linalg.norm(mats[:, :3, :3], axis=1, keepdims=True)

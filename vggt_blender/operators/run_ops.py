@@ -15,11 +15,10 @@ from bpy.props import BoolProperty, EnumProperty
 from vggt_core import VGGTError, one_line
 
 from .. import addon, dependencies
-from ..builders import ownership
+from ..builders.datablocks import cache_file_of
 from ..convert import ImportSettings
 from ..runs import gui_run, runs, worker
 from ..ui.props import begin_run, end_run, import_settings, run_state
-from . import cache_ops
 from .threaded_op import ThreadedOperator
 
 
@@ -137,7 +136,7 @@ class VGGT_OT_reimport(bpy.types.Operator):
         from vggt_core.run import cache
 
         old = runs.find_vggt_collection(context)
-        cache_path = cache_ops.cache_file_of(old)
+        cache_path = cache_file_of(old)
         if not cache_path:
             self.report({"ERROR"}, f"'{old.name}' was imported without a cache file: run VGGT again")
             return {"CANCELLED"}
@@ -184,7 +183,7 @@ def resolve_plan(context: bpy.types.Context, col: bpy.types.Collection) -> runs.
     from vggt_core import ReconstructSettings
     from vggt_core import FrameInfo
 
-    path = cache_ops.cache_file_of(col)
+    path = cache_file_of(col)
     if not path:
         raise VGGTError(f"'{col.name}' was imported without a cache file: run VGGT again")
     meta = cache.read_meta(path)

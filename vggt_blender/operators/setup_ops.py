@@ -13,6 +13,7 @@ from bpy.props import EnumProperty, FloatProperty
 from mathutils import Matrix
 
 from ..builders.datablocks import ROOT_KEY
+from ..builders.points import point_cloud_of, world_vertices
 from ..convert import setup as su
 from ..runs import runs
 
@@ -68,24 +69,6 @@ def camera_centres_and_ups(root: bpy.types.Object) -> tuple[np.ndarray, np.ndarr
     centres = np.array([m[:3, 3] for m in mats])
     ups = np.array([m[:3, 1] / np.linalg.norm(m[:3, 1]) for m in mats])
     return centres, ups
-
-
-def point_cloud_of(root: bpy.types.Object) -> bpy.types.Object | None:
-    return next((o for o in _descendants(root) if o.type == "MESH" and "VGGT Points" in o.modifiers), None)
-
-
-def world_vertices(obj: bpy.types.Object, selected_only: bool = False) -> np.ndarray:
-    """World vertex positions [N, 3] of mesh ``obj`` (only the selected ones with ``selected_only``)."""
-    me = obj.data
-    n = len(me.vertices)
-    co = np.empty(n * 3, dtype=np.float32)
-    me.vertices.foreach_get("co", co)
-    co = co.reshape(-1, 3).astype(np.float64)
-    if selected_only:
-        sel = np.empty(n, dtype=bool)
-        me.vertices.foreach_get("select", sel)
-        co = co[sel]
-    return su.transform_points(_world(obj), co)
 
 
 def floor_candidates(root: bpy.types.Object) -> np.ndarray:

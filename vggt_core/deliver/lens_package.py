@@ -221,6 +221,11 @@ class ShotLens:
     def _focals(self) -> np.ndarray:
         return np.array([lens.fx for lens in self.lenses])
 
+    def frames(self) -> list[int]:
+        """The plate frames a zoom's ST-maps cover: every frame from its first key to its last, the frames between
+        a strided solve's keys too, so the ``%04d`` sequences lens.json names have no holes; [] for a fixed lens."""
+        return list(range(self.numbers[0], self.numbers[-1] + 1)) if self.zoom else []
+
     def at(self, number: int) -> LensPackage:
         """The lens at plate frame ``number``."""
         if not self.zoom:
@@ -320,13 +325,14 @@ def write_exr(path: str | Path, uv: np.ndarray) -> None:
 def write_lens_package(directory: str | Path, lens: LensPackage | ShotLens,
                        numbers: Sequence[int] | None = None) -> list[Path]:
     """``lens.json`` and the two ST-maps in ``directory`` (created); returns the paths written. On a zoom the
-    maps are one pair per plate frame of ``numbers`` (default: the zoom's own), named ``stmap_names``."""
+    maps are one pair per plate frame of ``numbers`` (default ``ShotLens.frames``: every frame of the zoom's
+    span), named ``stmap_names``; a fixed lens has one pair whatever ``numbers`` is."""
     shot = lens if isinstance(lens, ShotLens) else ShotLens((lens,))
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     (d / LENS_JSON).write_text(json.dumps(shot.to_dict(), indent=2) + "\n", encoding="utf-8")
     files = [d / LENS_JSON]
-    for n in (shot.numbers if numbers is None else numbers) if shot.zoom else [0]:
+    for n in (shot.frames() if numbers is None else numbers) if shot.zoom else [0]:
         undistort, redistort = stmap_names(shot, n)
         write_exr(d / undistort, undistort_stmap(shot.at(n)))
         write_exr(d / redistort, redistort_stmap(shot.at(n)))

@@ -31,7 +31,7 @@ def add_arguments(parser: Any) -> None:
                    help="frames each chunk shares with the previous one (default 0: automatic, a third of the "
                    "chunk, 2-16)")
     g.add_argument("--chunk-strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY,
-                   help=f"how chunks are tied together (default {DEFAULT_STRATEGY}; see README)")
+                   help=f"how chunks are tied together (default {DEFAULT_STRATEGY}; see docs/matchmove.md)")
 
 
 def settings_fields(args: Any) -> dict[str, Any]:

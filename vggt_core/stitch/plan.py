@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import InputError
 
 STRATEGIES = ("chained", "anchored")
-DEFAULT_STRATEGY = "chained"  # the better one on bench/bench_long.py (see README)
+DEFAULT_STRATEGY = "chained"  # the better one on bench/bench_long.py (docs/matchmove.md)
 ANCHORS = 3  # at most this many anchor frames per chunk in the "anchored" strategy (one per 8 frames)
 
 
