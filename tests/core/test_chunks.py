@@ -363,3 +363,33 @@ def test_points_of_a_long_shot_are_unprojected_without_shot_sized_temporaries():
     s = 150  # the camera is a pure translation: world = camera point - t
     expected = np.stack([(u - 56) * depth[s] / 90, (v - 28) * depth[s] / 90, depth[s]], -1) - ext[s, :, 3]
     np.testing.assert_allclose(points[s], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_automatic_chunking_reads_the_memory_a_run_can_allocate(tmp_path, engine, monkeypatch):
+    """MemAvailable, not MemFree: on a machine that has read files most free memory is page cache, which the
+    kernel gives back to a new allocation (issue 28: 7.7 GB read against 22.2 GB available here)."""
+    import torch
+
+    from vggt_core.network import engine as engine_module
+    from vggt_core.network.engine import available_memory
+    from vggt_core.stitch import auto_chunk_size, frames_for_memory
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemFree:         1000000 kB\nMemAvailable:   20000000 kB\n")
+    assert available_memory(torch.device("cpu"), str(meminfo)) == 20_000_000 * 1024
+    assert available_memory(torch.device("cpu"), str(tmp_path / "absent")) is None or importlib_has_psutil()
+
+    model = engine.load()
+    fits = frames_for_memory(5e7, 28, 42, model.config.embed_dim, len(model.needed_layers(False)), 4, engine.dense_chunk)
+    assert fits > 8
+    monkeypatch.setattr(engine_module, "available_memory", lambda device: 5e7)
+    assert auto_chunk_size(engine, fits, 28, 42) == 0  # they all fit: one run
+    assert auto_chunk_size(engine, fits + 1, 28, 42) == fits
+    monkeypatch.setattr(engine_module, "available_memory", lambda device: None)
+    assert auto_chunk_size(engine, 10 ** 6, 28, 42) == 0  # memory unknown: no automatic chunking
+
+
+def importlib_has_psutil() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("psutil") is not None

@@ -317,6 +317,36 @@ MIN_FOV = 0.01
 _OUTPUT_KEYS = ("pose_enc", "depth", "depth_conf", "world_points", "world_points_conf", "track", "vis", "conf")
 
 
+def available_memory(device: Any, meminfo: str = "/proc/meminfo") -> int | None:
+    """Bytes a run on ``device`` (a ``torch.device``) can still allocate, or None where it cannot be told.
+
+    CUDA: the driver's free memory; MPS: Metal's recommended working set less what the driver holds; CPU: the
+    kernel's ``MemAvailable`` (free memory plus what the page cache and reclaimable slabs give back, which is
+    what a new allocation can use; ``MemFree`` alone undercounts it several times on a machine that has read
+    files), else psutil's ``available`` where psutil is installed (macOS, Windows).
+    """
+    import torch
+
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type == "mps":
+        return int(torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())
+    if device.type != "cpu":
+        return None
+    try:
+        with open(meminfo, encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # the kernel writes kB
+    except OSError:
+        pass
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return int(psutil.virtual_memory().available)
+
+
 def estimate_max_frames(
     free_bytes: int, H: int, W: int, embed_dim: int = 1024, kept_layers: int = 4, value_bytes: int = 2,
     dense_chunk: int = 8,

@@ -4,7 +4,6 @@ See ``vggt_core.stitch`` for how the chunks are brought into one world.
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -69,22 +68,20 @@ def frames_for_memory(free_bytes: float, H: int, W: int, embed_dim: int = 1024, 
 def auto_chunk_size(engine: Any, n: int, H: int, W: int) -> int:
     """The chunk size chosen when the user gives none: 0 (one run) when all ``n`` frames fit in memory.
 
-    On CUDA from the free GPU memory, on the CPU from the available RAM (Linux ``/proc`` figures; elsewhere
-    no automatic chunking), with the model loaded. Engines that are not ``vggt_core.network.engine.Engine`` (test
-    stand-ins) never chunk automatically.
+    From the memory the engine's device can still allocate (``engine.available_memory``: free GPU memory on CUDA,
+    Metal's working set on MPS, ``MemAvailable`` on a Linux CPU), with the model loaded; no automatic chunking
+    where that cannot be told. Engines that are not ``vggt_core.network.engine.Engine`` (test stand-ins) never
+    chunk automatically.
     """
-    from ..network.engine import Engine
+    from ..network.engine import Engine, available_memory
 
     if not isinstance(engine, Engine):
         return 0
     import torch
 
-    device, model = engine.device, engine.load()
-    if device.type == "cuda":
-        free = torch.cuda.mem_get_info(device)[0]
-    elif device.type == "cpu" and hasattr(os, "sysconf") and "SC_AVPHYS_PAGES" in os.sysconf_names:
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    else:
+    model = engine.load()
+    free = available_memory(engine.device)
+    if free is None:
         return 0
     value_bytes = 4 if engine.dtype == torch.float32 else 2
     fits = frames_for_memory(free, H, W, model.config.embed_dim, len(model.needed_layers(False)), value_bytes,
