@@ -7,8 +7,9 @@ undistorted plate pixel and redistorts (``stmap_redistort.exr``) without black e
 plate undistorted onto that canvas, one file per plate frame from the first reconstructed frame to the last
 (interpolated frames too), named by the timeline frame it shows at.
 
-The files go into a folder named after the lens and the plate frames (``UndistortedPlate.folder``): the same
-solve of the same plate finds them already written, and a different one never overwrites them.
+The files go into a folder named after the lens and the plate frames, their files' sizes and mtimes included
+(``UndistortedPlate.folder``): the same solve of the same plate finds them already written, and a different one,
+or a plate delivered again under the same names, never finds nor overwrites them.
 """
 from __future__ import annotations
 
@@ -61,9 +62,11 @@ def undistorted_plate(recon: "Reconstruction", settings: ImportSettings, scene_f
 
     None when there is nothing to undistort: ``settings.undistorted_plate`` off, no solved distortion (a
     pinhole lens), no animated camera, or no plate that plays one source frame per timeline frame (a movie or
-    a numbered image sequence, as the plate background needs).
+    a numbered image sequence, as the plate background needs). Raises InputError (one line) when the plate's
+    movie is gone.
     """
     from vggt_core import shot_lens
+    from vggt_core.run import cache
 
     if not (settings.undistorted_plate and settings.animated_camera) or not folder_root:
         return None
@@ -90,7 +93,8 @@ def undistorted_plate(recon: "Reconstruction", settings: ImportSettings, scene_f
             return None
         span = _sequence_span(paths, anchor, frames[0])
     body = json.dumps({"lens": lens.to_dict(), "frames": [[f.source, f.index] for f, _ in span],
-                       "numbers": [n for _, n in span]}, sort_keys=True)
+                       "numbers": [n for _, n in span], "files": cache.file_stamps(f.source for f, _ in span)},
+                      sort_keys=True)
     name = f"undistorted_{hashlib.sha256(body.encode()).hexdigest()[:12]}"
     return UndistortedPlate(os.path.join(os.path.abspath(folder_root), name), tuple(f for f, _ in span),
                             tuple(int(n) for _, n in span), lens)
