@@ -101,6 +101,29 @@ def test_clear_cache_removes_only_results(project):
     assert [p.name for p in folder.iterdir()] == ["keep.txt"]
 
 
+def test_clear_cache_counts_and_removes_the_undistorted_plates(project):
+    """An import's undistorted plate (``vggt_cache/undistorted/undistorted_<key>/``, GBs at 4K) is in the size
+    readout and goes with Clear Cache; other files in that folder stay."""
+    from test_undistorted_plate import _shot
+
+    from vggt_blender import convert
+
+    folder = Path(runs.undistorted_dir())
+    recon, _, _ = _shot(project)
+    settings = convert.ImportSettings(depth_proxies=False, undistorted_dir=str(folder))
+    und = convert.undistorted_plate(recon, settings, 1, str(folder))
+    und.write()
+    size = sum(p.stat().st_size for p in Path(und.folder).iterdir())
+    assert len(und.frames) == 5 and size > 0 and Path(und.folder).parent == folder
+    assert convert.plates_usage(str(folder)) == (1, size)
+    time.sleep(0.05)  # a later write: past the filesystem clock's tick (a few ms), so the folder's mtime moves
+    (Path(und.folder) / "undistorted.1006.png").write_bytes(b"x" * 10)  # the folder changed: counted again
+    assert convert.plates_usage(str(folder)) == (1, size + 10)
+    (folder / "mine").mkdir()
+    assert bpy.ops.vggt.clear_cache() == {"FINISHED"}
+    assert [p.name for p in folder.iterdir()] == ["mine"] and convert.plates_usage(str(folder)) == (0, 0)
+
+
 def _fake_hub(monkeypatch, checkpoint: str, chunks: int, delay: float) -> dict:
     """A Hugging Face hub with an empty cache whose download of model.safetensors streams `chunks`
     progress updates, after which the file counts as cached."""

@@ -214,6 +214,30 @@ def test_the_worker_writes_the_plate_and_the_import_reuses_it_or_cancels(tmp_pat
     assert "vggt_overscan" not in cam and len(cam.data.background_images) == 1
 
 
+def test_a_plate_delivered_again_under_the_same_names_gets_new_undistorted_frames(tmp_path):
+    """The folder is keyed on the plate files' sizes and mtimes: frame 1003 replaced (a fixed plate from the
+    vendor, same name) is undistorted again in a new folder; the stale one is never shown."""
+    from PIL import Image
+
+    recon, _, _ = _shot(tmp_path)
+    settings = convert.ImportSettings(depth_proxies=False, undistorted_dir=str(tmp_path / "und"))
+    old = convert.undistorted_plate(recon, settings, 1, settings.undistorted_dir)
+    old.write()
+    assert convert.undistorted_plate(recon, settings, 1, settings.undistorted_dir).folder == old.folder
+    fixed = tmp_path / "plate" / "shot.1003.png"
+    before = fixed.stat().st_mtime_ns
+    Image.fromarray(np.full((H, W, 3), 250, np.uint8)).save(fixed)
+    os.utime(fixed, ns=(before + 10**9, before + 10**9))  # delivered later (whatever the filesystem clock's tick)
+    new = convert.undistorted_plate(recon, settings, 1, settings.undistorted_dir)
+    assert new.folder != old.folder and not os.path.exists(new.folder)
+    new.write()
+    from vggt_core.deliver.lens_package import undistorted_name
+
+    i = [f.source for f in new.frames].index(str(fixed))
+    name = undistorted_name(new.frames[i], new.numbers[i])
+    assert _read(os.path.join(old.folder, name)).max() < 0.2 < 0.9 < _read(os.path.join(new.folder, name)).max()
+
+
 def test_blender_cli_plans_the_undistorted_plate_beside_out(tmp_path):
     """``blender -b -c vggt``: the undistorted plate goes to OUT's folder (vggt_undistorted/), written by the run's
     worker; ``--no-undistorted-plate`` keeps the plate camera."""

@@ -11,7 +11,7 @@ import pytest
 
 from core_media import make_recon, write_images
 from vggt_core.run import cache
-from vggt_core.errors import CacheError
+from vggt_core.errors import CacheError, InputError
 from vggt_core.plate.frames import FrameSelection, list_frames
 from vggt_core.run.pipeline import ReconstructSettings
 
@@ -86,6 +86,20 @@ def test_cache_key_tracks_inputs_model_and_settings(tmp_path):
     st = os.stat(paths[0])
     os.utime(paths[0], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched file -> new key
     assert key != cache.cache_key(infos, MODEL_A, settings)
+
+
+def test_other_files_read_and_code_versions_are_part_of_the_key(tmp_path):
+    write_images(tmp_path / "plate", ["a.png"])
+    (matte,) = write_images(tmp_path / "mattes", ["m.png"])
+    infos, settings = list_frames(tmp_path / "plate"), ReconstructSettings()
+    key = cache.cache_key(infos, MODEL_A, settings, [matte], {"solve": 1})
+    assert key != cache.cache_key(infos, MODEL_A, settings, [], {"solve": 1})
+    assert key != cache.cache_key(infos, MODEL_A, settings, [matte], {"solve": 2})
+    st = os.stat(matte)
+    os.utime(matte, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a matte rendered again under its name
+    assert key != cache.cache_key(infos, MODEL_A, settings, [matte], {"solve": 1})
+    with pytest.raises(InputError, match="input not found"):
+        cache.cache_key(infos, MODEL_A, settings, [tmp_path / "gone.png"])
 
 
 def test_format_version_is_part_of_the_key(tmp_path, monkeypatch):

@@ -5,6 +5,7 @@ VGGT's tracks and cameras."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -234,3 +235,85 @@ def test_a_new_mask_re_solves_from_the_network_cache(tmp_path, tiny_model):
     reconstruct(tmp_path / "plate", ReconstructSettings(mask=str(tmp_path / "left"), mask_blank=True), engine,
                 cache_dir=cache_dir)
     assert engine.calls == 2  # the network saw the blanked pixels: its own key
+
+
+def _half_matte(folder: Path, numbers, left: bool) -> None:
+    """Mattes ``m.NNNN.png`` (160x120) keeping out the left or the right half, dated a second after the last ones:
+    a re-render comes later than the render it replaces (a filesystem's clock may tick slower than this test)."""
+    folder.mkdir(exist_ok=True)
+    m = np.zeros((120, 160), np.uint8)
+    m[:, :80] = 255
+    for n in numbers:
+        path = folder / f"m.{n}.png"
+        old = path.stat().st_mtime_ns if path.exists() else 0
+        _png(path, m if left else 255 - m)
+        os.utime(path, ns=(old + 10**9, max(path.stat().st_mtime_ns, old + 10**9)))
+
+
+def test_a_matte_re_rendered_in_place_re_solves_and_when_blanked_re_runs_the_network(tmp_path, tiny_model):
+    """The matte folder's path is the same; its files are new: the solve sees the new matte, and a network that
+    was shown the old one (blanking) runs again, as does one shown it inverted."""
+    import copy
+
+    from core_media import write_images
+
+    from vggt_core.network.engine import Engine
+    from vggt_core.network.weights import save_checkpoint
+    from vggt_core.run.pipeline import ReconstructSettings, reconstruct
+
+    write_images(tmp_path / "plate", ["plate.1001.png", "plate.1002.png"], size=(160, 120))
+    roto = tmp_path / "roto"
+    _half_matte(roto, (1001, 1002), left=True)
+    engine = _Counting(Engine.from_model(copy.deepcopy(tiny_model)))
+    engine.model_id = str(save_checkpoint(tiny_model, tmp_path / "w.safetensors"))  # named weights: cacheable
+    run = lambda **kw: reconstruct(tmp_path / "plate", ReconstructSettings(mask=str(roto), **kw), engine,  # noqa: E731
+                                   cache_dir=tmp_path / "cache")
+    left = run()
+    w = left.model_size[1]
+    assert left.masked[0][:, : w // 2 - 1].all() and not left.masked[0][:, w // 2 + 1:].any()
+    _half_matte(roto, (1001, 1002), left=False)
+    right = run()
+    assert engine.calls == 1  # re-solved from the cached network output ...
+    assert right.masked[0][:, w // 2 + 1:].all() and not right.masked[0][:, : w // 2 - 1].any()  # ... on the new matte
+
+    run(mask_blank=True)
+    assert engine.calls == 2 and (engine.images[0, :, :, w // 2 + 1:] == 1.0).all()
+    _half_matte(roto, (1001, 1002), left=True)
+    run(mask_blank=True)
+    assert engine.calls == 3  # the network is shown the new matte
+    assert (engine.images[0, :, :, : w // 2 - 1] == 1.0).all() and (engine.images[0, :, :, w // 2 + 1:] < 1).any()
+    run(mask_blank=True, mask_invert=True)
+    assert engine.calls == 4 and (engine.images[0, :, :, w // 2 + 1:] == 1.0).all()  # inverted: the other half
+
+
+def test_an_interrupted_blanked_run_does_not_resume_from_chunks_of_an_older_matte(tmp_path, tiny_model):
+    import copy
+
+    from core_media import write_images
+
+    from vggt_core.network.engine import Engine
+    from vggt_core.network.weights import save_checkpoint
+    from vggt_core.run.pipeline import ReconstructSettings, reconstruct
+
+    numbers = (1001, 1002, 1003)
+    write_images(tmp_path / "plate", [f"plate.{n}.png" for n in numbers], size=(160, 120))
+    roto = tmp_path / "roto"
+    _half_matte(roto, numbers, left=True)
+    settings = ReconstructSettings(mask=str(roto), mask_blank=True, chunk_size=2, overlap=1)
+    engine = _Counting(Engine.from_model(copy.deepcopy(tiny_model)))
+    engine.model_id = str(save_checkpoint(tiny_model, tmp_path / "w.safetensors"))
+    real = engine.predict
+
+    def killed_in_the_second_chunk(images, **kw):
+        if engine.calls == 1:
+            raise KeyboardInterrupt  # a kill: the first chunk's file stays in the cache
+        return real(images, **kw)
+
+    engine.predict = killed_in_the_second_chunk
+    with pytest.raises(KeyboardInterrupt):
+        reconstruct(tmp_path / "plate", settings, engine, cache_dir=tmp_path / "cache")
+    assert engine.calls == 1 and len(list((tmp_path / "cache").glob("*.npz"))) == 1
+    _half_matte(roto, numbers, left=False)
+    engine.predict, engine.calls = real, 0
+    reconstruct(tmp_path / "plate", settings, engine, cache_dir=tmp_path / "cache")
+    assert engine.calls == 2  # both chunks run on the new matte

@@ -125,6 +125,28 @@ def test_cache_hit_skips_engine(tmp_path, engine, tiny_model):
     assert not (tmp_path / "cache2").exists()
 
 
+def test_a_new_solve_version_re_solves_from_the_cached_network(tmp_path, engine, tiny_model, monkeypatch):
+    """The solved key carries ``solve.VERSION``: a solve whose results changed (and that bumped it) never gets the
+    old code's result back, and needs no network run."""
+    from dataclasses import replace
+
+    from vggt_core import solve
+
+    write_images(tmp_path / "imgs", ["a.png", "b.png"], size=(70, 56))
+    counting = RecordingEngine(engine, model_id=str(save_checkpoint(tiny_model, tmp_path / "w.safetensors")))
+    settings = ReconstructSettings(resolution=70)
+    infos = list_frames(tmp_path / "imgs")
+    old = reconstruct(tmp_path / "imgs", settings, counting, cache_dir=tmp_path / "cache")
+    old_path = cache_path(tmp_path / "cache", infos, counting, settings)
+    real = solve.solve
+    monkeypatch.setattr(solve, "solve", lambda raw, *a, **kw: replace(real(raw, *a, **kw), solve={"code": "new"}))
+    assert reconstruct(tmp_path / "imgs", settings, counting, cache_dir=tmp_path / "cache").solve == old.solve
+    monkeypatch.setattr(solve, "VERSION", solve.VERSION + 1)
+    new = reconstruct(tmp_path / "imgs", settings, counting, cache_dir=tmp_path / "cache")
+    assert new.solve == {"code": "new"} and counting.calls == 1  # the new solve, on the cached network output
+    assert cache_path(tmp_path / "cache", infos, counting, settings) != old_path and old_path.is_file()
+
+
 def test_cache_hit_does_not_load_the_model_and_keys_on_precision(tmp_path, tiny_model):
     from vggt_core.network.engine import Engine
 

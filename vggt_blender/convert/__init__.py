@@ -27,7 +27,7 @@ from .points import PointArrays, confidence_rank, point_arrays, point_cloud_arra
 from .proxies import ProxyMesh, depth_proxy_mesh, model_to_original_uv, proxy_frame_indices
 from .settings import INTERPOLATIONS, ImportSettings, PlateSettings
 from .timeline import default_plate, movie_plate_start, sequence_plate_anchor, timeline_frames
-from .undistorted import UndistortedPlate, overscan_camera, undistorted_plate
+from .undistorted import UndistortedPlate, clear_plates, overscan_camera, plates_usage, undistorted_plate
 
 __all__ = [
     "Z_UP", "BlenderCamera", "camera_display_size", "camera_matrix_world", "clip_range", "frame_cameras",
@@ -35,5 +35,6 @@ __all__ = [
     "frame_labels", "max_name_bytes", "safe_name", "PointArrays", "confidence_rank", "point_arrays", "point_cloud_arrays", "ProxyMesh",
     "depth_proxy_mesh", "model_to_original_uv", "proxy_frame_indices", "INTERPOLATIONS", "ImportSettings",
     "PlateSettings", "default_plate", "file_number", "image_sequence_offset", "movie_plate_start",
-    "sequence_plate_anchor", "timeline_frames", "UndistortedPlate", "overscan_camera", "undistorted_plate",
+    "sequence_plate_anchor", "timeline_frames", "UndistortedPlate", "clear_plates", "overscan_camera", "plates_usage",
+    "undistorted_plate",
 ]

@@ -7,14 +7,17 @@ undistorted plate pixel and redistorts (``stmap_redistort.exr``) without black e
 plate undistorted onto that canvas, one file per plate frame from the first reconstructed frame to the last
 (interpolated frames too), named by the timeline frame it shows at.
 
-The files go into a folder named after the lens and the plate frames (``UndistortedPlate.folder``): the same
-solve of the same plate finds them already written, and a different one never overwrites them.
+The files go into a folder named after the lens and the plate frames, their files' sizes and mtimes included
+(``UndistortedPlate.folder``): the same solve of the same plate finds them already written, and a different one,
+or a plate delivered again under the same names, never finds nor overwrites them.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
+import shutil
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -29,6 +32,9 @@ if TYPE_CHECKING:
 
     from vggt_core import ShotLens
     from vggt_core import FrameInfo, Reconstruction
+
+PLATE_FOLDER = re.compile(r"undistorted_[0-9a-f]{12}")  # the folders ``undistorted_plate`` names
+_sizes: dict[str, tuple[int, int]] = {}  # plate folder -> (its mtime_ns, bytes of its files), for ``plates_usage``
 
 
 @dataclass(frozen=True)
@@ -61,9 +67,11 @@ def undistorted_plate(recon: "Reconstruction", settings: ImportSettings, scene_f
 
     None when there is nothing to undistort: ``settings.undistorted_plate`` off, no solved distortion (a
     pinhole lens), no animated camera, or no plate that plays one source frame per timeline frame (a movie or
-    a numbered image sequence, as the plate background needs).
+    a numbered image sequence, as the plate background needs). Raises InputError (one line) when the plate's
+    movie is gone.
     """
     from vggt_core import shot_lens
+    from vggt_core.run import cache
 
     if not (settings.undistorted_plate and settings.animated_camera) or not folder_root:
         return None
@@ -90,10 +98,52 @@ def undistorted_plate(recon: "Reconstruction", settings: ImportSettings, scene_f
             return None
         span = _sequence_span(paths, anchor, frames[0])
     body = json.dumps({"lens": lens.to_dict(), "frames": [[f.source, f.index] for f, _ in span],
-                       "numbers": [n for _, n in span]}, sort_keys=True)
-    name = f"undistorted_{hashlib.sha256(body.encode()).hexdigest()[:12]}"
+                       "numbers": [n for _, n in span], "files": cache.file_stamps(f.source for f, _ in span)},
+                      sort_keys=True)
+    name = f"undistorted_{hashlib.sha256(body.encode()).hexdigest()[:12]}"  # PLATE_FOLDER
     return UndistortedPlate(os.path.join(os.path.abspath(folder_root), name), tuple(f for f, _ in span),
                             tuple(int(n) for _, n in span), lens)
+
+
+def _plate_folders(root: str) -> list[os.DirEntry]:
+    try:
+        with os.scandir(root) as it:
+            return [e for e in it if PLATE_FOLDER.fullmatch(e.name) and e.is_dir(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def plates_usage(root: str) -> tuple[int, int]:
+    """(undistorted plates, bytes their files take) in ``root`` (``undistorted_plate``'s ``folder_root``).
+
+    A folder's total is remembered until its mtime changes (a file written, replaced or removed in it), so
+    a panel that asks on every redraw does not stat thousands of 4K frames each time.
+    """
+    total = 0
+    folders = _plate_folders(root)
+    for folder in folders:
+        stamp = folder.stat(follow_symlinks=False).st_mtime_ns
+        known = _sizes.get(folder.path)
+        if known is None or known[0] != stamp:
+            with os.scandir(folder.path) as it:
+                size = sum(e.stat(follow_symlinks=False).st_size for e in it if e.is_file(follow_symlinks=False))
+            known = _sizes[folder.path] = (stamp, size)
+        total += known[1]
+    return len(folders), total
+
+
+def clear_plates(root: str) -> tuple[int, int]:
+    """Delete the undistorted plates in ``root`` (other files stay), then ``root`` if it is empty.
+    Returns (plates removed, bytes freed)."""
+    count, size = plates_usage(root)
+    for folder in _plate_folders(root):
+        shutil.rmtree(folder.path, ignore_errors=True)
+        _sizes.pop(folder.path, None)
+    try:
+        os.rmdir(root)
+    except OSError:  # absent, or holds someone else's files
+        pass
+    return count, size
 
 
 def _sequence_span(paths: list[str], anchor: tuple[int, int], like: "FrameInfo") -> list[tuple["FrameInfo", int]]:

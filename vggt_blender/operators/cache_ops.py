@@ -2,7 +2,8 @@
 
 * *Download Model*: fetches the chosen Hugging Face weights in a background thread (progress in the
   preferences, cancellable), so the first run does not wait on 5 GB.
-* *Clear Cache*: deletes this extension's result files (``vggt_core.run.cache.clear``) in the current cache folder.
+* *Clear Cache*: deletes this extension's result files (``vggt_core.run.cache.clear``) and undistorted plates
+  (``convert.clear_plates``) in the current cache folder; the preferences show what both take.
 * A collection's "vggt_cache" property is written relative to the .blend (``//vggt_cache/<key>.npz``) when
   the file lies in the .blend's folder: a ``save_pre`` handler rewrites it for the path being saved (and
   ``save_post`` for the one then current, which differs after *Save Copy*), and ``cache_file_of``
@@ -22,6 +23,7 @@ from vggt_core.network import is_local_source
 
 from .. import addon
 from ..builders.datablocks import CACHE_PROP, cache_file_of
+from ..convert import clear_plates, plates_usage
 from ..runs import runs, worker
 from .threaded_op import ThreadedOperator
 
@@ -170,7 +172,7 @@ class VGGT_OT_cancel_download(bpy.types.Operator):
 
 
 class VGGT_OT_clear_cache(bpy.types.Operator):
-    """Delete the cached VGGT results in this file's cache folder (Re-import from Cache then needs a new run)"""
+    """Delete the cached VGGT results and undistorted plates in this file's cache folder (Re-import from Cache then needs a new run)"""
 
     bl_idname = "vggt.clear_cache"
     bl_label = "Clear Cache"
@@ -187,8 +189,10 @@ class VGGT_OT_clear_cache(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         folder = runs.default_cache_dir()
+        plates, plate_bytes = clear_plates(runs.undistorted_dir())  # first: the cache folder can then go too
         removed, freed = cache.clear(folder)
-        self.report({"INFO"}, f"VGGT: removed {removed} cached results ({freed / 1e6:.1f} MB) from {folder}")
+        self.report({"INFO"}, f"VGGT: removed {removed} cached results and {plates} undistorted plates "
+                    f"({(freed + plate_bytes) / 1e6:.1f} MB) from {folder}")
         return {"FINISHED"}
 
 
@@ -208,8 +212,9 @@ def draw_preferences(layout: bpy.types.UILayout, addon_prefs: bpy.types.AddonPre
     box.prop(addon_prefs, "cache_results")
     folder = runs.default_cache_dir()
     count, size = cache.usage(folder)
+    plates, plate_bytes = plates_usage(runs.undistorted_dir())
     row = box.row()
-    row.label(text=f"{count} cached results, {size / 1e6:.1f} MB")
+    row.label(text=f"{count} cached results, {plates} undistorted plates, {(size + plate_bytes) / 1e6:.1f} MB")
     row.operator("vggt.clear_cache", icon="TRASH")
     box.label(text=f"Folder: {folder}")
 

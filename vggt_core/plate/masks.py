@@ -50,18 +50,8 @@ def load_mattes(path: str | Path, frames: Sequence[FrameInfo], invert: bool = Fa
     its plate frame's size.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"mask not found: {path}")
-    if path.is_dir():
-        by_number = _numbered_images(path)
-        wanted = [_folder_number(f, min(by_number)) for f in frames]
-        missing = [n for n in wanted if n not in by_number]
-        if missing:
-            raise InputError(f"mask folder {path} has no matte numbered {missing[0]} "
-                             f"({len(missing)} plate frames without a matte)")
-        mattes = [read_matte(by_number[n]) for n in wanted]
-    else:
-        mattes = _movie_mattes(path, [f.index for f in frames])
+    files = matte_files(path, frames)
+    mattes = [read_matte(f) for f in files] if path.is_dir() else _movie_mattes(path, [f.index for f in frames])
     out = []
     for f, m in zip(frames, mattes):
         if m.shape != (f.height, f.width):
@@ -69,6 +59,26 @@ def load_mattes(path: str | Path, frames: Sequence[FrameInfo], invert: bool = Fa
                              "render the matte at plate resolution")
         out.append(m != invert)
     return out
+
+
+def matte_files(path: str | Path, frames: Sequence[FrameInfo]) -> list[Path]:
+    """The files ``load_mattes`` reads for ``frames``: a folder's matte for each frame, in order, or the movie.
+
+    Cheap (no pixel is read): cache keys stamp these files, so a matte re-rendered under the same name re-solves.
+    Raises InputError (one line) when the path is missing or a plate frame has no matte.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"mask not found: {path}")
+    if not path.is_dir():
+        return [path]
+    by_number = _numbered_images(path)
+    wanted = [_folder_number(f, min(by_number)) for f in frames]
+    missing = [n for n in wanted if n not in by_number]
+    if missing:
+        raise InputError(f"mask folder {path} has no matte numbered {missing[0]} "
+                         f"({len(missing)} plate frames without a matte)")
+    return [by_number[n] for n in wanted]
 
 
 def _numbered_images(folder: Path) -> dict[int, Path]:

@@ -9,10 +9,14 @@ against 6.1 MB with them). Nothing is pickled; files load with ``allow_pickle=Fa
 temporary name and renamed, so a crash never leaves a half-written cache entry.
 
 The pipeline keeps two entries per run (``vggt_core.run.pipeline``): the network's output, keyed by what the
-network sees, and the solved result, keyed by every setting; one file under both names (a hard link) when
-the solve left the network's output as it was. ``usage`` and ``clear`` count such a file once.
+network sees, and the solved result, keyed by every setting, the mattes' files and the solve's code version
+(``vggt_core.solve.VERSION``); one file under both names (a hard link) when the solve left the network's output
+as it was. ``usage`` and ``clear`` count such a file once. Every file a run reads enters its key: frames and
+mattes by path, size and mtime (``file_stamps``), weights by content (``weights_identity``), mask arrays by
+their digest (``plate.masks.digest``, in ``settings.mask``).
 
-Bump VERSION whenever the stored arrays, or the computation behind them, change: it is part of every key.
+Bump VERSION whenever the stored arrays, or the network-side computation behind them, change: it is part of
+every key. A change to the solve's results bumps ``solve.VERSION`` instead, which re-solves from cached networks.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -197,27 +201,39 @@ def weights_identity(source: str, memo_dir: str | Path | None = None) -> dict[st
     }
 
 
-def cache_key(infos: Sequence[FrameInfo], identity: Mapping[str, Any], settings: Any) -> str:
+def file_stamps(paths: Iterable[str | Path]) -> dict[str, list[int]]:
+    """``{path: [size, mtime_ns]}`` for each distinct file of ``paths``: what a key sees of a file, so one
+    rewritten, touched or replaced under the same name changes the key. Raises InputError (one line) for a
+    missing file."""
+    stamps = {}
+    for path in dict.fromkeys(str(p) for p in paths):
+        try:
+            st = os.stat(path)
+        except OSError:
+            raise InputError(f"input not found: {path}") from None
+        stamps[path] = [st.st_size, st.st_mtime_ns]
+    return stamps
+
+
+def cache_key(infos: Sequence[FrameInfo], identity: Mapping[str, Any], settings: Any,
+              files: Sequence[str | Path] = (), code: Mapping[str, int] | None = None) -> str:
     """sha256 hex digest identifying a run: frame files (path, size, mtime), frame indices, what the
     model is (``identity``: weights identity plus device/dtype, see ``pipeline.cache_path``), settings,
-    and this file format's VERSION.
+    the other files the run reads (``files``: mattes; path, size, mtime), the versions of the code behind
+    the stored result (``code``: e.g. ``{"solve": solve.VERSION}``) and this file format's VERSION.
 
     settings: a settings dataclass or a JSON-serialisable dict. Touching or replacing an input file or a
     local checkpoint changes the key, so stale results are never reused.
     """
-    stats = {}
-    for source in dict.fromkeys(i.source for i in infos):
-        try:
-            st = os.stat(source)
-        except OSError:
-            raise InputError(f"input not found: {source}") from None
-        stats[source] = [st.st_size, st.st_mtime_ns]
+    stats = file_stamps(i.source for i in infos)
     ident = {
         "format": FORMAT,
         "version": VERSION,
         "model": dict(identity),
         "settings": asdict(settings) if is_dataclass(settings) else settings,
         "frames": [[i.source, i.index, *stats[i.source]] for i in infos],
+        "files": [[path, *stamp] for path, stamp in file_stamps(files).items()],
+        "code": dict(code or {}),
     }
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=list).encode("utf-8")).hexdigest()
 

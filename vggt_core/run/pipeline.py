@@ -23,7 +23,7 @@ from . import chunked
 from .. import solve
 from ..derived import derived_arrays
 from ..errors import CacheError, InputError
-from ..plate.masks import Masks, check_masks, digest, load_mattes, mask_pixels, mask_to_model
+from ..plate.masks import Masks, check_masks, digest, load_mattes, mask_pixels, mask_to_model, matte_files
 from ..plate.frames import FrameSelection, Inputs, iter_frames, list_frames
 from ..plate.preprocess import MODES, TARGET, intrinsics_to_original, plan_batch, render
 from ..reconstruction import FrameInfo, PreprocessRecord, Reconstruction
@@ -56,7 +56,9 @@ class ReconstructSettings:
     motion: the solve's camera motion model with ``refine="ba"``: ``auto``, ``free`` or ``tripod``
         (``vggt_core.solve.motion``); a solve-only setting, like the lens fields.
     mask, mask_invert: a matte folder or movie of what moves (``vggt_core.plate.masks.load_mattes``; white or alpha =
-        keep out, ``mask_invert`` swaps), or None; masks handed to ``reconstruct_frames`` as arrays win.
+        keep out, ``mask_invert`` swaps), or None; masks handed to ``reconstruct_frames`` as arrays win, and
+        ``mask`` then describes them in ``"<...>"`` with their digest. A matte's files enter the keys by size and
+        mtime (``cache.file_stamps``), arrays by their digest: a matte re-rendered in place re-solves.
     mask_solve: masked track observations never enter the adjustment; mask_points: masked pixels make no
         points and no proxy faces (``Reconstruction.valid`` False). reject_movers: without a mask, whole
         tracks that do not fit a static scene are kept out of the solve (``vggt_core.solve.movers``).
@@ -125,8 +127,8 @@ def reconstruct(
 
     engine: a ``vggt_core.network.engine.Engine`` (anything with ``model_id`` and ``predict``).
     cache_dir: when given, the network's output and the solved result are stored as ``<cache_dir>/<key>.npz``
-        (see ``network_path`` and ``cache_path``); a later call with the same frames (paths, sizes, mtimes,
-        video indices), weights, device type, precision and settings loads the solved result, and one that
+        (see ``network_path`` and ``cache_path``); a later call with the same frames and mattes (paths, sizes,
+        mtimes, video indices), weights, device type, precision and settings loads the solved result, and one that
         changes only solve settings re-solves the network's output, both without loading or running the
         model. Engines whose ``model_id`` does not name the weights (``"<in-memory>"`` from
         ``Engine.from_model``) are never cached, since two such models would share entries.
@@ -166,9 +168,20 @@ def network_settings(settings: ReconstructSettings) -> dict[str, Any]:
             "mode": settings.mode, "resolution": settings.resolution, "query_points": settings.query_points,
             "chunk_size": settings.chunk_size, "overlap": settings.overlap, "strategy": settings.strategy,
             "track_grid": {"frames": settings.track_frames, "queries": solve.TRACK_QUERIES} if grid else None,
-            "blanked_mask": settings.mask if settings.mask_blank else None,
+            "blanked_mask": _blanked(settings),
         }
     }
+
+
+def _blanked(settings: ReconstructSettings) -> dict[str, Any] | None:
+    """The mask painted into the network's input (None without blanking): part of every network key."""
+    return {"mask": settings.mask, "invert": settings.mask_invert} if settings.mask_blank and settings.mask else None
+
+
+def _matte_files(settings: ReconstructSettings, infos: Sequence[FrameInfo]) -> list[Path]:
+    """The matte files ``settings.mask`` names for ``infos``: none without a matte, or when ``mask`` describes
+    arrays (``"<...>"``, their digest in it)."""
+    return [] if not settings.mask or settings.mask.startswith("<") else matte_files(settings.mask, infos)
 
 
 def _model_identity(cache_dir: str | Path, engine: Any) -> dict[str, Any] | None:
@@ -179,26 +192,34 @@ def _model_identity(cache_dir: str | Path, engine: Any) -> dict[str, Any] | None
     return None if weights is None else {"weights": weights, **engine.numerics}
 
 
+def _stored(cache_dir: str | Path, infos: Sequence[FrameInfo], engine: Any, settings: Any,
+            files: Sequence[Path] = (), code: Mapping[str, int] | None = None) -> Path | None:
+    """``<cache_dir>/<cache.cache_key(...)>.npz``, or None when the weights cannot be identified."""
+    identity = _model_identity(cache_dir, engine)
+    if identity is None:
+        return None
+    return Path(cache_dir) / f"{cache.cache_key(infos, identity, settings, files, code)}.npz"
+
+
 def cache_path(cache_dir: str | Path, infos: Sequence[FrameInfo], engine: Any, settings: ReconstructSettings) -> Path | None:
     """Where ``reconstruct_frames`` stores (and looks for) the solved result of this run, without loading a model.
 
-    The key covers the frames, the whole ``settings`` object, the weights by content
-    (``cache.weights_identity``: a repo id, its file in the Hugging Face cache and a copy of that file all
-    agree), the engine's resolved device type and compute dtype (``engine.numerics``) and the cache format
-    version. None when the weights cannot be identified yet: an in-memory model (``model_id``
-    "<in-memory>"), or a repo not downloaded yet.
+    The key covers the frames, the whole ``settings`` object, the matte files (size, mtime), the weights by
+    content (``cache.weights_identity``: a repo id, its file in the Hugging Face cache and a copy of that file
+    all agree), the engine's resolved device type and compute dtype (``engine.numerics``), the solve's code
+    version (``solve.VERSION``) and the cache format version. None when the weights cannot be identified yet:
+    an in-memory model (``model_id`` "<in-memory>"), or a repo not downloaded yet.
+    Raises InputError (one line) for a missing matte.
     """
-    identity = _model_identity(cache_dir, engine)
-    return None if identity is None else Path(cache_dir) / f"{cache.cache_key(infos, identity, settings)}.npz"
+    return _stored(cache_dir, infos, engine, settings, _matte_files(settings, infos), {"solve": solve.VERSION})
 
 
 def network_path(cache_dir: str | Path, infos: Sequence[FrameInfo], engine: Any, settings: ReconstructSettings) -> Path | None:
     """Where the network's output for this run (before the solve) is stored: ``cache_path``'s key with only
-    ``network_settings(settings)`` in place of the whole settings."""
-    identity = _model_identity(cache_dir, engine)
-    if identity is None:
-        return None
-    return Path(cache_dir) / f"{cache.cache_key(infos, identity, network_settings(settings))}.npz"
+    ``network_settings(settings)`` in place of the whole settings, the matte files only when the network saw
+    them (``mask_blank``), and no solve version."""
+    files = _matte_files(settings, infos) if _blanked(settings) else []
+    return _stored(cache_dir, infos, engine, network_settings(settings), files)
 
 
 def _network_paths(cache_dir: str | Path, infos: Sequence[FrameInfo], engine: Any,
@@ -344,9 +365,12 @@ def run_network(
         key = {"chunk_of": {"mode": settings.mode, "resolution": settings.resolution, "model_size": [wm, hm]}}
         if settings.refine == "ba":  # such chunks also hold their tracks
             key["chunk_of"]["track_frames"] = settings.track_frames
-        if blank is not None:  # the network saw the masks
-            key["chunk_of"]["mask"] = settings.mask
-        chunk_cache = lambda pos: cache_path(cache_dir, [infos[p] for p in pos], engine, key)  # noqa: E731
+        if blank is not None:  # the network saw the masks: their description, and the chunk's matte files
+            key["chunk_of"]["mask"] = _blanked(settings)
+
+        def chunk_cache(pos: Sequence[int]) -> Path | None:
+            part = [infos[p] for p in pos]
+            return _stored(cache_dir, part, engine, key, _matte_files(settings, part) if blank is not None else [])
     recon = chunked.reconstruct_chunked(
         infos, records, plan,
         lambda pos, recs, prog, stop: run_frames([infos[p] for p in pos], recs, settings, engine, prog, stop,

@@ -32,6 +32,11 @@ from .verdict import distortion_doubt, holdout, judge, validation_errors
 
 log = logging.getLogger(__name__)
 
+# The solve's code version, part of every solved result's cache key (``run.pipeline.cache_path``), not the network
+# output's: bump it in any commit that changes what ``solve`` returns for the same input (cameras, lens, tracks
+# kept, report), so a cache never serves a result of the old code; the next run re-solves from the cached network.
+VERSION = 1
+
 REFINES = ("none", "ba")
 MIN_TRACKS = 8  # fewer tracks than this cannot pin down a shot's cameras
 # Tolerances in model pixels, the track head's own unit (its error does not grow with the plate), scaled to each
@@ -46,8 +51,8 @@ MOTIONS = motion_model.MOTIONS
 LENSES = lens_model.LENSES
 aspect_warning = lens_model.aspect_warning
 
-__all__ = ["DISTORTIONS", "LENSES", "MOTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "aspect_warning", "check",
-           "observations", "solve", "summary_line", "track_queries", "write_error_graph"]
+__all__ = ["DISTORTIONS", "LENSES", "MOTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "VERSION", "aspect_warning",
+           "check", "observations", "solve", "summary_line", "track_queries", "write_error_graph"]
 
 
 def check(
