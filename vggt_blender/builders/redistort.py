@@ -4,10 +4,11 @@ and warps the result back onto the plate's lens with the lens package's redistor
 The scene (``REDISTORT_KEY`` on it) is plate-sized (``W x H``) and plays the camera's frames. Its compositor takes
 a Render Layers node of the artist's scene, on the view layer they render (``rendered_view_layer``), rendered at
 that scene's own, overscan, resolution, and a Map UV node samples it at the redistort ST-map
-(``vggt_core.deliver.lens_package``; its blue channel, 1 where the map is defined, is Map UV's alpha); a zoom's maps are an image sequence, file ``NNNN`` at frame ``NNNN``. Rendering it writes
-plate-sized frames that lie over the original plate (turn on *Film > Transparent* in the artist's scene for CG
-with alpha). Map UV samples bilinearly on Blender 5 (CG within 0.04 px of the lens maths in the tests) and with
-its anisotropic filter on 4.2, which has no bilinear one (within 0.18 px).
+(``vggt_core.deliver.lens_package``; its blue channel, 1 where the map is defined, is Map UV's alpha); a zoom's
+maps are an image sequence, file ``NNNN`` at frame ``NNNN``. Rendering it writes plate-sized frames that lie over
+the original plate (turn on *Film > Transparent* in the artist's scene for CG with alpha). Map UV samples
+bilinearly on Blender 5 (CG within 0.04 px of the lens maths in the tests) and with its anisotropic filter on 4.2,
+which has no bilinear one (within 0.18 px).
 
 Everything it makes carries the import's mark, so removing the import removes it; the artist's scene and its
 compositor are only read.
@@ -46,8 +47,9 @@ def rendered_view_layer(scene: bpy.types.Scene, active: bpy.types.ViewLayer | No
 def build_redistort_scene(col: bpy.types.Collection, scene: bpy.types.Scene, lens: "ShotLens", maps_dir: str,
                           frames: range, name: str, layer: bpy.types.ViewLayer) -> bpy.types.Scene:
     """The redistort scene of the import ``col`` (named ``"<name> redistort"``), rendering ``scene``'s view layer
-    ``layer`` (``rendered_view_layer``) over ``frames`` through the redistort ST-maps in ``maps_dir`` (``write_lens_package``'s, on those frames for a
-    zoom). A previous redistort scene of this import is replaced. On failure nothing is left behind."""
+    ``layer`` (``rendered_view_layer``) over ``frames`` through the redistort ST-maps in ``maps_dir``
+    (``write_lens_package``'s, on those frames for a zoom). A previous redistort scene of this import is replaced.
+    On failure nothing is left behind."""
     from vggt_core.deliver import REDISTORT_MAP, REDISTORT_SEQUENCE
 
     for old in [s for s in bpy.data.scenes if REDISTORT_KEY in s and import_id(s) == import_id(col)]:

@@ -184,8 +184,8 @@ def rebuild_import(scene: bpy.types.Scene | None, old: bpy.types.Collection, fin
     return level, message
 
 
-def import_final(scene: bpy.types.Scene | None, final: tuple, settings: ImportSettings,
-                 name: str | None = None, setup: np.ndarray | None = None) -> tuple[str, str, bpy.types.Collection | None]:
+def import_final(scene: bpy.types.Scene | None, final: tuple, settings: ImportSettings, name: str | None = None,
+                 setup: np.ndarray | None = None) -> tuple[str, str, bpy.types.Collection | None]:
     """``import_result`` plus the new collection (None unless the level is "INFO"); ``setup``: the Scene Setup
     [4, 4] to build under (``import_reconstruction``)."""
     kind = final[0]
