@@ -79,6 +79,29 @@ def test_several_masks_add_up(scene):
     assert _iou(both, _expected(0.05, 0.3, 0.2) | _expected(0.6, 0.3, 0.2)) > 0.85
 
 
+@pytest.mark.parametrize("falloff", ["SMOOTH", "LINEAR"])
+def test_a_feathered_edge_is_cut_at_half_coverage(scene, falloff):
+    """A rectangle feathered outwards by ``f`` (mask units; Blender's falloff from 1 at the spline to 0 at the
+    feather's edge, either way symmetric about its middle): the matte's edge is the feather's middle, half
+    coverage, not where an sRGB-encoded 0.5 would put it (0.21 coverage, 2.5 to 3.7 px further out here)."""
+    w, h, x0, y0, x1, y1, f = 128, 64, 0.3, 0.4, 0.7, 0.6, 0.1
+    mask = bpy.data.masks.new("Feathered")
+    layer = mask.layers.new()
+    layer.falloff = falloff
+    spline = layer.splines.new()
+    spline.points.add(3)
+    spline.use_cyclic = True
+    corners = [(x0, y0), (x0, y1), (x1, y1), (x1, y0)]  # clockwise: the feather outside
+    for p, co in zip(spline.points, corners):
+        p.co, p.handle_type, p.weight = co, "VECTOR", f
+    (matte,) = rasterise_masks([mask], [1], (w, h))
+    row = np.flatnonzero(matte[h // 2])  # through the middle of the left and right edges, clear of the corners
+    assert abs(row[0] - (x0 - f / 2) * w) <= 1.0 and abs(row[-1] + 1 - (x1 + f / 2) * w) <= 1.0, row
+    col = np.flatnonzero(matte[:, w // 2])  # mask y points up about the frame's centre, in units of its width
+    top, bottom = h / 2 - (y1 + f / 2 - 0.5) * w, h / 2 - (y0 - f / 2 - 0.5) * w  # 12.8 and 51.2 px
+    assert abs(col[0] - top) <= 1.0 and abs(col[-1] + 1 - bottom) <= 1.0, col
+
+
 def _panel(tmp_path, frames: int):
     """The panel of an empty scene from frame 1, refining a folder of ``frames`` W x H images."""
     from ext_helpers import write_images

@@ -181,3 +181,47 @@ def test_qc_render_over_a_movie_plate_in_step(tmp_path):
         assert abs(np.median(a[grey][:, 1]) - 16 * k) < 6, k
     red = [(f.astype(int)[..., 0] - f.astype(int)[..., 2] > 80).sum() for f in frames]
     assert min(red) > 0  # cloud markers drawn
+
+
+
+def _green_sequencer(scene) -> str:
+    se = scene.sequence_editor_create()
+    strips = se.strips if hasattr(se, "strips") else se.sequences  # 5.0 / 4.2
+    span = {"length": 3000} if hasattr(se, "strips") else {"frame_end": 3001}
+    strips.new_effect("edit", "COLOR", 1, 1, **span).color = (0.0, 1.0, 0.0)
+    return "use_sequencer"  # the render setting that shows it
+
+
+def _green_compositor(scene) -> str:
+    if hasattr(scene, "compositing_node_group"):  # 5.0: a node group of the scene's
+        tree = bpy.data.node_groups.new("comp", "CompositorNodeTree")
+        tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+        out = tree.nodes.new("NodeGroupOutput").inputs[0]
+        scene.compositing_node_group = tree
+    else:  # 4.2: the scene's own tree, with its Composite node
+        scene.use_nodes = True
+        tree = scene.node_tree
+        out = next(n for n in tree.nodes if n.type == "COMPOSITE").inputs[0]
+    rgb = tree.nodes.new("CompositorNodeRGB")
+    rgb.outputs[0].default_value = (0.0, 1.0, 0.0, 1.0)
+    tree.links.new(rgb.outputs[0], out)
+    return "use_compositing"
+
+
+@pytest.mark.parametrize("make_edit", [_green_sequencer, _green_compositor], ids=["sequencer", "compositor"])
+def test_qc_render_renders_the_overlay_not_the_edit(tmp_path, make_edit):
+    """A scene with strips in its sequencer (the plate as the *Active Strip* source, in the same scene) or a
+    compositor renders them instead of the 3D scene: the QC render turns them off meanwhile and puts the
+    artist's settings back. Both output green here, neither plate nor marker."""
+    root, recon = _import(tmp_path)
+    scene = bpy.context.scene
+    attr = make_edit(scene)
+    assert getattr(scene.render, attr)
+    before = _state(scene)
+    frames = _frames(Path(qc_ops.render_qc(bpy.context, root, str(tmp_path / "qc.mp4"))))
+    assert _state(scene) == before and getattr(scene.render, attr)
+    assert len(frames) == S
+    np.testing.assert_allclose(frames[0][H // 2, 4], PLATE_RGB, atol=12)  # the plate, not the green
+    want = next(p for p in _projections(recon, 0) if 12 < p[0] < W - 12 and 12 < p[1] < H - 30)
+    got = _marker_centroid(frames[0], want)
+    assert got is not None and np.hypot(*(got - want)) < 2.0, (got, want)

@@ -114,3 +114,40 @@ def test_a_zooms_redistort_scene_takes_each_frames_map(tmp_path):
             assert np.hypot(*(got - want)) < TOLERANCE_PX, (n, want, got)
         for d in discs:
             d.hide_render = True
+
+
+def _render_layers(out):
+    tree = getattr(out, "compositing_node_group", None) or out.node_tree
+    return next(n for n in tree.nodes if n.bl_idname == "CompositorNodeRLayers")
+
+
+def test_the_redistort_scene_renders_the_view_layer_the_artist_renders(tmp_path):
+    """The artist's first view layer is off (*Use for Rendering*, a reference layer, say) and the CG is on
+    another: the redistort scene renders that one, so its frames hold the CG; the window's layer, when it renders,
+    wins over the first; with no layer rendering it says what to do, in one line, and makes nothing."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    recon, lens, _ = fixed._shot(tmp_path)
+    col, root, scene, anim = _imported(recon, tmp_path)
+    scene.cycles.samples = 4  # the discs only need to show
+    rays = np.c_[(fixed.UNDISTORTED_PX - [lens.cx, lens.cy]) / lens.fx, np.ones(4)]
+    _discs_on_rays(root, anim, recon.extrinsics[0].astype(np.float64), rays, lens.fx)
+    reference = scene.view_layers[0]
+    reference.use = False
+    cg = scene.view_layers.new("CG")  # every collection included, as Blender makes it
+    assert bpy.context.view_layer == reference  # the window shows the layer that does not render
+
+    out = redistort_scene(bpy.context, root, str(tmp_path / "lens"))
+    assert _render_layers(out).layer == "CG"
+    render = _render(out, 1001, tmp_path / "redistorted.exr")
+    for want in lens.distort(fixed.UNDISTORTED_PX):  # the CG is there, where the lens puts it
+        assert np.hypot(*(fixed._centroid(render, want) - want)) < 0.5, want
+
+    reference.use = True
+    assert _render_layers(redistort_scene(bpy.context, root, str(tmp_path / "lens"))).layer == "ViewLayer"
+    with bpy.context.temp_override(view_layer=cg):  # the artist looks at (and renders) the CG layer
+        assert _render_layers(redistort_scene(bpy.context, root, str(tmp_path / "lens"))).layer == "CG"
+    reference.use = cg.use = False
+    scenes = list(bpy.data.scenes)
+    with pytest.raises(ValueError, match="^no view layer of scene .* renders: turn on Use for Rendering"):
+        redistort_scene(bpy.context, root, str(tmp_path / "lens"))
+    assert len(bpy.data.scenes) == len(scenes)

@@ -262,3 +262,36 @@ def test_shadow_catcher_on_the_floor_moves_with_the_root():
     bpy.ops.vggt.set_scale(mode="CAMERA_HEIGHT", distance=1.6)
     bpy.context.view_layer.update()
     np.testing.assert_allclose(world_vertices(plane)[:, 2], 0.0, atol=1e-6)  # still the floor
+
+
+def test_a_rebuild_keeps_the_floor_origin_and_scale_set_before_it():
+    """*Re-solve* and *Re-import* rebuild the import (``runs.rebuild_import``): the new root takes the old one's
+    Scene Setup, so the cameras keep their place and the shadow catcher the artist added stays on the floor."""
+    from vggt_blender.runs.runs import rebuild_import
+
+    root, _ = build(7)
+    col = root.users_collection[0]
+    assert bpy.ops.vggt.set_floor(source="AUTO") == {"FINISHED"}
+    assert bpy.ops.vggt.set_origin(target="FLOOR") == {"FINISHED"}
+    assert bpy.ops.vggt.set_scale(mode="CAMERA_HEIGHT", distance=1.6) == {"FINISHED"}
+    assert bpy.ops.vggt.add_shadow_catcher() == {"FINISHED"}
+    catcher = next(o for o in bpy.data.objects if o.name.endswith("shadow catcher"))
+    bpy.context.view_layer.update()
+    cams = {o["vggt_frame"]: (_world(o), o.data.clip_start, o.data.clip_end) for o in setup_ops.cameras_of(root)}
+
+    settings = convert.ImportSettings.from_json(col["vggt_settings"])
+    level, message = rebuild_import(bpy.context.scene, col, ("done", room_recon(7)[0], None), settings)
+    assert level == "INFO", message
+    bpy.context.view_layer.update()
+
+    (new,) = [c for c in bpy.data.collections if "vggt_settings" in c]
+    new_root = next(o for o in new.objects if o.get("vggt_root"))
+    assert catcher.parent == new_root
+    np.testing.assert_allclose(world_vertices(catcher)[:, 2], 0.0, atol=1e-6)  # still on the floor
+    new_cams = setup_ops.cameras_of(new_root)
+    assert len(new_cams) == S
+    for cam in new_cams:  # same world (floor, origin, scale) and the clipping scaled with it
+        world, clip_start, clip_end = cams[cam["vggt_frame"]]
+        np.testing.assert_allclose(_world(cam), world, atol=1e-5)
+        assert (cam.data.clip_start, cam.data.clip_end) == pytest.approx((clip_start, clip_end), rel=1e-5)
+    assert np.mean([c.matrix_world.translation.z for c in new_cams]) == pytest.approx(1.6, abs=1e-5)

@@ -1,8 +1,11 @@
 """Blender Mask datablocks rasterised per frame by Blender's own compositor (its Mask node), main thread only.
 
 Each frame is rendered in a temporary scene of our own (plate resolution, a compositor tree holding one Mask
-node per mask, maximum-combined) to a PNG in a temporary folder, read back with ``vggt_core.plate.masks.read_matte``
-and removed, as is the scene with everything it held. The compositor's tree: ``scene.compositing_node_group``
+node per mask, maximum-combined) to a half-float OpenEXR in a temporary folder, read back with
+``vggt_core.plate.masks.read_matte`` and removed, as is the scene with everything it held. OpenEXR keeps the Mask
+node's coverage linear (no view transform, no 8 bits), so the matte's 0.5 threshold is half coverage: the
+middle of a feathered edge, as the artist drew it (through an 8-bit sRGB PNG it was 0.21 coverage, so feathered
+edges grew outwards). The compositor's tree: ``scene.compositing_node_group``
 with a Group Output in Blender 5, ``scene.node_tree`` with a Composite node before.
 
 Animation, both kinds: F-curves on points or layers, and the layer shape keys the Mask editor's *Insert Key*
@@ -26,7 +29,8 @@ import numpy as np
 
 def rasterise_masks(masks: Sequence[bpy.types.Mask], frames: Sequence[int], size: tuple[int, int]) -> list[np.ndarray]:
     """Per scene frame of ``frames``, ``[H, W]`` bool plate pixels (``size = (W, H)``), True where any of
-    ``masks`` covers more than half the pixel (feather included, as Blender draws it)."""
+    ``masks`` covers more than half the pixel (linear coverage, feather included, as Blender draws it: a
+    feathered edge's boundary is its feather's middle)."""
     from vggt_core.plate import read_matte
 
     saved = _snapshot()
@@ -40,7 +44,7 @@ def rasterise_masks(masks: Sequence[bpy.types.Mask], frames: Sequence[int], size
             bpy.context.evaluated_depsgraph_get()  # built now, so the first frame_set evaluates the animation
             for n in frames:
                 scene.frame_set(int(n))
-                scene.render.filepath = os.path.join(folder, f"mask_{len(out)}.png")
+                scene.render.filepath = os.path.join(folder, f"mask_{len(out)}.exr")
                 bpy.ops.render.render(write_still=True)
                 out.append(read_matte(scene.render.filepath))
         return out
@@ -85,9 +89,9 @@ def _setup(scene: bpy.types.Scene, masks: list, size: tuple[int, int], made: lis
     r = scene.render
     r.resolution_x, r.resolution_y, r.resolution_percentage = int(size[0]), int(size[1]), 100
     r.use_compositing = True
-    r.image_settings.file_format = "PNG"
-    r.image_settings.color_mode = "BW"
-    scene.view_settings.view_transform = "Standard"  # the mask's 0/1 unchanged by a display transform
+    r.image_settings.file_format = "OPEN_EXR"  # linear float: coverage as the Mask node computes it
+    r.image_settings.color_mode = "RGB"  # 4.2 writes "BW" as RGBA with an opaque alpha, which read_matte takes
+    r.image_settings.color_depth = "16"  # half float: 0.5 exactly
     cam_data = bpy.data.cameras.new("VGGT mask raster")  # a render needs a camera, though none is drawn
     cam = bpy.data.objects.new("VGGT mask raster", cam_data)
     made += [cam, cam_data]

@@ -45,7 +45,8 @@ def restore_names(saved: list[tuple[bpy.types.ID, str]]) -> None:
         seal_name(idb)
 
 
-def _root(col: bpy.types.Collection) -> bpy.types.Object | None:
+def root_of(col: bpy.types.Collection) -> bpy.types.Object | None:
+    """The root Empty of import ``col`` (None when the artist deleted it)."""
     return next((o for o in col.objects if o.get(ROOT_KEY) and import_id(o) == import_id(col)), None)
 
 
@@ -75,7 +76,7 @@ def remove_import(col: bpy.types.Collection, heir: bpy.types.Collection | None =
             ours.discard(mask)
     give_back(import_id(col))
     home = heir or next(iter(_parents(col)), None) or bpy.context.scene.collection
-    new_parent = _root(heir) if heir is not None else None
+    new_parent = root_of(heir) if heir is not None else None
     our_cols = [c for c in ours if isinstance(c, bpy.types.Collection)]
     for c in our_cols:
         for child in c.children:

@@ -2,12 +2,13 @@
 and warps the result back onto the plate's lens with the lens package's redistort ST-map.
 
 The scene (``REDISTORT_KEY`` on it) is plate-sized (``W x H``) and plays the camera's frames. Its compositor takes
-a Render Layers node of the artist's scene (rendered at that scene's own, overscan, resolution), and a Map UV node
-samples it at the redistort ST-map (``vggt_core.deliver.lens_package``; its blue channel, 1 where the map is defined, is
-Map UV's alpha); a zoom's maps are an image sequence, file ``NNNN`` at frame ``NNNN``. Rendering it writes
-plate-sized frames that lie over the original plate (turn on *Film > Transparent* in the artist's scene for CG
-with alpha). Map UV samples bilinearly on Blender 5 (CG within 0.04 px of the lens maths in the tests) and with
-its anisotropic filter on 4.2, which has no bilinear one (within 0.18 px).
+a Render Layers node of the artist's scene, on the view layer they render (``rendered_view_layer``), rendered at
+that scene's own, overscan, resolution, and a Map UV node samples it at the redistort ST-map
+(``vggt_core.deliver.lens_package``; its blue channel, 1 where the map is defined, is Map UV's alpha); a zoom's
+maps are an image sequence, file ``NNNN`` at frame ``NNNN``. Rendering it writes plate-sized frames that lie over
+the original plate (turn on *Film > Transparent* in the artist's scene for CG with alpha). Map UV samples
+bilinearly on Blender 5 (CG within 0.04 px of the lens maths in the tests) and with its anisotropic filter on 4.2,
+which has no bilinear one (within 0.18 px).
 
 Everything it makes carries the import's mark, so removing the import removes it; the artist's scene and its
 compositor are only read.
@@ -30,11 +31,25 @@ REDISTORT_KEY = "vggt_redistort"  # on the redistort scene: the folder of its ST
 _MADE = ("objects", "cameras", "images", "node_groups")  # the kinds of data a redistort scene is made with
 
 
+def rendered_view_layer(scene: bpy.types.Scene, active: bpy.types.ViewLayer | None) -> bpy.types.ViewLayer:
+    """The view layer of ``scene`` the artist renders: ``active`` (the window's) when it is ``scene``'s and *Use for
+    Rendering* is on, else the first of ``scene``'s layers with it on (a first layer turned off is skipped).
+    ValueError (one line) when no layer renders."""
+    if active is not None and active.use and scene.view_layers.get(active.name) == active:
+        return active
+    layer = next((v for v in scene.view_layers if v.use), None)
+    if layer is None:
+        raise ValueError(f"no view layer of scene '{scene.name}' renders: turn on Use for Rendering on the one "
+                         "with the CG")
+    return layer
+
+
 def build_redistort_scene(col: bpy.types.Collection, scene: bpy.types.Scene, lens: "ShotLens", maps_dir: str,
-                          frames: range, name: str) -> bpy.types.Scene:
-    """The redistort scene of the import ``col`` (named ``"<name> redistort"``), rendering ``scene`` over
-    ``frames`` through the redistort ST-maps in ``maps_dir`` (``write_lens_package``'s, on those frames for a
-    zoom). A previous redistort scene of this import is replaced. On failure nothing is left behind."""
+                          frames: range, name: str, layer: bpy.types.ViewLayer) -> bpy.types.Scene:
+    """The redistort scene of the import ``col`` (named ``"<name> redistort"``), rendering ``scene``'s view layer
+    ``layer`` (``rendered_view_layer``) over ``frames`` through the redistort ST-maps in ``maps_dir``
+    (``write_lens_package``'s, on those frames for a zoom). A previous redistort scene of this import is replaced.
+    On failure nothing is left behind."""
     from vggt_core.deliver import REDISTORT_MAP, REDISTORT_SEQUENCE
 
     for old in [s for s in bpy.data.scenes if REDISTORT_KEY in s and import_id(s) == import_id(col)]:
@@ -75,7 +90,7 @@ def build_redistort_scene(col: bpy.types.Collection, scene: bpy.types.Scene, len
         tree, output = _compositor(ours, out, name)
         layers = tree.nodes.new("CompositorNodeRLayers")
         layers.scene = scene
-        layers.layer = scene.view_layers[0].name
+        layers.layer = layer.name
         uv = tree.nodes.new("CompositorNodeImage")
         uv.image = img
         if lens.zoom:  # file n at frame n (Blender reads file frame - frame_start + 1 + frame_offset)

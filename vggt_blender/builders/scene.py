@@ -4,9 +4,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import bpy
+import numpy as np
 
 from .. import convert
 from ..convert import ImportSettings
+from ..convert.setup import scale_of, setup_of
 from .cameras import build_animated_camera, build_frame_cameras
 from .datablocks import ROOT_KEY, Ledger, new_object
 from .depth_mesh import build_depth_proxy
@@ -144,17 +146,31 @@ def _track_markers(ledger: Ledger, anim: bpy.types.Object | None, recon: "Recons
             lend_lens(ledger, theirs, recon, settings.sensor_width)
 
 
+def import_setup(col: bpy.types.Collection) -> np.ndarray | None:
+    """[4, 4] the Scene Setup of import ``col`` (``convert.setup.setup_of``): its root's world matrix over the one
+    it was built at, so the floor, origin, forward, level and scale the artist set, by the operators or by
+    moving the root, survive a rebuild. None when the root is gone."""
+    from .ownership import root_of
+
+    root = root_of(col)
+    if root is None:
+        return None
+    return setup_of(np.array(root.matrix_world), ImportSettings.from_json(col["vggt_settings"]).scale)
+
+
 def import_reconstruction(
     recon: "Reconstruction",
     settings: ImportSettings | None = None,
     context_or_scene: Any = None,
     name: str | None = None,
     cache_path: str | None = None,
+    setup: np.ndarray | None = None,
 ) -> bpy.types.Collection:
     """Build ``recon`` into ``scene`` (a Scene, a Context, or None for ``bpy.context.scene``).
 
     Creates a collection ``name`` (default: from the source) linked to the scene, holding a root
-    Empty (VGGT world -> Z-up, times ``settings.scale``) that parents every object: per-frame
+    Empty (VGGT world -> Z-up, times ``settings.scale``, under ``setup``: the Scene Setup [4, 4] of the import
+    this one rebuilds, ``setup_of``; its scale scales the cameras' clipping too) that parents every object: per-frame
     cameras (child collection "<name> cameras"), the animated camera, the point cloud, and depth
     proxies (child collection "<name> proxies"). The collection carries custom properties
     "vggt_settings" (``ImportSettings.to_json()``), "vggt_cache" (``cache_path`` or ""),
@@ -188,10 +204,12 @@ def import_reconstruction(
         col["vggt_num_frames"] = recon.num_frames
         solve_props(col, recon)
 
-        root = new_object(ledger, name, None, col, matrix=convert.root_matrix(settings.scale))
+        setup = np.eye(4) if setup is None else np.asarray(setup, dtype=np.float64)
+        root = new_object(ledger, name, None, col, matrix=setup @ convert.root_matrix(settings.scale))
         root.empty_display_type = "ARROWS"
         root[ROOT_KEY] = True
 
+        clip_scale = settings.scale * scale_of(setup)  # Blender keeps clipping in world units
         cams = convert.frame_cameras(recon, settings.sensor_width)
         plate = settings.plate if settings.plate is not None else convert.default_plate(recon)
         timeline = convert.timeline_frames(recon, plate, scene.frame_start, settings.frame_start_at)
@@ -200,7 +218,7 @@ def import_reconstruction(
         frame_cam_objs = []
         if settings.per_frame_cameras:
             cam_col = _child_collection(ledger, col, f"{name} cameras")
-            frame_cam_objs = build_frame_cameras(ledger, cams, recon.frames, cam_col, root, name, settings.scale)
+            frame_cam_objs = build_frame_cameras(ledger, cams, recon.frames, cam_col, root, name, clip_scale)
         anim = None
         anim_cams = cams
         und = convert.undistorted_plate(recon, settings, scene.frame_start, settings.undistorted_dir)
@@ -213,7 +231,7 @@ def import_reconstruction(
                          for i, c in enumerate(cams)]
         if settings.animated_camera:
             anim = build_animated_camera(ledger, anim_cams, timeline, col, root, name, recon.frames, plate,
-                                         settings.camera_interpolation, settings.scale, und,
+                                         settings.camera_interpolation, clip_scale, und,
                                          lens if lens.zoom else None)
         if settings.track_markers:
             _track_markers(ledger, anim, recon, plate, timeline, name, settings)

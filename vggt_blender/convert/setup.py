@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .cameras import root_matrix
+
 _Z = np.array([0.0, 0.0, 1.0])
 
 
@@ -238,6 +240,18 @@ def camera_height_scale(camera_centres: np.ndarray, metres: float) -> float:
     return float(metres) / h
 
 
+def setup_of(root_world: np.ndarray, scale: float) -> np.ndarray:
+    """[4, 4] the Scene Setup ``D`` of a root Empty at world matrix ``root_world`` [4, 4], imported at ``scale``:
+    ``root_world = D @ root_matrix(scale)`` (identity for a root as imported). Every floor, origin, forward,
+    level and scale step (and a hand move of the root) is in it; a rebuild puts its new root at ``D`` again."""
+    return np.asarray(root_world, dtype=np.float64) @ np.linalg.inv(root_matrix(scale))
+
+
+def scale_of(m: np.ndarray) -> float:
+    """The uniform scale of a similarity ``m`` [4, 4] (the cube root of its linear part's determinant)."""
+    return float(np.cbrt(np.linalg.det(np.asarray(m, dtype=np.float64)[:3, :3])))
+
+
 def transform_points(m: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Apply a [4, 4] affine matrix to points [N, 3] (float64)."""
     p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
@@ -248,7 +262,7 @@ def transform_extrinsics(extrinsics: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Camera-from-world ``[R | t]`` [S, 3, 4] (OpenCV) for the world moved by similarity ``m`` [4, 4]
     (``x' = s A x + b``): ``[R A^T | s t - R A^T b]``, so camera coordinates scale by ``s`` with the world."""
     m = np.asarray(m, dtype=np.float64)
-    s = float(np.cbrt(np.linalg.det(m[:3, :3])))
+    s = scale_of(m)
     a, b = m[:3, :3] / s, m[:3, 3]
     e = np.asarray(extrinsics, dtype=np.float64)
     r = e[:, :, :3] @ a.T

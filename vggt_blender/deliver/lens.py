@@ -45,11 +45,12 @@ def export_lens(root: bpy.types.Object, directory: str, recon: "Reconstruction |
 
 def redistort_scene(context: bpy.types.Context, root: bpy.types.Object, directory: str) -> bpy.types.Scene:
     """The import's lens package in ``directory`` (its ST-maps on the animated camera's frames) and a plate-sized
-    compositing scene that renders this scene through them (``builders.redistort``). ValueError (one line) when
-    the scene does not render through the import's camera at its size."""
+    compositing scene that renders this scene's view layer the artist renders (the window's, when it renders,
+    else the first that does: ``builders.redistort.rendered_view_layer``) through them. ValueError (one line)
+    when the scene does not render through the import's camera at its size, or renders no view layer."""
     from vggt_core import write_lens_package
 
-    from ..builders.redistort import build_redistort_scene
+    from ..builders.redistort import build_redistort_scene, rendered_view_layer
 
     scene = context.scene
     cam = animated_camera(root)
@@ -61,8 +62,9 @@ def redistort_scene(context: bpy.types.Context, root: bpy.types.Object, director
     if (scene.render.resolution_x, scene.render.resolution_y) != size:
         raise ValueError(f"the scene renders at {scene.render.resolution_x}x{scene.render.resolution_y}, the "
                          f"camera's canvas is {size[0]}x{size[1]}: set the resolution back (the percentage may differ)")
+    layer = rendered_view_layer(scene, context.view_layer)
     frames = camera_frames(cam, scene)
     directory = os.path.abspath(bpy.path.abspath(directory))
     write_lens_package(directory, lens, frames)
     col = collection_of(root)
-    return build_redistort_scene(col, scene, lens, directory, frames, col.name)
+    return build_redistort_scene(col, scene, lens, directory, frames, col.name, layer)

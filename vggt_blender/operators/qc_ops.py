@@ -4,8 +4,9 @@
 mp4 through Blender's FFmpeg output: the plate (undistorted when the import's lens has distortion, so the
 pinhole camera's projections land on it; else the camera's own background plate), the solved points'
 reprojections (marker octahedra at the locators, else at a sample of the point cloud) and a grid on the
-ground plane Z = 0, with the frame number burnt in (Blender's Metadata stamp). Everything it adds is
-removed afterwards and every render/scene setting it changes is put back, also when it fails.
+ground plane Z = 0, with the frame number burnt in (Blender's Metadata stamp); the scene's sequencer and
+compositor are off meanwhile. Everything it adds is removed afterwards and every render/scene setting it
+changes is put back, also when it fails.
 """
 from __future__ import annotations
 
@@ -46,14 +47,17 @@ def _set(ledger: Ledger, owner: Any, attr: str, value: Any) -> None:
 
 def _render_settings(ledger: Ledger, scene: bpy.types.Scene, cam: bpy.types.Object, path: str,
                      frames: range) -> None:
-    """Workbench, flat colours, 100 %, H.264 mp4 at ``path``, only the frame number stamped."""
+    """Workbench, flat colours, 100 %, H.264 mp4 at ``path``, only the frame number stamped; the sequencer and
+    the compositor off, since either replaces the overlay in the output (a plate strip in the same scene is a
+    supported source)."""
     r = scene.render
     for attr, value in (("camera", cam), ("frame_start", frames.start), ("frame_end", frames.stop - 1),
                         ("frame_step", 1)):
         _set(ledger, scene, attr, value)
     for attr, value in (("engine", "BLENDER_WORKBENCH"), ("resolution_percentage", 100), ("filepath", path),
                         ("use_file_extension", False), ("film_transparent", False), ("use_stamp", True),
-                        ("stamp_font_size", max(12, r.resolution_y // 40))):  # readable on a 4K plate too
+                        ("stamp_font_size", max(12, r.resolution_y // 40)),  # readable on a 4K plate too
+                        ("use_sequencer", False), ("use_compositing", False)):
         _set(ledger, r, attr, value)
     for attr in (a for a in dir(r) if a.startswith("use_stamp_")):
         _set(ledger, r, attr, attr in ("use_stamp_frame", "use_stamp_labels"))

@@ -112,7 +112,7 @@ def selected_points(context: bpy.types.Context) -> np.ndarray:
 def apply_to_root(root: bpy.types.Object, d: np.ndarray, view_layer: bpy.types.ViewLayer | None = None) -> None:
     """``root = d @ root`` (``d`` [4, 4] world transform). A uniform scale in ``d`` also scales the
     clipping range of the cameras under the root: Blender keeps clipping in world units."""
-    factor = float(np.cbrt(np.linalg.det(d[:3, :3])))
+    factor = su.scale_of(d)
     root.matrix_world = Matrix((d @ _world(root)).tolist())
     if abs(factor - 1.0) > 1e-12:
         for cam in {o.data for o in _descendants(root) if o.type == "CAMERA"}:

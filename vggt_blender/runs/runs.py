@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import bpy
+import numpy as np
 
 from vggt_core import VGGTError, one_line
 from vggt_core import FrameInfo
@@ -163,16 +164,18 @@ def import_plan(scene: bpy.types.Scene | None, final: tuple, plan: RunPlan) -> t
 
 def rebuild_import(scene: bpy.types.Scene | None, old: bpy.types.Collection, final: tuple,
                    settings: ImportSettings, replace: bool = True) -> tuple[str, str]:
-    """Import a worker's final message as ``old``'s successor (same name); with ``replace``, ``old`` goes once
-    the new import is built (the artist's additions move to it) and stays untouched when it fails.
+    """Import a worker's final message as ``old``'s successor (same name, same Scene Setup: its root goes where
+    ``old``'s is, so the artist's objects still sit on the floor and line up with the cameras); with ``replace``,
+    ``old`` goes once the new import is built (the artist's additions move to it) and stays untouched when it fails.
 
     Returns (report level, one-line message) as ``import_result``.
     """
     from ..builders import ownership
+    from ..builders.scene import import_setup
 
-    name = old.name
+    name, setup = old.name, import_setup(old)
     saved = ownership.set_aside(old) if replace else []  # free the names for the rebuild
-    level, message, new = import_final(scene, final, settings, name)
+    level, message, new = import_final(scene, final, settings, name, setup)
     if replace:
         if level == "INFO":
             ownership.remove_import(old, heir=new)
@@ -181,9 +184,10 @@ def rebuild_import(scene: bpy.types.Scene | None, old: bpy.types.Collection, fin
     return level, message
 
 
-def import_final(scene: bpy.types.Scene | None, final: tuple, settings: ImportSettings,
-                 name: str | None = None) -> tuple[str, str, bpy.types.Collection | None]:
-    """``import_result`` plus the new collection (None unless the level is "INFO")."""
+def import_final(scene: bpy.types.Scene | None, final: tuple, settings: ImportSettings, name: str | None = None,
+                 setup: np.ndarray | None = None) -> tuple[str, str, bpy.types.Collection | None]:
+    """``import_result`` plus the new collection (None unless the level is "INFO"); ``setup``: the Scene Setup
+    [4, 4] to build under (``import_reconstruction``)."""
     kind = final[0]
     if kind == "cancelled":
         return "WARNING", "VGGT: cancelled", None
@@ -193,7 +197,7 @@ def import_final(scene: bpy.types.Scene | None, final: tuple, settings: ImportSe
     from ..builders.scene import import_reconstruction
 
     try:
-        col = import_reconstruction(recon, settings, scene, name=name, cache_path=cache_path)
+        col = import_reconstruction(recon, settings, scene, name=name, cache_path=cache_path, setup=setup)
     except VGGTError as err:
         return "ERROR", one_line(err), None
     except Exception as err:  # importer bug: it has rolled back; keep Blender running
