@@ -19,7 +19,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from bench_common import RESULTS, command_line, hardware, md_table, peak_rss_gb, write_json  # noqa: E402
 from solve_shots import rotation  # noqa: E402
 
-from vggt_core.solve import nodal  # noqa: E402
+from vggt_core.solve import nodal_adjust  # noqa: E402
 
 W, H, F = 1920, 1080, 1500.0
 
@@ -49,7 +49,7 @@ def run(frames: int, tracks: int = 1024, seed: int = 0) -> dict:
     k = np.tile(np.array([[F * 1.03, 0, W / 2], [0, F * 1.03, H / 2], [0, 0, 1]]), (frames, 1, 1))
     d0 = np.einsum("ji,nj->ni", rot0[0], np.einsum("ij,nj->ni", shot["rot"][0], shot["d"]))
     t0 = time.perf_counter()
-    out = nodal.nodal_adjust(k, rot0, d0, shot["uv"], shot["seen"], shared=True, max_error_px=8.0)
+    out = nodal_adjust(k, rot0, d0, shot["uv"], shot["seen"], shared=True, max_error_px=8.0)
     seconds = time.perf_counter() - t0
     rel = np.einsum("sji,sjk->sik", out.extrinsics[:, :, :3], shot["rot"])  # solved^T @ true
     angle = np.degrees(np.arccos(np.clip((np.trace(rel, axis1=1, axis2=2) - 1) / 2, -1, 1)))
@@ -71,7 +71,8 @@ def main() -> None:
     meta = {"command": command_line(), "hardware": hardware("cpu")}
     write_json(RESULTS / f"{args.name}.json", {**meta, "rows": rows})
     cols = ["frames", "tracks", "observations", "obs_per_track", "seconds", "peak_rss_gb", "max_rot_deg", "focal_err_pct"]
-    text = (f"# Tripod (nodal) adjustment at length\n\n{__doc__.splitlines()[0]} {__doc__.splitlines()[1]}\n\n"
+    what = " ".join(__doc__.split("\n\n")[0].split())
+    text = (f"# Tripod (nodal) adjustment at length\n\n{what}\n\n"
             f"Command: `{meta['command']}`; {meta['hardware']['cpu']}, {meta['hardware']['cpu_cores']} cores. Peak RSS is the process's, cumulative over rows.\n\n"
             + md_table(cols, [[r[c] for c in cols] for r in rows]) + "\n")
     (RESULTS / f"{args.name}.md").write_text(text)

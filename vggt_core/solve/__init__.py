@@ -52,7 +52,7 @@ LENSES = lens_model.LENSES
 aspect_warning = lens_model.aspect_warning
 
 __all__ = ["DISTORTIONS", "LENSES", "MOTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "VERSION", "aspect_warning",
-           "check", "observations", "solve", "summary_line", "track_queries", "write_error_graph"]
+           "check", "nodal_adjust", "observations", "solve", "summary_line", "track_queries", "write_error_graph"]
 
 
 def check(
