@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     lens = p.add_argument_group("lens package")
     lens.add_argument("--export-lens", type=Path, metavar="DIR", help="lens.json and Nuke STMap EXRs (undistort, "
                       "redistort) from the solved distortion (identity without one), in DIR (relative: under "
-                      "--out, so each shot of a --batch has its own); the lens goes into summary.json too")
+                      "--out, so each shot of a --batch has its own; a --batch refuses one outside OUT/NAME); "
+                      "the lens goes into summary.json too")
     lens.add_argument("--undistort-plate", action="store_true", help="with --export-lens: also the undistorted "
                       "plate, DIR/undistorted/undistorted.NNNN.png|exr on the plate frame numbers")
     return p
