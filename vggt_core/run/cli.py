@@ -1,8 +1,9 @@
 """``vggt-reconstruct INPUT... --out DIR``: images or a video -> cameras, depth, points, PLY and COLMAP files.
 
 Writes into DIR: ``reconstruction.npz`` (the cache format, loadable with ``vggt_core.run.cache.load`` and by the
-Blender add-on), ``points.ply``, a COLMAP dataset (``images/`` + ``sparse/0/{cameras,images,points3D}.{bin,txt}``)
-and ``summary.json`` (written last). ``--batch SHOTS.csv`` runs every shot of a manifest into DIR/NAME/
+Blender add-on), ``points.ply``, a COLMAP dataset (``images/`` + ``sparse/0/{cameras,images,points3D}.{bin,txt}``),
+``colmap.log`` (COLMAP's own log, when it ran: only its warnings reach the terminal) and ``summary.json``
+(written last). ``--batch SHOTS.csv`` runs every shot of a manifest into DIR/NAME/
 (``vggt_core.run.batch``). Exit codes: 0 success; 1 failure (one line "error: ..." on stderr; in a batch, any
 shot failed); 2 usage error (argparse); 130 on Ctrl-C. The last stdout line is a JSON record (status,
 outputs, timings). Progress goes to stderr: tqdm bars on a terminal, plain lines otherwise (``ProgressLog``).
@@ -25,6 +26,7 @@ from . import batch, cli_options
 from ..errors import InputError, VGGTError, WeightsError
 
 EXPORTS = ("ply", "colmap")
+COLMAP_LOG = "colmap.log"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +86,7 @@ def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
     """
     from . import cache
     from ..plate.frames import FrameSelection, list_frames
+    from ..solve.colmap_output import colmap_log
     from .pipeline import ReconstructSettings, cache_path, reconstruct_frames
 
     exports = [e.strip() for e in args.export.split(",") if e.strip()]
@@ -97,6 +100,7 @@ def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
         args.export_lens = args.out / args.export_lens  # an absolute DIR stays as it is
         check_output_dir(args.export_lens, "--export-lens")
     (args.out / "summary.json").unlink(missing_ok=True)  # summary.json marks a finished run: written last
+    (args.out / COLMAP_LOG).unlink(missing_ok=True)  # this run's, or none (a cached solve runs no COLMAP)
     if args.weights is not None and not args.weights.is_file():
         raise WeightsError(f"weights file not found: {args.weights}")
     settings = ReconstructSettings(
@@ -116,7 +120,7 @@ def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
     engine = (engines or {}).get(key) or Engine(source=source, device=args.device, dtype=args.dtype, token=args.token)
     if engines is not None:
         engines[key] = engine
-    with ProgressLog("vggt-reconstruct") as progress:
+    with colmap_log(args.out / COLMAP_LOG), ProgressLog("vggt-reconstruct") as progress:
         recon = reconstruct_frames(infos, settings, engine, progress=progress, cache_dir=cache_dir)
     target = args.out / "reconstruction.npz"
     target.unlink(missing_ok=True)
@@ -128,7 +132,8 @@ def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
             os.link(cached, target)  # same data, no second copy on disk
         except OSError:
             shutil.copyfile(cached, target)
-    return _export(recon, args, exports, settings)
+    with colmap_log(args.out / COLMAP_LOG):  # the COLMAP export undistorts with COLMAP
+        return _export(recon, args, exports, settings)
 
 
 def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> dict:
@@ -161,6 +166,8 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
         written += [os.path.relpath(p, args.out) if p.is_relative_to(args.out) else str(p) for p in files]
     if recon.solve is not None and write_error_graph(recon.solve, args.out / "solve_errors.png") is not None:
         written.append("solve_errors.png")
+    if (args.out / COLMAP_LOG).is_file():
+        written.append(COLMAP_LOG)
     summary = {
         "frames": len(recon.frames),
         "sources": sorted({f.source for f in recon.frames}),

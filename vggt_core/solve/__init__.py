@@ -22,6 +22,7 @@ from ..reconstruction import Reconstruction
 from . import lens as lens_model
 from . import motion as motion_model
 from .adjust import DISTORTIONS, bundle_adjust, profile_sd
+from .colmap_output import colmap_log
 from .graph import write_error_graph
 from .nodal import nodal_adjust
 from .movers import reject_moving
@@ -47,7 +48,7 @@ LENSES = lens_model.LENSES
 aspect_warning = lens_model.aspect_warning
 
 __all__ = ["DISTORTIONS", "LENSES", "MOTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "aspect_warning", "check",
-           "observations", "solve", "summary_line", "track_queries", "write_error_graph"]
+           "colmap_log", "observations", "solve", "summary_line", "track_queries", "write_error_graph"]
 
 
 def check(
