@@ -212,10 +212,14 @@ def check_output_dir(path: str | Path, option: str) -> Path:
 class ProgressLog:
     """``progress(stage, fraction)`` callback for command lines, writing to stderr.
 
-    On a terminal: one tqdm bar per stage. Otherwise (farm logs, pipes): a line ``PREFIX: LABEL NN%`` when a
-    stage starts, then again each time it has advanced 10 points, or at least 1 point after ``interval``
-    seconds without a line, and at 100 %; each line flushed at once. ``label`` turns a stage key into text.
+    On a terminal: one updating tqdm bar per stage, ``LABEL:  42%|####      | 00:12<00:16, 3.50%/s`` (elapsed,
+    time left, rate), 80 x 24 where the terminal does not say its size. Otherwise (farm logs, pipes): a
+    line ``PREFIX: LABEL NN%`` when a stage starts, then again each time it has advanced 10 points, or at least 1
+    point after ``interval`` seconds without a line, and at 100 %; each line flushed at once. ``label`` turns a
+    stage key into text.
     """
+
+    BAR = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}, {rate_fmt}"
 
     def __init__(self, prefix: str, label: Callable[[str], str] = str, interval: float = 30.0) -> None:
         self.prefix, self.label, self.interval = prefix, label, interval
@@ -232,12 +236,16 @@ class ProgressLog:
             if self.tty:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=100, desc=self.label(stage), unit="%", leave=True, file=sys.stderr)
+                self.bar = tqdm(total=100, desc=self.label(stage), unit="%", bar_format=self.BAR, file=sys.stderr,
+                                **_bar_size(sys.stderr))
             else:
                 self._line(pct)
         if self.bar is not None:
-            self.bar.n = pct
-            self.bar.refresh()
+            if pct > self.bar.n:
+                self.bar.update(pct - self.bar.n)  # tqdm's own pacing and rate estimate
+            elif pct < self.bar.n:  # a stage reported again from its start: show what is reported
+                self.bar.n = pct
+                self.bar.refresh()
         elif pct >= self.shown + 10 or (pct > self.shown and (pct == 100 or time.monotonic() - self.last >= self.interval)):
             self._line(pct)
 
@@ -255,3 +263,15 @@ class ProgressLog:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _bar_size(stream) -> dict:
+    """tqdm's size arguments: the terminal's own, following resizes; or 80 x 24 where the terminal reports no
+    size (a pseudo-terminal made without one, as ``docker run -t`` or ``script`` give), on which tqdm draws no
+    bar at all (a bar's row is past the terminal's 0 rows)."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+        known = size.columns > 0 and size.lines > 0
+    except (AttributeError, OSError, ValueError):  # not a real terminal's file
+        known = False
+    return {"dynamic_ncols": True} if known else {"ncols": 80, "nrows": 24}
