@@ -9,7 +9,8 @@ Without --images it reconstructs the bundled plate ``examples/orbit/images`` (12
 ``examples/render_example.py``) as a matchmover would: the lens model and camera motion chosen automatically, refined by bundle
 adjustment on VGGT's tracks (the solve's verdict and error are printed), the floor found and set to Z = 0,
 and the camera exported. Writes ``<out>/scene.blend``, ``<out>/scene_solve_errors.png`` (the per-frame
-error graph), ``<out>/preview.png``, ``<out>/camera.abc`` and ``<out>/camera.chan``.
+error graph), ``<out>/preview.png``, ``<out>/camera.abc`` and ``<out>/camera.chan``; COLMAP's own log goes to
+``<out>/scene_colmap.log``, not the terminal.
 Running this script counts as allowing online access (for the weights download): pass --offline to
 use only already-downloaded or local weights.
 """

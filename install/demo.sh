@@ -4,5 +4,6 @@
 # local checkpoint via VGGT_WEIGHTS=/path/to/model.safetensors. Extra arguments go to run_demo.py.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash install/setup.sh
+# .venv only: the test environments (.venv-bpy42, .venv-py313 with its 6.7 GB torch) are install/test.sh's
+VGGT_SKIP_BPY42=1 VGGT_SKIP_PY313=1 bash install/setup.sh
 exec .venv/bin/python examples/run_demo.py --out out/demo "$@"

@@ -27,3 +27,6 @@ def test_demo_writes_scene_preview_and_camera(tmp_path):
     for name in ("scene.blend", "scene_solve_errors.png", "preview.png", "camera.abc", "camera.chan"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert "floor set" in proc.stderr
+    # COLMAP's log (two INFO lines per adjustment) lies beside the scene; the terminal keeps our own lines
+    assert "Global bundle adjustment" in (tmp_path / "scene_colmap.log").read_text()
+    assert "bundle_adjustment.cc" not in proc.stderr and str(tmp_path / "scene_colmap.log") in record["files"]

@@ -152,6 +152,60 @@ def test_rows_cannot_change_job_options_or_write_outside_their_folder(tmp_path, 
     assert sorted(p.name for p in out.iterdir()) == ["ok"] and (out / "ok" / "cache").is_dir()
 
 
+def test_rows_outputs_stay_in_their_folder_whoever_names_them(tmp_path, capsys):
+    """--export-lens absolute elsewhere or through .. is refused for that shot, in one line, before anything is
+    written (it used to write there and report done); a relative one lands in OUT/NAME, from the row or from
+    the command."""
+    from vggt_core.run.cli import build_parser
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "s.csv").write_text(f"name,input,args\n"
+                                    f"abs,a,--export-lens {tmp_path / 'lens'}\n"
+                                    f"up,a,--export-lens ../lens\n"
+                                    f"eq,a,--export-lens=../../lens\n")
+    out = tmp_path / "o"
+    code = main(["--batch", str(tmp_path / "s.csv"), "--out", str(out)])  # refused before any weights load
+    rows = json.loads(capsys.readouterr().out.splitlines()[-1])["shots"]
+    assert code == 1 and [r["status"] for r in rows] == ["failed"] * 3
+    stay = "a shot's outputs stay in {}: give a path relative to it"
+    assert [r["error"] for r in rows] == [
+        f"--export-lens {tmp_path / 'lens'}: " + stay.format(out / "abs"),
+        "--export-lens ../lens: " + stay.format(out / "up"),
+        "--export-lens ../../lens: " + stay.format(out / "eq"),
+    ]
+    assert not (tmp_path / "lens").exists() and not out.exists()
+
+    seen = {}
+    parser = build_parser()
+    for extra in ([], ["--export-lens", "lens"]):  # a row's own, then the command's for every shot
+        (tmp_path / "s.csv").write_text("name,input,args\nok,a,--export-lens nuke/lens\nplain,a,\n")
+        args = parser.parse_args(["--batch", str(tmp_path / "s.csv"), "--out", str(out), *extra])
+        batch.run_batch(parser, args, lambda a, engines: seen.update({a.out.name: a.export_lens}) or {})
+    assert seen == {"ok": out / "ok" / "nuke" / "lens", "plain": out / "plain" / "lens"}
+
+
+def test_a_rows_relative_mask_is_the_manifests_not_the_workers(tmp_path, monkeypatch):
+    """--mask in a row is relative to the manifest's folder, like the row's input, wherever the command runs."""
+    from vggt_core.run.cli import build_parser
+
+    (tmp_path / "m" / "a").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "m" / "s.csv").write_text(f"name,input,args\n"
+                                          f"sh010,a,--mask mattes/sh010 --mask-invert\n"
+                                          f"sh020,a,--mask=../roto\n"
+                                          f"sh030,a,--mask {tmp_path / 'abs'}\n")
+    monkeypatch.chdir(tmp_path / "elsewhere")  # a farm worker's folder
+    shots = batch.load_manifest(tmp_path / "m" / "s.csv")
+    assert shots[0].args == ("--mask", str(tmp_path / "m" / "mattes" / "sh010"), "--mask-invert")
+    assert shots[1].args == (f"--mask={tmp_path / 'roto'}",) and shots[2].args == ("--mask", str(tmp_path / "abs"))
+    masks = {}
+    parser = build_parser()
+    args = parser.parse_args(["--batch", str(tmp_path / "m" / "s.csv"), "--out", "o"])
+    batch.run_batch(parser, args, lambda a, engines: masks.update({a.out.name: a.mask}) or {})
+    assert masks == {"sh010": str(tmp_path / "m" / "mattes" / "sh010"), "sh020": str(tmp_path / "roto"),
+                     "sh030": str(tmp_path / "abs")}
+
+
 def test_batch_table_shows_the_solve_error_and_verdict(tmp_path):
     """A row's --refine ba reaches the shot's run, and the table reads the solve report's rmse_px and verdict
     (a shot without a solve report shows none). The model

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -146,3 +147,39 @@ def test_progress_log_lines_when_not_a_terminal(capsys):
         for frac in (0.0, 0.01, 0.02, 0.02):
             log("s", frac)
     assert capsys.readouterr().err.splitlines() == ["p: s 0%", "p: s 1%", "p: s 2%"]
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="no pseudo-terminals here")
+@pytest.mark.parametrize("columns", [0, 60])  # 0: a terminal that reports no size (docker run -t, script)
+def test_progress_log_draws_one_bar_per_stage_on_a_terminal(monkeypatch, columns):
+    import fcntl
+    import select
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24 if columns else 0, columns, 0, 0))
+    with open(slave, "w", encoding="utf-8", closefd=True) as tty:
+        monkeypatch.setattr(sys, "stderr", tty)
+        with ProgressLog("p", label=str.upper) as log:
+            for k in range(101):
+                log("network", k / 100)
+            log("solve", 0.5)
+        monkeypatch.undo()
+    out = b""
+    while select.select([master], [], [], 0.2)[0]:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    frames = [f for f in out.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n").split("\n") if f]
+    assert not any(f.startswith("p: ") for f in frames), frames  # no plain lines on a terminal
+    assert [f.split("%")[0] for f in frames if f.startswith("NETWORK")][-1] == "NETWORK: 100"
+    done = next(f for f in reversed(frames) if f.startswith("NETWORK: 100%|"))
+    assert done.endswith("%/s") and "<" in done  # elapsed<left, rate
+    assert any(f.startswith("SOLVE:  50%|") for f in frames)
+    assert max(map(len, frames)) <= (columns or 80)

@@ -21,16 +21,20 @@ def checkpoint(tiny_model, tmp_path_factory):
     return save_checkpoint(tiny_model, tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
 
 
-def test_refine_ba_end_to_end(tmp_path, checkpoint, capsys):
+def test_refine_ba_end_to_end(tmp_path, checkpoint, capfd):
+    """(capfd: COLMAP writes to file descriptor 2 itself, past sys.stderr.)"""
     import pycolmap
 
     write_images(tmp_path / "in", [f"{i}.png" for i in range(4)], size=(112, 63))
     out = tmp_path / "out"
     code = main([str(a) for a in [tmp_path / "in", "--out", out, "--weights", checkpoint, "--device", "cpu",
                                   "--dtype", "fp32", "--resolution", "112", "--refine", "ba", "--track-frames", "3"]])
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
+    # COLMAP's INFO lines (two per adjustment) are in its log beside the results, not in the terminal
+    assert "Global bundle adjustment" in (out / "colmap.log").read_text() and "colmap.log" in summary["files"]
+    assert "bundle_adjustment.cc" not in err and "timer.cc" not in err, err
     rep = summary["solve"]
     assert rep["lens"] == "shared" and rep["refine"] == "ba" and "solve" in summary["timings_s"]
     assert "camera solve: lens shared" in err
@@ -53,6 +57,35 @@ def test_refine_ba_end_to_end(tmp_path, checkpoint, capsys):
         assert (out / "solve_errors.png").is_file() and "solve_errors.png" in summary["files"]
     else:
         assert rep["verdict"] == "failed"
+
+
+def test_colmap_warnings_reach_the_terminal_and_its_info_lines_only_the_log(tmp_path, capfd):
+    """A real bundle adjustment (pycolmap turns its INFO lines back on for each one) inside colmap_log: its INFO
+    lines go to the file only; a COLMAP warning and any other output written meanwhile reach stderr, in order."""
+    import os
+
+    from solve_shots import make_shot
+    from vggt_core.solve import colmap_log
+    from vggt_core.solve.adjust import bundle_adjust
+    from vggt_core.solve.colmap_output import quiet_colmap
+
+    shot = make_shot("orbit", frames=5, tracks=60, seed=0)
+    log = tmp_path / "colmap.log"
+    with colmap_log(log):
+        bundle_adjust(shot.k_start, shot.extrinsics_start, [shot.size] * 5, shot.uv, shot.seen, shot.points,
+                      shared=True, rounds=1)
+        with quiet_colmap():
+            os.write(2, b"I20261207 10:00:00.000001 1 x.cc:1] detail\n"
+                        b"\x1b[0;33mW20261207 10:00:00.000002 1 x.cc:2] careful\n\x1b[mplain text\n")
+    err = capfd.readouterr().err
+    assert "Global bundle adjustment" not in err and "detail" not in err
+    assert "W20261207 10:00:00.000002 1 x.cc:2] careful\nplain text\n" in err
+    text = log.read_text()
+    assert text.count("Global bundle adjustment") >= 1 and "] detail" in text and "] careful" in text
+    assert "plain text" not in text and "\x1b" not in text
+    bundle_adjust(shot.k_start, shot.extrinsics_start, [shot.size] * 5, shot.uv, shot.seen, shot.points,
+                  shared=True, rounds=1)  # outside colmap_log: INFO lines go nowhere
+    assert "bundle_adjustment.cc" not in capfd.readouterr().err and log.read_text() == text
 
 
 def test_per_frame_default_of_the_settings_keeps_todays_cameras():

@@ -61,3 +61,31 @@ def test_one_manifest_row_means_the_same_in_both_commands():
               "chunk_strategy", "device", "dtype", "weights", "model", "cache_dir", "no_cache")
     assert {k: getattr(core, k) for k in shared} == {k: getattr(blender, k) for k in shared}
     assert core.resolution == 280 and blender.point_source == "points"
+
+
+def test_a_rows_paths_mean_the_same_in_both_commands(tmp_path, capsys, monkeypatch):
+    """One rule for a row's paths (vggt_core.run.batch), in both commands: an output that leaves OUT/NAME is
+    refused with the same line, and a relative --mask is taken from the manifest's folder, not the worker's."""
+    from vggt_blender.command_line import manifest_cli
+    from vggt_core.run.cli import main as reconstruct
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "worker").mkdir()
+    monkeypatch.chdir(tmp_path / "worker")
+    manifest = tmp_path / "m" / "s.csv"
+    manifest.write_text(f"name,input,args\nabs,x.mov,--export-lens {tmp_path / 'lens'}\n"
+                        f"up,x.mov,--export-lens ../lens\nmask,x.mov,--mask mattes/sh010\n")
+    out = tmp_path / "o"
+    assert reconstruct(["--batch", str(manifest), "--out", str(out)]) == 1
+    rows = json.loads(capsys.readouterr().out.splitlines()[-1])["shots"]
+    assert rows[0]["error"] == (f"--export-lens {tmp_path / 'lens'}: a shot's outputs stay in {out / 'abs'}: "
+                                "give a path relative to it")
+    for row in rows[:2]:
+        assert cli.main(["--manifest", str(manifest), "--shot", row["name"], "--out", str(out)]) == 1
+        assert capsys.readouterr().err.splitlines()[-1] == f"vggt: error: {row['error']}"
+    assert not (tmp_path / "lens").exists() and not (out / "lens").exists()
+
+    parser = cli._parser()
+    args = parser.parse_args(["--manifest", str(manifest), "--shot", "mask", "--out", str(out)])
+    manifest_cli.apply_shot(parser, args)
+    assert args.mask == str(tmp_path / "m" / "mattes" / "sh010")

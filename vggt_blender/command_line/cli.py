@@ -3,7 +3,8 @@
 Registered with ``bpy.utils.register_cli_command("vggt", main)`` when the extension is enabled; from
 the bpy module call ``main([...])`` directly. Runs synchronously (no timers in background mode),
 imports into a new scene from factory settings (or into ``--into FILE.blend``), saves the .blend,
-optionally writes a COLMAP dataset and renders a Cycles CPU preview.
+optionally writes a COLMAP dataset and renders a Cycles CPU preview. COLMAP's own log goes to
+``SCENE_colmap.log`` beside the .blend (its warnings to stderr too), not the terminal.
 Exit codes: 0 success, 1 failure (one line ``vggt: error: ...`` on stderr), 2 usage error (bad options).
 The last stdout line is a JSON record (status, error, output files, timings: ``vggt_core.run.batch.result``).
 ``--manifest SHOTS.csv --shot-index N --out DIR`` runs one shot of a shot manifest (a farm task, ``farm/``;
@@ -27,6 +28,7 @@ from vggt_core import InputError, VGGTError, WeightsError, one_line
 from vggt_core.plate import interpolated_frames
 from vggt_core.solve import write_error_graph
 from vggt_core.solve import summary_line
+from vggt_core.solve import colmap_log
 
 from ..builders.cameras import UNDISTORTED_KEY, undistorted_background
 from ..convert import ImportSettings
@@ -211,7 +213,10 @@ def main(argv: list[str]) -> int:
     except VGGTError as err:
         return _error(one_line(err), started)
 
-    with ProgressLog("vggt", label=lambda stage: runs.describe_stage(stage, 0.0)[0]) as progress:
+    log = os.path.splitext(os.path.abspath(args.out))[0] + "_colmap.log"  # COLMAP's own, beside the .blend
+    if os.path.isfile(log):
+        os.remove(log)  # this run's, or none (a cached solve runs no COLMAP)
+    with colmap_log(log), ProgressLog("vggt", label=lambda stage: runs.describe_stage(stage, 0.0)[0]) as progress:
         final = worker.run_sync(plan.job, progress)
     if final[0] != "done":
         return _error(final[1], started)
@@ -224,7 +229,8 @@ def main(argv: list[str]) -> int:
     if level != "INFO":
         return _error(message, started)
     try:  # floor, origin, scale, then the exports (COLMAP too: in the set-up world)
-        exported = scene_cli.apply(args, bpy.context, col, final[1])
+        with colmap_log(log):  # --export-colmap undistorts with COLMAP
+            exported = scene_cli.apply(args, bpy.context, col, final[1])
     except (ValueError, VGGTError, OSError, RuntimeError) as err:
         return _error(one_line(err), started)
     out = os.path.abspath(args.out)
@@ -241,7 +247,8 @@ def main(argv: list[str]) -> int:
     numbers = [int(n) for n in col["vggt_frame_numbers"]]
     summary = {"frames": len(final[1].frames), "frame_numbers": numbers,
                "interpolated_frames": interpolated_frames(numbers), "timings_s": {k: round(v, 3) for k, v in final[1].timings.items()},
-               "files": [os.path.abspath(p) for p in (out, args.render, graph) if p] + exported}
+               "files": [os.path.abspath(p) for p in (out, args.render, graph) if p] + exported
+               + ([log] if os.path.isfile(log) else [])}
     anim = next((o for o in col.all_objects if o.type == "CAMERA" and "vggt_frame" not in o), None)
     undistorted = undistorted_background(anim) if anim is not None else None
     if undistorted is not None:  # the folder the animated camera's background reads

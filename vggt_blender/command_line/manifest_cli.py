@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vggt_core.run import find_shot, load_manifest
+from vggt_core.run import find_shot, keep_in_shot_folder, load_manifest
 from vggt_core.run import check_output_dir
 from vggt_core.run import JOB_OPTIONS, parse_onto, refuse
 from vggt_core import InputError
 
 # The Blender command's outputs, moved under OUT/NAME (a shot writes nowhere else).
-_OUTPUTS = ("export_colmap", "export_lens", "render", "export_points", "qc_render", "redistort_scene")
+_OUTPUTS = ("export_colmap", "export_lens", "render", "export_points", "qc_render", "redistort_scene",
+            "export_camera")
 
 
 def add_arguments(parser: argparse.ArgumentParser, sources: argparse._MutuallyExclusiveGroup) -> None:
@@ -34,7 +35,7 @@ def apply_shot(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Pat
 
     Sets --images or --video from the row's input, --out to OUT/NAME/NAME.blend, parses the row's frame
     range and options onto ``args`` (job-level options refused), then puts every output path under
-    OUT/NAME: relative ones are taken from there, ones that resolve outside it are refused. A relative
+    OUT/NAME (``keep_in_shot_folder``, the rule ``vggt-reconstruct --batch`` follows too). A relative
     --cache-dir goes under OUT/NAME as well. Raises InputError (one line) for a bad manifest, shot, option
     or path; nothing is written before all of them are checked, except OUT/NAME itself.
     """
@@ -49,20 +50,10 @@ def apply_shot(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Pat
     parse_onto(parser, [source, str(shot.input), *shot.argv()], args, where)
     args.manifest = None
     args.out = str(folder / f"{shot.name}.blend")
-    for key in _OUTPUTS:
-        if getattr(args, key):
-            setattr(args, key, _under(folder, getattr(args, key), "--" + key.replace("_", "-")))
-    args.export_camera = [_under(folder, p, "--export-camera") for p in args.export_camera]
+    keep_in_shot_folder(folder, args, _OUTPUTS)
     if args.cache_dir is not None and not Path(args.cache_dir).is_absolute():
         args.cache_dir = folder / args.cache_dir
     check_output_dir(folder, "--out")
     (folder / "summary.json").unlink(missing_ok=True)
     return folder
 
-
-def _under(folder: Path, path: str, option: str) -> str:
-    """``path`` taken from ``folder`` (absolute, resolved); InputError when it leaves ``folder``."""
-    target = (folder / path).resolve()  # an absolute path stays itself; ".." and links are followed
-    if not target.is_relative_to(folder.resolve()):
-        raise InputError(f"{option} {path}: a shot's outputs stay in {folder}: give a path relative to it")
-    return str(target)

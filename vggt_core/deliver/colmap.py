@@ -30,6 +30,7 @@ import numpy as np
 from .points import PointSet
 from ..plate.frame_numbers import plate_frame_numbers
 from ..reconstruction import FrameInfo, Reconstruction
+from ..solve.colmap_output import quiet_colmap
 
 _MODEL_IDS = {"PINHOLE": 1, "SIMPLE_RADIAL": 2, "RADIAL": 3}
 _POINT_DTYPE = np.dtype(
@@ -252,17 +253,14 @@ def _undistort_dataset(distorted: Path, root: Path) -> None:
 
     import pycolmap
 
-    quiet, pycolmap.logging.minloglevel = pycolmap.logging.minloglevel, int(pycolmap.logging.WARNING)
-    try:  # COLMAP logs a line per image: keep the commands' progress output readable
-        with tempfile.TemporaryDirectory(dir=root, prefix=".undistort-") as tmp:
+    with tempfile.TemporaryDirectory(dir=root, prefix=".undistort-") as tmp:
+        with quiet_colmap():  # COLMAP logs a line per image: keep the commands' progress output readable
             pycolmap.undistort_images(tmp, distorted / "sparse" / "0", distorted / "images")
-            for sub in ("images", "sparse"):
-                shutil.rmtree(root / sub, ignore_errors=True)
-            shutil.move(Path(tmp) / "images", root / "images")
-            (root / "sparse").mkdir()
-            shutil.move(Path(tmp) / "sparse", root / "sparse" / "0")  # undistort_images writes a flat sparse/
-    finally:
-        pycolmap.logging.minloglevel = quiet
+        for sub in ("images", "sparse"):
+            shutil.rmtree(root / sub, ignore_errors=True)
+        shutil.move(Path(tmp) / "images", root / "images")
+        (root / "sparse").mkdir()
+        shutil.move(Path(tmp) / "sparse", root / "sparse" / "0")  # undistort_images writes a flat sparse/
     pycolmap.Reconstruction(root / "sparse" / "0").write_text(root / "sparse" / "0")
 
 

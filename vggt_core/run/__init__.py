@@ -9,6 +9,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".pipeline": ("ReconstructSettings", "reconstruct", "reconstruct_frames", "check_frames", "cache_path",
                   "network_path", "needs_network", "load_cached"),
     ".cli": ("ProgressLog", "check_output_dir", "EXPORTS"),
-    ".batch": ("find_shot", "load_manifest"),
+    ".batch": ("find_shot", "keep_in_shot_folder", "load_manifest"),
     ".cli_options": ("JOB_OPTIONS", "parse_onto", "refuse"),
 }, modules=("cache", "batch", "cli_options", "cli", "chunked", "solve_options"))

@@ -9,14 +9,16 @@ comments), read by ``vggt-reconstruct --batch MANIFEST`` and, one shot per task,
     sh020,plates/sh020/,,,--fps 4 --max-frames 60
 
 * ``name``: the shot's output name (letters, digits, ``.``, ``_``, ``-``; unique): outputs go to OUT/NAME/.
-* ``input``: an image folder or a video file; a relative path is relative to the manifest's folder.
+* ``input``: an image folder or a video file; a relative path is relative to the manifest's folder, and so is a
+  relative path the row's ``args`` give an input option (:data:`ROW_INPUTS`: ``--mask``).
 * ``start``, ``end`` (optional): frame range, source-frame indices (0-based, end exclusive), as ``--start``/``--end``.
 * ``args`` (optional): per-shot options, applied after the command's own options, so they win
   (``--fps 4 --max-frames 60``, ``--lens shared --refine ba``...). Split by ``cli_options.split_options``
   (whitespace separates, quotes group, backslashes are kept: ``C:\\plates\\sh010`` survives; no shell).
   The shared options (``vggt_core/run/cli_options.py``) mean the same in both commands, so one manifest
   serves both; job-level options (``--out``, ``--cache-dir``, the model, ``cli_options.JOB_OPTIONS``)
-  are refused in a row, in one line.
+  are refused in a row, in one line. A shot's outputs stay in OUT/NAME (:func:`keep_in_shot_folder`, in both
+  commands): a relative output path (``--export-lens lens``) is taken from there, one that leaves it is refused.
 
 Shots are addressed by name (``--shot NAME``, for people) or by 0-based row index (``--shot-index N``,
 0..N-1 for N rows: what farm templates pass), never one taken for the other.
@@ -32,7 +34,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,9 @@ from .cli_options import JOB_OPTIONS, parse_onto, refuse, split_options
 from ..errors import InputError, VGGTError, one_line
 
 COLUMNS = ("name", "input", "start", "end", "args")
+# A row's options that name an input file: a relative path is the manifest folder's, as ``input`` is (a
+# farm worker's current folder is nobody's choice).
+ROW_INPUTS = ("--mask",)
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
@@ -91,11 +96,51 @@ def load_manifest(path: str | Path) -> list[Shot]:
             raise InputError(f"{where}: shot {name} has no input")
         try:
             start, end = (int(v) if (v := (row.get(k) or "").strip()) else None for k in ("start", "end"))
-            args = tuple(split_options(row.get("args") or ""))
+            args = tuple(_inputs_from(path.parent, split_options(row.get("args") or "")))
         except (ValueError, InputError) as err:
             raise InputError(f"{where}: {err}") from None
         shots.append(Shot(len(shots), name, (path.parent / inp).resolve(), start, end, args))
     return shots
+
+
+def _inputs_from(folder: Path, tokens: list[str]) -> list[str]:
+    """``tokens`` with the value of each :data:`ROW_INPUTS` option (``--mask M`` or ``--mask=M``) taken from
+    ``folder`` (absolute, resolved; an absolute value stays itself)."""
+    out = list(tokens)
+    for i, token in enumerate(out):
+        name, eq, value = token.partition("=")
+        if name not in ROW_INPUTS:
+            continue
+        if eq:
+            out[i] = f"{name}={(folder / value).resolve()}"
+        elif i + 1 < len(out):
+            out[i + 1] = str((folder / out[i + 1]).resolve())
+    return out
+
+
+def keep_in_shot_folder(folder: str | Path, args: argparse.Namespace, dests: Iterable[str]) -> None:
+    """Keep a shot's outputs in its folder OUT/NAME: the one rule of ``vggt-reconstruct --batch`` and of
+    ``blender -b -c vggt --manifest``, whether an output option came from the row or from the command.
+
+    dests: the argparse destinations of ``args``' output options (``export_lens``: ``--export-lens``); a value
+    is a path or a list of paths, and unset ones are skipped. Each path becomes absolute (keeping its type, str
+    or Path): a relative one is taken from ``folder``; one that resolves outside it (absolute elsewhere, ``..``,
+    a link out) raises InputError, one line naming the option, before anything is written.
+    """
+    root = Path(folder).resolve()
+
+    def inside(path: str | Path, option: str) -> str | Path:
+        target = (root / path).resolve()  # an absolute path stays itself; ".." and links are followed
+        if not target.is_relative_to(root):
+            raise InputError(f"{option} {path}: a shot's outputs stay in {root}: give a path relative to it")
+        return type(path)(target)
+
+    for dest in dests:
+        value, option = getattr(args, dest, None), "--" + dest.replace("_", "-")
+        if isinstance(value, list):
+            setattr(args, dest, [inside(p, option) for p in value])
+        elif value:
+            setattr(args, dest, inside(value, option))
 
 
 def find_shot(shots: list[Shot], name: str | None = None, index: int | None = None) -> Shot:
@@ -147,6 +192,9 @@ def solve_verdict(summary: dict) -> str | None:
 
 # --- vggt-reconstruct --batch MANIFEST --out DIR ------------------------------------------------------
 
+OUTPUTS = ("export_lens",)  # vggt-reconstruct's output options besides --out (keep_in_shot_folder)
+
+
 def run_batch(
     parser: argparse.ArgumentParser, args: argparse.Namespace, run: Callable[[argparse.Namespace, dict], dict]
 ) -> list[dict]:
@@ -176,6 +224,7 @@ def run_batch(
                 where = f"shot {shot.name}: options {' '.join(shot.args)!r}"
                 refuse(shot.args, JOB_OPTIONS, where)
                 parse_onto(parser, [str(shot.input), "--out", str(out), *shot.argv()], shot_args, where)
+                keep_in_shot_folder(out, shot_args, OUTPUTS)
                 summary = run(shot_args, engines)
                 row["status"], row["time_s"] = "done", round(time.monotonic() - started, 3)
             row["frames"], row["solve_error_px"] = summary.get("frames"), solve_error(summary)

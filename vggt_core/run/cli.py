@@ -1,8 +1,9 @@
 """``vggt-reconstruct INPUT... --out DIR``: images or a video -> cameras, depth, points, PLY and COLMAP files.
 
 Writes into DIR: ``reconstruction.npz`` (the cache format, loadable with ``vggt_core.run.cache.load`` and by the
-Blender add-on), ``points.ply``, a COLMAP dataset (``images/`` + ``sparse/0/{cameras,images,points3D}.{bin,txt}``)
-and ``summary.json`` (written last). ``--batch SHOTS.csv`` runs every shot of a manifest into DIR/NAME/
+Blender add-on), ``points.ply``, a COLMAP dataset (``images/`` + ``sparse/0/{cameras,images,points3D}.{bin,txt}``),
+``colmap.log`` (COLMAP's own log, when it ran: only its warnings reach the terminal) and ``summary.json``
+(written last). ``--batch SHOTS.csv`` runs every shot of a manifest into DIR/NAME/
 (``vggt_core.run.batch``). Exit codes: 0 success; 1 failure (one line "error: ..." on stderr; in a batch, any
 shot failed); 2 usage error (argparse); 130 on Ctrl-C. The last stdout line is a JSON record (status,
 outputs, timings). Progress goes to stderr: tqdm bars on a terminal, plain lines otherwise (``ProgressLog``).
@@ -25,6 +26,7 @@ from . import batch, cli_options
 from ..errors import InputError, VGGTError, WeightsError
 
 EXPORTS = ("ply", "colmap")
+COLMAP_LOG = "colmap.log"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     lens = p.add_argument_group("lens package")
     lens.add_argument("--export-lens", type=Path, metavar="DIR", help="lens.json and Nuke STMap EXRs (undistort, "
                       "redistort) from the solved distortion (identity without one), in DIR (relative: under "
-                      "--out, so each shot of a --batch has its own); the lens goes into summary.json too")
+                      "--out, so each shot of a --batch has its own; a --batch refuses one outside OUT/NAME); "
+                      "the lens goes into summary.json too")
     lens.add_argument("--undistort-plate", action="store_true", help="with --export-lens: also the undistorted "
                       "plate, DIR/undistorted/undistorted.NNNN.png|exr on the plate frame numbers")
     return p
@@ -83,6 +86,7 @@ def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
     """
     from . import cache
     from ..plate.frames import FrameSelection, list_frames
+    from ..solve.colmap_output import colmap_log
     from .pipeline import ReconstructSettings, cache_path, reconstruct_frames
 
     exports = [e.strip() for e in args.export.split(",") if e.strip()]
@@ -96,6 +100,7 @@ def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
         args.export_lens = args.out / args.export_lens  # an absolute DIR stays as it is
         check_output_dir(args.export_lens, "--export-lens")
     (args.out / "summary.json").unlink(missing_ok=True)  # summary.json marks a finished run: written last
+    (args.out / COLMAP_LOG).unlink(missing_ok=True)  # this run's, or none (a cached solve runs no COLMAP)
     if args.weights is not None and not args.weights.is_file():
         raise WeightsError(f"weights file not found: {args.weights}")
     settings = ReconstructSettings(
@@ -115,7 +120,7 @@ def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
     engine = (engines or {}).get(key) or Engine(source=source, device=args.device, dtype=args.dtype, token=args.token)
     if engines is not None:
         engines[key] = engine
-    with ProgressLog("vggt-reconstruct") as progress:
+    with colmap_log(args.out / COLMAP_LOG), ProgressLog("vggt-reconstruct") as progress:
         recon = reconstruct_frames(infos, settings, engine, progress=progress, cache_dir=cache_dir)
     target = args.out / "reconstruction.npz"
     target.unlink(missing_ok=True)
@@ -127,7 +132,8 @@ def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
             os.link(cached, target)  # same data, no second copy on disk
         except OSError:
             shutil.copyfile(cached, target)
-    return _export(recon, args, exports, settings)
+    with colmap_log(args.out / COLMAP_LOG):  # the COLMAP export undistorts with COLMAP
+        return _export(recon, args, exports, settings)
 
 
 def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> dict:
@@ -160,6 +166,8 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
         written += [os.path.relpath(p, args.out) if p.is_relative_to(args.out) else str(p) for p in files]
     if recon.solve is not None and write_error_graph(recon.solve, args.out / "solve_errors.png") is not None:
         written.append("solve_errors.png")
+    if (args.out / COLMAP_LOG).is_file():
+        written.append(COLMAP_LOG)
     summary = {
         "frames": len(recon.frames),
         "sources": sorted({f.source for f in recon.frames}),
@@ -204,10 +212,14 @@ def check_output_dir(path: str | Path, option: str) -> Path:
 class ProgressLog:
     """``progress(stage, fraction)`` callback for command lines, writing to stderr.
 
-    On a terminal: one tqdm bar per stage. Otherwise (farm logs, pipes): a line ``PREFIX: LABEL NN%`` when a
-    stage starts, then again each time it has advanced 10 points, or at least 1 point after ``interval``
-    seconds without a line, and at 100 %; each line flushed at once. ``label`` turns a stage key into text.
+    On a terminal: one updating tqdm bar per stage, ``LABEL:  42%|####      | 00:12<00:16, 3.50%/s`` (elapsed,
+    time left, rate), 80 x 24 where the terminal does not say its size. Otherwise (farm logs, pipes): a
+    line ``PREFIX: LABEL NN%`` when a stage starts, then again each time it has advanced 10 points, or at least 1
+    point after ``interval`` seconds without a line, and at 100 %; each line flushed at once. ``label`` turns a
+    stage key into text.
     """
+
+    BAR = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}, {rate_fmt}"
 
     def __init__(self, prefix: str, label: Callable[[str], str] = str, interval: float = 30.0) -> None:
         self.prefix, self.label, self.interval = prefix, label, interval
@@ -224,12 +236,16 @@ class ProgressLog:
             if self.tty:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=100, desc=self.label(stage), unit="%", leave=True, file=sys.stderr)
+                self.bar = tqdm(total=100, desc=self.label(stage), unit="%", bar_format=self.BAR, file=sys.stderr,
+                                **_bar_size(sys.stderr))
             else:
                 self._line(pct)
         if self.bar is not None:
-            self.bar.n = pct
-            self.bar.refresh()
+            if pct > self.bar.n:
+                self.bar.update(pct - self.bar.n)  # tqdm's own pacing and rate estimate
+            elif pct < self.bar.n:  # a stage reported again from its start: show what is reported
+                self.bar.n = pct
+                self.bar.refresh()
         elif pct >= self.shown + 10 or (pct > self.shown and (pct == 100 or time.monotonic() - self.last >= self.interval)):
             self._line(pct)
 
@@ -247,3 +263,15 @@ class ProgressLog:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _bar_size(stream) -> dict:
+    """tqdm's size arguments: the terminal's own, following resizes; or 80 x 24 where the terminal reports no
+    size (a pseudo-terminal made without one, as ``docker run -t`` or ``script`` give), on which tqdm draws no
+    bar at all (a bar's row is past the terminal's 0 rows)."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+        known = size.columns > 0 and size.lines > 0
+    except (AttributeError, OSError, ValueError):  # not a real terminal's file
+        known = False
+    return {"dynamic_ncols": True} if known else {"ncols": 80, "nrows": 24}

@@ -22,6 +22,7 @@ from ..reconstruction import Reconstruction
 from . import lens as lens_model
 from . import motion as motion_model
 from .adjust import DISTORTIONS, bundle_adjust, profile_sd
+from .colmap_output import colmap_log
 from .graph import write_error_graph
 from .nodal import nodal_adjust
 from .movers import reject_moving
@@ -52,7 +53,8 @@ LENSES = lens_model.LENSES
 aspect_warning = lens_model.aspect_warning
 
 __all__ = ["DISTORTIONS", "LENSES", "MOTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "VERSION", "aspect_warning",
-           "check", "nodal_adjust", "observations", "solve", "summary_line", "track_queries", "write_error_graph"]
+           "check", "colmap_log", "nodal_adjust", "observations", "solve", "summary_line", "track_queries",
+           "write_error_graph"]
 
 
 def check(

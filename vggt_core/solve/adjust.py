@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import Cancelled
+from .colmap_output import quiet_colmap
 from .verdict import project
 
 DISTORTIONS = ("none", "k1", "k1k2")
@@ -118,8 +119,9 @@ def focal_sd(pc, rec, options, sigma_px: float) -> np.ndarray | None:
     for image_id in rec.reg_image_ids():
         config.add_image(image_id)
     config.fix_gauge(pc.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
-    cov = pc.estimate_ba_covariance(pc.BACovarianceOptions(), rec, pc.create_default_ceres_bundle_adjuster(
-        options, config, rec))
+    with quiet_colmap():
+        cov = pc.estimate_ba_covariance(pc.BACovarianceOptions(), rec, pc.create_default_ceres_bundle_adjuster(
+            options, config, rec))
     if cov is None:
         return None
     out = np.empty(len(rec.images))
@@ -170,9 +172,11 @@ def profile_sd(
 
 
 def _run(pc, rec, options, cancel: Callable[[], bool] | None) -> None:
-    """``pycolmap.bundle_adjustment``, cancelled (Ceres stops at its next iteration) once ``cancel()`` is True."""
+    """``pycolmap.bundle_adjustment``, cancelled (Ceres stops at its next iteration) once ``cancel()`` is True;
+    its log sorted by ``quiet_colmap``."""
     if cancel is None:
-        pc.bundle_adjustment(rec, options)
+        with quiet_colmap():
+            pc.bundle_adjustment(rec, options)
         return
     token = pc.CancellationToken()
     done = threading.Event()
@@ -185,7 +189,8 @@ def _run(pc, rec, options, cancel: Callable[[], bool] | None) -> None:
 
     threading.Thread(target=watch, daemon=True).start()
     try:
-        pc.bundle_adjustment(rec, options, token)
+        with quiet_colmap():
+            pc.bundle_adjustment(rec, options, token)
     except InterruptedError:  # pycolmap raises it when the token stops Ceres before its first iteration ends
         if not token.is_cancelled:
             raise
