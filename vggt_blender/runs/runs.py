@@ -10,7 +10,6 @@ import re
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from types import SimpleNamespace
 from typing import Any
 
 import bpy
@@ -114,7 +113,7 @@ def scene_masks(scene: bpy.types.Scene, props: Any, frames: Callable[[], Sequenc
     from ..builders.mask_raster import rasterise_masks
     from ..convert.timeline import timeline_frames
 
-    timeline = timeline_frames(SimpleNamespace(num_frames=len(infos), frames=infos), plate, scene.frame_start)
+    timeline = timeline_frames(infos, plate, scene.frame_start)
     arrays = rasterise_masks(masks, timeline.tolist(), (infos[0].width, infos[0].height))
     if props.mask_invert:
         arrays = [~m for m in arrays]
