@@ -135,6 +135,26 @@ def test_cli_summary_has_plate_numbers(tmp_path, checkpoint, capsys):
     assert "--undistort-plate needs --export-lens" in capsys.readouterr().err
 
 
+def test_cli_gap_and_start_at_reach_exports_and_the_solve_report(tmp_path, checkpoint, capsys):
+    """vggt-reconstruct on a sequence with a gap: summary, COLMAP images and the solve report on the file numbers;
+    again with --frame-start on the same cache: the report follows (re-solved, not the first run's)."""
+    from core_media import write_images
+
+    from vggt_core.run.cli import main
+
+    numbers = [1001, 1002, 1003, 1004, 1006, 1007]
+    write_images(tmp_path / "in", [f"shot.{n}.png" for n in numbers], size=(56, 42))
+    base = [str(tmp_path / "in"), "--weights", str(checkpoint), "--device", "cpu", "--dtype", "fp32",
+            "--resolution", "56", "--lens", "shared", "--export", "colmap", "--cache-dir", str(tmp_path / "cache")]
+    assert main(base + ["--out", str(tmp_path / "a")]) == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["frame_numbers"] == numbers and summary["interpolated_frames"] == [1005]
+    assert summary["solve"]["frame_numbers"] == numbers
+    assert sorted(p.name for p in (tmp_path / "a" / "images").iterdir()) == [f"shot.{n}.png" for n in numbers]
+    assert main(base + ["--out", str(tmp_path / "b"), "--frame-start", "101"]) == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["frame_numbers"] == summary["solve"]["frame_numbers"] == [101, 102, 103, 104, 106, 107]
+
 
 def test_the_undistorted_plate_of_a_gap_skips_the_missing_file(tmp_path):
     """A distorted solve of shot.1001, 1004 and 1007 (1005 missing): the undistorted plate spans every file

@@ -40,10 +40,11 @@ class RunPlan:
 
 def planned(job: worker.Job, settings: ImportSettings, name: str | None, scene_frame_start: int,
             replaces: int | None = None) -> RunPlan:
-    """A RunPlan whose worker, after the run, also writes the undistorted plate the import of ``settings``
-    will show (``convert.undistorted``; ``scene_frame_start``: the scene's first frame), so that slow step
-    runs off the main thread, with progress and Cancel."""
-    return RunPlan(replace(job, undistort=(settings, scene_frame_start)), settings, name, replaces)
+    """A RunPlan whose worker numbers the solve report on the frames the import of ``settings`` keys the camera on
+    and, after the run, also writes the undistorted plate that import will show (``convert.undistorted``;
+    ``scene_frame_start``: the scene's first frame), so that slow step runs off the main thread, with progress
+    and Cancel."""
+    return RunPlan(replace(job, import_as=(settings, scene_frame_start)), settings, name, replaces)
 
 
 def undistorted_dir() -> str:
