@@ -210,6 +210,47 @@ def test_numbered_sequence_exports_on_its_frame_numbers(tmp_path, ckpt, capsys):
     assert "--undistort-plate needs --export-lens" in _one_error_line(capsys)
 
 
+def test_a_gap_in_the_sequence_keeps_its_numbers_and_the_report_follows_start_at(tmp_path, ckpt, capsys):
+    """shot.1001-1004, 1006, 1007 (1005 missing): the camera's keys, the plate behind it, the .chan, the .nk,
+    COLMAP, the summary and the solve report on the file numbers; again with --frame-start 101 (a re-solve of
+    the cached network output): the keys and the report both on 101..."""
+    import torch
+    from PIL import Image
+
+    torch.set_num_threads(1)
+    numbers = [1001, 1002, 1003, 1004, 1006, 1007]
+    imgs = write_images(tmp_path / "src", len(numbers), size=(56, 42))
+    (tmp_path / "plate").mkdir()
+    for n, p in zip(numbers, sorted(imgs.iterdir())):
+        Image.open(p).save(tmp_path / "plate" / f"shot.{n}.png")
+    chan, nk, colmap = tmp_path / "cam.chan", tmp_path / "qc.nk", tmp_path / "colmap"
+    base = ["--images", str(tmp_path / "plate"), "--weights", str(ckpt), "--device", "cpu", "--no-proxies",
+            "--no-points", "--lens", "shared"]
+
+    def run(*extra: str) -> tuple[dict, list[int]]:
+        out = tmp_path / f"scene{len(extra)}.blend"
+        rc = cli.main([*base, "--out", str(out), *extra])
+        captured = capsys.readouterr()
+        assert rc == 0, captured.err
+        bpy.ops.wm.open_mainfile(filepath=str(out))
+        cam = bpy.context.scene.camera
+        keys = [int(k.co[0]) for k in next(f for f in fcurves(cam) if f.data_path == "location").keyframe_points]
+        return json.loads(captured.out.strip().splitlines()[-1]), keys
+
+    record, keys = run("--export-camera", str(chan), "--export-camera", str(nk), "--export-colmap", str(colmap))
+    assert keys == record["frame_numbers"] == record["solve"]["frame_numbers"] == numbers
+    assert record["interpolated_frames"] == [1005]
+    iu = bpy.context.scene.camera.data.background_images[0].image_user  # file n at frame n
+    assert (iu.frame_start, iu.frame_offset) == (1001, 1000)
+    np.testing.assert_array_equal(np.loadtxt(chan)[:, 0], range(1001, 1008))
+    text = nk.read_text()
+    assert " first_frame 1001" in text and " last_frame 1007" in text and " x1006 " in text
+    assert sorted(p.name for p in (colmap / "images").iterdir()) == [f"shot.{n}.png" for n in numbers]
+    record, keys = run("--frame-start", "101")
+    assert keys == record["frame_numbers"] == record["solve"]["frame_numbers"] == [101, 102, 103, 104, 106, 107]
+    worker.unload_engine()
+
+
 def test_into_existing_blend(tmp_path, ckpt, capsys):
     import torch
 

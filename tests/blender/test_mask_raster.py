@@ -19,8 +19,10 @@ from vggt_core.plate.masks import mask_observations  # noqa: E402
 W, H = 64, 36
 
 
-def _square(name: str, x0: float, y0: float, side: float, moved_at: int | None = None, dx: float = 0.0):
-    """A Mask with one square spline (mask coordinates), keyframed at frame 1 and moved by ``dx`` at ``moved_at``."""
+def _square(name: str, x0: float, y0: float, side: float, moved_at: int | None = None, dx: float = 0.0,
+            first: int = 1):
+    """A Mask with one square spline (mask coordinates), keyframed at frame ``first`` and moved by ``dx`` at
+    ``moved_at``."""
     mask = bpy.data.masks.new(name)
     layer = mask.layers.new()
     spline = layer.splines.new()  # holds one point already
@@ -32,7 +34,7 @@ def _square(name: str, x0: float, y0: float, side: float, moved_at: int | None =
     if moved_at is not None:
         path = lambda i: f'layers["{layer.name}"].splines[0].points[{i}].co'  # noqa: E731
         for i in range(4):
-            mask.keyframe_insert(path(i), frame=1)
+            mask.keyframe_insert(path(i), frame=first)
         for i, p in enumerate(spline.points):
             p.co = (p.co[0] + dx, p.co[1])
             mask.keyframe_insert(path(i), frame=moved_at)
@@ -103,14 +105,18 @@ def test_a_feathered_edge_is_cut_at_half_coverage(scene, falloff):
 
 
 def _panel(tmp_path, frames: int):
-    """The panel of an empty scene from frame 1, refining a folder of ``frames`` W x H images."""
+    """The panel of an empty scene from frame 1, refining a folder of ``frames`` W x H images numbered from 1001
+    (``shot.1001.png``...: the import keys and shows them on 1001..., where the artist draws masks over them)."""
     from ext_helpers import write_images
 
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
     scene.frame_start = 1
     props = scene.vggt
-    props.source_type, props.folder = "FOLDER", str(write_images(tmp_path / "imgs", frames, size=(W, H)))
+    folder = write_images(tmp_path / "imgs", frames, size=(W, H))
+    for i, path in enumerate(sorted(folder.iterdir())):
+        path.rename(folder / f"shot.{1001 + i}.png")
+    props.source_type, props.folder = "FOLDER", str(folder)
     props.refine = True
     return props
 
@@ -125,7 +131,7 @@ def test_the_panels_masks_reach_the_run_as_arrays_on_the_frames_timeline(addon, 
 
     props = _panel(tmp_path, 3)
     assert runs.plan_from_scene(bpy.context).job.masks is None
-    _add_row(props, _square("Roto", 0.2, 0.2, 0.4, moved_at=3, dx=0.3))  # frames 1..3 on the timeline
+    _add_row(props, _square("Roto", 0.2, 0.2, 0.4, moved_at=1003, dx=0.3, first=1001))  # the plate's 1001..1003
     plan = runs.plan_from_scene(bpy.context)
     first, _, last = plan.job.masks
     assert _iou(first, _expected(0.2, 0.2, 0.4)) > 0.9 and _iou(last, _expected(0.5, 0.2, 0.4)) > 0.9
@@ -151,8 +157,8 @@ def test_two_masks_in_the_list_each_keep_their_region_out(addon, tmp_path):
 
     props = _panel(tmp_path, 3)
     left = _square("Left", 0.05, 0.3, 0.2)
-    right = shape_keyed_square("Right", {1: (0.6, 0.3), 3: (0.7, 0.3)}, 0.2)  # keyed in the Mask editor
-    bpy.context.scene.frame_set(1)
+    right = shape_keyed_square("Right", {1001: (0.6, 0.3), 1003: (0.7, 0.3)}, 0.2)  # keyed in the Mask editor
+    bpy.context.scene.frame_set(1001)
     _add_row(props, left)
     one = runs.plan_from_scene(bpy.context)
     _add_row(props, right)
@@ -188,7 +194,7 @@ def test_two_masks_in_the_list_each_keep_their_region_out(addon, tmp_path):
     quarter = np.zeros((H, W), np.uint8)
     quarter[:H // 2, :W // 2] = 255
     for i in range(3):
-        Image.fromarray(quarter).save(tmp_path / "mattes" / f"matte_{i:02d}.png")
+        Image.fromarray(quarter).save(tmp_path / "mattes" / f"matte_{1001 + i}.png")  # numbered as the plate
     props.mask_path = str(tmp_path / "mattes")
     plan = runs.plan_from_scene(bpy.context)
     (matte, *_) = plan.job.masks

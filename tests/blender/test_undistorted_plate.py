@@ -247,7 +247,7 @@ def test_blender_cli_plans_the_undistorted_plate_beside_out(tmp_path):
     plan = cli._plan(cli._parser().parse_args(base))
     assert plan.import_settings.undistorted_plate
     assert plan.import_settings.undistorted_dir == str(tmp_path / "shot" / "vggt_undistorted")
-    assert plan.job.undistort == (plan.import_settings, 1)
+    assert plan.job.import_as == (plan.import_settings, 1)
     plan = cli._plan(cli._parser().parse_args([*base, "--no-undistorted-plate"]))
     assert not plan.import_settings.undistorted_plate
 

@@ -12,6 +12,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from pure_convert import load_convert  # noqa: E402
 from synth_recon import look_at_extrinsic, make_recon, project  # noqa: E402
+from vggt_core.plate.frame_numbers import sequence_numbers  # noqa: E402
 
 
 cv = load_convert()
@@ -143,17 +144,18 @@ def test_depth_proxy_padding_stride_and_confidence():
 
 def test_timeline_plate_and_names():
     recon = make_recon([(64, 48)] * 3, video="/tmp/shot.mp4", indices=[4, 9, 14])
-    plate = cv.default_plate(recon)
+    plate = cv.default_plate(recon.frames)
     assert plate == cv.PlateSettings(movie="/tmp/shot.mp4")
-    np.testing.assert_array_equal(cv.timeline_frames(recon, plate, 1), [5, 10, 15])
-    np.testing.assert_array_equal(cv.timeline_frames(recon, None, 7), [7, 8, 9])
-    np.testing.assert_array_equal(cv.timeline_frames(recon, cv.PlateSettings(timeline_frames=(3, 2, 1)), 1), [3, 2, 1])
+    np.testing.assert_array_equal(cv.timeline_frames(recon.frames, plate, 1), [5, 10, 15])
+    np.testing.assert_array_equal(cv.timeline_frames(recon.frames, None, 7), [11, 16, 21])  # movie frame k at 7 + k
+    np.testing.assert_array_equal(cv.timeline_frames(recon.frames, cv.PlateSettings(timeline_frames=(3, 2, 1)), 1),
+                                  [3, 2, 1])
     assert cv.default_name(recon) == "VGGT shot"
     seq = make_recon([(64, 48)] * 3, image_paths=[f"/d/s_{n:03d}.png" for n in (11, 13, 15)], indices=[0, 2, 4])
-    assert cv.image_sequence_offset(seq.frames) == 11
-    assert cv.default_plate(seq).images[0] == "/d/s_011.png"
+    assert sequence_numbers(seq.frames) == [11, 13, 15]
+    assert cv.default_plate(seq.frames).images[0] == "/d/s_011.png"
     odd = make_recon([(64, 48)] * 2, image_paths=["/d/a1.png", "/d/b7.png"])
-    assert cv.image_sequence_offset(odd.frames) is None and cv.default_plate(odd) is None
+    assert sequence_numbers(odd.frames) is None and cv.default_plate(odd.frames) is None
     assert cv.proxy_frame_indices(12, 5) == [0, 5, 10]
     assert cv.proxy_frame_indices(12, 0) == [0]
     assert cv.proxy_frame_indices(12, 5, frames=[11, 3, 3, 40]) == [3, 11]

@@ -4,6 +4,7 @@ Synthetic shots with known cameras (tests/solve_shots.py) stand in for VGGT's tr
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -242,6 +243,21 @@ def test_a_skipped_adjustment_fails():
     shot = make_shot("orbit", frames=4, tracks=5, size=(640, 360), focal_px=500.0)
     rep = solve(shot_recon(shot), lens="shared", refine="ba").solve
     assert rep["verdict"] == "failed" and rep["reasons"] == [rep["skipped"]]
+
+
+def test_the_report_names_frames_by_the_delivered_frame_numbers():
+    """Given the numbers the camera is keyed on (a strided plate under Start At 1001, say), the report's frames,
+    the frames to check and the reasons name those numbers, not positions or the plate's own."""
+    shot = make_shot("dolly", frames=8, tracks=200, size=(640, 360), focal_px=500.0, seed=1, query_frames=2)
+    recon = shot_recon(shot)
+    vis = recon.track_vis.copy()
+    keep = np.flatnonzero(vis[5] > 0)[:5]  # the sixth frame keeps 5 tracks: too few
+    vis[5] = 0
+    vis[5, keep] = 1
+    numbers = [1001 + 2 * i for i in range(8)]
+    rep = solve(replace(recon, track_vis=vis), lens="known", focal_px=500.0, refine="ba", frame_numbers=numbers).solve
+    assert rep["frame_numbers"] == numbers and rep["check_frames"] == [1011]
+    assert rep["reasons"] == ["too few tracks (under 8) on frames 1011"]
 
 
 def test_error_graph_marks_check_frames_on_plate_frame_numbers(tmp_path):

@@ -211,8 +211,7 @@ def import_reconstruction(
 
         clip_scale = settings.scale * scale_of(setup)  # Blender keeps clipping in world units
         cams = convert.frame_cameras(recon, settings.sensor_width)
-        plate = settings.plate if settings.plate is not None else convert.default_plate(recon)
-        timeline = convert.timeline_frames(recon, plate, scene.frame_start, settings.frame_start_at)
+        plate, timeline = convert.import_timeline(recon.frames, settings, scene.frame_start)
         col["vggt_frame_numbers"] = [int(t) for t in timeline]  # every export's frame of each frame
 
         frame_cam_objs = []

@@ -18,7 +18,6 @@ Modules by subject: ``settings``, ``cameras``, ``timeline`` (plate and timeline 
 from __future__ import annotations
 
 from vggt_core.plate import linear_to_srgb, srgb_to_linear
-from vggt_core.plate import file_number, image_sequence_offset
 
 from .cameras import (Z_UP, BlenderCamera, camera_display_size, camera_matrix_world, clip_range, frame_cameras,
                       opencv_to_blender_camera, root_matrix)
@@ -26,7 +25,7 @@ from .names import NAME_SUFFIX_ROOM, default_name, frame_labels, max_name_bytes,
 from .points import PointArrays, confidence_rank, point_arrays, point_cloud_arrays
 from .proxies import ProxyMesh, depth_proxy_mesh, model_to_original_uv, proxy_frame_indices
 from .settings import INTERPOLATIONS, ImportSettings, PlateSettings
-from .timeline import default_plate, movie_plate_start, sequence_plate_anchor, timeline_frames
+from .timeline import default_plate, import_timeline, movie_plate_start, sequence_plate_anchor, timeline_frames
 from .undistorted import UndistortedPlate, clear_plates, overscan_camera, plates_usage, undistorted_plate
 
 __all__ = [
@@ -34,7 +33,7 @@ __all__ = [
     "opencv_to_blender_camera", "root_matrix", "linear_to_srgb", "srgb_to_linear", "NAME_SUFFIX_ROOM", "default_name",
     "frame_labels", "max_name_bytes", "safe_name", "PointArrays", "confidence_rank", "point_arrays", "point_cloud_arrays", "ProxyMesh",
     "depth_proxy_mesh", "model_to_original_uv", "proxy_frame_indices", "INTERPOLATIONS", "ImportSettings",
-    "PlateSettings", "default_plate", "file_number", "image_sequence_offset", "movie_plate_start",
+    "PlateSettings", "default_plate", "import_timeline", "movie_plate_start",
     "sequence_plate_anchor", "timeline_frames", "UndistortedPlate", "clear_plates", "overscan_camera", "plates_usage",
     "undistorted_plate",
 ]

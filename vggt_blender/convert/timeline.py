@@ -6,49 +6,52 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 # The plate's numbering is frame identity, shared with vggt_core's exports (COLMAP names, summary.json).
-from vggt_core.plate import file_number, image_sequence_offset, shift_to_start
+from vggt_core.plate import file_number, plate_frame_numbers, sequence_numbers
 
-from .settings import PlateSettings
+from .settings import ImportSettings, PlateSettings
 
 if TYPE_CHECKING:  # the runtime path never needs these imported eagerly
-    from vggt_core import FrameInfo, Reconstruction
+    from vggt_core import FrameInfo
 
-def default_plate(recon: "Reconstruction") -> PlateSettings | None:
-    """The plate implied by the frames: one video file, or one numbered image sequence; else None."""
-    fr = recon.frames
-    if fr and all(f.timestamp is not None for f in fr) and len({f.source for f in fr}) == 1:
-        return PlateSettings(movie=fr[0].source)
-    if image_sequence_offset(fr) is not None:
-        return PlateSettings(images=tuple(f.source for f in fr))
+
+def default_plate(frames: Sequence["FrameInfo"]) -> PlateSettings | None:
+    """The plate implied by the frames: one video file, or one numbered image sequence
+    (``vggt_core.plate.sequence_numbers``); else None."""
+    if frames and all(f.timestamp is not None for f in frames) and len({f.source for f in frames}) == 1:
+        return PlateSettings(movie=frames[0].source)
+    if sequence_numbers(frames) is not None:
+        return PlateSettings(images=tuple(f.source for f in frames))
     return None
 
 
-def timeline_frames(recon: "Reconstruction", plate: PlateSettings | None, scene_frame_start: int,
+def timeline_frames(frames: Sequence["FrameInfo"], plate: PlateSettings | None, scene_frame_start: int,
                     start: int | None = None) -> np.ndarray:
-    """[S] int timeline frame of each reconstructed frame: the plate's frame numbers.
+    """[S] int timeline frame of each of ``frames`` (a run's or an import's): its plate frame number, by
+    ``vggt_core.plate.plate_frame_numbers``, which the solve report and every export share.
 
     Explicit ``plate.timeline_frames`` (a strip's or clip's own timeline) win; then ``plate.frame_start``
-    (source frame k at ``frame_start + k``); a numbered image sequence keys on its file numbers
-    (``shot.1001.png`` -> 1001); another plate (a movie) puts source frame k at ``scene_frame_start + k``
-    (so a strided selection lands on the plate's own frames); without a plate frames are consecutive from
-    ``scene_frame_start``. ``start`` (*Frame Numbers: Start At N*) then shifts them all so the first
-    reconstructed frame is N, keeping their spacing.
+    (source frame k at ``frame_start + k``); else the plate's own numbers: a numbered image sequence keys on
+    its file numbers (``shot.1001.png`` -> 1001, a gap in the files kept), a movie or unnumbered photos put
+    source frame k at ``scene_frame_start + k`` (so a strided selection lands on the plate's own frames).
+    ``start`` (*Frame Numbers: Start At N*) then shifts them all so the first frame is N, keeping their
+    spacing. Raises ValueError when ``plate.timeline_frames`` does not hold one frame per frame.
     """
-    s = recon.num_frames
-    indices = np.asarray([f.index for f in recon.frames], dtype=np.int64)
+    timeline = None
     if plate is not None and plate.timeline_frames is not None:
-        tl = np.asarray(plate.timeline_frames, dtype=np.int64)
-        if tl.shape != (s,):
-            raise ValueError(f"plate.timeline_frames has {tl.size} entries for {s} frames")
+        timeline = plate.timeline_frames
     elif plate is not None and plate.frame_start is not None and (plate.movie or plate.images):
-        tl = plate.frame_start + indices
-    elif plate is not None and plate.images and image_sequence_offset(recon.frames) is not None:
-        tl = image_sequence_offset(recon.frames) + indices
-    elif plate is not None and (plate.movie or plate.images):
-        tl = scene_frame_start + indices
-    else:
-        tl = scene_frame_start + np.arange(s, dtype=np.int64)
-    return shift_to_start(tl, start)
+        timeline = [plate.frame_start + f.index for f in frames]
+    return plate_frame_numbers(frames, start, first=scene_frame_start, timeline=timeline)
+
+
+def import_timeline(frames: Sequence["FrameInfo"], settings: ImportSettings,
+                    scene_frame_start: int) -> tuple[PlateSettings | None, np.ndarray]:
+    """``(plate, timeline)`` of an import of ``frames`` with ``settings``: the footage behind its animated camera
+    (``settings.plate``, else ``default_plate``) and the [S] int frame each frame is keyed on, which every export
+    and the solve report use (``timeline_frames`` with *Start At*). The worker numbers the report with it before
+    the import exists, the importer keys the camera with it."""
+    plate = settings.plate if settings.plate is not None else default_plate(frames)
+    return plate, timeline_frames(frames, plate, scene_frame_start, settings.frame_start_at)
 
 
 def movie_plate_start(frames: Sequence["FrameInfo"], timeline: np.ndarray) -> int | None:

@@ -25,7 +25,7 @@ import numpy as np
 
 from .cameras import BlenderCamera, opencv_to_blender_camera
 from .settings import ImportSettings
-from .timeline import default_plate, movie_plate_start, sequence_plate_anchor, timeline_frames
+from .timeline import import_timeline, movie_plate_start, sequence_plate_anchor
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -75,10 +75,9 @@ def undistorted_plate(recon: "Reconstruction", settings: ImportSettings, scene_f
 
     if not (settings.undistorted_plate and settings.animated_camera) or not folder_root:
         return None
-    plate = settings.plate if settings.plate is not None else default_plate(recon)
+    plate, timeline = import_timeline(recon.frames, settings, scene_frame_start)
     if plate is None:
         return None
-    timeline = timeline_frames(recon, plate, scene_frame_start, settings.frame_start_at)
     lens = shot_lens(recon, timeline)
     if lens.model == "PINHOLE":
         return None
@@ -148,7 +147,8 @@ def clear_plates(root: str) -> tuple[int, int]:
 
 def _sequence_span(paths: list[str], anchor: tuple[int, int], like: "FrameInfo") -> list[tuple["FrameInfo", int]]:
     """(FrameInfo, timeline frame) of every file of the numbered sequence between the first and last of
-    ``paths`` (same folder, name and padding; files that do not exist, dropped frames, are left out)."""
+    ``paths`` (same folder, name and padding; files that do not exist, dropped frames, are left out: the
+    files after a gap keep their numbers and their positions in the folder, ``FrameInfo.index``)."""
     from vggt_core.plate import file_number, number_parts
 
     head, digits, tail = number_parts(paths[0])
@@ -158,7 +158,7 @@ def _sequence_span(paths: list[str], anchor: tuple[int, int], like: "FrameInfo")
     for n in range(min(numbers), max(numbers) + 1):
         path = f"{head}{n:0{len(digits)}d}{tail}"
         if os.path.isfile(path):
-            span.append((replace(like, source=path, index=like.index + n - n0), t0 + n - n0))
+            span.append((replace(like, source=path, index=like.index + len(span)), t0 + n - n0))
     return span
 
 

@@ -10,7 +10,6 @@ import re
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from types import SimpleNamespace
 from typing import Any
 
 import bpy
@@ -42,10 +41,11 @@ class RunPlan:
 
 def planned(job: worker.Job, settings: ImportSettings, name: str | None, scene_frame_start: int,
             replaces: int | None = None) -> RunPlan:
-    """A RunPlan whose worker, after the run, also writes the undistorted plate the import of ``settings``
-    will show (``convert.undistorted``; ``scene_frame_start``: the scene's first frame), so that slow step
-    runs off the main thread, with progress and Cancel."""
-    return RunPlan(replace(job, undistort=(settings, scene_frame_start)), settings, name, replaces)
+    """A RunPlan whose worker numbers the solve report on the frames the import of ``settings`` keys the camera on
+    and, after the run, also writes the undistorted plate that import will show (``convert.undistorted``;
+    ``scene_frame_start``: the scene's first frame), so that slow step runs off the main thread, with progress
+    and Cancel."""
+    return RunPlan(replace(job, import_as=(settings, scene_frame_start)), settings, name, replaces)
 
 
 def undistorted_dir() -> str:
@@ -115,7 +115,7 @@ def scene_masks(scene: bpy.types.Scene, props: Any, frames: Callable[[], Sequenc
     from ..builders.mask_raster import rasterise_masks
     from ..convert.timeline import timeline_frames
 
-    timeline = timeline_frames(SimpleNamespace(num_frames=len(infos), frames=infos), plate, scene.frame_start)
+    timeline = timeline_frames(infos, plate, scene.frame_start)
     arrays = rasterise_masks(masks, timeline.tolist(), (infos[0].width, infos[0].height))
     if props.mask_invert:
         arrays = [~m for m in arrays]

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from vggt_core import Cancelled, VGGTError, WeightsError, one_line
@@ -70,8 +70,10 @@ class Job:
         and a missing network output is an error.
     masks: per reconstructed frame a plate-resolution [H, W] bool mask (True = keep out), rasterised on the
         main thread (``runs.scene_masks``; ``settings.mask`` names their digest), or None.
-    undistort: (``ImportSettings``, the scene's first frame) of the import that follows: after the run the
-        undistorted plate it will show is written (stage "Undistorting plate", ``convert.undistorted``), or None.
+    import_as: (``ImportSettings``, the scene's first frame) of the import that follows, or None: the run's
+        ``settings.frame_numbers`` (the solve report's) become the frames that import keys the camera on
+        (``convert.import_timeline``), and after the run the undistorted plate it will show is written (stage
+        "Undistorting plate", ``convert.undistorted``).
     """
 
     inputs: str | tuple[str, ...]
@@ -81,7 +83,7 @@ class Job:
     frames: tuple[Any, ...] | None = None
     network: bool = True
     masks: tuple | None = None
-    undistort: tuple | None = None
+    import_as: tuple | None = None
 
 
 _engine: Any = None
@@ -188,19 +190,25 @@ def run_job(job: Job, post: Post, cancel: Callable[[], bool] | None = None) -> N
 
         # Cheap: bad inputs, and settings these frames cannot take, fail before a model loads.
         infos = list(job.frames) if job.frames is not None else list_frames(job.inputs, job.settings.selection)
-        check_frames(infos, job.settings)
+        settings = job.settings
+        if job.import_as is not None:
+            from ..convert import import_timeline
+
+            _, timeline = import_timeline(infos, *job.import_as)
+            settings = replace(settings, frame_numbers=timeline.tolist())
+        check_frames(infos, settings)
         engine = get_engine(job.engine)
         if job.cache_dir:
             progress("Checking cache", 0.0)  # hashes a local checkpoint the first time (seconds)
-        if job.network and needs_network(job.cache_dir, infos, engine, job.settings):  # a hit never loads the model
+        if job.network and needs_network(job.cache_dir, infos, engine, settings):  # a hit never loads the model
             load_engine(engine, progress, cancel)  # weights problems surface before any frame is read
             if cancel is not None and cancel():
                 raise Cancelled("Cancelled")
-        recon = reconstruct_frames(infos, job.settings, engine, progress=progress, cancel=cancel,
+        recon = reconstruct_frames(infos, settings, engine, progress=progress, cancel=cancel,
                                    cache_dir=job.cache_dir, network=job.network, masks=job.masks)
-        if job.undistort is not None:
-            _undistort(recon, *job.undistort, progress, cancel)
-        path = cache_path(job.cache_dir, infos, engine, job.settings) if job.cache_dir else None
+        if job.import_as is not None:
+            _undistort(recon, *job.import_as, progress, cancel)
+        path = cache_path(job.cache_dir, infos, engine, settings) if job.cache_dir else None
         post(("done", recon, str(path) if path is not None and path.is_file() else None))
     except Cancelled as err:
         post(("cancelled", one_line(err)))

@@ -10,7 +10,7 @@ Frame matching is by frame number, never by position, so a plate starting at 100
 lines up:
 
 * matte **folder**, image plate: the matte whose file name ends in the same number as the plate image's
-  (last digit run of the stem: ``plate.1001.exr`` <-> ``matte_1001.png``);
+  (``frame_numbers.file_number``, the last digit run of the name: ``plate.1001.exr`` <-> ``matte_1001.png``);
 * matte **folder**, video plate: the movie's frame ``n`` (0-based, ``vggt_core.plate.video``) <-> the folder's
   ``first + n``, the folder's first image being the movie's first frame;
 * matte **movie**: movie frame ``n`` (numbered as ``vggt_core.plate.video`` numbers them) <-> the plate's frame
@@ -22,26 +22,17 @@ A matte pixel excludes when its alpha (if the file has one) or else its luminanc
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from .frame_numbers import file_number
 from .frames import IMAGE_EXTENSIONS, natural_key
 from ..reconstruction import FrameInfo, PreprocessRecord
 
 Masks = Sequence[np.ndarray | None]  # per reconstructed frame: [H, W] bool plate pixels (True = exclude), or None
-
-_NUMBER = re.compile(r"(\d+)(?!.*\d)")
-
-
-def frame_number(path: str | Path) -> int | None:
-    """The last run of digits in a file name's stem (``plate.1001.exr`` -> 1001), or None."""
-    m = _NUMBER.search(Path(path).stem)
-    return int(m.group(1)) if m else None
-
 
 def load_mattes(path: str | Path, frames: Sequence[FrameInfo], invert: bool = False) -> list[np.ndarray]:
     """Masks ``[H, W]`` bool (True = exclude) for each of ``frames``, read from a matte folder or movie.
@@ -84,7 +75,7 @@ def matte_files(path: str | Path, frames: Sequence[FrameInfo]) -> list[Path]:
 def _numbered_images(folder: Path) -> dict[int, Path]:
     found = sorted((p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
                     and p.suffix.lower() in IMAGE_EXTENSIONS), key=lambda p: natural_key(p.name))
-    by_number = {n: p for p in found if (n := frame_number(p)) is not None}
+    by_number = {n: p for p in found if (n := file_number(str(p))) is not None}
     if not by_number:
         raise InputError(f"no numbered matte images in {folder}")
     return by_number
@@ -92,7 +83,7 @@ def _numbered_images(folder: Path) -> dict[int, Path]:
 
 def _folder_number(frame: FrameInfo, first: int) -> int:
     if frame.timestamp is None:  # an image plate: its own file number
-        n = frame_number(frame.source)
+        n = file_number(frame.source)
         if n is None:
             raise InputError(f"plate image {frame.source} has no frame number to match a matte folder by")
         return n

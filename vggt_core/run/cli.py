@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from . import batch, cli_options
@@ -85,6 +85,7 @@ def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
     engines: engines by (source, device, dtype, token), reused across calls (a batch loads the model once).
     """
     from . import cache
+    from ..plate.frame_numbers import plate_frame_numbers
     from ..plate.frames import FrameSelection, list_frames
     from ..solve.colmap_output import colmap_log
     from .pipeline import ReconstructSettings, cache_path, reconstruct_frames
@@ -109,6 +110,8 @@ def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
     )
     inputs = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     infos = list_frames(inputs, settings.selection)  # input problems surface before any weights load
+    # the numbers every export and the solve report give the frames: worked out once, here
+    settings = replace(settings, frame_numbers=plate_frame_numbers(infos, args.frame_start).tolist())
     cache_dir = None if args.no_cache else (args.cache_dir or args.out / "cache")
 
     from ..network.engine import Engine, pick_device
@@ -140,14 +143,14 @@ def _export(recon, args: argparse.Namespace, exports: list[str], settings) -> di
     from ..deliver.colmap import write_colmap_dataset
     from ..deliver.ply import write_ply
     from ..deliver.points import select_points
-    from ..plate.frame_numbers import interpolated_frames, plate_frame_numbers
+    from ..plate.frame_numbers import interpolated_frames
     from ..solve.graph import write_error_graph
     from ..solve.report import summary_line
 
     points = select_points(
         recon, source=args.point_source, conf_percentile=args.conf_percentile, max_points=args.max_points or None
     )
-    numbers = plate_frame_numbers(recon.frames, args.frame_start).tolist()
+    numbers = list(settings.frame_numbers)
     written = ["reconstruction.npz"]
     if "ply" in exports:
         write_ply(args.out / "points.ply", points)

@@ -66,6 +66,10 @@ class ReconstructSettings:
         mask_blank: masked pixels are painted white (as padding is) in the network's input (off by default:
         VGGT's maintainers suggest it for moving objects, but it also hides what is behind them); with it the
         mask is part of the network's key (``network_settings``).
+    frame_numbers: the number each frame is delivered on, one per frame (``vggt_core.plate.frame_numbers``,
+        worked out once by the caller: ``vggt-reconstruct`` with ``--frame-start``, the Blender import on its
+        timeline); the solve report names frames by them. None: the plate's own (``plate_frame_numbers``).
+        A solve setting: the report is cached with the solved result.
     """
 
     selection: FrameSelection = field(default_factory=FrameSelection)
@@ -89,6 +93,7 @@ class ReconstructSettings:
     mask_points: bool = True
     mask_blank: bool = False
     reject_movers: bool = True
+    frame_numbers: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -96,6 +101,8 @@ class ReconstructSettings:
         if self.query_points is not None:
             pts = np.asarray(self.query_points, dtype=np.float64).reshape(-1, 2)
             object.__setattr__(self, "query_points", tuple((float(x), float(y)) for x, y in pts))
+        if self.frame_numbers is not None:  # lists from JSON or numpy: a hashable tuple of ints
+            object.__setattr__(self, "frame_numbers", tuple(int(n) for n in self.frame_numbers))
         if self.chunk_size < 0 or self.overlap < 0:
             raise InputError("--chunk-size and --overlap must be >= 0 (0 = automatic)")
         if 0 < self.chunk_size <= self.overlap:
@@ -143,6 +150,8 @@ def check_frames(infos: Sequence[FrameInfo], settings: ReconstructSettings) -> N
     solve.check(settings.lens, settings.refine, settings.distortion, settings.focal_px, settings.focal_mm,
                 settings.sensor_width_mm, settings.motion,
                 sizes=[(i.width, i.height) for i in infos])
+    if settings.frame_numbers is not None and len(settings.frame_numbers) != len(infos):
+        raise InputError(f"{len(settings.frame_numbers)} frame numbers for {len(infos)} frames: give one number per frame")
 
 
 def mask_arrays(infos: Sequence[FrameInfo], settings: ReconstructSettings, masks: Masks | None) -> Masks | None:
@@ -309,7 +318,8 @@ def reconstruct_frames(
             solved_path = solved_path or cache_path(cache_dir, infos, engine, settings)  # a first download makes weights known
     recon = solve.solve(raw, settings.lens, settings.focal_px, settings.focal_mm, settings.sensor_width_mm,
                         settings.refine, settings.distortion, cancel, motion=settings.motion,
-                        masks=masks if settings.mask_solve else None, reject_movers=settings.reject_movers)
+                        masks=masks if settings.mask_solve else None, reject_movers=settings.reject_movers,
+                        frame_numbers=settings.frame_numbers)
     if masks is not None and settings.mask_points:
         masked = mask_pixels(masks, recon.preprocess)
         recon = replace(recon, masked=masked, valid=recon.valid & ~masked)

@@ -96,6 +96,7 @@ def solve(
     motion: str = "auto",
     masks: Masks | None = None,
     reject_movers: bool = True,
+    frame_numbers: Sequence[int] | None = None,
 ) -> Reconstruction:
     """``recon`` with the lens model applied and, for ``refine="ba"``, cameras/lens/points bundle-adjusted.
 
@@ -108,7 +109,9 @@ def solve(
     ``[H, W]`` bool mask or None (``vggt_core.plate.masks``): observations inside never enter the adjustment.
     reject_movers: without masks, on a free-moving camera, whole tracks that do not fit a static scene (their
     residuals, or their depth against VGGT's) are rejected (``movers.py``); not on a tripod shot, whose points
-    are rays with no depth of their own to score.
+    are rays with no depth of their own to score. frame_numbers: the number each frame is delivered on (the
+    report's ``frame_numbers``, ``check_frames`` and reasons name frames by them); None: the plate's own
+    (``vggt_core.plate.frame_numbers.plate_frame_numbers``).
     """
     check(lens, refine, distortion, focal_px, focal_mm, sensor_width_mm, motion)
     t0 = time.perf_counter()
@@ -221,7 +224,7 @@ def solve(
         report["lens_reason"] = lens_reason
     if kind == "zoom":
         report["focal_per_frame_px"] = [round(float(v), 3) for v in k[:, 0, 0]]
-    numbers = plate_frame_numbers(recon.frames).tolist()
+    numbers = [int(n) for n in (plate_frame_numbers(recon.frames) if frame_numbers is None else frame_numbers)]
     report["frame_numbers"] = numbers
     report["verdict"], report["reasons"], report["check_frames"] = judge(
         report, adjusted, validation, recon.extrinsics.astype(np.float64), sizes,
