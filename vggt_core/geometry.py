@@ -137,9 +137,6 @@ def closed_form_inverse_se3(se3: Any) -> Any:
     return out
 
 
-_BLOCK = 8  # frames per step of unproject_depth_map_to_point_map
-
-
 def unproject_depth_map_to_point_map(
     depth: np.ndarray, extrinsic: np.ndarray, intrinsic: np.ndarray, pixel_offset: float = 0.0
 ) -> np.ndarray:
@@ -147,7 +144,10 @@ def unproject_depth_map_to_point_map(
 
     Pixel (u, v) (column, row) is placed at (u + pixel_offset, v + pixel_offset): 0.0 reproduces the
     original VGGT demo, 0.5 uses pixel centres (the Reconstruction convention). Camera point
-    ((x - cx) d / fx, (y - cy) d / fy, d) is mapped to the world by the inverse extrinsic.
+    ((x - cx) d / fx, (y - cy) d / fy, d) is mapped to the world by the inverse extrinsic, computed as
+    ``d * (R^T ray) + C``: each frame's rays are turned into the world once ([H, W, 3], float64, built from a
+    row and a column by broadcasting), then scaled by the depth, so the temporaries are one frame's whatever the
+    shot's length and nothing runs a per-pixel 3x3 product (the einsum it replaced took 12 s for 144 frames).
     """
     depth = np.asarray(depth)
     if depth.ndim == 4:
@@ -159,14 +159,9 @@ def unproject_depth_map_to_point_map(
     v = np.arange(H, dtype=np.float64) + pixel_offset
     world_from_cam = closed_form_inverse_se3(extrinsic)
     out = np.empty((S, H, W, 3), np.float32)
-    # A few frames at a time: the float64 temporaries stay small however long the shot (a whole 1000-frame
-    # shot at once was ~7 GB of them).
-    for a in range(0, S, _BLOCK):
-        b = min(a + _BLOCK, S)
-        d = depth[a:b].astype(np.float64)
-        fx, fy = intrinsic[a:b, 0, 0, None, None], intrinsic[a:b, 1, 1, None, None]
-        cx, cy = intrinsic[a:b, 0, 2, None, None], intrinsic[a:b, 1, 2, None, None]
-        cam = np.stack(((u[None, None, :] - cx) * d / fx, (v[None, :, None] - cy) * d / fy, d), axis=-1)
-        rot, shift = world_from_cam[a:b, :3, :3], world_from_cam[a:b, None, None, :3, 3]
-        out[a:b] = np.einsum("shwj,sij->shwi", cam, rot) + shift
+    for s in range(S):
+        (fx, _, cx), (_, fy, cy) = intrinsic[s, 0], intrinsic[s, 1]
+        rot = world_from_cam[s, :3, :3]  # columns: the camera's x, y and z axes in the world
+        rays = ((u - cx) / fx)[None, :, None] * rot[:, 0] + (((v - cy) / fy)[:, None, None] * rot[:, 1] + rot[:, 2])
+        out[s] = depth[s][..., None] * rays + world_from_cam[s, :3, 3]
     return out
