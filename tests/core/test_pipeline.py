@@ -202,6 +202,36 @@ def test_another_lens_re_solves_from_the_network_cache(tmp_path, engine, tiny_mo
     assert counting.calls == 3
 
 
+def test_a_solved_file_keeps_only_what_the_solve_changed(tmp_path, engine, tiny_model):
+    """One copy of the shot's dense arrays (issue 28): a solved entry holds the cameras and the solve and names the
+    network's file for depth, confidences, points and colours; it loads equal to the solve, and without that file
+    it is not used (the next run recomputes)."""
+    from vggt_core.run import cache
+    from vggt_core.run.pipeline import network_path
+
+    write_images(tmp_path / "imgs", ["a.png", "b.png", "c.png"], size=(70, 56))
+    counting = RecordingEngine(engine, model_id=str(save_checkpoint(tiny_model, tmp_path / "w.safetensors")))
+    infos = list_frames(tmp_path / "imgs")
+    settings = ReconstructSettings(resolution=70, lens="shared")
+    solved = reconstruct_frames(infos, settings, counting, cache_dir=tmp_path / "cache")
+    raw_file, solved_file = network_path(tmp_path / "cache", infos, counting, settings), cache_path(
+        tmp_path / "cache", infos, counting, settings)
+    assert raw_file.is_file() and solved_file.is_file() and not raw_file.samefile(solved_file)
+    assert cache.read_meta(solved_file)["base"] == {"file": raw_file.name, "arrays": [
+        "depth", "depth_conf", "world_points", "world_points_conf", "colors"]}
+    assert solved_file.stat().st_size < raw_file.stat().st_size / 10
+    loaded = cache.load(solved_file)
+    for name in ("extrinsics", "intrinsics", "depth", "depth_conf", "world_points", "colors", "points_from_depth"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(solved, name), err_msg=name)
+    assert loaded.solve == solved.solve
+    raw_file.unlink()
+    with pytest.raises(CacheError, match="network output it was solved from"):
+        cache.load(solved_file)
+    again = reconstruct_frames(infos, settings, counting, cache_dir=tmp_path / "cache")
+    assert counting.calls == 2  # the broken entry was not served: the network ran again
+    np.testing.assert_array_equal(again.intrinsics, solved.intrinsics)
+
+
 def test_solve_failure_keeps_the_network_output(tmp_path, engine, tiny_model, monkeypatch):
     write_images(tmp_path / "imgs", ["a.png", "b.png"], size=(70, 56))
     counting = RecordingEngine(engine, model_id=str(save_checkpoint(tiny_model, tmp_path / "w.safetensors")))

@@ -11,7 +11,8 @@ temporary name and renamed, so a crash never leaves a half-written cache entry.
 The pipeline keeps two entries per run (``vggt_core.run.pipeline``): the network's output, keyed by what the
 network sees, and the solved result, keyed by every setting, the mattes' files and the solve's code version
 (``vggt_core.solve.VERSION``); one file under both names (a hard link) when the solve left the network's output
-as it was. ``usage`` and ``clear`` count such a file once. Every file a run reads enters its key: frames and
+as it was, else a solved file holding what the solve changed and naming the network's file for the dense arrays
+it shares (``meta["base"]``). ``usage`` and ``clear`` count such a file once. Every file a run reads enters its key: frames and
 mattes by path, size and mtime (``file_stamps``), weights by content (``weights_identity``), mask arrays by
 their digest (``plate.masks.digest``, in ``settings.mask``).
 
@@ -49,8 +50,14 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 WEIGHTS_MEMO = "weights-sha256.json"  # in a cache folder: sha256 of local checkpoints by (path, size, mtime)
 
 
-def save(recon: Reconstruction, path: str | Path) -> Path:
-    """Write ``recon`` to ``path`` (parent folders created). Returns the path."""
+def save(recon: Reconstruction, path: str | Path, base: tuple[str | Path, Reconstruction] | None = None) -> Path:
+    """Write ``recon`` to ``path`` (parent folders created). Returns the path.
+
+    base: ``(file, its Reconstruction)``, a stored result in the same folder that ``recon`` was made from (a solve
+    of that network output): the dense arrays ``recon`` shares with it (the very same arrays: depth, confidences,
+    points, colours) are not written again but read from that file on ``load``, so a re-solve writes its cameras
+    and solve, not another copy of the shot (issue 28: 590 MB per re-solve of 144 frames).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -65,6 +72,12 @@ def save(recon: Reconstruction, path: str | Path) -> Path:
         "solve": recon.solve,
     }
     arrays = {name: getattr(recon, name) for name in _STORED}
+    if base is not None:
+        shared = [name for name in _STORED if arrays[name] is getattr(base[1], name)]
+        if shared:
+            meta["base"] = {"file": Path(base[0]).name, "arrays": shared}
+            for name in shared:
+                del arrays[name]
     arrays.update({name: getattr(recon, name) for name in _OPTIONAL if getattr(recon, name) is not None})
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -92,8 +105,10 @@ def load(path: str | Path) -> Reconstruction:
                     f"{path} has cache schema version {meta.get('version')}, this version reads {VERSION}; "
                     "delete it to recompute"
                 )
-            arrays = {name: data[name] for name in _STORED}
+            arrays = {name: data[name] for name in _STORED if name in data.files}
             arrays.update({name: data[name] for name in _OPTIONAL if name in data.files})
+        if meta.get("base"):
+            arrays.update(_base_arrays(path, meta["base"]))
         records = [_record(r) for r in meta["preprocess"]]
         arrays.update(derived_arrays(arrays["depth"], arrays["extrinsics"], arrays["intrinsics_model"], records))
         if "masked" in arrays:  # pixels under a mask stay out of the points after a reload
@@ -115,6 +130,16 @@ def load(path: str | Path) -> Reconstruction:
     if recon.extrinsics.shape[0] != len(recon.frames) or recon.depth.shape[0] != len(recon.frames):
         raise CacheError(f"{path} is inconsistent (frame count differs between arrays); delete it to recompute")
     return recon
+
+
+def _base_arrays(path: Path, base: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The arrays a solved file shares with the network output it was solved from (``save``'s ``base``)."""
+    other = path.with_name(base["file"])
+    if not other.is_file():
+        raise CacheError(f"{path} needs {other.name}, the network output it was solved from, which is gone; "
+                         "run again to recompute")
+    with np.load(other, allow_pickle=False) as data:
+        return {name: data[name] for name in base["arrays"]}
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:

@@ -301,10 +301,11 @@ def reconstruct_frames(
     if recon is not None:
         report("frames", 1.0)
         return recon
-    raw = None
+    raw, raw_path = None, None
     for path in _network_paths(cache_dir, infos, engine, settings) if cache_dir is not None else []:
         raw = load_cached(path)
         if raw is not None:
+            raw_path = path
             break
     fresh = raw is None
     if not fresh:
@@ -316,6 +317,7 @@ def reconstruct_frames(
         raw = run_network(infos, settings, engine, progress, cancel, cache_dir, masks)  # saved there, before the solve
         if cache_dir is not None:
             solved_path = solved_path or cache_path(cache_dir, infos, engine, settings)  # a first download makes weights known
+            raw_path = network_path(cache_dir, infos, engine, settings)
     recon = solve.solve(raw, settings.lens, settings.focal_px, settings.focal_mm, settings.sensor_width_mm,
                         settings.refine, settings.distortion, cancel, motion=settings.motion,
                         masks=masks if settings.mask_solve else None, reject_movers=settings.reject_movers,
@@ -329,7 +331,8 @@ def reconstruct_frames(
             _link(network_path(cache_dir, infos, engine, settings), solved_path)
         else:  # (the settings stored with a network output from an earlier run are that run's)
             recon = replace(recon, settings=asdict(settings))
-            cache.save(recon, solved_path)
+            shared = (raw_path, raw) if raw_path is not None and raw_path.is_file() else None
+            cache.save(recon, solved_path, base=shared)  # the dense arrays stay in the network's file
     return recon
 
 
