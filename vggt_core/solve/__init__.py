@@ -26,7 +26,9 @@ from .graph import write_error_graph
 from .nodal import nodal_adjust
 from .movers import reject_moving
 from .report import make_report, summary_line
-from .tracks import TRACK_FRAMES, observations, observed_depth, plate_px_per_model_px, query_frames, track_queries
+from .plate_tracks import TRACK_REFINES, refine_tracks
+from .tracks import (TRACK_FRAMES, model_tracks, observations, observed_depth, plate_px_per_model_px, query_frames,
+                     track_queries)
 from .triangulate import triangulate
 from .verdict import distortion_doubt, holdout, judge, validation_errors
 
@@ -46,8 +48,8 @@ MOTIONS = motion_model.MOTIONS
 LENSES = lens_model.LENSES
 aspect_warning = lens_model.aspect_warning
 
-__all__ = ["DISTORTIONS", "LENSES", "MOTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "aspect_warning", "check",
-           "observations", "solve", "summary_line", "track_queries", "write_error_graph"]
+__all__ = ["DISTORTIONS", "LENSES", "MOTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "TRACK_REFINES", "aspect_warning",
+           "check", "observations", "refine_tracks", "solve", "summary_line", "track_queries", "write_error_graph"]
 
 
 def check(
@@ -184,7 +186,7 @@ def solve(
     elif refine == "ba":
         keep = adjusted.seen.any(axis=0)
         obs_frame, obs_point = np.nonzero(adjusted.seen[:, keep])
-        q = np.clip(np.floor(recon.tracks[qf, np.arange(len(qf))]).astype(int), 0,
+        q = np.clip(np.floor(model_tracks(recon)[qf, np.arange(len(qf))]).astype(int), 0,
                     [recon.model_size[1] - 1, recon.model_size[0] - 1])  # each track's model pixel on its query frame
         if chosen == "tripod":  # points at VGGT's depth along the solved rays, around the one centre
             rt, points = motion_model.nodal_result(adjusted.extrinsics, adjusted.points,
@@ -210,6 +212,8 @@ def solve(
         report["moving_tracks"] = 0 if movers is None else int(movers.moving.sum())
     if chosen is not None:
         report["motion"], report["motion_reason"] = chosen, why
+    if refine == "ba":
+        report["track_refine"] = "none" if recon.tracks_plate is None else "plate"
     if lens_reason:
         report["lens_reason"] = lens_reason
     if kind == "zoom":
