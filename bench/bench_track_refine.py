@@ -7,8 +7,8 @@ little perspective: the patch deforms). 1024 query points on a grid of the first
 start 3 model px off in random directions (11 plate px at 1920, 22 at 3840: the hard case). Methods:
 
 * ``lk wN``: OpenCV's pyramidal Lucas-Kanade alone (translational, an N px window), the pyramid the product uses;
-* ``lk + affine wN``: the product's ``_track``: that, checked forward-backward, then the inverse-compositional
-  affine pass and the correlation check (``plate_tracks.WINDOW`` = 21 is the product's).
+* ``lk + affine wN``: the product's ``refine_points``: that, checked forward-backward, then the
+  inverse-compositional affine pass and the correlation check (``plate_tracks.WINDOW`` = 21 is the product's).
 
 Reported: share of tracks kept (converged and passing the checks), error of the kept ones against the truth
 (median, 95th percentile, max, plate px) and milliseconds for 1024 tracks on one frame. Then the whole refinement
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from bench_common import RESULTS, command_line, cpu_model, md_table, total_ram_gb, write_json  # noqa: E402
 from plate_pixels import apply_h, similarity, tracked_recon, warp_plate  # noqa: E402
 
-from vggt_core.solve import plate_tracks as pt  # noqa: E402
+from vggt_core.solve import cv_points, pyramid_levels, refine_points, refine_tracks  # noqa: E402
 
 SIZES = ((1920, 1080), (3840, 2160))
 GRAIN = 2.0
@@ -59,13 +59,9 @@ def method(name: str, ref: np.ndarray, grey: np.ndarray, query: np.ndarray, star
 
     window = int(name.split("w")[-1])
     if name.startswith("lk +"):
-        pt.WINDOW = window
-        try:
-            return pt._track(cv2, ref, grey, query, start, levels)
-        finally:
-            pt.WINDOW = 21
+        return refine_points(ref, grey, query, start, levels, window)
     crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-3)
-    found, ok, _ = cv2.calcOpticalFlowPyrLK(ref, grey, pt._cv(query), pt._cv(start), winSize=(window, window),
+    found, ok, _ = cv2.calcOpticalFlowPyrLK(ref, grey, cv_points(query), cv_points(start), winSize=(window, window),
                                             maxLevel=levels, criteria=crit, flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
     return found.reshape(-1, 2) + 0.5, ok.ravel() == 1
 
@@ -80,7 +76,7 @@ def accuracy(size: tuple[int, int], rng: np.random.Generator) -> list[dict]:
     ref_rgb = warp_plate(size, np.eye(3), grain=GRAIN, seed=0)
     ref = cv2.cvtColor(ref_rgb, cv2.COLOR_RGB2GRAY)
     px = size[0] / 518
-    levels = pt.pyramid_levels(px)
+    levels = pyramid_levels(px)
     query = grid(size)
     for motion, h in motions(size).items():
         grey = cv2.cvtColor(warp_plate(size, h, grain=GRAIN, seed=0), cv2.COLOR_RGB2GRAY)
@@ -119,7 +115,7 @@ def whole(size: tuple[int, int], frames: int = 6) -> dict:
         head[1:] += rng.normal(0, 1.5 * px, head[1:].shape)  # the worse head: 1.5 model px per axis
         recon = tracked_recon(paths, size, head, np.ones(head.shape[:2], bool), np.zeros(len(query), int))
         t0 = time.perf_counter()
-        out = pt.refine_tracks(recon)
+        out = refine_tracks(recon)
         seconds = time.perf_counter() - t0
     truth = np.stack([apply_h(np.linalg.inv(h), apply_h(hs[0], out.tracks_plate[0])) for h in hs])
     err = np.hypot(*(out.tracks_plate - truth)[out.tracks_plate_vis].T)

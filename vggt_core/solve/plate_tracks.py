@@ -8,24 +8,29 @@ observation is made sub-pixel on the full-resolution plate, as matchmove tracker
    ``BLOCK`` px) within ``SNAP_MODEL_PX`` model pixels of the head's query point, outside the mask. Where that
    response is under ``MIN_TEXTURE`` (a blank wall, a clear sky: nothing to be sub-pixel on) the whole track
    is dropped.
-2. **Each frame from the query frame's patch.** Pyramidal Lucas-Kanade (``cv2.calcOpticalFlowPyrLK``, a
-   ``WINDOW`` px window) from the query frame to every frame that saw the track (``tracks.head_observations``),
-   started at the head's position moved by the snap. The pyramid (``pyramid_levels``) is deep enough that its
-   top level has about one pixel per model pixel, so a head a few model pixels off is caught.
+2. **Each frame from the query frame's patch** (``refine_points``). Pyramidal Lucas-Kanade
+   (``cv2.calcOpticalFlowPyrLK``, a ``WINDOW`` px window) from the query frame to every frame that saw the track
+   (``tracks.head_observations``), started at the head's position moved by the snap; the pyramid
+   (``pyramid_levels``) is deep enough that its top level has about one pixel per model pixel, so a head a few
+   model pixels off is caught. Then an inverse-compositional affine Lucas-Kanade pass on the plate itself, gain
+   and offset normalised out: a translational tracker is biased by the patch's own rotation and scale over a
+   shot (0.14 px median on the bench's far frame, 3 degrees and 6 %), the affine pass is not (0.025 px, the
+   grain's floor; ``bench/results/track_refine_cpu.md``).
 3. **Checked both ways and by appearance.** Lucas-Kanade back from that frame to the query frame, started as
    far off as the forward pass was; kept when it lands within ``FB_MAX_PX`` of the query point, both passes
-   converged, the two patches correlate (``MIN_NCC``), the refined point moved at most ``MAX_SHIFT_MODEL_PX``
-   from the head's and lies inside what the network saw (padding, rows cropped away) and outside the frame's
-   mask grown by half the window (a patch touching a mover moves with it). An observation that fails is
-   dropped (``tracks_plate_vis`` False), never kept at the head's precision.
+   converged, the affine pass converged to a plausible warp, the two patches correlate (``MIN_NCC``), the
+   refined point moved at most ``MAX_SHIFT_MODEL_PX`` from the head's and lies inside what the network saw
+   (padding, rows cropped away) and outside the frame's mask grown by half the window (a patch touching a mover
+   moves with it). An observation that fails is dropped (``tracks_plate_vis`` False), never kept at the head's
+   precision.
 
 On a distorted plate the refinement runs on the plate's own (distorted) pixels, as the head's tracks and every
 observation of the solve are: the refined position is the distorted pixel, and the solve's distortion model
 (``--distortion``) takes it from there. Pixels are continuous (``reconstruction.py``: centres at ``i + 0.5``);
-OpenCV puts them at integers, so positions are shifted by half a pixel at its boundary.
+OpenCV puts them at integers (``cv_points``).
 
-The plate is read again at full resolution (``plate.frames.iter_frames``): the query frames first, as
-grey pyramids kept for the run, then every frame once. OpenCV is imported here only when refining.
+The plate is read again at full resolution (``plate.frames.iter_frames``): the query frames first, kept as grey
+images for the run (a 4K grey frame is 8 MB), then every frame once. OpenCV is imported only when refining.
 """
 from __future__ import annotations
 
@@ -77,8 +82,6 @@ def refine_tracks(
     The seconds it took are ``timings["plate_tracks"]``.
     Raises InputError when a frame cannot be read again (moved, changed: ``plate.frames.iter_frames``).
     """
-    import cv2
-
     t0 = time.perf_counter()
     head, seen = head_observations(recon)
     qf = query_frames(recon)
@@ -92,9 +95,9 @@ def refine_tracks(
         q = int(order[pos])
         grey = _grey(frame)
         cols = np.flatnonzero(qf == q)
-        snapped, ok = _snap(cv2, grey, head[q, cols], SNAP_MODEL_PX * px[q], _mask(masks, q))
+        snapped, ok = _snap(grey, head[q, cols], SNAP_MODEL_PX * px[q], _mask(masks, q))
         out[q, cols] = snapped
-        vis[q, cols] = ok & seen[q, cols] & _inside(snapped, recon, q, _grown(cv2, masks, q))
+        vis[q, cols] = ok & seen[q, cols] & _inside(snapped, recon, q, _grown(masks, q))
         references[q] = grey
     tracked = vis[qf, np.arange(len(qf))]  # tracks with a textured query point
     for s, frame in iter_frames(recon.frames, progress=progress, cancel=cancel):
@@ -104,9 +107,9 @@ def refine_tracks(
             if s == q or not len(cols):
                 continue
             start = head[s, cols] + (out[q, cols] - head[q, cols])  # the snap moves the point on every frame
-            found, ok = _track(cv2, ref, grey, out[q, cols], start, levels)
+            found, ok = refine_points(ref, grey, out[q, cols], start, levels)
             ok &= np.hypot(*(found - start).T) <= MAX_SHIFT_MODEL_PX * px[s]
-            ok &= _inside(found, recon, s, _grown(cv2, masks, s))
+            ok &= _inside(found, recon, s, _grown(masks, s))
             out[s, cols] = np.where(ok[:, None], found, head[s, cols])
             vis[s, cols] = ok
     timings = {**recon.timings, "plate_tracks": time.perf_counter() - t0}
@@ -124,18 +127,22 @@ def _mask(masks: Masks | None, s: int) -> np.ndarray | None:
     return None if masks is None else masks[s]
 
 
-def _grown(cv2, masks: Masks | None, s: int) -> np.ndarray | None:
+def _grown(masks: Masks | None, s: int) -> np.ndarray | None:
     """Frame ``s``'s mask grown by half the window: a patch that touches the mask moves with what it masks."""
+    import cv2
+
     mask = _mask(masks, s)
     if mask is None:
         return None
     return cv2.dilate(mask.astype(np.uint8), np.ones((WINDOW, WINDOW), np.uint8)).astype(bool)
 
 
-def _snap(cv2, grey: np.ndarray, points: np.ndarray, radius: float, mask: np.ndarray | None
+def _snap(grey: np.ndarray, points: np.ndarray, radius: float, mask: np.ndarray | None
           ) -> tuple[np.ndarray, np.ndarray]:
     """``points [n, 2]`` (plate px, continuous) each moved to the pixel centre of strongest corner response within
     ``radius`` px (never a masked pixel), and ``[n]`` whether that response reaches ``MIN_TEXTURE``."""
+    import cv2
+
     response = cv2.cornerMinEigenVal(grey.astype(np.float32) / 255.0, BLOCK)
     if mask is not None:
         response[mask] = -1.0
@@ -154,36 +161,40 @@ def _snap(cv2, grey: np.ndarray, points: np.ndarray, radius: float, mask: np.nda
     return snapped.astype(np.float64), values[rows, best] >= MIN_TEXTURE
 
 
-def _track(cv2, ref: np.ndarray, grey: np.ndarray, query: np.ndarray, start: np.ndarray,
-           levels: int) -> tuple[np.ndarray, np.ndarray]:
-    """``query`` [n, 2] (pixel centres of the reference) found on the frame from ``start``: ``(found [n, 2] plate
-    px, ok [n] bool)``. Pyramidal Lucas-Kanade brings each point within a pixel, there and back (ok: both passes
-    converged and the round trip lands within ``FB_MAX_PX``); then ``_affine`` makes it sub-pixel, with the
-    patch's own deformation (ok: converged, and the patches correlate, ``MIN_NCC``)."""
+def refine_points(ref: np.ndarray, grey: np.ndarray, query: np.ndarray, start: np.ndarray, levels: int,
+                  window: int = WINDOW) -> tuple[np.ndarray, np.ndarray]:
+    """Points ``query [n, 2]`` of the reference plate ``ref`` (``H x W`` uint8 grey; pixel centres, continuous plate
+    px) found on the plate ``grey`` from ``start [n, 2]``: ``(found [n, 2] plate px, ok [n] bool)``. Pyramidal
+    Lucas-Kanade (``levels`` above the plate, a ``window`` px window) brings each point within a pixel, there and
+    back (ok: both passes converged and the round trip lands within ``FB_MAX_PX``); then ``_affine`` makes it
+    sub-pixel with the patch's own deformation (ok: converged, and the patches correlate, ``MIN_NCC``)."""
+    import cv2
+
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 1e-2)
-    kw = dict(winSize=(WINDOW, WINDOW), maxLevel=levels, criteria=criteria, flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
-    q = _cv(query)  # OpenCV's pixel centres are at integers
-    fwd, ok_f, _ = cv2.calcOpticalFlowPyrLK(ref, grey, q, _cv(start), **kw)
-    back, ok_b, _ = cv2.calcOpticalFlowPyrLK(grey, ref, fwd, q + (fwd - _cv(start)), **kw)  # as far off as forward
+    kw = dict(winSize=(window, window), maxLevel=levels, criteria=criteria, flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
+    q = cv_points(query)  # OpenCV's pixel centres are at integers
+    fwd, ok_f, _ = cv2.calcOpticalFlowPyrLK(ref, grey, q, cv_points(start), **kw)
+    back_start = q + (fwd - cv_points(start))  # as far off as the forward pass began
+    back, ok_b, _ = cv2.calcOpticalFlowPyrLK(grey, ref, fwd, back_start, **kw)
     ok = (ok_f.ravel() == 1) & (ok_b.ravel() == 1) & np.isfinite(fwd.reshape(-1, 2)).all(axis=1)
     ok &= np.hypot(*(back - q).reshape(-1, 2).T) <= FB_MAX_PX
-    found, ncc = _affine(ref.astype(np.float32), grey.astype(np.float32), query - 0.5, fwd.reshape(-1, 2))
+    found, ncc = _affine(ref.astype(np.float32), grey.astype(np.float32), query - 0.5, fwd.reshape(-1, 2), window)
     return found + 0.5, ok & (ncc >= MIN_NCC)
 
 
-def _cv(points: np.ndarray) -> np.ndarray:
+def cv_points(points: np.ndarray) -> np.ndarray:
     """Continuous plate pixels [n, 2] as OpenCV's ``[n, 1, 2]`` float32 points (pixel centres at integers)."""
     return np.ascontiguousarray((np.asarray(points) - 0.5).astype(np.float32).reshape(-1, 1, 2))
 
 
-def _affine(ref: np.ndarray, grey: np.ndarray, query: np.ndarray, start: np.ndarray,
+def _affine(ref: np.ndarray, grey: np.ndarray, query: np.ndarray, start: np.ndarray, window: int,
             iterations: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse-compositional affine Lucas-Kanade (Baker and Matthews) of the ``WINDOW`` patches of ``ref`` centred
+    """Inverse-compositional affine Lucas-Kanade (Baker and Matthews) of the ``window`` px patches of ``ref`` centred
     on ``query [n, 2]`` (OpenCV pixels, integers) onto ``grey`` from ``start [n, 2]``, gain and offset normalised
     out: ``(where each query's centre lands [n, 2] OpenCV pixels, the patches' correlation [n] there)``. The
     translational tracker's bias under the patch's rotation and scale (0.13 px for 3 degrees, 0.16 px for 8 %
     scale, on the bench's texture) is removed; NaN / -1 where a patch leaves its image or does not converge."""
-    n, r = len(query), WINDOW // 2
+    n, r = len(query), window // 2
     dy, dx = np.mgrid[-r:r + 1, -r:r + 1].reshape(2, -1).astype(np.float32)
     qi = np.rint(query).astype(np.int64)
     h, w = ref.shape
