@@ -55,8 +55,8 @@ LENSES = lens_model.LENSES
 aspect_warning = lens_model.aspect_warning
 
 __all__ = ["DISTORTIONS", "LENSES", "MOTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "TRACK_REFINES",
-           "aspect_warning", "check", "cv_points", "observations", "pyramid_levels", "refine_points", "refine_tracks", "solve",
-           "summary_line", "track_queries", "write_error_graph"]
+           "aspect_warning", "check", "cv_points", "observations", "pyramid_levels", "refine_points", "refine_tracks",
+           "solve", "summary_line", "track_queries", "write_error_graph"]
 
 
 def check(

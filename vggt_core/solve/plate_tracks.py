@@ -101,7 +101,7 @@ def refine_tracks(
         references[q] = grey
     tracked = vis[qf, np.arange(len(qf))]  # tracks with a textured query point
     for s, frame in iter_frames(recon.frames, progress=progress, cancel=cancel):
-        grey = _grey(frame)
+        grey, grown = _grey(frame), _grown(masks, s)
         for q, ref in references.items():
             cols = np.flatnonzero((qf == q) & tracked & seen[s])
             if s == q or not len(cols):
@@ -109,7 +109,7 @@ def refine_tracks(
             start = head[s, cols] + (out[q, cols] - head[q, cols])  # the snap moves the point on every frame
             found, ok = refine_points(ref, grey, out[q, cols], start, levels)
             ok &= np.hypot(*(found - start).T) <= MAX_SHIFT_MODEL_PX * px[s]
-            ok &= _inside(found, recon, s, _grown(masks, s))
+            ok &= _inside(found, recon, s, grown)
             out[s, cols] = np.where(ok[:, None], found, head[s, cols])
             vis[s, cols] = ok
     timings = {**recon.timings, "plate_tracks": time.perf_counter() - t0}
@@ -224,8 +224,12 @@ def _affine(ref: np.ndarray, grey: np.ndarray, query: np.ndarray, start: np.ndar
         d[:, 0] = np.stack([1 + step[k, 0], step[k, 1], step[k, 4]], axis=1)
         d[:, 1] = np.stack([step[k, 2], 1 + step[k, 3], step[k, 5]], axis=1)
         d[:, 2, 2] = 1.0
+        sane = np.isfinite(d).all(axis=(1, 2)) & (np.abs(np.linalg.det(d)) > 1e-3)  # a diverging patch stops here
+        live[k] &= sane
+        k, d = k[sane], d[sane]
         warp[k] = warp[k] @ np.linalg.inv(d)
-        moving[k] = valid & (np.abs(step[k, 4:]) >= 1e-3).any(axis=1)
+        moving[moving] = False
+        moving[k] = valid[sane] & (np.abs(step[k, 4:]) >= 1e-3).any(axis=1)
     img, valid = _sample(grey, warp, dx, dy)
     ncc = (_normalised(img) * t).mean(axis=1)
     sv = np.linalg.svd(warp[:, :2, :2], compute_uv=False)
@@ -259,6 +263,7 @@ def _sample(img: np.ndarray, warp: np.ndarray, dx: np.ndarray, dy: np.ndarray) -
 
 def _inside(points: np.ndarray, recon: Reconstruction, s: int, mask: np.ndarray | None) -> np.ndarray:
     """``[n]`` bool: plate points [n, 2] of frame ``s`` inside what the network saw of it and outside ``mask``."""
+    points = np.nan_to_num(points, nan=-1.0)  # not found: outside
     (x0, y0), (x1, y1) = shown(recon.preprocess[s])
     lo, hi = pixels_to_original(np.array([[x0, y0], [x1, y1]], np.float64), recon.preprocess[s])
     ok = np.all((points >= lo) & (points <= hi), axis=1)
