@@ -181,3 +181,22 @@ def test_refined_tracks_are_solved_with_tolerances_in_plate_pixels():
         errors[name] = (rotation_errors_deg(out.extrinsics.astype(float), shot.extrinsics).max(),
                         abs(out.intrinsics[0, 0, 0] / shot.k[0, 0] - 1))
     assert errors["plate"][0] < errors["head"][0] / 2 and errors["plate"][1] < errors["head"][1] / 3, errors
+
+
+def test_a_refined_point_outside_what_the_network_saw_is_dropped(tmp_path):
+    """A portrait plate in crop mode: the network saw only its middle rows. Points whose head track lies just inside
+    that band but whose refined position (the truth) lies just outside it are dropped; the others are kept."""
+    size = (540, 960)
+    moved = similarity(0.0, 40.0)  # the texture moves up 40 px on frame 1
+    paths, _ = _pair(tmp_path, size, moved)
+    record = tracked_recon(paths, size, np.zeros((2, 1, 2)), np.ones((2, 1), bool), np.zeros(1, int)).preprocess[1]
+    top = -record.offset[1] / record.scale[1]  # the first plate row the network saw
+    assert 150 < top < 250
+    xs = np.linspace(60, 480, 12)
+    query = np.floor(np.stack([np.r_[xs, xs], np.r_[np.full(12, top + 38.0), np.full(12, top + 70.0)]], 1)) + 0.5
+    truth = _truth(moved, query)  # the first 12 land 2 px above the band, the others 30 px inside
+    head = np.stack([query, truth + [0.0, 3.0 * size[0] / 518]])  # the head 3 model px low: inside for all
+    recon = tracked_recon(paths, size, head, np.ones((2, 24), bool), np.zeros(24, int))
+    out = refine_tracks(recon)
+    assert not out.tracks_plate_vis[1, :12].any()
+    assert out.tracks_plate_vis[1, 12:].mean() > 0.8
