@@ -39,7 +39,7 @@ from bench_common import RESULTS, command_line, cpu_model, md_table, total_ram_g
 from plate_pixels import apply_h, dolly_scene, scene_recon, similarity, tracked_recon, warp_plate  # noqa: E402
 from solve_shots import rotation_errors_deg  # noqa: E402
 
-from vggt_core.plate.preprocess import pixels_to_model  # noqa: E402
+from vggt_core.plate import pixels_to_model  # noqa: E402
 from vggt_core.solve import cv_points, pyramid_levels, refine_points, refine_tracks, solve  # noqa: E402
 
 SIZES = ((1920, 1080), (3840, 2160))
