@@ -218,7 +218,7 @@ def scene_recon(scene: PlateScene, folder, queries: int = 256, query_frames: int
     from vggt_core.solve.tracks import track_queries
 
     rng = np.random.default_rng(seed)
-    n_frames, (w, h) = len(scene.extrinsics), scene.size
+    n_frames, w = len(scene.extrinsics), scene.size[0]
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
