@@ -354,7 +354,8 @@ def vggt_like(n: int = 160, chunk_size: int = 32, overlap: int = 10, seeds: int 
         write_shot_frames(Path(tmp), n)
         for refine in ("none", "ba"):
             settings = ReconstructSettings(resolution=112, chunk_size=chunk_size, overlap=overlap, strategy="chained",
-                                           lens="shared", refine=refine)
+                                           lens="shared", refine=refine,
+                                           track_refine="none")  # the stand-in's tracks are not on its frames
             for seed in range(seeds):
                 infos, engine = standin_for(Path(tmp), shot, settings, VGGT_LIKE, seed=seed)
                 recon = reconstruct_frames(infos, settings, engine)
@@ -377,7 +378,7 @@ def _scale_child(folder: str, frames: int, chunk_size: int, overlap: int) -> Non
     from vggt_core import ReconstructSettings, reconstruct_frames
 
     settings = ReconstructSettings(chunk_size=chunk_size, overlap=overlap, strategy="chained", lens="shared",
-                                   refine="ba")
+                                   refine="ba", track_refine="none")  # the stand-in's tracks are not on its frames
     infos, engine = standin_for(Path(folder), None, settings, VGGT_LIKE, frames=frames)
     stages: dict[str, dict[str, float]] = {}
     clock = [time.perf_counter()]

@@ -88,6 +88,12 @@ class Reconstruction:
     tracks, track_vis, track_conf: optional [S, N, 2] float32 (model pixels, continuous), [S, N], [S, N].
     query_points: optional [N, 2] float32 model pixels on the query's frame.
     query_frames: optional [N] int32, the frame each query point lies on (None: all on frame 0).
+    tracks_plate, tracks_plate_vis: optional [S, N, 2] float32 **original** pixels (continuous) and [S, N] bool:
+        the same tracks refined on the plate's own full-resolution pixels (``vggt_core.solve.plate_tracks``:
+        each query point moved onto texture, each observation aligned sub-pixel to its query frame's patch and
+        checked both ways); False where an observation failed that (or the head never saw it), and there
+        ``tracks_plate`` holds the head's position. On a distorted plate these are the distorted pixels. The
+        solve observes these when present (``vggt_core.solve.tracks.observations``), else the head's tracks.
     solve: optional camera-solve report (``vggt_core.solve.report``: lens, focal before/after, errors in
         original pixels, distortion k1/k2 on COLMAP's radial model), None when no solve ran.
     sparse_points, sparse_colors: optional [P, 3] float32 world points triangulated from the tracks and
@@ -126,6 +132,8 @@ class Reconstruction:
     track_conf: np.ndarray | None = None
     query_points: np.ndarray | None = None
     query_frames: np.ndarray | None = None
+    tracks_plate: np.ndarray | None = None
+    tracks_plate_vis: np.ndarray | None = None
     chunks: list[dict[str, Any]] | None = None
     solve: dict[str, Any] | None = None
     sparse_points: np.ndarray | None = None

@@ -116,8 +116,10 @@ def test_panel_solve_settings_reach_the_run(addon, tmp_path):
     plan = runs.plan_from_scene(bpy.context)
     s = plan.job.settings
     assert (s.lens, s.focal_mm, s.sensor_width_mm, s.refine, s.distortion) == ("known", 50.0, 24.0, "ba", "k1")
-    assert s.track_frames == 6 and s.motion == "auto"
+    assert s.track_frames == 6 and s.motion == "auto" and s.track_refine == "plate"  # the panel's default
     assert plan.import_settings.track_markers
+    props.track_refine = "none"
+    assert runs.plan_from_scene(bpy.context).job.settings.track_refine == "none"
     props.motion, props.lens = "tripod", "zoom"  # both solve distortion now (one for the shot)
     s = runs.plan_from_scene(bpy.context).job.settings
     assert (s.motion, s.lens, s.distortion) == ("tripod", "zoom", "k1")

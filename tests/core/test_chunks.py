@@ -98,7 +98,8 @@ def test_bundle_adjustment_over_chunks_refines_every_camera_of_the_long_shot(sho
     infos, engine = _tracking_standin(shot_folder, ReconstructSettings(**base))
     plain = reconstruct_frames(infos, ReconstructSettings(**base), engine)
     assert plain.tracks is None
-    settings = ReconstructSettings(**base, refine="ba")
+    # the stand-in's tracks are not on its frames' pixels: the head's tracks are solved as they are
+    settings = ReconstructSettings(**base, refine="ba", track_refine="none")
     infos, engine = _tracking_standin(shot_folder, settings)
     recon = reconstruct_frames(infos, settings, engine)
     assert len(recon.chunks) == 5

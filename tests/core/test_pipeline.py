@@ -186,6 +186,7 @@ def test_another_lens_re_solves_from_the_network_cache(tmp_path, engine, tiny_mo
     assert counting.calls == 2  # adjustment needs the track head: a network run with track queries
     run(lens="shared", refine="ba", distortion="k1")
     run(lens="known", focal_px=123.0, refine="ba")
+    run(lens="shared", refine="ba", track_refine="none")  # tracks refined on the plate or not: a solve setting
     assert counting.calls == 2
     # Turning adjustment off solves from an output with tracks (here in a cache that has only that one).
     infos = list_frames(tmp_path / "imgs")

@@ -50,6 +50,9 @@ def test_refine_ba_end_to_end(tmp_path, checkpoint, capfd):
     # The verdict is in the report and on the summary line; the per-frame graph lies next to the results.
     assert rep["verdict"] in ("good", "check", "failed") and f"verdict {rep['verdict']}" in err
     assert rep["frame_numbers"] == [0, 1, 2, 3] and recon.settings["motion"] == "auto"
+    # Tracks refined on the plate by default (the plate read again), stored with the solved result.
+    assert recon.settings["track_refine"] == "plate" and rep["track_refine"] == "plate"
+    assert recon.tracks_plate.shape == recon.tracks.shape and recon.tracks_plate_vis.shape == recon.track_vis.shape
     if "skipped" not in rep:
         assert rep["motion"] in ("free", "tripod") and f"motion {rep['motion_reason']}" in err
     if "skipped" not in rep:  # the random model's tracks may not triangulate
@@ -86,6 +89,20 @@ def test_colmap_warnings_reach_the_terminal_and_its_info_lines_only_the_log(tmp_
     bundle_adjust(shot.k_start, shot.extrinsics_start, [shot.size] * 5, shot.uv, shot.seen, shot.points,
                   shared=True, rounds=1)  # outside colmap_log: INFO lines go nowhere
     assert "bundle_adjustment.cc" not in capfd.readouterr().err and log.read_text() == text
+
+
+def test_track_refinement_is_a_solve_setting_on_the_plate_by_default():
+    from vggt_core.run.cli import build_parser
+    from vggt_core.run.pipeline import network_settings
+
+    args = build_parser().parse_args(["in", "--out", "o", "--refine", "ba"])
+    assert args.track_refine == "plate" == ReconstructSettings().track_refine
+    none = ReconstructSettings(refine="ba", track_refine="none")
+    assert build_parser().parse_args(["in", "--out", "o", "--track-refine", "none"]).track_refine == "none"
+    # keyed with the solve, not the network: switching it re-solves from the cached network output
+    assert network_settings(none) == network_settings(ReconstructSettings(refine="ba"))
+    with pytest.raises(InputError, match="track refinement"):
+        ReconstructSettings(track_refine="sift")
 
 
 def test_per_frame_default_of_the_settings_keeps_todays_cameras():

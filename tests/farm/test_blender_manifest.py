@@ -53,14 +53,14 @@ def test_one_manifest_row_means_the_same_in_both_commands():
 
     row = split_options("--fps 4 --max-frames 60 --stride 2 --start 3 --end 90 --mode pad --resolution 280 "
                         "--point-source points --conf-percentile 30 --max-points 0 --lens known --focal-px 900 "
-                        "--refine ba --distortion k1 --track-frames 5 --chunk-size 16 --overlap 4")
+                        "--refine ba --distortion k1 --track-frames 5 --track-refine none --chunk-size 16 --overlap 4")
     core = build_parser().parse_args(["in", "--out", "o", *row])
     blender = cli._parser().parse_args(["--images", "in", "--out", "o.blend", *row])
     shared = ("fps", "max_frames", "stride", "start", "end", "mode", "resolution", "point_source", "conf_percentile",
-              "max_points", "lens", "focal_px", "refine", "distortion", "track_frames", "chunk_size", "overlap",
-              "chunk_strategy", "device", "dtype", "weights", "model", "cache_dir", "no_cache")
+              "max_points", "lens", "focal_px", "refine", "distortion", "track_frames", "track_refine", "chunk_size",
+              "overlap", "chunk_strategy", "device", "dtype", "weights", "model", "cache_dir", "no_cache")
     assert {k: getattr(core, k) for k in shared} == {k: getattr(blender, k) for k in shared}
-    assert core.resolution == 280 and blender.point_source == "points"
+    assert core.resolution == 280 and blender.point_source == "points" and core.track_refine == "none"
 
 
 def test_a_rows_paths_mean_the_same_in_both_commands(tmp_path, capsys, monkeypatch):

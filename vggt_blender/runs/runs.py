@@ -133,7 +133,8 @@ def solve_settings(props: Any) -> dict[str, Any]:
     refine = "ba" if props.refine else "none"
     return {"lens": props.lens, "focal_mm": props.lens_focal_mm if known else None, "focal_px": None,
             "sensor_width_mm": props.lens_sensor_mm if known else None, "refine": refine,
-            "track_frames": props.track_frames, "motion": props.motion if props.refine else "auto",
+            "track_frames": props.track_frames, "track_refine": props.track_refine if props.refine else "plate",
+            "motion": props.motion if props.refine else "auto",
             "distortion": props.distortion if props.refine and props.lens != "per-frame" else "none"}
 
 
@@ -242,6 +243,7 @@ _STAGES = {
     "depth": ("Predicting depth", 0.85, 0.92),
     "points": ("Predicting points", 0.92, 0.97),
     "tracks": ("Tracking", 0.97, 1.0),
+    "plate tracks": ("Refining tracks on the plate", 0.0, 1.0),  # after the network, before the solve
 }
 
 

@@ -66,6 +66,7 @@ class VGGT_PT_main(bpy.types.Panel):
         box.prop(props, "refine")
         if props.refine:
             box.prop(props, "track_frames")
+            box.prop(props, "track_refine")
             box.prop(props, "motion")
         if props.refine and props.lens != "per-frame":
             box.prop(props, "distortion")

@@ -54,6 +54,11 @@ MOTIONS = [
     ("free", "Free", "The camera moves: tracks are triangulated into 3D points"),
     ("tripod", "Tripod", "One fixed camera centre (a nodal pan or tilt): only rotations and the lens are solved"),
 ]
+TRACK_REFINES = [
+    ("plate", "On the Plate", "Refine every track sub-pixel on the plate's own full-resolution pixels before the "
+     "solve (checked both ways; tracks on blank areas, in masks or that fail the check are dropped)"),
+    ("none", "None", "Solve on the network's tracks, at its 518-pixel resolution"),
+]
 POINT_SOURCES = [
     ("depth", "Depth", "Depth maps unprojected through the predicted cameras (usually more accurate)"),
     ("points", "Point Head", "The point head's direct world points"),
@@ -107,6 +112,7 @@ class VGGTSceneProps(PropertyGroup):
                                      "by bundle adjustment (pycolmap); the solve error is reported")
     distortion: EnumProperty(name="Distortion", items=DISTORTIONS, default="none")
     motion: EnumProperty(name="Camera Motion", items=MOTIONS, default="auto")
+    track_refine: EnumProperty(name="Track Refinement", items=TRACK_REFINES, default="plate")
     track_frames: IntProperty(name="Query Frames", default=TRACK_FRAMES, min=1,
                               description="Frames, spread over the shot, whose grid points are tracked "
                                           "through it for the bundle adjustment")

@@ -43,7 +43,8 @@ _STORED = (
     "extrinsics", "intrinsics", "intrinsics_model", "depth", "depth_conf", "world_points",
     "world_points_conf", "colors",
 )
-_OPTIONAL = ("tracks", "track_vis", "track_conf", "query_points", "query_frames", "sparse_points", "sparse_colors", "sparse_obs", "sparse_uv",
+_OPTIONAL = ("tracks", "track_vis", "track_conf", "query_points", "query_frames", "tracks_plate", "tracks_plate_vis",
+             "sparse_points", "sparse_colors", "sparse_obs", "sparse_uv",
              "moving_tracks", "masked")
 _RESULT_NAME = re.compile(r"[0-9a-f]{64}\.npz")  # what ``cache_key`` names produce
 _SHA256 = re.compile(r"[0-9a-f]{64}")

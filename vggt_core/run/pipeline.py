@@ -55,6 +55,10 @@ class ReconstructSettings:
         chunks, over each chunk, all chunks' tracks going into one adjustment (``stitch.stitch_tracks``).
     motion: the solve's camera motion model with ``refine="ba"``: ``auto``, ``free`` or ``tripod``
         (``vggt_core.solve.motion``); a solve-only setting, like the lens fields.
+    track_refine: with ``refine="ba"``, ``plate`` refines the track head's tracks on the plate's own
+        full-resolution pixels before the solve (``vggt_core.solve.plate_tracks``: the plate is read again),
+        ``none`` solves on the head's model-resolution tracks; a solve setting (re-solves from the cached
+        network output).
     mask, mask_invert: a matte folder or movie of what moves (``vggt_core.plate.masks.load_mattes``; white or alpha =
         keep out, ``mask_invert`` swaps), or None; masks handed to ``reconstruct_frames`` as arrays win, and
         ``mask`` then describes them in ``"<...>"`` with their digest. A matte's files enter the keys by size and
@@ -87,6 +91,7 @@ class ReconstructSettings:
     distortion: str = "none"
     track_frames: int = solve.TRACK_FRAMES
     motion: str = "auto"
+    track_refine: str = "plate"
     mask: str | None = None
     mask_invert: bool = False
     mask_solve: bool = True
@@ -111,6 +116,8 @@ class ReconstructSettings:
             raise InputError(f"unknown chunk strategy {self.strategy!r} (use {' or '.join(stitch.STRATEGIES)})")
         if self.track_frames < 1:
             raise InputError("--track-frames must be at least 1")
+        if self.track_refine not in solve.TRACK_REFINES:
+            raise InputError(f"unknown track refinement {self.track_refine!r} (use 'plate' or 'none')")
         solve.check(self.lens, self.refine, self.distortion, self.focal_px, self.focal_mm, self.sensor_width_mm,
                     self.motion)
 
@@ -318,9 +325,13 @@ def reconstruct_frames(
         if cache_dir is not None:
             solved_path = solved_path or cache_path(cache_dir, infos, engine, settings)  # a first download makes weights known
             raw_path = network_path(cache_dir, infos, engine, settings)
+    solve_masks = masks if settings.mask_solve else None
+    if settings.refine == "ba" and settings.track_refine == "plate" and raw.tracks is not None:
+        report("plate tracks", 0.0)
+        raw = solve.refine_tracks(raw, solve_masks, cancel, lambda f: report("plate tracks", f))
     recon = solve.solve(raw, settings.lens, settings.focal_px, settings.focal_mm, settings.sensor_width_mm,
                         settings.refine, settings.distortion, cancel, motion=settings.motion,
-                        masks=masks if settings.mask_solve else None, reject_movers=settings.reject_movers,
+                        masks=solve_masks, reject_movers=settings.reject_movers,
                         frame_numbers=settings.frame_numbers)
     if masks is not None and settings.mask_points:
         masked = mask_pixels(masks, recon.preprocess)

@@ -6,12 +6,13 @@ from typing import Any
 from ..solve.adjust import DISTORTIONS
 from ..solve.lens import LENSES
 from ..solve.motion import MOTIONS
+from ..solve.plate_tracks import TRACK_REFINES
 from ..solve.tracks import TRACK_FRAMES
 
 
 def add_arguments(parser: Any, sensor_width: bool = True) -> None:
-    """Add ``--lens --focal-mm --focal-px --refine --distortion --track-frames --motion`` (and ``--sensor-width`` unless the command
-    already has one with the same meaning: the camera's sensor width in mm)."""
+    """Add ``--lens --focal-mm --focal-px --refine --distortion --track-frames --track-refine --motion`` (and
+    ``--sensor-width`` unless the command already has one with the same meaning: the camera's sensor width in mm)."""
     g = parser.add_argument_group("camera solve")
     g.add_argument("--lens", choices=LENSES, default="auto",
                    help="per-frame (VGGT's own focal per frame), shared (one lens for the shot), known (give "
@@ -30,6 +31,11 @@ def add_arguments(parser: Any, sensor_width: bool = True) -> None:
     g.add_argument("--track-frames", type=int, default=TRACK_FRAMES, metavar="N",
                    help=f"with --refine ba: query frames for the tracks, spread evenly from the first frame to the "
                    f"last (default {TRACK_FRAMES})")
+    g.add_argument("--track-refine", choices=TRACK_REFINES, default=TRACK_REFINES[0],
+                   help="with --refine ba: plate (default) refines every track on the plate's own full-resolution "
+                   "pixels before the solve (sub-pixel, checked both ways; tracks on blank areas, in masks or that "
+                   "fail the check are dropped; the plate is read again); none solves on the network's tracks "
+                   "(model resolution)")
     g.add_argument("--motion", choices=MOTIONS, default="auto",
                    help="with --refine ba: free (the camera moves), tripod (one fixed camera centre: a nodal pan or "
                    "tilt; rotations and lens are solved); default auto: tripod when the shot has too little "
@@ -40,4 +46,4 @@ def settings_fields(args: Any) -> dict[str, Any]:
     """``ReconstructSettings`` keyword arguments from the options of ``add_arguments``."""
     return {"lens": args.lens, "focal_mm": args.focal_mm, "sensor_width_mm": args.sensor_width,
             "focal_px": args.focal_px, "refine": args.refine, "distortion": args.distortion,
-            "track_frames": args.track_frames, "motion": args.motion}
+            "track_frames": args.track_frames, "track_refine": args.track_refine, "motion": args.motion}

@@ -27,7 +27,9 @@ from .graph import write_error_graph
 from .nodal import nodal_adjust
 from .movers import reject_moving
 from .report import make_report, summary_line
-from .tracks import TRACK_FRAMES, observations, observed_depth, plate_px_per_model_px, query_frames, track_queries
+from .plate_tracks import TRACK_REFINES, cv_points, pyramid_levels, refine_points, refine_tracks
+from .tracks import (TRACK_FRAMES, model_tracks, observations, observed_depth, plate_px_per_model_px, query_frames,
+                     track_queries)
 from .triangulate import triangulate
 from .verdict import distortion_doubt, holdout, judge, validation_errors
 
@@ -36,7 +38,7 @@ log = logging.getLogger(__name__)
 # The solve's code version, part of every solved result's cache key (``run.pipeline.cache_path``), not the network
 # output's: bump it in any commit that changes what ``solve`` returns for the same input (cameras, lens, tracks
 # kept, report), so a cache never serves a result of the old code; the next run re-solves from the cached network.
-VERSION = 1
+VERSION = 2  # 2: the report on the delivered frame numbers; tracks refined on the plate, tolerances in plate px
 
 REFINES = ("none", "ba")
 MIN_TRACKS = 8  # fewer tracks than this cannot pin down a shot's cameras
@@ -44,6 +46,12 @@ MIN_TRACKS = 8  # fewer tracks than this cannot pin down a shot's cameras
 # plate: rejection beyond 4 model px (4.9 px on a 640-wide plate, 14.8 px at 1920), Cauchy loss scale 1 model px.
 MAX_ERROR_MODEL_PX = 4.0
 LOSS_SCALE_MODEL_PX = 1.0
+# Tracks refined on the plate (``plate_tracks``) are sub-pixel on the plate itself (0.03 px median on the bench), so
+# their tolerances are in plate pixels: a loss scale of a few of the head's model pixels would let every track the
+# refinement kept at 1-3 px error pull the cameras (a rendered 1920 dolly: CG slip 0.21 px median with the model-px
+# tolerances, 0.04 px with these).
+MAX_ERROR_PLATE_PX = 3.0
+LOSS_SCALE_PLATE_PX = 0.5
 PROFILE_STEP = 0.02  # the focal profile's step (fraction), a few times the 0.5 % the verdict asks for
 TRACK_QUERIES = 1024  # query points in all when refining, split over the query frames (the tracker's cost grows with them)
 
@@ -52,9 +60,9 @@ MOTIONS = motion_model.MOTIONS
 LENSES = lens_model.LENSES
 aspect_warning = lens_model.aspect_warning
 
-__all__ = ["DISTORTIONS", "LENSES", "MOTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "VERSION", "aspect_warning",
-           "check", "colmap_log", "nodal_adjust", "observations", "solve", "summary_line", "track_queries",
-           "write_error_graph"]
+__all__ = ["DISTORTIONS", "LENSES", "MOTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "TRACK_REFINES", "VERSION",
+           "aspect_warning", "check", "colmap_log", "cv_points", "nodal_adjust", "observations", "pyramid_levels",
+           "refine_points", "refine_tracks", "solve", "summary_line", "track_queries", "write_error_graph"]
 
 
 def check(
@@ -112,6 +120,9 @@ def solve(
     are rays with no depth of their own to score. frame_numbers: the number each frame is delivered on (the
     report's ``frame_numbers``, ``check_frames`` and reasons name frames by them); None: the plate's own
     (``vggt_core.plate.frame_numbers.plate_frame_numbers``).
+    The adjustment observes the tracks refined on the plate (``recon.tracks_plate``, ``plate_tracks.refine_tracks``)
+    when ``recon`` has them, with tolerances in plate pixels, else the track head's, with tolerances in its model
+    pixels (``_tolerances``); the report's ``track_refine`` says which.
     """
     check(lens, refine, distortion, focal_px, focal_mm, sensor_width_mm, motion)
     t0 = time.perf_counter()
@@ -155,7 +166,7 @@ def solve(
             skipped = f"bundle adjustment skipped: {int(seen.any(axis=0).sum())} usable tracks (needs {MIN_TRACKS})"
     if refine == "ba" and not skipped:
         px = plate_px_per_model_px(recon)
-        limits = dict(max_error_px=MAX_ERROR_MODEL_PX * px, loss_scale_px=LOSS_SCALE_MODEL_PX * float(np.median(px)))
+        limits = _tolerances(recon, px)
         if chosen == "tripod":
             def adjust(s: np.ndarray, dist: str = distortion):
                 return nodal_adjust(k, rt[:, :, :3], points, uv, s, shared=kind in ("shared", "known"),
@@ -185,7 +196,7 @@ def solve(
             distorted = distortion_doubt(adjusted, adjust(adjusted.seen, "k1"), sizes, float(np.median(px)))
         if not skipped:
             validation = validation_errors(adjusted.intrinsics, adjusted.extrinsics, adjusted.distortion, uv,
-                                           seen_held, MAX_ERROR_MODEL_PX * px, nodal=chosen == "tripod")
+                                           seen_held, limits["max_error_px"], nodal=chosen == "tripod")
     if skipped:
         # A long model run is not thrown away for this: the lens model stands, and the report says why.
         log.warning(skipped)
@@ -194,7 +205,7 @@ def solve(
     elif refine == "ba":
         keep = adjusted.seen.any(axis=0)
         obs_frame, obs_point = np.nonzero(adjusted.seen[:, keep])
-        q = np.clip(np.floor(recon.tracks[qf, np.arange(len(qf))]).astype(int), 0,
+        q = np.clip(np.floor(model_tracks(recon)[qf, np.arange(len(qf))]).astype(int), 0,
                     [recon.model_size[1] - 1, recon.model_size[0] - 1])  # each track's model pixel on its query frame
         if chosen == "tripod":  # points at VGGT's depth along the solved rays, around the one centre
             rt, points = motion_model.nodal_result(adjusted.extrinsics, adjusted.points,
@@ -220,6 +231,8 @@ def solve(
         report["moving_tracks"] = 0 if movers is None else int(movers.moving.sum())
     if chosen is not None:
         report["motion"], report["motion_reason"] = chosen, why
+    if refine == "ba":
+        report["track_refine"] = "none" if recon.tracks_plate is None else "plate"
     if lens_reason:
         report["lens_reason"] = lens_reason
     if kind == "zoom":
@@ -233,6 +246,15 @@ def solve(
     timings = {**recon.timings, "solve": report["seconds"]}
     return replace(recon, extrinsics=rt32, intrinsics=k.astype(np.float32), intrinsics_model=k_model,
                    timings=timings, solve=report, **derived, **extra)
+
+
+def _tolerances(recon: Reconstruction, px: np.ndarray) -> dict:
+    """The adjustment's outlier limit per frame ``max_error_px [S]`` and Cauchy ``loss_scale_px``, in plate pixels:
+    the head's tolerances in model pixels scaled to each plate (``px [S]`` plate px per model px), or the plate's own
+    for tracks refined on it."""
+    if recon.tracks_plate is not None:
+        return dict(max_error_px=np.full(len(px), MAX_ERROR_PLATE_PX), loss_scale_px=LOSS_SCALE_PLATE_PX)
+    return dict(max_error_px=MAX_ERROR_MODEL_PX * px, loss_scale_px=LOSS_SCALE_MODEL_PX * float(np.median(px)))
 
 
 def _smoothed_zoom(adjusted, sizes, uv, distortion: str, cancel, limits: dict):

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..plate.preprocess import pixels_to_original
+from ..plate.preprocess import pixels_to_model, pixels_to_original
 from ..reconstruction import PreprocessRecord, Reconstruction
 
 TRACK_FRAMES = 4  # default number of query frames (``pick_query_frames``): a handful, as the original demo uses
@@ -19,7 +19,7 @@ def grid_queries(record: PreprocessRecord, count: int) -> np.ndarray:
     """About ``count`` query points ``[N, 2]`` (x, y) in model pixels on a regular grid over the part of the
     model canvas that shows ``record``'s frame (never in padding), at cell centres (continuous model pixels,
     centres at ``i + 0.5``; the engine shifts them to the track head's convention)."""
-    (x0, y0), (x1, y1) = _shown(record)
+    (x0, y0), (x1, y1) = shown(record)
     w, h = x1 - x0, y1 - y0
     step = max(np.sqrt(w * h / max(count, 1)), 1.0)
     nx, ny = max(int(round(w / step)), 1), max(int(round(h / step)), 1)
@@ -44,6 +44,16 @@ def track_queries(records: Sequence[PreprocessRecord], count: int, frames: int) 
 
 
 def observations(recon: Reconstruction, min_vis: float = 0.5, min_conf: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """The solve's observations, ``(uv [S, N, 2] float64 original pixels, seen [S, N] bool)``: the tracks refined
+    on the plate (``recon.tracks_plate``, ``plate_tracks.refine_tracks``) when the reconstruction has them, else
+    the track head's own (``head_observations``, with ``min_vis`` and ``min_conf``)."""
+    if recon.tracks_plate is not None:
+        return recon.tracks_plate.astype(np.float64), recon.tracks_plate_vis.astype(bool)
+    return head_observations(recon, min_vis, min_conf)
+
+
+def head_observations(recon: Reconstruction, min_vis: float = 0.5,
+                      min_conf: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
     """The track head's tracks as ``(uv [S, N, 2] float64 original pixels, seen [S, N] bool)``.
 
     Pixels are continuous on both sides (centre of pixel ``(i, j)`` at ``(i + 0.5, j + 0.5)``, the
@@ -60,7 +70,7 @@ def observations(recon: Reconstruction, min_vis: float = 0.5, min_conf: float = 
     seen = recon.track_vis >= min_vis
     if recon.track_conf is not None:
         seen &= recon.track_conf >= min_conf
-    lo, hi = np.array([_shown(r) for r in recon.preprocess]).transpose(1, 0, 2)[:, :, None, :]
+    lo, hi = np.array([shown(r) for r in recon.preprocess]).transpose(1, 0, 2)[:, :, None, :]
     seen &= np.all((recon.tracks >= lo) & (recon.tracks <= hi), axis=2)
     seen[query_frames(recon), np.arange(seen.shape[1])] = True
     return uv, seen
@@ -74,17 +84,26 @@ def plate_px_per_model_px(recon: Reconstruction) -> np.ndarray:
 
 def observed_depth(recon: Reconstruction, seen: np.ndarray) -> np.ndarray:
     """``[S, N]`` VGGT's depth (its world units) at each observation in ``seen`` ``[S, N]``: the depth map's value
-    in the model pixel the track lies in on that frame (continuous model pixels, so pixel ``floor(x)``); NaN
-    where not seen or where the pixel is not the frame's (``recon.valid``)."""
+    in the model pixel the track lies in on that frame (``model_tracks``: continuous model pixels, so pixel
+    ``floor(x)``); NaN where not seen or where the pixel is not the frame's (``recon.valid``)."""
     hm, wm = recon.depth.shape[1:]
-    x = np.clip(np.floor(recon.tracks[..., 0]).astype(np.int64), 0, wm - 1)
-    y = np.clip(np.floor(recon.tracks[..., 1]).astype(np.int64), 0, hm - 1)
+    tracks = model_tracks(recon)
+    x = np.clip(np.floor(tracks[..., 0]).astype(np.int64), 0, wm - 1)
+    y = np.clip(np.floor(tracks[..., 1]).astype(np.int64), 0, hm - 1)
     frame = np.arange(len(x))[:, None]
     ok = seen & recon.valid[frame, y, x]
     return np.where(ok, recon.depth[frame, y, x].astype(np.float64), np.nan)
 
 
-def _shown(record: PreprocessRecord) -> tuple[tuple[int, int], tuple[int, int]]:
+def model_tracks(recon: Reconstruction) -> np.ndarray:
+    """``[S, N, 2]`` the tracks in continuous model pixels: the plate-refined ones (``recon.tracks_plate``)
+    mapped onto the canvas when present, else the head's."""
+    if recon.tracks_plate is None:
+        return recon.tracks
+    return np.stack([pixels_to_model(t, r) for t, r in zip(recon.tracks_plate, recon.preprocess)])
+
+
+def shown(record: PreprocessRecord) -> tuple[tuple[int, int], tuple[int, int]]:
     """``((x0, y0), (x1, y1))``: the model-pixel box (continuous, edges) that shows ``record``'s frame."""
     (ox, oy), (rw, rh), (wm, hm) = record.offset, record.resized_size, record.model_size
     return (max(ox, 0), max(oy, 0)), (min(ox + rw, wm), min(oy + rh, hm))
