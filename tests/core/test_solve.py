@@ -317,3 +317,14 @@ def test_a_skipped_tripod_adjustment_keeps_vggts_cameras():
     out = solve(recon, lens="shared", refine="ba", motion="tripod")
     assert out.solve["verdict"] == "failed" and out.solve["motion"] == "tripod"
     np.testing.assert_array_equal(out.extrinsics, recon.extrinsics)
+
+
+@pytest.mark.parametrize("lens", ["auto", "shared", "known"])
+def test_a_network_only_preview_never_reports_good(lens):
+    """Without an adjustment nothing was solved (issue 27: lens auto said ``good`` of raw network cameras 3.3 deg
+    off): the verdict is ``preview``, saying how to solve; per-frame without one is the network's output untouched."""
+    recon = shot_recon(make_shot("dolly", frames=6, tracks=50, size=(640, 360), focal_px=500.0, seed=4))
+    rep = solve(recon, lens=lens, focal_px=500.0 if lens == "known" else None, refine="none").solve
+    assert rep["verdict"] == "preview" and "--refine ba" in rep["reasons"][0]
+    assert "verdict preview" in summary_line(rep)
+    assert solve(recon, lens="per-frame", refine="none") is recon

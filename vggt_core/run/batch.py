@@ -183,7 +183,7 @@ def solve_error(summary: dict) -> float | None:
 
 
 def solve_verdict(summary: dict) -> str | None:
-    """The camera solve's verdict (``good``, ``check`` or ``failed``, ``vggt_core.solve.verdict``) from a
+    """The camera solve's verdict (``good``, ``check``, ``failed`` or ``preview``, ``vggt_core.solve.verdict``) from a
     summary's ``summary["solve"]["verdict"]``, or None when the shot has no solve report."""
     solve = summary.get("solve")
     value = solve.get("verdict") if isinstance(solve, dict) else None

@@ -158,11 +158,16 @@ def _frames(numbers: Sequence[int], picked: np.ndarray) -> str:
     return ", ".join(listed[:8]) + (f" and {len(listed) - 8} more" if len(listed) > 8 else "")
 
 
+PREVIEW_REASON = ("not solved: the network's cameras as predicted; solve them (--refine ba, panel Refine) for a "
+                  "verdict on this plate")
+
+
 def judge(
     report: dict[str, Any], adjusted: Any, validation: np.ndarray | None, rt_start: np.ndarray, sizes: Sequence[tuple[int, int]],
     uv: np.ndarray, frame_numbers: Sequence[int], px: float, focal_start_px: float, lens_doubts: Sequence[str] = (),
 ) -> tuple[str, list[str], list[int]]:
-    """``(verdict, reasons, check_frames)`` for a solve's report: ``failed`` when the adjustment was skipped or
+    """``(verdict, reasons, check_frames)`` for a solve's report: ``preview`` without an adjustment (the network's
+    cameras as predicted: never ``good``), ``failed`` when the adjustment was skipped or
     rejected, ``check`` with one line per doubt (held-out tracks reproject much worse than the solve's own,
     frames with too few or badly spread inliers, cameras turned far from VGGT's prediction, a focal at a
     bound, a focal the tracks pin only loosely (its standard deviation over ``MAX_FOCAL_SD`` %), too little
@@ -176,8 +181,8 @@ def judge(
     """
     if report.get("skipped"):
         return "failed", [report["skipped"], *lens_doubts], []
-    if adjusted is None:
-        return "good", [], []  # no adjustment asked for: nothing was solved that could be wrong
+    if adjusted is None:  # nothing was solved, so nothing says a CG element would hold (issue 27)
+        return "preview", [PREVIEW_REASON, *lens_doubts], []
     reasons: list[str] = list(lens_doubts)
     flagged = np.zeros(len(sizes), bool)
     if validation is not None and np.isfinite(validation).any():
