@@ -128,8 +128,8 @@ def run(args: argparse.Namespace, engines: dict | None = None) -> dict:
     target = args.out / "reconstruction.npz"
     target.unlink(missing_ok=True)
     cached = None if cache_dir is None else cache_path(cache_dir, infos, engine, settings)
-    if cached is None or not cached.is_file():  # not cached (no cache, or weights not identifiable)
-        cache.save(recon, target)
+    if cached is None or not cached.is_file() or cache.read_meta(cached).get("base"):
+        cache.save(recon, target)  # not cached, or cached as what the solve changed: the deliverable stands alone
     else:
         try:
             os.link(cached, target)  # same data, no second copy on disk
