@@ -57,8 +57,9 @@ def test_refine_ba_end_to_end(tmp_path, checkpoint, capfd):
     if "skipped" not in rep:  # the random model's tracks may not triangulate
         assert sum(p.track.length() for p in model.points3D.values()) == len(recon.sparse_obs)
         assert (out / "solve_errors.png").is_file() and "solve_errors.png" in summary["files"]
-        # COLMAP's log beside the results, its INFO lines kept out of the terminal
-        assert "Global bundle adjustment" in (out / "colmap.log").read_text() and "colmap.log" in summary["files"]
+        # COLMAP's log beside the results, its INFO lines kept out of the terminal (its adjuster: a free camera)
+        if rep["motion"] == "free":
+            assert "Global bundle adjustment" in (out / "colmap.log").read_text() and "colmap.log" in summary["files"]
     else:
         assert rep["verdict"] == "failed"
 
