@@ -122,11 +122,12 @@ def make_shot(
     kind: str, frames: int = 24, tracks: int = 500, noise_px: float = 0.5, outliers: float = 0.1, seed: int = 0,
     size: tuple[int, int] = (1920, 1080), focal_px: float = 1500.0, rot_err_deg: float = 2.0,
     focal_err: float = 0.1, focal_jitter: float = 0.02, query_frames: int = 1, zoom: float = 1.0,
-    snap: bool = False, k1: float = 0.0, k2: float = 0.0,
+    snap: bool = False, k1: float = 0.0, k2: float = 0.0, focal_rho: float = 0.0,
 ) -> Shot:
     """A shot of ``kind`` (dolly, orbit, handheld, tripod, pushin). noise_px: Gaussian sigma per image axis; outliers: share of
     observations moved 10-60 px; the start has rotations off by ``rot_err_deg`` (sigma per axis), focal off by
-    up to ``focal_err`` (one factor) times ``focal_jitter`` per frame, centres off by 1 % of the scene depth.
+    up to ``focal_err`` (one factor) times ``focal_jitter`` per frame (``focal_noise``: correlated from frame to
+    frame by ``focal_rho``), centres off by 1 % of the scene depth.
     query_frames: points are placed in the views of this many frames spread over the shot (as the product's
     track queries are), so a pan's last frames see tracks too. zoom: the focal at the end over the focal at
     the start, eased in and out over the shot, or (``snap``) one step between two frames at mid-shot; the
@@ -135,9 +136,7 @@ def make_shot(
     rng = np.random.default_rng(seed)
     w, h = size
     k = np.array([[focal_px, 0, w / 2], [0, focal_px, h / 2], [0, 0, 1.0]])
-    t = np.linspace(0.0, 1.0, frames)
-    ease = (t >= 0.5).astype(float) if snap else 0.5 - 0.5 * np.cos(np.pi * t)
-    focals = focal_px * zoom ** ease
+    focals = focal_px * zoom_curve(frames, zoom, snap)
     ks = np.repeat(k[None], frames, axis=0)
     ks[:, 0, 0] = ks[:, 1, 1] = focals
     ext = _path(kind, frames, rng)
@@ -156,7 +155,7 @@ def make_shot(
     ang = rng.uniform(0, 2 * np.pi, outlier.sum())
     uv[outlier] += np.c_[np.cos(ang), np.sin(ang)] * rng.uniform(10, 60, outlier.sum())[:, None]
     k_start = ks.copy()
-    scale = (1 + rng.uniform(-focal_err, focal_err)) * (1 + rng.normal(0, focal_jitter, frames))
+    scale = (1 + rng.uniform(-focal_err, focal_err)) * (1 + focal_noise(rng, frames, focal_jitter, focal_rho))
     k_start[:, 0, 0] *= scale
     k_start[:, 1, 1] *= scale
     start = ext.copy()
@@ -166,6 +165,34 @@ def make_shot(
         start[s, :, :3] = r @ ext[s, :, :3]
         start[s, :, 3] = -start[s, :, :3] @ c
     return Shot(kind, size, k, ext, points, uv, seen, outlier, k_start, start, query, focals, k1, k2)
+
+
+def zoom_curve(frames: int, zoom: float = 1.0, snap: bool = False) -> np.ndarray:
+    """``[frames]`` the focal over frame 0's: ``zoom`` at the end, eased in and out over the shot, or (``snap``) one
+    step between two frames at mid-shot."""
+    t = np.linspace(0.0, 1.0, frames)
+    return zoom ** ((t >= 0.5).astype(float) if snap else 0.5 - 0.5 * np.cos(np.pi * t))
+
+
+def focal_noise(rng: np.random.Generator, frames: int, sd: float, rho: float = 0.0) -> np.ndarray:
+    """``[frames]`` relative per-frame focal errors as VGGT's: Gaussian, ``sd`` on every frame, an AR(1) series with
+    lag-one correlation ``rho`` (0: independent frames; near 1: a slow random drift that looks like a zoom)."""
+    e = rng.normal(0.0, sd, frames)
+    for i in range(1, frames):
+        e[i] = rho * e[i - 1] + np.sqrt(1 - rho**2) * e[i]
+    return e
+
+
+def vggt_focal(seed: int, frames: int = 40, zoom: float = 1.0, snap: bool = False, sd: float = 0.05,
+               rho: float = 0.0, focal_px: float = 500.0) -> np.ndarray:
+    """``[frames]`` a VGGT-like per-frame focal (px) alone, for decisions made on it: ``focal_px`` through
+    ``zoom_curve``, one factor off by up to 10 %, ``sd`` per frame (``focal_noise``, AR(1) ``rho``), and on every
+    fifth seed one wild frame 30 % off."""
+    rng = np.random.default_rng(seed)
+    f = focal_px * zoom_curve(frames, zoom, snap) * (1 + rng.uniform(-0.1, 0.1)) * (1 + focal_noise(rng, frames, sd, rho))
+    if seed % 5 == 0:
+        f[rng.integers(frames)] *= 1.3
+    return f
 
 
 def rotation_errors_deg(est: np.ndarray, true: np.ndarray) -> np.ndarray:

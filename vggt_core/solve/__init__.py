@@ -32,13 +32,16 @@ from .tracks import (TRACK_FRAMES, model_tracks, observations, observed_depth, p
                      track_queries)
 from .triangulate import triangulate
 from .verdict import distortion_doubt, holdout, judge, validation_errors
+from .zoom import zoom_test
 
 log = logging.getLogger(__name__)
 
 # The solve's code version, part of every solved result's cache key (``run.pipeline.cache_path``), not the network
 # output's: bump it in any commit that changes what ``solve`` returns for the same input (cameras, lens, tracks
 # kept, report), so a cache never serves a result of the old code; the next run re-solves from the cached network.
-VERSION = 2  # 2: the report on the delivered frame numbers; tracks refined on the plate, tolerances in plate px
+# 2: the report on the delivered frame numbers; tracks refined on the plate, tolerances in plate px
+# 3: lens=auto's zoom call on the whole shot, then on the tracks (``zoom.py``)
+VERSION = 3
 
 REFINES = ("none", "ba")
 MIN_TRACKS = 8  # fewer tracks than this cannot pin down a shot's cameras
@@ -59,10 +62,12 @@ MOTIONS = motion_model.MOTIONS
 
 LENSES = lens_model.LENSES
 aspect_warning = lens_model.aspect_warning
+focal_drift = lens_model.focal_drift
 
 __all__ = ["DISTORTIONS", "LENSES", "MOTIONS", "REFINES", "TRACK_FRAMES", "TRACK_QUERIES", "TRACK_REFINES", "VERSION",
-           "aspect_warning", "check", "colmap_log", "cv_points", "nodal_adjust", "observations", "pyramid_levels",
-           "refine_points", "refine_tracks", "solve", "summary_line", "track_queries", "write_error_graph"]
+           "aspect_warning", "check", "colmap_log", "cv_points", "focal_drift", "nodal_adjust", "observations",
+           "pyramid_levels", "refine_points", "refine_tracks", "solve", "summary_line", "track_queries",
+           "write_error_graph"]
 
 
 def check(
@@ -108,8 +113,11 @@ def solve(
 ) -> Reconstruction:
     """``recon`` with the lens model applied and, for ``refine="ba"``, cameras/lens/points bundle-adjusted.
 
-    lens: ``auto``, ``per-frame``, ``shared`` or ``known`` (``lens.py``); focal_px, or focal_mm with
-    sensor_width_mm, for ``known``. distortion: ``none``, ``k1`` or ``k1k2``, refined with ``ba``, one for the shot
+    lens: ``auto``, ``per-frame``, ``shared``, ``known`` or ``zoom`` (``lens.py``); focal_px, or focal_mm with
+    sensor_width_mm, for ``known``. ``auto`` on frames of one size: ``shared`` or ``zoom``, from VGGT's focal over
+    the whole shot (``lens.focal_drift``) and, with ``ba`` where that is not flat, from the tracks: the one-lens solve
+    adjusted again with a focal per frame must fit significantly better (``zoom.py``); a lens asked for is checked
+    the same way (a reason "a zoom? try --lens zoom"). distortion: ``none``, ``k1`` or ``k1k2``, refined with ``ba``, one for the shot
     (a shared, known or zoom lens; either motion: ``nodal.py`` on a tripod, ``adjust.py`` otherwise).
     motion (with ``ba``): ``free``, ``tripod`` (one camera centre, the first camera's; ``motion.py``) or ``auto``
     (tripod when the parallax cannot support triangulation; the report's ``motion_reason`` says why).
@@ -129,13 +137,16 @@ def solve(
     sizes = [(f.width, f.height) for f in recon.frames]
     kind = lens_model.resolve(lens, sizes)
     lens_reason = lens_doubt = distorted = None
+    test_zoom = False
     if kind in ("shared", "known", "zoom"):
-        drifting, numbers = lens_model.zooms(recon.intrinsics)
+        drift = lens_model.focal_drift(np.sqrt(recon.intrinsics[:, 0, 0] * recon.intrinsics[:, 1, 1]))
         if lens == "auto":
-            kind = "zoom" if drifting else "shared"
-            lens_reason = f"auto chose {kind}: {numbers}"
-        elif drifting and kind != "zoom":
-            lens_doubt = f"{numbers}: a zoom? try --lens zoom"
+            kind = "zoom" if drift.zooms else "shared"
+            lens_reason = f"auto chose {kind}: {drift}"
+        elif drift.zooms and kind != "zoom":
+            lens_doubt = f"{drift}: a zoom? try --lens zoom"
+        # VGGT's focal decides alone only when flat or when there are no tracks; else they settle it (zoom.py)
+        test_zoom = refine == "ba" and not drift.flat and (lens == "auto" or kind != "zoom")
     if kind == "per-frame" and refine == "none":
         return recon
     if distortion != "none" and kind == "per-frame":
@@ -171,8 +182,6 @@ def solve(
             def adjust(s: np.ndarray, dist: str = distortion):
                 return nodal_adjust(k, rt[:, :, :3], points, uv, s, shared=kind in ("shared", "known"),
                                     refine_focal=kind != "known", distortion=dist, cancel=cancel, **limits)
-
-            adjusted, movers = adjust(seen), None
         else:
             def adjust(s: np.ndarray, dist: str = distortion):
                 done = bundle_adjust(k, rt, sizes, uv, s, points, shared=kind in ("shared", "known"),
@@ -181,12 +190,27 @@ def solve(
                 # a zoom is a continuous move: smooth the refined focal, then fit the cameras to it
                 return _smoothed_zoom(done, sizes, uv, dist, cancel, limits) if kind == "zoom" else done
 
-            if reject_movers and masks is None:  # the validation tracks are judged too, never adjusted on
+        def run():  # the adjustment with the lens model of the moment (``kind``, ``k``): (adjusted, movers)
+            if chosen != "tripod" and reject_movers and masks is None:  # validation tracks judged, never adjusted on
                 both = seen | seen_held
-                adjusted, movers = reject_moving(adjust, uv, both, px, observed_depth(recon, both), held, MIN_TRACKS)
-                seen_held &= ~movers.moving[None]
+                return reject_moving(adjust, uv, both, px, observed_depth(recon, both), held, MIN_TRACKS)
+            return adjust(seen), None
+
+        if test_zoom and lens == "auto":  # one lens first: the zoom must fit its static tracks better
+            kind, k = "shared", lens_model.lens_intrinsics(recon.intrinsics, sizes, "shared")
+        adjusted, movers = run()
+        if test_zoom:
+            test = zoom_test(adjusted, sizes, uv, chosen == "tripod", distortion, cancel, **limits)
+            if lens != "auto":
+                lens_doubt = f"{test}: a zoom? try --lens zoom" if test.zooms else None
             else:
-                adjusted, movers = adjust(seen), None
+                lens_reason = f"auto chose {'zoom' if test.zooms else 'shared'}: {test}; {drift}"
+                if test.zooms:
+                    kind, k = "zoom", lens_model.lens_intrinsics(recon.intrinsics, sizes, "zoom")
+                    adjusted, movers = run()
+        if movers is not None:
+            seen_held &= ~movers.moving[None]
+        if chosen != "tripod":
             if adjusted.focal_sd is not None:  # the covariance can be overconfident in a curved focal/depth valley
                 profile = profile_sd(adjusted, sizes, uv, kind != "zoom", kind == "zoom", distortion,
                                      PROFILE_STEP, cancel, **limits)

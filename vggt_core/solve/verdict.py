@@ -176,8 +176,9 @@ def judge(
     adjusted: ``adjust.Adjusted`` (None when no adjustment stands); validation: ``[S,N]`` held-out errors (plate
     px, NaN unseen); rt_start [S,3,4]: VGGT's cameras; uv [S,N,2] observations; frame_numbers: the plate frame
     number of each frame; px: plate pixels per model pixel; focal_start_px: VGGT's focal for the shot;
-    lens_doubts: reasons to check the lens model found before (VGGT's focal drifting under a one-lens model,
-    ``lens.zooms``; a pinhole solve that a distortion fits far better, ``distortion_doubt``), one line each.
+    lens_doubts: reasons to check the lens model found before (a zoom under a one-lens model, ``zoom.zoom_test``
+    or without tracks ``lens.focal_drift``; a pinhole solve that a distortion fits far better,
+    ``distortion_doubt``), one line each.
     """
     if report.get("skipped"):
         return "failed", [report["skipped"], *lens_doubts], []
