@@ -44,8 +44,9 @@ E2E = {  # name: make_shot keywords (all with 5 % focal noise, correlated 0.9)
     "dolly": dict(kind="dolly"), "orbit": dict(kind="orbit"), "tripod pan": dict(kind="tripod"),
     "slow push-in": dict(kind="pushin"), "handheld": dict(kind="handheld"),
     "dolly through k1 -0.15, solved as a pinhole": dict(kind="dolly", k1=-0.15),
-    "eased zoom 1.2x during a dolly": dict(kind="dolly", zoom=1.2), "snap zoom 1.2x": dict(kind="dolly", zoom=1.2, snap=True),
-    "zooming tripod pan 1.2x": dict(kind="tripod", zoom=1.2), "zoom 1.2x during a push-in": dict(kind="pushin", zoom=1.2),
+    "eased zoom 1.2x during a dolly": dict(kind="dolly", zoom=1.2),
+    "snap zoom 1.2x": dict(kind="dolly", zoom=1.2, snap=True), "zooming tripod pan 1.2x": dict(kind="tripod", zoom=1.2),
+    "zoom 1.2x during a push-in": dict(kind="pushin", zoom=1.2),
 }
 
 

@@ -189,7 +189,8 @@ def vggt_focal(seed: int, frames: int = 40, zoom: float = 1.0, snap: bool = Fals
     ``zoom_curve``, one factor off by up to 10 %, ``sd`` per frame (``focal_noise``, AR(1) ``rho``), and on every
     fifth seed one wild frame 30 % off."""
     rng = np.random.default_rng(seed)
-    f = focal_px * zoom_curve(frames, zoom, snap) * (1 + rng.uniform(-0.1, 0.1)) * (1 + focal_noise(rng, frames, sd, rho))
+    f = focal_px * zoom_curve(frames, zoom, snap) * (1 + rng.uniform(-0.1, 0.1))
+    f *= 1 + focal_noise(rng, frames, sd, rho)
     if seed % 5 == 0:
         f[rng.integers(frames)] *= 1.3
     return f

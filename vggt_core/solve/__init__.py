@@ -117,8 +117,9 @@ def solve(
     sensor_width_mm, for ``known``. ``auto`` on frames of one size: ``shared`` or ``zoom``, from VGGT's focal over
     the whole shot (``lens.focal_drift``) and, with ``ba`` where that is not flat, from the tracks: the one-lens solve
     adjusted again with a focal per frame must fit significantly better (``zoom.py``); a lens asked for is checked
-    the same way (a reason "a zoom? try --lens zoom"). distortion: ``none``, ``k1`` or ``k1k2``, refined with ``ba``, one for the shot
-    (a shared, known or zoom lens; either motion: ``nodal.py`` on a tripod, ``adjust.py`` otherwise).
+    the same way (a reason "a zoom? try --lens zoom"). distortion: ``none``, ``k1`` or ``k1k2``, refined with
+    ``ba``, one for the shot (a shared, known or zoom lens; either motion: ``nodal.py`` on a tripod, ``adjust.py``
+    otherwise).
     motion (with ``ba``): ``free``, ``tripod`` (one camera centre, the first camera's; ``motion.py``) or ``auto``
     (tripod when the parallax cannot support triangulation; the report's ``motion_reason`` says why).
     ``per-frame`` without refinement returns ``recon`` itself, untouched. masks: per frame a plate-pixel
@@ -210,11 +211,11 @@ def solve(
                     adjusted, movers = run()
         if movers is not None:
             seen_held &= ~movers.moving[None]
-        if chosen != "tripod":
-            if adjusted.focal_sd is not None:  # the covariance can be overconfident in a curved focal/depth valley
-                profile = profile_sd(adjusted, sizes, uv, kind != "zoom", kind == "zoom", distortion,
-                                     PROFILE_STEP, cancel, **limits)
-                adjusted.focal_sd = np.maximum(adjusted.focal_sd, profile)
+        # with free motion the covariance can be overconfident in a curved focal/depth valley
+        if chosen != "tripod" and adjusted.focal_sd is not None:
+            profile = profile_sd(adjusted, sizes, uv, kind != "zoom", kind == "zoom", distortion,
+                                 PROFILE_STEP, cancel, **limits)
+            adjusted.focal_sd = np.maximum(adjusted.focal_sd, profile)
         skipped = _implausible(adjusted, k)
         if not skipped and distortion == "none":  # a distorted plate solved as a pinhole still fits its tracks
             distorted = distortion_doubt(adjusted, adjust(adjusted.seen, "k1"), sizes, float(np.median(px)))
