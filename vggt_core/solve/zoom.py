@@ -63,12 +63,15 @@ def zoom_test(
                             square=True, distortion=distortion, dist=one.distortion, rounds=1, cancel=cancel,
                             **limits)
     both = one.seen & per.seen
+    if not both.any():  # the per-frame solve kept none of the tracks: nothing shows a zoom fits better
+        return ZoomTest(0.0, float("inf"), 0.0)
     scale2 = float(limits["loss_scale_px"]) ** 2
 
     def cost(adjusted: Adjusted) -> float:  # the Cauchy cost both adjusters minimise, on the same observations
         proj, _ = project(adjusted.intrinsics, adjusted.extrinsics, adjusted.distortion, adjusted.points)
         return float(np.sum(scale2 * np.log1p(np.sum((proj - uv)[both] ** 2, axis=-1) / scale2)))
 
-    sigma2 = float(np.mean(per.errors[both] ** 2)) / 2  # noise variance per axis, from the larger model
+    # noise variance per axis, from the larger model; a millipixel at least (noiseless stand-ins)
+    sigma2 = max(float(np.mean(per.errors[both] ** 2)) / 2, 1e-6)
     return ZoomTest((cost(one) - cost(per)) / sigma2, (len(sizes) - 1) * float(np.log(2 * both.sum())),
                     focal_drift(per.intrinsics[:, 0, 0]).change)
