@@ -114,6 +114,11 @@ def end_to_end(name: str, seed: int) -> dict:
         seconds = time.perf_counter() - t0
     finally:
         solve_module.zoom_test = test
+    zoom_seconds = None
+    if np.ptp(shot.focals) > 0:  # the baseline: the zoom asked for, no test
+        t0 = time.perf_counter()
+        solve(shot_recon(shot), lens="zoom", refine="ba")
+        zoom_seconds = time.perf_counter() - t0
     rep = out.solve
     return {"shot": name, "seed": seed, "zooms": bool(np.ptp(shot.focals) > 0), "lens": rep["lens"],
             "motion": rep.get("motion"), "verdict": rep["verdict"], "lens_reason": rep.get("lens_reason"),
@@ -121,7 +126,7 @@ def end_to_end(name: str, seed: int) -> dict:
             "old_rule": "zoom" if old_rule(shot.k_start[:, 0, 0]) else "shared",
             "rot_err_deg": float(rotation_errors_deg(out.extrinsics.astype(np.float64), shot.extrinsics).max()),
             "focal_err_pct": float(np.abs(out.intrinsics[:, 0, 0] / shot.focals - 1).max() * 100),
-            "seconds": seconds, "zoom_test_seconds": sum(spent)}
+            "seconds": seconds, "zoom_test_seconds": sum(spent), "zoom_seconds": zoom_seconds}
 
 
 def _pct(flags: list[bool]) -> str:
@@ -160,17 +165,35 @@ def main() -> None:
                   flush=True)
     hw = hardware("cpu")
     out = Path(args.out)
-    write_json(out.with_suffix(".json"), {"command": command_line(), "hardware": hw, "focal_alone": focal_rows,
-                                          "with_tracks": track_rows, "end_to_end": e2e_rows})
+
+    def rows_of(rows: list[dict], noise: str, shot: str) -> list[dict]:
+        return [r for r in rows if (r["noise"], r["shot"]) == (noise, shot)]
 
     def cell(rows: list[dict], noise: str, shot: str, key: str, value=True) -> str:
-        return _pct([r[key] == value for r in rows if (r["noise"], r["shot"]) == (noise, shot)])
+        return _pct([r[key] == value for r in rows_of(rows, noise, shot)])
+
+    def margin(noise: str, shot: str) -> str:  # the zoom test's gain over its price where it ran
+        v = [r["gain"] / r["price"] for r in rows_of(track_rows, noise, shot) if r["tested"]]
+        return "-" if not v else " / ".join(f"{x:.2g}" for x in (min(v), float(np.median(v)), max(v)))
+
+    summary = {"focal_alone": [{"noise": n, "shot": z, "seeds": args.seeds,
+                                **{k: int(sum(r[k] for r in rows_of(focal_rows, n, z))) for k in ("old_rule", "zooms",
+                                                                                                  "flat")}}
+                               for n in NOISES for z in ZOOMS],
+               "with_tracks": [{"noise": n, "shot": z, "seeds": args.track_seeds,
+                                "zoom": sum(r["lens"] == "zoom" for r in rows_of(track_rows, n, z)),
+                                "tested": sum(r["tested"] for r in rows_of(track_rows, n, z)),
+                                "gain_over_price_min_median_max": margin(n, z)}
+                               for n in TRACK_NOISES for z in TRACK_ZOOMS]}
+    write_json(out.with_suffix(".json"), {"command": command_line(), "hardware": hw, **summary,
+                                          "end_to_end": e2e_rows})
 
     called = lambda zoom: "false zoom" if zoom == "prime" else "found"  # noqa: E731
     focal_table = [[noise, zoom, called(zoom), cell(focal_rows, noise, zoom, "old_rule"),
                     cell(focal_rows, noise, zoom, "zooms"), cell(focal_rows, noise, zoom, "flat"),
-                    cell(track_rows, noise, zoom, "lens", "zoom") if noise in TRACK_NOISES and zoom in TRACK_ZOOMS
-                    else "-"] for noise in NOISES for zoom in ZOOMS]
+                    *([cell(track_rows, noise, zoom, "lens", "zoom"), margin(noise, zoom)]
+                      if noise in TRACK_NOISES and zoom in TRACK_ZOOMS else ["-", "-"])]
+                   for noise in NOISES for zoom in ZOOMS]
     e2e_table = []
     for name in E2E:
         rs = [r for r in e2e_rows if r["shot"] == name]
@@ -178,7 +201,8 @@ def main() -> None:
                           " ".join(f"{r['lens']}/{r['motion']}" for r in rs), " ".join(r["verdict"] for r in rs),
                           " / ".join(f"{r['rot_err_deg']:.3f}" for r in rs),
                           " / ".join(f"{r['focal_err_pct']:.2f}" for r in rs),
-                          " / ".join(f"{r['seconds']:.1f} ({r['zoom_test_seconds']:.1f})" for r in rs)])
+                          " / ".join(f"{r['seconds']:.1f} ({r['zoom_test_seconds']:.1f})" for r in rs),
+                          " / ".join(f"{r['zoom_seconds']:.1f}" for r in rs if r["zoom_seconds"] is not None) or "-"])
     text = (
         f"# lens=auto: primes called zooms, zooms found (CPU)\n\n`{command_line()}`; {hw['cpu']}, {hw['cpu_cores']} "
         f"cores (shared with other jobs while it ran), {hw['ram_gb']:.0f} GB RAM.\n\n"
@@ -193,12 +217,13 @@ def main() -> None:
         "what `solve(lens='auto', refine='ba')` chooses (the zoom test where the focal is not flat). Cells: share of "
         "seeds called a zoom (false zooms on a prime; found on a zoom), or flat.\n\n"
         + md_table(["noise", "shot", "a zoom call is", "old rule", "focal alone", "flat (no track test)",
-                    "with tracks"], focal_table)
+                    "with tracks", "zoom test gain / price (min / median / max)"], focal_table)
         + f"\n\n## End to end ({args.e2e_seeds} seeds, 40 frames, 1024 tracks, focal noise 5 % AR(1) 0.9)\n\n"
         "Default solve (`lens=auto`, `refine=ba`); errors against the truth (max over frames); time: the whole solve "
-        "(the zoom test inside it). On a zoom the time includes the one-lens solve the zoom is tested against.\n\n"
+        "(the zoom test inside it); on a zoom it includes the one-lens solve the zoom is tested against, and the "
+        "last column is the same shot solved with `--lens zoom` (no test).\n\n"
         + md_table(["shot", "old rule", "focal alone", "auto chose (lens / motion)", "verdicts", "max rot err deg",
-                    "max focal err % per frame", "solve s (zoom test s)"], e2e_table) + "\n")
+                    "max focal err % per frame", "solve s (zoom test s)", "--lens zoom s"], e2e_table) + "\n")
     out.with_suffix(".md").write_text(text)
     print(text)
 
