@@ -263,7 +263,7 @@ def test_the_report_names_frames_by_the_delivered_frame_numbers():
 def test_error_graph_marks_check_frames_on_plate_frame_numbers(tmp_path):
     from PIL import Image
 
-    from vggt_core.solve.graph import SIZE, write_error_graph
+    from vggt_core.solve.graph import _MARGIN, SIZE, write_error_graph
 
     rep = {"frame_numbers": [100, 101, 102, 103], "per_frame_px": [0.5, 0.6, None, 0.4],
            "per_frame_validation_px": [0.7, 3.0, None, 0.6], "check_frames": [101]}
@@ -271,7 +271,8 @@ def test_error_graph_marks_check_frames_on_plate_frame_numbers(tmp_path):
     assert img.shape == (SIZE[1], SIZE[0], 3)
     red = np.all(img == (250, 205, 205), axis=-1)  # the check band's colour
     cols = np.flatnonzero(red.any(axis=0))
-    assert cols.size and abs(cols.mean() - (48 + (SIZE[0] - 64) / 3)) < 5  # the band sits on frame 101
+    left, right = _MARGIN[0], SIZE[0] - _MARGIN[2]
+    assert cols.size and abs(cols.mean() - (left + (right - left) / 3)) < 5  # the band sits on frame 101
     assert write_error_graph({"per_frame_px": None}, tmp_path / "none.png") is None
 
 
@@ -328,3 +329,20 @@ def test_a_network_only_preview_never_reports_good(lens):
     assert rep["verdict"] == "preview" and "--refine ba" in rep["reasons"][0]
     assert "verdict preview" in summary_line(rep)
     assert solve(recon, lens="per-frame", refine="none") is recon
+
+
+def test_the_error_graph_keeps_its_scale_when_one_frame_is_bad(tmp_path):
+    """Issue 27: one bad frame must not flatten the rest. Ten frames at 0.5 px and one at 60 px: the good frames'
+    points stand well above the x axis, the bad one is clipped to the top."""
+    from PIL import Image
+
+    from vggt_core.solve.graph import SIZE, _MARGIN, _SOLVE, write_error_graph
+
+    report = {"frame_numbers": list(range(1001, 1012)), "per_frame_px": [0.5] * 5 + [60.0] + [0.5] * 5,
+              "verdict": "check", "check_frames": [1006]}
+    img = np.asarray(Image.open(write_error_graph(report, tmp_path / "g.png")).convert("RGB"))
+    assert img.shape[:2] == SIZE[::-1]
+    blue = np.all(img == _SOLVE, axis=-1)
+    rows = np.flatnonzero(blue[:, SIZE[0] // 4])  # a good frame's line, a quarter of the way along
+    height = SIZE[1] - _MARGIN[3] - rows.mean()
+    assert height > 0.1 * (SIZE[1] - _MARGIN[1] - _MARGIN[3])  # linear to 60 px it would be under 1 % of the plot
