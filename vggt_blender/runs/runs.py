@@ -15,8 +15,7 @@ from typing import Any
 import bpy
 import numpy as np
 
-from vggt_core import VGGTError, one_line
-from vggt_core import FrameInfo
+from vggt_core import FrameInfo, VGGTError, one_line
 
 from .. import addon
 from ..convert import ImportSettings, PlateSettings

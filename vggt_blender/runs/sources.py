@@ -20,8 +20,7 @@ from typing import Any
 
 import bpy
 
-from vggt_core import InputError
-from vggt_core import FrameSelection  # numpy only: safe before the optional deps are installed
+from vggt_core import FrameSelection, InputError  # lazy: safe before the optional deps are installed
 
 from ..convert import PlateSettings
 
