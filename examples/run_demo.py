@@ -6,8 +6,9 @@
     python examples/run_demo.py --out out/demo --tiny               # smoke test: random tiny model, no download
 
 Without --images it reconstructs the bundled plate ``examples/orbit/images`` (12 views rendered by
-``examples/render_example.py``) as a matchmover would: the lens model and camera motion chosen automatically, refined by bundle
-adjustment on VGGT's tracks (the solve's verdict and error are printed), the floor found and set to Z = 0,
+``examples/render_example.py``) with the default settings, as a matchmover would: the lens model and camera motion
+chosen automatically, VGGT's tracks refined on the plate and solved by bundle adjustment (the solve's verdict and
+error are printed), the floor found and set to Z = 0,
 and the camera exported. Writes ``<out>/scene.blend``, ``<out>/scene_solve_errors.png`` (the per-frame
 error graph), ``<out>/preview.png``, ``<out>/camera.abc`` and ``<out>/camera.chan``; COLMAP's own log goes to
 ``<out>/scene_colmap.log``, not the terminal.
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         weights += ["--model", args.model] if args.model else []
         return cli.main(["--images", str(images), "--out", str(out / "scene.blend"), *weights,
                          "--device", args.device, "--dtype", args.dtype, "--max-frames", args.max_frames,
-                         "--refine", "ba", "--floor", "auto", "--export-camera", str(out / "camera.abc"),
+                         "--floor", "auto", "--export-camera", str(out / "camera.abc"),
                          "--export-camera", str(out / "camera.chan"), "--render", str(out / "preview.png")])
     finally:
         vggt_blender.unregister()

@@ -16,7 +16,7 @@ resolved on first use (``from vggt_core import reconstruct_frames`` loads ``run.
     from vggt_core import Engine, FrameSelection, ReconstructSettings, reconstruct, write_colmap_dataset
 
     engine = Engine("facebook/VGGT-1B")                      # or a local .safetensors; loaded on first use
-    settings = ReconstructSettings(selection=FrameSelection(max_frames=32), lens="auto", refine="ba")
+    settings = ReconstructSettings(selection=FrameSelection(max_frames=32))       # solves by default (lens auto)
     recon = reconstruct("plate/", settings, engine, cache_dir="vggt_cache")   # a folder of frames, or a video
     recon.extrinsics                                          # [S,3,4] camera-from-world, OpenCV axes
     print(recon.solve["verdict"] if recon.solve else "no solve")
@@ -61,7 +61,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".network.engine": ("Engine",),
     ".network.weights": ("load_model", "save_checkpoint"),
     ".network.models.vggt": ("VGGT", "VGGTConfig"),
-    ".run.pipeline": ("ReconstructSettings", "reconstruct", "reconstruct_frames"),
+    ".run.pipeline": ("DEFAULTS", "ReconstructSettings", "reconstruct", "reconstruct_frames"),
     ".deliver.points": ("select_points", "PointSet"),
     ".deliver.colmap": ("write_colmap_dataset",),
     ".deliver.ply": ("write_ply",),

@@ -105,6 +105,28 @@ def test_blender_cli_refine_ba_reports_and_stores_the_solve(tmp_path, ckpt, caps
     assert json.loads(col["vggt_solve"])["focal_after_px"] == pytest.approx(40 / 36 * 80)  # --sensor-width 36
 
 
+def test_the_panel_and_the_blender_command_line_share_the_core_defaults(addon, tmp_path):
+    """One set of defaults (issue 27): a fresh panel's Run and a bare ``blender -b -c vggt --images DIR`` solve with
+    the core's ``ReconstructSettings()``, field for field (the frame selection and numbers aside: each source's)."""
+    from dataclasses import replace
+
+    from ext_helpers import write_images
+    from vggt_blender.command_line import cli
+    from vggt_core import DEFAULTS
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    props = bpy.context.scene.vggt
+    props.source_type, props.folder = "FOLDER", str(write_images(tmp_path / "imgs", 2))
+    panel = runs.plan_from_scene(bpy.context).job.settings
+    args = cli._parser().parse_args(["--images", str(tmp_path / "imgs"), "--out", str(tmp_path / "s.blend")])
+    blender = cli._plan(args).job.settings
+    for settings in (panel, blender):
+        assert replace(settings, selection=DEFAULTS.selection, frame_numbers=None) == DEFAULTS
+    assert (panel.refine, panel.lens) == ("ba", "auto")
+    props.refine = False  # the preview is one switch away
+    assert runs.plan_from_scene(bpy.context).job.settings.refine == "none"
+
+
 def test_panel_solve_settings_reach_the_run(addon, tmp_path):
     from ext_helpers import write_images
 

@@ -8,6 +8,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+# ReconstructSettings fields for the network's own output, unsolved (the default run solves): for tests of what
+# the network, chunks and caches do, where a solve would only add time or change the cameras under test.
+NETWORK_ONLY = {"lens": "per-frame", "refine": "none"}
+
 
 def gradient_image(width: int, height: int, seed: int = 0) -> np.ndarray:
     """A smooth, non-symmetric ``H x W x 3`` uint8 image (resampling-friendly, orientation-revealing)."""

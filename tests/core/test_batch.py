@@ -207,7 +207,7 @@ def test_a_rows_relative_mask_is_the_manifests_not_the_workers(tmp_path, monkeyp
 
 
 def test_batch_table_shows_the_solve_error_and_verdict(tmp_path):
-    """A row's --refine ba reaches the shot's run, and the table reads the solve report's rmse_px and verdict
+    """A row without --refine solves (the default), a row's --refine none reaches the shot's run, and the table reads the solve report's rmse_px and verdict
     (a shot without a solve report shows none). The model
     run is stood in for by a synthetic shot with known cameras (tests/solve_shots.py), solved for real."""
     from solve_shots import make_shot, shot_recon
@@ -216,7 +216,7 @@ def test_batch_table_shows_the_solve_error_and_verdict(tmp_path):
     from vggt_core.solve import solve
 
     (tmp_path / "a").mkdir()
-    (tmp_path / "s.csv").write_text("name,input,args\nba,a,--refine ba --lens shared\nnone,a,\nbare,a,\n")
+    (tmp_path / "s.csv").write_text("name,input,args\nba,a,--lens shared\nnone,a,--refine none\nbare,a,\n")
     parser = build_parser()
     args = parser.parse_args(["--batch", str(tmp_path / "s.csv"), "--out", str(tmp_path / "o")])
     shot = make_shot("dolly", frames=8, tracks=150, size=(640, 360), focal_px=500.0, seed=1)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core_media import write_images
+from core_media import NETWORK_ONLY, write_images
 from vggt_core.run import cache, pipeline
 from vggt_core.stitch import fit_sim3, plan_chunks
 from vggt_core.derived import derived_arrays
@@ -95,8 +95,9 @@ def test_bundle_adjustment_over_chunks_refines_every_camera_of_the_long_shot(sho
     from solve_shots import rotation_errors_deg
 
     base = dict(resolution=112, chunk_size=16, overlap=4, lens="shared")
-    infos, engine = _tracking_standin(shot_folder, ReconstructSettings(**base))
-    plain = reconstruct_frames(infos, ReconstructSettings(**base), engine)
+    preview = ReconstructSettings(**base, refine="none")
+    infos, engine = _tracking_standin(shot_folder, preview)
+    plain = reconstruct_frames(infos, preview, engine)
     assert plain.tracks is None
     # the stand-in's tracks are not on its frames' pixels: the head's tracks are solved as they are
     settings = ReconstructSettings(**base, refine="ba", track_refine="none")
@@ -164,7 +165,7 @@ def test_resume_after_a_kill_recomputes_only_the_missing_chunks(shot_folder, tmp
     standin = _tracking_standin if refine == "ba" else _standin
     stale = []
     if refine == "ba":  # chunks left by a run without tracks must not be taken for chunks with tracks
-        plain = ReconstructSettings(resolution=112, chunk_size=16, overlap=4)
+        plain = ReconstructSettings(resolution=112, chunk_size=16, overlap=4, **NETWORK_ONLY)
         infos, untracked = _standin(shot_folder, plain, model_id=str(weights))
         with pytest.raises(Cancelled):
             reconstruct_frames(infos, plain, untracked, cache_dir=tmp_path / "cache",
@@ -246,9 +247,10 @@ def test_one_chunk_is_the_plain_run_bit_for_bit(tmp_path, engine):
     write_images(tmp_path, [f"{i}.png" for i in range(5)], size=(84, 56))
     infos = list_frames(tmp_path)
     records = plan_batch([(i.width, i.height) for i in infos], "crop", 56)
-    plain = run_frames(infos, records, ReconstructSettings(resolution=56), engine)
+    plain = run_frames(infos, records, ReconstructSettings(resolution=56, **NETWORK_ONLY), engine)
     for size in (0, 5, 9):  # automatic (everything fits), exactly the frame count, more
-        recon = reconstruct(tmp_path, ReconstructSettings(resolution=56, chunk_size=size, overlap=2), engine)
+        recon = reconstruct(tmp_path, ReconstructSettings(resolution=56, chunk_size=size, overlap=2, **NETWORK_ONLY),
+                            engine)
         assert recon.chunks is None
         for name in ("extrinsics", "intrinsics", "depth", "depth_conf", "world_points", "points_from_depth", "colors"):
             np.testing.assert_array_equal(getattr(recon, name), getattr(plain, name))
@@ -259,7 +261,7 @@ def test_bundled_example_in_chunks_of_6_gives_12_cameras_and_a_colmap_model(tmp_
     from vggt_core.deliver.colmap import write_colmap_dataset
     from vggt_core.deliver.points import select_points
 
-    settings = ReconstructSettings(resolution=112, chunk_size=6, overlap=2)
+    settings = ReconstructSettings(resolution=112, chunk_size=6, overlap=2, **NETWORK_ONLY)
     recon = reconstruct(REPO / "examples" / "orbit" / "images", settings, engine)
     assert recon.num_frames == 12 and len(recon.chunks) == 3
     assert np.isfinite(recon.extrinsics).all() and np.isfinite(recon.points_from_depth).all()
@@ -269,15 +271,13 @@ def test_bundled_example_in_chunks_of_6_gives_12_cameras_and_a_colmap_model(tmp_
 
 
 def test_command_line_options_reach_the_settings(tmp_path, capsys):
-    from vggt_core.run import chunked
+    from vggt_core.run import cli_options
     from vggt_core.run.cli import build_parser, main
 
     args = build_parser().parse_args(["in", "--out", "o", "--chunk-size", "24", "--overlap", "6",
                                       "--chunk-strategy", "anchored"])
-    assert ReconstructSettings(**chunked.settings_fields(args)) == ReconstructSettings(
+    assert ReconstructSettings(**cli_options.settings_fields(args)) == ReconstructSettings(
         chunk_size=24, overlap=6, strategy="anchored")
-    defaults = build_parser().parse_args(["in", "--out", "o"])
-    assert ReconstructSettings(**chunked.settings_fields(defaults)) == ReconstructSettings()
     write_images(tmp_path / "imgs", ["a.png", "b.png"])
     assert main([str(tmp_path / "imgs"), "--out", str(tmp_path / "out"), "--chunk-size", "6", "--overlap", "6"]) == 1
     assert "--overlap (6) must be smaller than --chunk-size (6)" in capsys.readouterr().err

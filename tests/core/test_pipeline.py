@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from core_media import write_images, write_video
+from core_media import NETWORK_ONLY, write_images, write_video
 from vggt_core.run import cache, pipeline
 from vggt_core.network.engine import Engine
 from vggt_core.errors import CacheError, Cancelled, InputError
@@ -58,7 +58,8 @@ def test_folder_end_to_end(tmp_path, engine):
     write_images(tmp_path, ["f1.png", "f2.png", "f10.png"], size=(160, 120))
     stages = []
     recording = RecordingEngine(engine)
-    recon = reconstruct(tmp_path, ReconstructSettings(), recording, progress=lambda s, f: stages.append((s, f)))
+    recon = reconstruct(tmp_path, ReconstructSettings(**NETWORK_ONLY), recording,
+                        progress=lambda s, f: stages.append((s, f)))
     assert recon.num_frames == 3 and recon.model_size == (392, 518)
     assert [os.path.basename(f.source) for f in recon.frames] == ["f1.png", "f2.png", "f10.png"]
     assert recon.model_id == engine.model_id and recon.settings["mode"] == "crop"
@@ -152,7 +153,7 @@ def test_cache_hit_does_not_load_the_model_and_keys_on_precision(tmp_path, tiny_
 
     write_images(tmp_path / "imgs", ["a.png", "b.png"], size=(56, 42))
     ckpt = str(save_checkpoint(tiny_model, tmp_path / "w.safetensors"))
-    settings = ReconstructSettings(resolution=56)
+    settings = ReconstructSettings(resolution=56, **NETWORK_ONLY)
     infos = list_frames(tmp_path / "imgs")
     fp32 = reconstruct(tmp_path / "imgs", settings, Engine(ckpt, device="cpu", dtype="fp32"), cache_dir=tmp_path / "c")
     fresh = Engine(ckpt, device="cpu", dtype="fp32")
@@ -169,9 +170,12 @@ def test_cache_hit_does_not_load_the_model_and_keys_on_precision(tmp_path, tiny_
 def test_another_lens_re_solves_from_the_network_cache(tmp_path, engine, tiny_model):
     write_images(tmp_path / "imgs", ["a.png", "b.png", "c.png"], size=(70, 56))
     counting = RecordingEngine(engine, model_id=str(save_checkpoint(tiny_model, tmp_path / "w.safetensors")))
-    run = lambda **kw: reconstruct(tmp_path / "imgs", ReconstructSettings(resolution=70, **kw), counting,  # noqa: E731
-                                   cache_dir=tmp_path / "cache")
-    per_frame = run()
+
+    def run(**kw):  # no adjustment unless asked for: the lens alone
+        return reconstruct(tmp_path / "imgs", ReconstructSettings(resolution=70, **{"refine": "none", **kw}), counting,
+                           cache_dir=tmp_path / "cache")
+
+    per_frame = run(lens="per-frame")
     shared = run(lens="shared")
     known = run(lens="known", focal_px=123.0)
     assert counting.calls == 1  # the lens changed, the network's output did not
@@ -193,7 +197,7 @@ def test_another_lens_re_solves_from_the_network_cache(tmp_path, engine, tiny_mo
     reconstruct_frames(infos, ReconstructSettings(resolution=70, lens="shared", refine="ba"), counting,
                        cache_dir=tmp_path / "ba-only")
     assert counting.calls == 3
-    plain = reconstruct_frames(infos, ReconstructSettings(resolution=70, lens="shared"), counting,
+    plain = reconstruct_frames(infos, ReconstructSettings(resolution=70, lens="shared", refine="none"), counting,
                                cache_dir=tmp_path / "ba-only", network=False)
     assert counting.calls == 3 and plain.solve["refine"] == "none"
     np.testing.assert_array_equal(plain.intrinsics, shared.intrinsics)
@@ -213,7 +217,7 @@ def test_a_solved_file_keeps_only_what_the_solve_changed(tmp_path, engine, tiny_
     write_images(tmp_path / "imgs", ["a.png", "b.png", "c.png"], size=(70, 56))
     counting = RecordingEngine(engine, model_id=str(save_checkpoint(tiny_model, tmp_path / "w.safetensors")))
     infos = list_frames(tmp_path / "imgs")
-    settings = ReconstructSettings(resolution=70, lens="shared")
+    settings = ReconstructSettings(resolution=70, lens="shared", refine="none")
     solved = reconstruct_frames(infos, settings, counting, cache_dir=tmp_path / "cache")
     raw_file, solved_file = network_path(tmp_path / "cache", infos, counting, settings), cache_path(
         tmp_path / "cache", infos, counting, settings)

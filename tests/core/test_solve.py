@@ -346,3 +346,46 @@ def test_the_error_graph_keeps_its_scale_when_one_frame_is_bad(tmp_path):
     rows = np.flatnonzero(blue[:, SIZE[0] // 4])  # a good frame's line, a quarter of the way along
     height = SIZE[1] - _MARGIN[3] - rows.mean()
     assert height > 0.1 * (SIZE[1] - _MARGIN[1] - _MARGIN[3])  # linear to 60 px it would be under 1 % of the plot
+
+
+def test_good_means_the_tracks_fit_within_a_plate_pixel():
+    """Issue 27: the verdict's threshold is in plate pixels. On a 1920 plate, tracks with 0.9 px noise per axis fit at
+    about 1.2 px RMSE (a third of a model pixel, which model-pixel thresholds passed): ``check``, saying so and how to
+    fix it; 0.2 px noise: ``good``. The report and the summary line give both units."""
+    from vggt_core.solve.verdict import GOOD_RMSE_PX
+
+    reports = {}
+    for noise in (0.2, 0.9):
+        shot = make_shot("orbit", frames=12, tracks=300, size=(1920, 1080), focal_px=1500.0, seed=2, noise_px=noise,
+                         outliers=0.0)
+        reports[noise] = solve(shot_recon(shot), lens="shared", refine="ba").solve
+    fine, noisy = reports[0.2], reports[0.9]
+    assert fine["verdict"] == "good" and fine["rmse_px"] < GOOD_RMSE_PX == fine["good_rmse_px"] == 1.0, fine["reasons"]
+    assert noisy["rmse_px"] > GOOD_RMSE_PX and noisy["rmse_model_px"] < 0.5 and noisy["verdict"] == "check"
+    assert any("px RMSE on the plate" in r and "--track-refine plate" in r for r in noisy["reasons"]), noisy["reasons"]
+    px = 1920 / 518  # plate px per model px on a 1920-wide plate (crop mode)
+    assert noisy["rmse_model_px"] == pytest.approx(noisy["rmse_px"] / px, rel=0.01)
+    assert noisy["validation_rmse_px"] > GOOD_RMSE_PX and noisy["validation_rmse_model_px"] < 0.5
+    line = summary_line(noisy)
+    assert f"{noisy['rmse_px']:.3f} px RMSE on the plate ({noisy['rmse_model_px']:.3f} model px)" in line
+    assert f"held-out tracks {noisy['validation_rmse_px']:.3f} px RMSE" in line
+
+
+def test_the_error_graph_draws_the_verdicts_threshold(tmp_path):
+    """The threshold ``good`` is judged by, as a dashed green line at its height; the scale reaches above it even
+    when every frame is far below it."""
+    from PIL import Image
+
+    from vggt_core.solve.graph import _GOOD, _MARGIN, SIZE, write_error_graph
+
+    report = {"frame_numbers": list(range(1001, 1011)), "per_frame_px": [0.05] * 10, "verdict": "good",
+              "check_frames": [], "good_rmse_px": 1.0}
+    img = np.asarray(Image.open(write_error_graph(report, tmp_path / "g.png")).convert("RGB"))
+    green = np.all(img == _GOOD, axis=-1)
+    row = np.bincount(np.nonzero(green)[0]).argmax()  # the dashed line's row
+    up, bottom = _MARGIN[1], SIZE[1] - _MARGIN[3]
+    assert abs(row - (bottom - (bottom - up) / 1.25)) <= 1  # 1.0 px on a scale that ends at 1.25 px
+    assert green[row].sum() > 0.3 * (SIZE[0] - _MARGIN[0] - _MARGIN[2])
+    del report["good_rmse_px"]
+    plain = np.asarray(Image.open(write_error_graph(report, tmp_path / "h.png")).convert("RGB"))
+    assert not np.all(plain == _GOOD, axis=-1).any()

@@ -21,14 +21,15 @@ def checkpoint(tiny_model, tmp_path_factory):
     return save_checkpoint(tiny_model, tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
 
 
-def test_refine_ba_end_to_end(tmp_path, checkpoint, capfd):
-    """(capfd: COLMAP writes to file descriptor 2 itself, past sys.stderr.)"""
+def test_the_default_run_solves_end_to_end(tmp_path, checkpoint, capfd):
+    """No solve option given: the run solves (bundle adjustment, tracks on the plate, a verdict, the error graph).
+    (capfd: COLMAP writes to file descriptor 2 itself, past sys.stderr.)"""
     import pycolmap
 
     write_images(tmp_path / "in", [f"{i}.png" for i in range(4)], size=(112, 63))
     out = tmp_path / "out"
     code = main([str(a) for a in [tmp_path / "in", "--out", out, "--weights", checkpoint, "--device", "cpu",
-                                  "--dtype", "fp32", "--resolution", "112", "--refine", "ba", "--track-frames", "3"]])
+                                  "--dtype", "fp32", "--resolution", "112", "--track-frames", "3"]])
     err = capfd.readouterr().err
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
@@ -107,15 +108,33 @@ def test_track_refinement_is_a_solve_setting_on_the_plate_by_default():
         ReconstructSettings(track_refine="sift")
 
 
-def test_per_frame_default_of_the_settings_keeps_todays_cameras():
-    s = ReconstructSettings()
-    assert (s.lens, s.refine, s.distortion) == ("per-frame", "none", "none")
+def test_the_default_run_solves_and_the_command_line_and_manifest_rows_share_the_core_defaults(tmp_path):
+    """One set of defaults (issue 27): the core's, vggt-reconstruct's and a manifest row's are the same
+    (the panel and ``blender -b -c vggt``: tests/blender/test_solve_import.py)."""
+    from vggt_core import DEFAULTS
+    from vggt_core.run import cli_options
+    from vggt_core.run.batch import load_manifest
+    from vggt_core.run.cli import build_parser
+
+    assert DEFAULTS == ReconstructSettings()
+    assert (DEFAULTS.refine, DEFAULTS.lens, DEFAULTS.track_refine, DEFAULTS.motion) == ("ba", "auto", "plate", "auto")
+    parser = build_parser()
+    args = parser.parse_args(["in", "--out", "o"])
+    assert ReconstructSettings(**cli_options.settings_fields(args)) == DEFAULTS
+    # a manifest row without options runs on the job's, as run_batch parses it
+    (tmp_path / "shots.csv").write_text("name,input,start,end,args\nA,plate_a,,,\nB,plate_b,,,--refine none\n")
+    rows = []
+    for shot in load_manifest(tmp_path / "shots.csv"):
+        row = parser.parse_args(["in", "--out", "o"])
+        cli_options.parse_onto(parser, [str(shot.input), "--out", "o", *shot.argv()], row, shot.name)
+        rows.append(ReconstructSettings(**cli_options.settings_fields(row)))
+    assert rows[0] == DEFAULTS and rows[1].refine == "none"
     assert ReconstructSettings.from_dict({"lens": "known", "focal_px": 800.0}).focal_px == 800.0
 
 
 @pytest.mark.parametrize("kw, needle", [
     ({"lens": "fisheye"}, "unknown lens"), ({"refine": "magic"}, "unknown refinement"),
-    ({"lens": "known"}, "focal"), ({"distortion": "k1"}, "distortion"), ({"motion": "crane"}, "motion"),
+    ({"lens": "known"}, "focal"), ({"refine": "none", "distortion": "k1"}, "distortion"), ({"motion": "crane"}, "motion"),
     ({"lens": "per-frame", "refine": "ba", "distortion": "k1"}, "shared, known or zoom"),
 ])
 def test_bad_solve_settings_are_one_line_errors(kw, needle):

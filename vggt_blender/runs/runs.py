@@ -15,7 +15,7 @@ from typing import Any
 import bpy
 import numpy as np
 
-from vggt_core import FrameInfo, VGGTError, one_line
+from vggt_core import DEFAULTS, FrameInfo, VGGTError, one_line
 
 from .. import addon
 from ..convert import ImportSettings, PlateSettings
@@ -132,8 +132,9 @@ def solve_settings(props: Any) -> dict[str, Any]:
     refine = "ba" if props.refine else "none"
     return {"lens": props.lens, "focal_mm": props.lens_focal_mm if known else None, "focal_px": None,
             "sensor_width_mm": props.lens_sensor_mm if known else None, "refine": refine,
-            "track_frames": props.track_frames, "track_refine": props.track_refine if props.refine else "plate",
-            "motion": props.motion if props.refine else "auto",
+            "track_frames": props.track_frames,
+            "track_refine": props.track_refine if props.refine else DEFAULTS.track_refine,
+            "motion": props.motion if props.refine else DEFAULTS.motion,
             "distortion": props.distortion if props.refine and props.lens != "per-frame" else "none"}
 
 

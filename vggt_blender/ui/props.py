@@ -7,8 +7,9 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        StringProperty)
 from bpy.types import PropertyGroup
 
-from vggt_core import InputError
-from vggt_core.solve import TRACK_FRAMES  # numpy only: safe before the optional deps are installed
+# numpy only: safe before the optional deps are installed. DEFAULTS: the one set of run defaults (core, both
+# command lines, manifest rows and these properties)
+from vggt_core import DEFAULTS, InputError
 
 from ..convert import ImportSettings, PlateSettings
 
@@ -90,30 +91,31 @@ class VGGTSceneProps(PropertyGroup):
     max_frames: IntProperty(name="Max Frames", default=32, min=0,
                             description="At most this many frames, spread evenly (0 = no limit). "
                                         "Memory grows with the frame count")
-    mode: EnumProperty(name="Preprocess", items=MODES, default="crop")
+    mode: EnumProperty(name="Preprocess", items=MODES, default=DEFAULTS.mode)
     fps: FloatProperty(name="Frames per Second", default=0.0, min=0.0,
                        description="Movies: sample about this many frames per second of playback, before Stride "
                                    "and Max Frames (0 = every frame)")
-    chunk_size: IntProperty(name="Chunk Size", default=0, min=0,
+    chunk_size: IntProperty(name="Chunk Size", default=DEFAULTS.chunk_size, min=0,
                             description="Frames per network run: longer selections run in overlapping chunks "
                                         "aligned into one world, and an interrupted run resumes from its last "
                                         "chunk (0 = automatic, from free GPU memory or RAM)")
-    overlap: IntProperty(name="Overlap", default=0, min=0,
+    overlap: IntProperty(name="Overlap", default=DEFAULTS.overlap, min=0,
                          description="Frames each chunk shares with the previous one (0 = automatic)")
 
     # Camera solve (vggt_core.solve)
-    lens: EnumProperty(name="Lens", items=LENSES, default="auto")
+    lens: EnumProperty(name="Lens", items=LENSES, default=DEFAULTS.lens)
     lens_focal_mm: FloatProperty(name="Focal Length", default=35.0, min=0.1, unit="CAMERA",
                                  description="Known lens: focal length in mm, on a sensor of Sensor Width")
     lens_sensor_mm: FloatProperty(name="Sensor Width", default=36.0, min=0.1, unit="CAMERA",
                                   description="Known lens: the sensor width the plate's width covers, in mm")
-    refine: BoolProperty(name="Refine (Bundle Adjustment)", default=False,
+    refine: BoolProperty(name="Refine (Bundle Adjustment)", default=DEFAULTS.refine == "ba",
                          description="Track points through the shot and refine cameras, points and lens "
-                                     "by bundle adjustment (pycolmap); the solve error is reported")
-    distortion: EnumProperty(name="Distortion", items=DISTORTIONS, default="none")
-    motion: EnumProperty(name="Camera Motion", items=MOTIONS, default="auto")
-    track_refine: EnumProperty(name="Track Refinement", items=TRACK_REFINES, default="plate")
-    track_frames: IntProperty(name="Query Frames", default=TRACK_FRAMES, min=1,
+                                     "by bundle adjustment (pycolmap), with a verdict and the solve error. Off: "
+                                     "the network's cameras as predicted, a quick preview (never 'good')")
+    distortion: EnumProperty(name="Distortion", items=DISTORTIONS, default=DEFAULTS.distortion)
+    motion: EnumProperty(name="Camera Motion", items=MOTIONS, default=DEFAULTS.motion)
+    track_refine: EnumProperty(name="Track Refinement", items=TRACK_REFINES, default=DEFAULTS.track_refine)
+    track_frames: IntProperty(name="Query Frames", default=DEFAULTS.track_frames, min=1,
                               description="Frames, spread over the shot, whose grid points are tracked "
                                           "through it for the bundle adjustment")
     masks: CollectionProperty(name="Masks", type=VGGTMaskSlot,
@@ -122,10 +124,11 @@ class VGGTSceneProps(PropertyGroup):
     mask_path: StringProperty(name="Matte", subtype="FILE_PATH", default="",
                               description="A matte folder numbered like the plate, or a matte movie: white (or "
                                           "alpha) = what moves (with Masks: their union)")
-    mask_invert: BoolProperty(name="Invert Mask", default=False, description="The mask's outside is what moves")
-    mask_blank: BoolProperty(name="Hide from the Network", default=False,
+    mask_invert: BoolProperty(name="Invert Mask", default=DEFAULTS.mask_invert,
+                              description="The mask's outside is what moves")
+    mask_blank: BoolProperty(name="Hide from the Network", default=DEFAULTS.mask_blank,
                              description="Also paint the masked pixels white in the network's input")
-    reject_movers: BoolProperty(name="Reject Moving Tracks", default=True,
+    reject_movers: BoolProperty(name="Reject Moving Tracks", default=DEFAULTS.reject_movers,
                                 description="Without a mask, drop whole tracks that do not fit a static scene "
                                             "(shown as red markers)")
     track_markers: BoolProperty(name="Tracks as Markers", default=False,

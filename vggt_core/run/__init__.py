@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    ".pipeline": ("ReconstructSettings", "reconstruct", "reconstruct_frames", "check_frames", "cache_path",
+    ".pipeline": ("DEFAULTS", "ReconstructSettings", "reconstruct", "reconstruct_frames", "check_frames", "cache_path",
                   "network_path", "needs_network", "load_cached"),
     ".cli": ("ProgressLog", "check_output_dir", "EXPORTS"),
     ".batch": ("find_shot", "keep_in_shot_folder", "load_manifest"),

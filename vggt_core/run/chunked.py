@@ -1,5 +1,5 @@
 """A long shot run chunk by chunk: each chunk a plain network run, stored so an interrupted run resumes, then
-stitched into one ``Reconstruction`` (``vggt_core.stitch``); the long-shot options of both command lines."""
+stitched into one ``Reconstruction`` (``vggt_core.stitch``)."""
 from __future__ import annotations
 
 import time
@@ -12,31 +12,12 @@ import numpy as np
 from ..derived import derived_arrays
 from ..errors import CacheError, Cancelled
 from ..reconstruction import FrameInfo, PreprocessRecord, Reconstruction
-from ..stitch import DEFAULT_STRATEGY, STRATEGIES, TRACK_FIELDS, World, stitch_chunk, stitch_tracks
+from ..stitch import TRACK_FIELDS, World, stitch_chunk, stitch_tracks
 from . import cache
 
 Progress = Callable[[str, float], None]
 # compute(positions, records, progress, cancel) -> that chunk's Reconstruction (a plain run on those frames)
 Compute = Callable[[Sequence[int], Sequence[PreprocessRecord], Progress, Callable[[], bool] | None], Reconstruction]
-
-
-def add_arguments(parser: Any) -> None:
-    """The long-shot options of both command lines (``vggt-reconstruct``, ``blender -b -c vggt``)."""
-    g = parser.add_argument_group("long shots")
-    g.add_argument("--chunk-size", type=int, default=0, metavar="N",
-                   help="frames per network run; longer shots run in overlapping chunks aligned into one world, "
-                   "resuming from the chunk an interrupted run stopped in (default 0: automatic, from free GPU "
-                   "memory or RAM)")
-    g.add_argument("--overlap", type=int, default=0, metavar="M",
-                   help="frames each chunk shares with the previous one (default 0: automatic, a third of the "
-                   "chunk, 2-16)")
-    g.add_argument("--chunk-strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY,
-                   help=f"how chunks are tied together (default {DEFAULT_STRATEGY}; see docs/matchmove.md)")
-
-
-def settings_fields(args: Any) -> dict[str, Any]:
-    """``ReconstructSettings`` keyword arguments from the options of ``add_arguments``."""
-    return {"chunk_size": args.chunk_size, "overlap": args.overlap, "strategy": args.chunk_strategy}
 
 
 def reconstruct_chunked(

@@ -2,8 +2,10 @@
 
 A shot manifest's ``args`` column and the farm templates' option strings are parsed by whichever command
 runs the shot, so every option a row may use means the same thing, with the same name, in both commands:
-frame selection, preprocessing, the model, points, cache, long shots (``chunked.add_arguments``) and the
-camera solve (``solve.cli_args``). To add a shared option, add it to one of the ``_add_*`` groups below.
+frame selection, preprocessing, the model, points, cache, long shots and the camera solve
+(``solve_options``). Every default that is a ``ReconstructSettings`` field is read from ``DEFAULTS``: the
+core, both command lines, manifest rows and the panel share one set.
+To add a shared option, add it to one of the ``_add_*`` groups below.
 
 Option strings (a manifest row's ``args``, the ``--options`` of the Blender command) are split by
 :func:`split_options`, never by a shell, and parsed by :func:`parse_onto`, which refuses, in one line,
@@ -18,9 +20,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import chunked
 from ..errors import InputError
+from ..stitch import STRATEGIES
 from . import solve_options as solve_args
+from .pipeline import DEFAULTS
 
 # Options that say which task runs where: never inside an option string or a manifest row.
 TASK_OPTIONS = ("--out", "--batch", "--manifest", "--shot", "--shot-index", "--images", "--video", "--into",
@@ -41,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, max_points: int, sensor_wi
     _add_model(parser)
     _add_points(parser, max_points)
     _add_cache(parser)
-    chunked.add_arguments(parser)
+    _add_chunks(parser)
     solve_args.add_arguments(parser, sensor_width=sensor_width)
     _add_masks(parser)
 
@@ -57,8 +60,23 @@ def _add_frames(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--frame-start", type=int, default=None, metavar="N", help="frame numbers (timeline, every "
                    "export, COLMAP names, summary.json): the plate's shifted so the first reconstructed frame is N "
                    "(default: a numbered image sequence's file numbers, a video's frames from 1)")
-    g.add_argument("--mode", choices=("crop", "pad"), default="crop", help="fit frames to the model (default crop)")
-    g.add_argument("--resolution", type=int, default=518, help="model resolution, multiple of 14 (default 518)")
+    g.add_argument("--mode", choices=("crop", "pad"), default=DEFAULTS.mode,
+                   help=f"fit frames to the model (default {DEFAULTS.mode})")
+    g.add_argument("--resolution", type=int, default=DEFAULTS.resolution,
+                   help=f"model resolution, multiple of 14 (default {DEFAULTS.resolution})")
+
+
+def _add_chunks(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("long shots")
+    g.add_argument("--chunk-size", type=int, default=DEFAULTS.chunk_size, metavar="N",
+                   help="frames per network run; longer shots run in overlapping chunks aligned into one world, "
+                   "resuming from the chunk an interrupted run stopped in (default 0: automatic, from free GPU "
+                   "memory or RAM)")
+    g.add_argument("--overlap", type=int, default=DEFAULTS.overlap, metavar="M",
+                   help="frames each chunk shares with the previous one (default 0: automatic, a third of the "
+                   "chunk, 2-16)")
+    g.add_argument("--chunk-strategy", choices=STRATEGIES, default=DEFAULTS.strategy,
+                   help=f"how chunks are tied together (default {DEFAULTS.strategy}; see docs/matchmove.md)")
 
 
 def _add_model(parser: argparse.ArgumentParser) -> None:
@@ -89,10 +107,11 @@ def _add_masks(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--mask", metavar="PATH", default=None,
                    help="matte folder (numbered like the plate) or movie of what moves: white or alpha = keep out of "
                    "the solve and the points (vggt_core.plate.masks)")
-    g.add_argument("--mask-invert", action="store_true", help="the matte's black (or transparent) is what moves")
-    g.add_argument("--mask-blank", action="store_true",
+    g.add_argument("--mask-invert", action="store_true", default=DEFAULTS.mask_invert,
+                   help="the matte's black (or transparent) is what moves")
+    g.add_argument("--mask-blank", action="store_true", default=DEFAULTS.mask_blank,
                    help="also paint the masked pixels white in the network's input (default: the network sees them)")
-    g.add_argument("--no-reject-movers", dest="reject_movers", action="store_false",
+    g.add_argument("--no-reject-movers", dest="reject_movers", action="store_false", default=DEFAULTS.reject_movers,
                    help="without --mask, keep tracks that do not fit a static scene (default: reject them)")
 
 
@@ -162,6 +181,7 @@ def apply_options(parser: argparse.ArgumentParser, args: argparse.Namespace, str
 
 def settings_fields(args: Any) -> dict[str, Any]:
     """``ReconstructSettings`` keyword arguments from the shared options (not the frame selection)."""
-    return {"mode": args.mode, "resolution": args.resolution, **chunked.settings_fields(args),
+    return {"mode": args.mode, "resolution": args.resolution, "chunk_size": args.chunk_size, "overlap": args.overlap,
+            "strategy": args.chunk_strategy,
             **solve_args.settings_fields(args), "mask": str(Path(args.mask).resolve()) if args.mask else None,
             "mask_invert": args.mask_invert, "mask_blank": args.mask_blank, "reject_movers": args.reject_movers}

@@ -50,7 +50,8 @@ class ReconstructSettings:
     code; a new setting that changes the network's input or output must be added to ``network_settings``.
 
     lens, focal_mm, sensor_width_mm, focal_px, refine, distortion: the camera solve run after the model
-        (``vggt_core.solve.solve``); ``refine="ba"`` also tracks grids of points on ``track_frames`` query
+        (``vggt_core.solve.solve``); ``refine="ba"`` (the default; ``"none"`` is a network-only preview) also
+        tracks grids of points on ``track_frames`` query
         frames spread over the shot with the track head (``vggt_core.solve.tracks.track_queries``); in
         chunks, over each chunk, all chunks' tracks going into one adjustment (``stitch.stitch_tracks``).
     motion: the solve's camera motion model with ``refine="ba"``: ``auto``, ``free`` or ``tripod``
@@ -83,11 +84,11 @@ class ReconstructSettings:
     chunk_size: int = 0
     overlap: int = 0
     strategy: str = stitch.DEFAULT_STRATEGY
-    lens: str = "per-frame"
+    lens: str = "auto"
     focal_mm: float | None = None
     sensor_width_mm: float | None = None
     focal_px: float | None = None
-    refine: str = "none"
+    refine: str = "ba"
     distortion: str = "none"
     track_frames: int = solve.TRACK_FRAMES
     motion: str = "auto"
@@ -127,6 +128,12 @@ class ReconstructSettings:
         data = dict(data)
         data["selection"] = FrameSelection(**data.get("selection", {}))
         return cls(**data)
+
+
+# The one set of defaults: ``vggt-reconstruct``, ``blender -b -c vggt``, manifest rows (``cli_options``,
+# ``solve_options``) and the panel's properties read theirs from here. The default run solves (``refine="ba"``,
+# ``lens="auto"``): a network-only run is a preview one switch away (``refine="none"``).
+DEFAULTS = ReconstructSettings()
 
 
 def reconstruct(

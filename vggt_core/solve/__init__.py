@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 # kept, report), so a cache never serves a result of the old code; the next run re-solves from the cached network.
 # 2: the report on the delivered frame numbers; tracks refined on the plate, tolerances in plate px
 # 3: lens=auto's zoom call on the whole shot, then on the tracks (``zoom.py``)
-VERSION = 3
+# 4: the verdict in plate pixels (``verdict.GOOD_RMSE_PX``), held-out RMSE within the adjustment's own limit
+VERSION = 4
 
 REFINES = ("none", "ba")
 MIN_TRACKS = 8  # fewer tracks than this cannot pin down a shot's cameras
@@ -267,7 +268,8 @@ def solve(
     report["verdict"], report["reasons"], report["check_frames"] = judge(
         report, adjusted, validation, recon.extrinsics.astype(np.float64), sizes,
         uv if refine == "ba" else None, numbers, float(np.median(plate_px_per_model_px(recon))),
-        report["focal_before_px"], [d for d in (lens_doubt, distorted) if d])
+        report["focal_before_px"], [d for d in (lens_doubt, distorted) if d],
+        float(np.median(limits["max_error_px"])) if adjusted is not None else None)
     timings = {**recon.timings, "solve": report["seconds"]}
     return replace(recon, extrinsics=rt32, intrinsics=k.astype(np.float32), intrinsics_model=k_model,
                    timings=timings, solve=report, **derived, **extra)

@@ -2,8 +2,10 @@
 
 x: plate frame numbers (``report["frame_numbers"]``); y: plate pixels. Solve error (mean over a frame's inlier
 observations) in blue, held-out validation error (median) in orange, frames the verdict marks ``check`` as red
-bands, the verdict in the title. The y scale is robust: it ends at four times the errors' 90th percentile, so one
-bad frame cannot flatten the rest; a value above it is drawn at the top as a triangle with its value written.
+bands, the verdict in the title, the verdict's plate-pixel threshold (``report["good_rmse_px"]``) as a green line.
+The y scale is robust: it ends at four times the errors' 90th percentile (or just above the threshold, whichever is
+higher), so one bad frame cannot flatten the rest; a value above it is drawn at the top as a triangle with its value
+written.
 Drawn for people, not parsed: the numbers live in the report.
 """
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 SIZE = (960, 320)
 _MARGIN = (56, 30, 16, 40)  # left, top, right, bottom
-_SOLVE, _VALID, _CHECK, _AXIS = (40, 110, 220), (240, 140, 20), (250, 205, 205), (90, 90, 90)
+_SOLVE, _VALID, _CHECK, _AXIS, _GOOD = (40, 110, 220), (240, 140, 20), (250, 205, 205), (90, 90, 90), (40, 150, 70)
 
 
 def write_error_graph(report: dict, path: str | Path) -> Path | None:
@@ -26,7 +28,10 @@ def write_error_graph(report: dict, path: str | Path) -> Path | None:
         return None
     valid = report.get("per_frame_validation_px") or [None] * len(numbers)
     values = [v for v in (*solve, *valid) if v is not None]
+    good = report.get("good_rmse_px")
     top = max(min(max(values, default=0.0), 4.0 * _quantile(values, 0.9)), 1e-3) * 1.1
+    if good:
+        top = max(top, 1.25 * good)
     img = Image.new("RGB", SIZE, "white")
     draw = ImageDraw.Draw(img)
     left, up, right, bottom = _MARGIN[0], _MARGIN[1], SIZE[0] - _MARGIN[2], SIZE[1] - _MARGIN[3]
@@ -41,6 +46,10 @@ def write_error_graph(report: dict, path: str | Path) -> Path | None:
     half = (right - left) / max(len(numbers) - 1, 1) / 2
     for n in report.get("check_frames", []):
         draw.rectangle([x(n) - half, up, x(n) + half, bottom], fill=_CHECK)
+    if good:  # the verdict's threshold, dashed
+        for x0 in range(left, right, 12):
+            draw.line([x0, y(good), min(x0 + 6, right), y(good)], fill=_GOOD, width=1)
+        draw.text((right - 150, y(good) - 14), f"good: RMSE under {good:.1f} px", fill=_GOOD)
     draw.line([left, up, left, bottom, right, bottom], fill=_AXIS)
     for frac in (0.0, 0.5, 1.0):
         draw.text((2, y(frac * top) - 6), f"{frac * top:.2f}", fill=_AXIS)

@@ -55,12 +55,17 @@ def summary_line(report: dict) -> str:
     if report.get("motion_reason"):
         line += f"; motion {report['motion_reason']}"
     if "mean_px" in report:
-        line += (f"; BA: error {report['mean_px']:.3f} px mean, {report['rmse_px']:.3f} px RMSE, "
+        model = f" ({report['rmse_model_px']:.3f} model px)" if report.get("rmse_model_px") is not None else ""
+        line += (f"; BA: error {report['rmse_px']:.3f} px RMSE on the plate{model}, {report['mean_px']:.3f} px mean, "
                  f"{report['tracks_used']} tracks, {report['outliers_rejected']} outliers rejected")
         if report.get("k1") or report.get("k2"):
             line += f", k1 {report['k1']:.4f} k2 {report['k2']:.4f}"
-        if report.get("validation_px") is not None:
-            line += f"; held-out tracks {report['validation_px']:.3f} px"
+        if report.get("validation_rmse_px") is not None:
+            line += f"; held-out tracks {report['validation_rmse_px']:.3f} px RMSE"
+            if report.get("validation_rmse_model_px") is not None:
+                line += f" ({report['validation_rmse_model_px']:.3f} model px)"
+        elif report.get("validation_px") is not None:
+            line += f"; held-out tracks {report['validation_px']:.3f} px median"
         if report.get("focal_sd_pct") is not None:
             line += f"; focal +-{report['focal_sd_pct']:.2f} %"
     if report.get("skipped"):

@@ -3,8 +3,11 @@
 Why held-out tracks: a degenerate solve (free points on a shot without parallax, a wrong lens model) lets the
 adjuster bend cameras and points until its own tracks fit, so its own reprojection error says little. Tracks it
 never saw, triangulated afterwards through the solved cameras and lens, fit only when the cameras are right.
-All pixel numbers are original plate pixels (continuous, centres at ``+0.5``); tolerances are given in model
-pixels and scaled with ``px`` (plate pixels per model pixel, ``tracks.plate_px_per_model_px``).
+All pixel numbers are original plate pixels (continuous, centres at ``+0.5``). ``good`` is in plate pixels: the
+solve's own and the held-out tracks' RMSE both at most ``GOOD_RMSE_PX`` (the pros' rule: Fusion's manual asks for a
+solve error below 1 px on HD; Blender users read 0.3 px as very good; a CG element then slips under a pixel). The
+other tolerances are given in model pixels and scaled with ``px`` (plate pixels per model pixel,
+``tracks.plate_px_per_model_px``): they judge the network's tracks, whose error grows with the plate.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ MAX_FOCAL_SD = 0.5  # percent: the focal's standard deviation beyond which the t
 VALIDATION_RATIO = 2.0  # held-out error above this times the solve's own (plus 0.25 model px) fails to generalise
 MAX_CORNER_SHIFT_MODEL_PX = 2.0  # a k1 moving the plate's corners more than this is a lens to solve, not noise
 MAX_MOVING_SHARE = 0.2  # more of the tracks than this rejected as moving: the static scene the solve rests on is thin
+GOOD_RMSE_PX = 1.0  # plate px: the solve's and the held-out tracks' RMSE above this is a CG element that slips
 
 
 def distortion_doubt(pinhole: Any, probe: Any, sizes: Sequence[tuple[int, int]], px: float) -> str | None:
@@ -61,10 +65,10 @@ def project(k: np.ndarray, rt: np.ndarray, dist: Sequence[float], points: np.nda
     ``rt [S,3,4]`` and COLMAP's radial distortion ``1 + k1 r^2 + k2 r^4`` on normalised coordinates."""
     cam = np.einsum("sij,nj->sni", rt[:, :, :3], points) + rt[:, None, :, 3]
     z = cam[..., 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a point on a camera's plane: inf/NaN pixels
         xy = cam[..., :2] / z[..., None]
-    r2 = np.sum(xy**2, axis=-1, keepdims=True)
-    xy = xy * (1 + dist[0] * r2 + dist[1] * r2**2)
+        r2 = np.sum(xy**2, axis=-1, keepdims=True)
+        xy = xy * (1 + dist[0] * r2 + dist[1] * r2**2)
     uv = np.stack([k[:, None, 0, 0] * xy[..., 0] + k[:, None, 0, 2], k[:, None, 1, 1] * xy[..., 1] + k[:, None, 1, 2]], -1)
     return uv, z
 
@@ -158,24 +162,29 @@ def _frames(numbers: Sequence[int], picked: np.ndarray) -> str:
     return ", ".join(listed[:8]) + (f" and {len(listed) - 8} more" if len(listed) > 8 else "")
 
 
-PREVIEW_REASON = ("not solved: the network's cameras as predicted; solve them (--refine ba, panel Refine) for a "
-                  "verdict on this plate")
+PREVIEW_REASON = ("not solved: the network's cameras as predicted (a preview); solve them (--refine ba, the "
+                  "default; panel Refine) for a verdict on this plate")
 
 
 def judge(
     report: dict[str, Any], adjusted: Any, validation: np.ndarray | None, rt_start: np.ndarray, sizes: Sequence[tuple[int, int]],
     uv: np.ndarray, frame_numbers: Sequence[int], px: float, focal_start_px: float, lens_doubts: Sequence[str] = (),
+    limit_px: float | None = None,
 ) -> tuple[str, list[str], list[int]]:
     """``(verdict, reasons, check_frames)`` for a solve's report: ``preview`` without an adjustment (the network's
     cameras as predicted: never ``good``), ``failed`` when the adjustment was skipped or
     rejected, ``check`` with one line per doubt (held-out tracks reproject much worse than the solve's own,
     frames with too few or badly spread inliers, cameras turned far from VGGT's prediction, a focal at a
     bound, a focal the tracks pin only loosely (its standard deviation over ``MAX_FOCAL_SD`` %), too little
-    parallax for free 3D points), else ``good``. ``check_frames``: plate frame numbers.
+    parallax for free 3D points, the solve's or the held-out tracks' RMSE over ``GOOD_RMSE_PX`` plate px), else
+    ``good``. ``check_frames``: plate frame numbers. Adds to ``report``: good_rmse_px (the threshold),
+    validation_rmse_px (held-out RMSE within ``limit_px``), rmse_model_px / validation_rmse_model_px (the same in
+    model px), parallax_deg.
 
     adjusted: ``adjust.Adjusted`` (None when no adjustment stands); validation: ``[S,N]`` held-out errors (plate
     px, NaN unseen); rt_start [S,3,4]: VGGT's cameras; uv [S,N,2] observations; frame_numbers: the plate frame
-    number of each frame; px: plate pixels per model pixel; focal_start_px: VGGT's focal for the shot;
+    number of each frame; px: plate pixels per model pixel; focal_start_px: VGGT's focal for the shot; limit_px: the
+    adjustment's outlier limit (plate px; default ``4 * px``): held-out observations beyond it are outliers;
     lens_doubts: reasons to check the lens model found before (a zoom under a one-lens model, ``zoom.zoom_test``
     or without tracks ``lens.focal_drift``; a pinhole solve that a distortion fits far better,
     ``distortion_doubt``), one line each.
@@ -186,11 +195,16 @@ def judge(
         return "preview", [PREVIEW_REASON, *lens_doubts], []
     reasons: list[str] = list(lens_doubts)
     flagged = np.zeros(len(sizes), bool)
+    report["good_rmse_px"] = GOOD_RMSE_PX
+    report["rmse_model_px"] = round(report["rmse_px"] / px, 4)
+    val_rmse = None
     if validation is not None and np.isfinite(validation).any():
-        limit = 4.0 * px
+        limit = 4.0 * px if limit_px is None else limit_px
         ok = np.isfinite(validation) & (validation <= limit)
         seen = ~np.isnan(validation)
         val_rmse = float(np.sqrt(np.mean(validation[ok] ** 2))) if ok.any() else float("inf")
+        report["validation_rmse_px"] = val_rmse if np.isfinite(val_rmse) else None
+        report["validation_rmse_model_px"] = round(val_rmse / px, 4) if np.isfinite(val_rmse) else None
         bad_share = 1.0 - ok.sum() / max(seen.sum(), 1)
         own_share = report["outliers_rejected"] / max(report["observations"] + report["outliers_rejected"], 1)
         if val_rmse > VALIDATION_RATIO * report["rmse_px"] + 0.25 * px or bad_share > 2 * own_share + 0.05:
@@ -235,6 +249,13 @@ def judge(
     if moving > MAX_MOVING_SHARE * tracks:
         reasons.append(f"{moving} of {tracks} tracks ({moving / tracks:.0%}) were rejected as moving: check the "
                        "red 'moving' markers, or mask what moves (--mask)")
+    worst = max(report["rmse_px"], 0.0 if val_rmse is None else val_rmse)
+    if worst > GOOD_RMSE_PX and not any("held-out tracks reproject" in r for r in reasons):
+        held = "" if val_rmse is None else f", held-out tracks {val_rmse:.2f} px"
+        hint = ("refine them on the plate (--track-refine plate)" if report.get("track_refine") == "none" else
+                "check the tracks on the error graph's worst frames, mask what moves, or the lens model")
+        reasons.append(f"tracks fit at {report['rmse_px']:.2f} px RMSE on the plate{held}, over the "
+                       f"{GOOD_RMSE_PX:.1f} px a CG element may slip unseen: {hint}")
     flagged |= few | narrow | moved
     check_frames = [int(frame_numbers[i]) for i in np.flatnonzero(flagged)]
     return ("check" if reasons else "good"), reasons, check_frames
