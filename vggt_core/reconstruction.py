@@ -115,7 +115,8 @@ class Lens:
         k = np.asarray(intrinsics, np.float64)
         if self.model == "PINHOLE":
             return [float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2])]
-        return [float(k[0, 0]), float(k[0, 2]), float(k[1, 2]), *self.distortion[frame][: _DISTORTION_TERMS[self.model]]]
+        terms = self.distortion[frame][: _DISTORTION_TERMS[self.model]]
+        return [float(k[0, 0]), float(k[0, 2]), float(k[1, 2]), *terms]
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (``from_json`` reads it back exactly: floats round-trip through JSON)."""

@@ -166,8 +166,8 @@ def test_colmap_export_reads_each_frames_lens_of_a_zoom(tmp_path):
     recon = synth_recon([(630, 420)] * 2, fx_fy=[(40.0, 40.0)] * 2)  # the model's aspect: square pixels
     lens = Lens("SIMPLE_RADIAL", ((-0.05, 0.0), (-0.2, 0.0)), shared=False)
     k = recon.intrinsics.astype(np.float64)
-    cams = [pycolmap.Camera(model="SIMPLE_RADIAL", width=630, height=420,
-                            params=[k[s, 0, 0], k[s, 0, 2], k[s, 1, 2], k1]) for s, (k1, _) in enumerate(lens.distortion)]
+    cams = [pycolmap.Camera(model="SIMPLE_RADIAL", width=630, height=420, params=[k[s, 0, 0], k[s, 0, 2], k[s, 1, 2], k1])
+            for s, (k1, _) in enumerate(lens.distortion)]
     rng = np.random.default_rng(0)
     points = np.array([0.1, 0.05, 2.0]) + rng.uniform(-1, 1, (20, 3)) * [1, 1, 0.3]  # in front of both cameras
     ext = recon.extrinsics.astype(np.float64)

@@ -218,7 +218,8 @@ def test_a_distorted_zoom_exports_a_colmap_camera_per_frame_with_its_distortion(
 
     numbers = list(range(1001, 1009))
     meta, files = export_lens(tmp_path / "lens", out, numbers)
-    assert sorted(meta["focal_per_frame"]) == [str(n) for n in numbers] and meta["k1"] == pytest.approx(out.lens.k[0, 0])
+    assert sorted(meta["focal_per_frame"]) == [str(n) for n in numbers]
+    assert meta["k1"] == pytest.approx(out.lens.k[0, 0])
     assert len(files) == 1 + 2 * len(numbers)
     from vggt_core.deliver.lens_package import ShotLens
 

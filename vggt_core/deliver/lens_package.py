@@ -16,8 +16,8 @@ redistorted to the plate size.
 
 A zoom's lens (``ShotLens`` with ``zoom``) is one ``LensPackage`` per plate frame: the shot's model and
 principal point with that frame's focal and distortion. The distortion acts on normalised coordinates, so its
-pixel displacement changes with the focal (and the distortion with the zoom), and each frame has its own ST-maps (``stmap_undistort.NNNN.exr``,
-on the plate frame numbers); the frames share one canvas, the largest any of them needs, so the render size
+pixel displacement changes with the focal (and the distortion with the zoom), and each frame has its own ST-maps
+(``stmap_undistort.NNNN.exr``, on the plate frame numbers); the frames share one canvas, the largest any of them needs, so the render size
 and the undistorted plate's stay fixed over the shot.
 
 ST-maps follow Nuke's ``STMap`` node: each pixel of the output holds where to sample the input, red = u

@@ -6,8 +6,8 @@ arrays only when present) and ``meta``, a uint8 array holding UTF-8 JSON: ``{"fo
 chunks; ``solve`` and ``lens``, ``Lens.to_json``, null unless a camera solve ran). ``points_from_depth`` and ``valid``
 follow from the other fields and are recomputed on load by the same code that made them (``derived.derived_arrays``),
 so a loaded result is bit-identical to the one saved; this keeps a file at about 27 bytes per model pixel (4.1 MB
-per 518x294 frame, against 6.1 MB with them). Nothing is pickled; files load with ``allow_pickle=False``. Files are written to a
-temporary name and renamed, so a crash never leaves a half-written cache entry.
+per 518x294 frame, against 6.1 MB with them). Nothing is pickled; files load with ``allow_pickle=False``. Files are
+written to a temporary name and renamed, so a crash never leaves a half-written cache entry.
 
 The pipeline keeps two entries per run (``vggt_core.run.pipeline``): the network's output, keyed by what the
 network sees, and the solved result, keyed by every setting, the mattes' files and the solve's code version
