@@ -30,7 +30,7 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 from bench_common import RESULTS, command_line, hardware, md_table, write_json  # noqa: E402
 from vggt_core.deliver import (LensPackage, ShotLens, redistort_stmap, undistort_stmap,  # noqa: E402
                                     write_lens_package, write_undistorted_plate)
-from vggt_core import FrameInfo  # noqa: E402
+from vggt_core import FrameInfo, Lens  # noqa: E402
 
 LENSES = {
     "SIMPLE_RADIAL k1=-0.05": LensPackage("SIMPLE_RADIAL", 1920, 1080, 1600.0, 1600.0, 960.0, 540.0, k1=-0.05),
@@ -81,7 +81,7 @@ def zoom() -> dict:
     base = LensPackage("SIMPLE_RADIAL", 1920, 1080, 1600.0, 1600.0, 960.0, 540.0, k1=-0.05)
     focals = 1600.0 * 1.6 ** np.linspace(0.0, 1.0, 8)
     sizes = [dataclasses.replace(base, fx=f, fy=f).overscan_size() for f in focals]  # each frame's own
-    shot = ShotLens.zooming(base, focals, range(1001, 1009))
+    shot = ShotLens.zooming([dataclasses.replace(base, fx=f, fy=f) for f in focals], range(1001, 1009))
     canvas = shot.overscan_size()
     first, last = (undistort_stmap(shot.at(n)) for n in (1001, 1008))
     ok = (first[..., 0] > 0) & (last[..., 0] > 0)
@@ -115,9 +115,9 @@ def delivery() -> list[str]:
 
     recon, _, _ = ground_truth_recon()
     k = recon.intrinsics[0]
-    solve = {"lens": "shared", "focal_before_px": float(k[0, 0]), "focal_after_px": float(k[0, 0]),
-             "camera_model": "RADIAL", "k1": -0.05, "k2": 0.01}  # stand-in lens: the example is rendered pinhole
-    recon = dataclasses.replace(recon, solve=solve)
+    solve = {"lens": "shared", "focal_before_px": float(k[0, 0]), "focal_after_px": float(k[0, 0])}
+    # a stand-in lens: the example is rendered pinhole
+    recon = dataclasses.replace(recon, solve=solve, lens=Lens.fixed("RADIAL", recon.num_frames, -0.05, 0.01))
     bpy.ops.wm.read_homefile(use_empty=True)
     col = import_reconstruction(recon, ImportSettings(depth_proxies=False, conf_percentile=0.0, max_points=50_000),
                                 bpy.context.scene)

@@ -54,7 +54,7 @@ def lazy_exports(package: str, table: Mapping[str, Iterable[str]], modules: Iter
 
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    ".reconstruction": ("Reconstruction", "FrameInfo", "PreprocessRecord"),
+    ".reconstruction": ("Reconstruction", "FrameInfo", "Lens", "PreprocessRecord"),
     ".errors": ("VGGTError", "InputError", "WeightsError", "CacheError", "Cancelled", "OutOfMemoryError", "one_line"),
     ".plate.frames": ("list_frames", "iter_frames", "FrameSelection"),
     ".geometry": ("unproject_depth_map_to_point_map", "closed_form_inverse_se3", "pose_encoding_to_extri_intri"),

@@ -65,6 +65,68 @@ class PreprocessRecord:
         return (self.resized_size[0] / self.orig_size[0], self.resized_size[1] / self.orig_size[1])
 
 
+LENS_MODELS = ("PINHOLE", "SIMPLE_RADIAL", "RADIAL")  # COLMAP's camera models the exports write
+_DISTORTION_TERMS = {"PINHOLE": 0, "SIMPLE_RADIAL": 1, "RADIAL": 2}  # how many of (k1, k2) each model has
+
+
+@dataclass(frozen=True)
+class Lens:
+    """The solved lens beyond the pinhole intrinsics (``Reconstruction.intrinsics`` holds each frame's focal and
+    principal point): the one place every export, the lens package and the checks read the distortion from.
+
+    model: COLMAP camera model of every frame, one of ``LENS_MODELS``: ``PINHOLE`` (no distortion; fx, fy),
+        ``SIMPLE_RADIAL`` (k1) or ``RADIAL`` (k1, k2), both with one focal (fx == fy in the intrinsics). The
+        distortion scales normalised coordinates by ``1 + k1 r^2 + k2 r^4`` (COLMAP's, as ``vggt_core.solve`` fits it).
+    distortion: per frame ``(k1, k2)``, S pairs (dimensionless, on normalised coordinates); a term the model lacks
+        is 0. A lens fixed over the shot repeats one pair; a zoom's may differ per frame.
+    shared: one camera for the shot (a ``shared`` or ``known`` lens: every frame has the same intrinsics and
+        distortion; COLMAP gets one camera), else a camera per frame (a zoom, or a per-frame lens).
+    """
+
+    model: str
+    distortion: tuple[tuple[float, float], ...]
+    shared: bool
+
+    def __post_init__(self) -> None:
+        if self.model not in LENS_MODELS:
+            raise ValueError(f"unknown lens model {self.model!r} (one of {', '.join(LENS_MODELS)})")
+        terms = _DISTORTION_TERMS[self.model]
+        if any(len(d) != 2 or any(d[t] != 0 for t in range(terms, 2)) for d in self.distortion):
+            raise ValueError(f"{self.model} has {terms} distortion terms: give (k1, k2) per frame, the others 0")
+
+    @classmethod
+    def fixed(cls, model: str, frames: int, k1: float = 0.0, k2: float = 0.0, shared: bool = True) -> "Lens":
+        """One distortion ``(k1, k2)`` on every one of ``frames`` frames."""
+        return cls(model, ((float(k1), float(k2)),) * frames, shared)
+
+    @property
+    def k(self) -> np.ndarray:
+        """[S, 2] float64: each frame's (k1, k2)."""
+        return np.array(self.distortion, np.float64).reshape(-1, 2)
+
+    @property
+    def distorted(self) -> bool:
+        """True when the model has distortion terms (``SIMPLE_RADIAL`` or ``RADIAL``)."""
+        return self.model != "PINHOLE"
+
+    def params(self, intrinsics: np.ndarray, frame: int) -> list[float]:
+        """COLMAP's camera parameters of ``frame`` from its ``intrinsics`` [3, 3] (original pixels): ``fx fy cx cy``
+        for PINHOLE, ``f cx cy k1 (k2)`` for SIMPLE_RADIAL (RADIAL)."""
+        k = np.asarray(intrinsics, np.float64)
+        if self.model == "PINHOLE":
+            return [float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2])]
+        terms = self.distortion[frame][: _DISTORTION_TERMS[self.model]]
+        return [float(k[0, 0]), float(k[0, 2]), float(k[1, 2]), *terms]
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (``from_json`` reads it back exactly: floats round-trip through JSON)."""
+        return {"model": self.model, "distortion": [list(d) for d in self.distortion], "shared": self.shared}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Lens":
+        return cls(data["model"], tuple((float(a), float(b)) for a, b in data["distortion"]), bool(data["shared"]))
+
+
 @dataclass
 class Reconstruction:
     """Everything one VGGT run produced, per frame, ready for caching, exporting and importing.
@@ -95,7 +157,9 @@ class Reconstruction:
         ``tracks_plate`` holds the head's position. On a distorted plate these are the distorted pixels. The
         solve observes these when present (``vggt_core.solve.tracks.observations``), else the head's tracks.
     solve: optional camera-solve report (``vggt_core.solve.report``: lens, focal before/after, errors in
-        original pixels, distortion k1/k2 on COLMAP's radial model), None when no solve ran.
+        original pixels), None when no solve ran.
+    lens: the solved ``Lens`` (COLMAP model, per-frame distortion, one camera or one per frame), written by the
+        solve with its report; None when no solve ran (a pinhole camera per frame, ``intrinsics``): no distortion.
     sparse_points, sparse_colors: optional [P, 3] float32 world points triangulated from the tracks and
         bundle-adjusted, and their uint8 sRGB colours.
     sparse_obs, sparse_uv: optional [M, 2] int32 (frame index, sparse point index) and [M, 2] float32
@@ -136,6 +200,7 @@ class Reconstruction:
     tracks_plate_vis: np.ndarray | None = None
     chunks: list[dict[str, Any]] | None = None
     solve: dict[str, Any] | None = None
+    lens: Lens | None = None
     sparse_points: np.ndarray | None = None
     sparse_colors: np.ndarray | None = None
     sparse_obs: np.ndarray | None = None

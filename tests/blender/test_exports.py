@@ -32,6 +32,7 @@ from vggt_blender.deliver.points import export_colmap, export_points_glb  # noqa
 from vggt_blender.builders.points import point_cloud_of, world_vertices  # noqa: E402
 from vggt_blender.operators import export_ops, setup_ops  # noqa: E402
 from vggt_blender.builders import import_reconstruction  # noqa: E402
+from vggt_core import Lens  # noqa: E402
 from vggt_core.run import cache  # noqa: E402
 
 S = 4
@@ -183,7 +184,7 @@ def test_export_operators_write_files_and_report_errors_in_one_line(tmp_path):
             bpy.utils.unregister_class(cls)
 
 
-def _import_sequence(tmp_path: Path, frame_start_at=None, solve=None):
+def _import_sequence(tmp_path: Path, frame_start_at=None, solve=None, lens=None):
     """Every other file of a 1001-based sequence (shot.1001.png, shot.1003.png, ...): 4 reconstructed frames."""
     from PIL import Image
 
@@ -196,7 +197,7 @@ def _import_sequence(tmp_path: Path, frame_start_at=None, solve=None):
         paths.append(str(folder / f"shot.{n}.png"))
     recon = make_recon([(96, 64)] * S, image_paths=paths[::2], indices=[0, 2, 4, 6], fx_fy=[(40.0, 40.0)] * S)
     if solve is not None:
-        recon = dataclasses.replace(recon, solve=solve)
+        recon = dataclasses.replace(recon, solve=solve, lens=lens)
     col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, conf_percentile=0.0,
                                                               frame_start_at=frame_start_at), bpy.context.scene)
     return next(o for o in col.objects if o.get("vggt_root")), col
@@ -243,7 +244,7 @@ def test_lens_package_from_the_solve_on_the_plates_numbers(tmp_path):
     root, col = _import_sequence(tmp_path)
     base = make_recon([(96, 64)] * S, image_paths=[str(tmp_path / "plate" / f"shot.{n}.png") for n in (1001, 1003, 1005, 1007)],
                       indices=[0, 2, 4, 6], fx_fy=[(40.0, 40.0)] * S)
-    recon = dataclasses.replace(base, solve={"lens": "shared", "camera_model": "RADIAL", "k1": -0.1, "k2": 0.01})
+    recon = dataclasses.replace(base, solve={"lens": "shared"}, lens=Lens.fixed("RADIAL", S, -0.1, 0.01))
     files = export_lens(root, str(tmp_path / "lens"), recon, plate=True)
     meta = json.loads((tmp_path / "lens" / "lens.json").read_text())
     assert meta["model"] == "RADIAL" and (meta["k1"], meta["k2"]) == (-0.1, 0.01) and meta["overscan"] > 1.0
@@ -268,9 +269,8 @@ def test_camera_exports_carry_the_lens_package(tmp_path):
     export_camera(bpy.context, root, str(tmp_path / "out" / "shot.chan"))
     assert (tmp_path / "out" / "shot_lens" / "lens.json").is_file()
     # a solved lens: stored with the import, so the export needs no cache
-    solve = {"lens": "shared", "focal_before_px": 40.0, "focal_after_px": 40.0, "camera_model": "SIMPLE_RADIAL",
-             "k1": -0.15}
-    root, col = _import_sequence(tmp_path / "solved", solve=solve)
+    solve = {"lens": "shared", "focal_before_px": 40.0, "focal_after_px": 40.0}
+    root, col = _import_sequence(tmp_path / "solved", solve=solve, lens=Lens.fixed("SIMPLE_RADIAL", S, k1=-0.15))
     assert not col["vggt_cache"]
     export_camera(bpy.context, root, str(tmp_path / "solved" / "shot.chan"))
     meta = json.loads((tmp_path / "solved" / "shot_lens" / "lens.json").read_text())

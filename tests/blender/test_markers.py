@@ -77,7 +77,7 @@ def test_solved_distortion_goes_onto_the_tracking_camera(clip):
     apply_tracking_camera(clip, recon, sensor_width=36.0)
     cam = clip.tracking.camera
     assert cam.distortion_model == "POLYNOMIAL"
-    assert (cam.k1, cam.k2) == pytest.approx((recon.solve["k1"], recon.solve["k2"]), abs=1e-6)
+    assert (cam.k1, cam.k2) == pytest.approx(tuple(recon.lens.k[0]), abs=1e-6)
     assert cam.focal_length == pytest.approx(recon.intrinsics[0, 0, 0] * 36.0 / 640, rel=1e-5)
     assert cam.k1 == pytest.approx(-0.1, abs=0.02)
 

@@ -112,10 +112,11 @@ def test_qc_render_shows_the_points_where_the_solve_puts_them(tmp_path):
 def test_qc_render_over_the_undistorted_plate_and_refusals(tmp_path):
     """With solved distortion the plate behind the pinhole camera is the undistorted one: a plate whose blue is
     its column (x) shows, at a rendered pixel p, the blue of the plate pixel the lens distorts p to."""
+    from vggt_core import Lens
     from vggt_core.deliver.lens_package import lens_from_reconstruction
 
     root, recon = _import(tmp_path, gradient=True)
-    recon = dataclasses.replace(recon, solve={"lens": "shared", "camera_model": "SIMPLE_RADIAL", "k1": -0.4})
+    recon = dataclasses.replace(recon, solve={"lens": "shared"}, lens=Lens.fixed("SIMPLE_RADIAL", S, k1=-0.4))
     lens = lens_from_reconstruction(recon)
     assert lens.model == "SIMPLE_RADIAL" and lens.overscan() > 1.02
     frames = _frames(Path(qc_ops.render_qc(bpy.context, root, str(tmp_path / "qc.mp4"), recon)))

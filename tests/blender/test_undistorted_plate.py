@@ -26,6 +26,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests"), str(Path(__file__).parent)]
 from synth_recon import make_recon  # noqa: E402
 from vggt_blender import convert  # noqa: E402
 from vggt_blender.builders import import_reconstruction  # noqa: E402
+from vggt_core import Lens  # noqa: E402
 
 W, H = 320, 180
 K1 = -0.15
@@ -53,8 +54,9 @@ def _shot(tmp_path: Path):
     fx = float(recon.intrinsics[0, 0, 0])
     k = recon.intrinsics.copy()
     k[:, 1, 1] = fx  # one focal length, as the radial models have (the synthetic K's pixels are not square)
-    recon = dataclasses.replace(recon, intrinsics=k, solve={"lens": "shared", "camera_model": "SIMPLE_RADIAL", "k1": K1,
-                                              "focal_before_px": fx, "focal_after_px": fx})
+    recon = dataclasses.replace(recon, intrinsics=k, solve={"lens": "shared", "focal_before_px": fx,
+                                                            "focal_after_px": fx},
+                                lens=Lens.fixed("SIMPLE_RADIAL", 3, k1=K1))
     lens = _lens(recon)
     # points at depth 2 in front of frame 1001's camera (the world's: identity), seen at UNDISTORTED_PX
     rays = np.c_[(UNDISTORTED_PX - [lens.cx, lens.cy]) / [lens.fx, lens.fy], np.ones(len(UNDISTORTED_PX))]
@@ -205,7 +207,7 @@ def test_the_worker_writes_the_plate_and_the_import_reuses_it_or_cancels(tmp_pat
     import_reconstruction(recon, settings, bpy.context.scene)
     assert {p: os.stat(os.path.join(und.folder, p)).st_mtime_ns for p in os.listdir(und.folder)} == times
 
-    pinhole = dataclasses.replace(recon, solve={**recon.solve, "camera_model": "SIMPLE_PINHOLE"})
+    pinhole = dataclasses.replace(recon, lens=Lens.fixed("PINHOLE", 3))
     assert convert.undistorted_plate(pinhole, settings, 1, settings.undistorted_dir) is None
     off = dataclasses.replace(settings, undistorted_plate=False)
     assert convert.undistorted_plate(recon, off, 1, settings.undistorted_dir) is None
@@ -303,8 +305,9 @@ def test_a_movie_plate_is_undistorted_frame_by_frame_on_its_timeline(tmp_path):
     fx = float(recon.intrinsics[0, 0, 0])
     k = recon.intrinsics.copy()
     k[:, 1, 1] = fx
-    recon = dataclasses.replace(recon, intrinsics=k, solve={"lens": "shared", "camera_model": "SIMPLE_RADIAL",
-                                                            "k1": -0.1, "focal_before_px": fx, "focal_after_px": fx})
+    recon = dataclasses.replace(recon, intrinsics=k, solve={"lens": "shared", "focal_before_px": fx,
+                                                            "focal_after_px": fx},
+                                lens=Lens.fixed("SIMPLE_RADIAL", 3, k1=-0.1))
     plate = convert.PlateSettings(movie=str(video), timeline_frames=(240, 245, 250))
     col = import_reconstruction(recon, convert.ImportSettings(depth_proxies=False, plate=plate,
                                                               undistorted_dir=str(tmp_path / "und")), bpy.context.scene)

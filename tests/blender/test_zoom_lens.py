@@ -28,6 +28,7 @@ from test_undistorted_plate import (H, KEYED, NUMBERS, SIGMA, UNDISTORTED_PX, W,
                                     _read, cycles_on_black)
 from vggt_blender import convert  # noqa: E402
 from vggt_blender.builders import import_reconstruction  # noqa: E402
+from vggt_core import Lens  # noqa: E402
 
 K1 = -0.15
 FOCALS_MODEL = (34.0, 40.0, 48.0)
@@ -51,8 +52,8 @@ def _shot(tmp_path: Path):
     k = recon.intrinsics.copy()
     k[:, 1, 1] = k[:, 0, 0]
     recon = dataclasses.replace(recon, intrinsics=k, solve={
-        "lens": "zoom", "camera_model": "SIMPLE_RADIAL", "k1": K1, "focal_before_px": float(k[0, 0, 0]),
-        "focal_after_px": float(k[0, 0, 0])})
+        "lens": "zoom", "focal_before_px": float(k[0, 0, 0]), "focal_after_px": float(k[0, 0, 0])},
+        lens=Lens.fixed("SIMPLE_RADIAL", 3, k1=K1, shared=False))
     focals = dict(zip(KEYED, k[:, 0, 0].astype(np.float64)))
     focals[1002], focals[1004] = (focals[1001] + focals[1003]) / 2, (focals[1003] + focals[1005]) / 2
     c = np.array([k[0, 0, 2], k[0, 1, 2]], np.float64)

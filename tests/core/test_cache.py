@@ -210,3 +210,18 @@ def test_a_file_under_two_keys_counts_once(tmp_path):
     size = first.stat().st_size
     assert cache.usage(folder) == (1, size)
     assert cache.clear(folder) == (1, size) and not folder.exists()
+
+
+def test_the_solved_lens_round_trips_in_a_solved_entry(tmp_path):
+    """A solved entry stored beside its network output (``base``: only what the solve changed) keeps its lens, each
+    frame's distortion exactly; the network output has none."""
+    from vggt_core.reconstruction import Lens
+
+    raw = make_recon(frames=3)
+    lens = Lens("RADIAL", ((-0.1, 0.01), (-0.0625, 0.003), (-0.03125, 0.0)), shared=False)
+    solved = dataclasses.replace(raw, extrinsics=raw.extrinsics * 1.0, solve={"lens": "zoom"}, lens=lens)
+    raw_path = cache.save(raw, tmp_path / "raw.npz")
+    back = cache.load(cache.save(solved, tmp_path / "solved.npz", base=(raw_path, raw)))
+    assert back.lens == lens and back.lens.k.tolist() == [[-0.1, 0.01], [-0.0625, 0.003], [-0.03125, 0.0]]
+    assert "depth" not in np.load(tmp_path / "solved.npz").files  # it did share the network's arrays
+    assert cache.load(raw_path).lens is None

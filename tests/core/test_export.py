@@ -14,7 +14,7 @@ from vggt_core.deliver.colmap import image_names, rotation_to_quaternion, write_
 from vggt_core.deliver.ply import write_ply
 from vggt_core.deliver.points import select_points
 from vggt_core.plate.frames import FrameSelection, list_frames, read_image
-from vggt_core.reconstruction import FrameInfo
+from vggt_core.reconstruction import FrameInfo, Lens
 
 
 def test_ply_round_trip(tmp_path):
@@ -140,7 +140,7 @@ def test_distorted_colmap_dataset_is_undistorted_for_trainers(tmp_path):
         paths[-1].parent.mkdir(exist_ok=True)
         Image.fromarray(np.full((48, 64, 3), 40 * i, np.uint8)).save(paths[-1])
     recon = synth_recon([(64, 48)] * 3, image_paths=[str(p) for p in paths], fx_fy=[(40.0, 40.0)] * 3)
-    recon = dataclasses.replace(recon, solve={"lens": "shared", "camera_model": "RADIAL", "k1": -0.2, "k2": 0.02})
+    recon = dataclasses.replace(recon, solve={"lens": "shared"}, lens=Lens.fixed("RADIAL", 3, -0.2, 0.02))
     root = write_colmap_dataset(tmp_path / "ds", recon)
     model = pycolmap.Reconstruction(str(root / "sparse" / "0"))
     assert {c.model.name for c in model.cameras.values()} == {"PINHOLE"}
@@ -153,3 +153,31 @@ def test_distorted_colmap_dataset_is_undistorted_for_trainers(tmp_path):
     assert kept.cameras[1].model.name == "RADIAL" and kept.cameras[1].params[3] == pytest.approx(-0.2)
     assert sorted(os.listdir(root / "distorted" / "images")) == names
     assert not [p for p in os.listdir(root) if p.startswith(".")]  # no temporary folder left
+
+
+def test_colmap_export_reads_each_frames_lens_of_a_zoom(tmp_path):
+    """Two frames of a zoom with their own k1 (``Reconstruction.lens``): a camera each with its own k1, and points
+    whose observations are pycolmap's projections through those cameras stored with no reprojection error (frame
+    0's k1 on frame 1 would miss by over a pixel)."""
+    import pycolmap
+
+    from synth_recon import make_recon as synth_recon
+
+    recon = synth_recon([(630, 420)] * 2, fx_fy=[(40.0, 40.0)] * 2)  # the model's aspect: square pixels
+    lens = Lens("SIMPLE_RADIAL", ((-0.05, 0.0), (-0.2, 0.0)), shared=False)
+    k = recon.intrinsics.astype(np.float64)
+    cams = [pycolmap.Camera(model="SIMPLE_RADIAL", width=630, height=420, params=[k[s, 0, 0], k[s, 0, 2], k[s, 1, 2], k1])
+            for s, (k1, _) in enumerate(lens.distortion)]
+    rng = np.random.default_rng(0)
+    points = np.array([0.1, 0.05, 2.0]) + rng.uniform(-1, 1, (20, 3)) * [1, 1, 0.3]  # in front of both cameras
+    ext = recon.extrinsics.astype(np.float64)
+    uv = np.stack([cams[s].img_from_cam(points @ ext[s, :, :3].T + ext[s, :, 3]) for s in range(2)])
+    obs = np.array([(s, p) for s in range(2) for p in range(20)], np.int32)
+    recon = dataclasses.replace(recon, solve={"lens": "zoom"}, lens=lens, sparse_points=points.astype(np.float32),
+                                sparse_colors=np.zeros((20, 3), np.uint8), sparse_obs=obs,
+                                sparse_uv=uv[obs[:, 0], obs[:, 1]].astype(np.float32))
+    model = pycolmap.Reconstruction(write_colmap(tmp_path, recon, text=False))
+    assert [(c.model.name, c.params[3]) for _, c in sorted(model.cameras.items())] == [
+        ("SIMPLE_RADIAL", -0.05), ("SIMPLE_RADIAL", -0.2)]
+    assert max(p.error for p in model.points3D.values()) < 1e-3
+    assert np.abs(cams[0].img_from_cam(points @ ext[1, :, :3].T + ext[1, :, 3]) - uv[1]).max() > 1.0

@@ -17,6 +17,7 @@ from pure_convert import load_convert  # noqa: E402
 from synth_recon import make_recon  # noqa: E402
 from vggt_core.deliver.colmap import image_names  # noqa: E402
 from vggt_core.plate.frame_numbers import interpolated_frames, plate_frame_numbers, sequence_numbers  # noqa: E402
+from vggt_core.reconstruction import Lens  # noqa: E402
 
 cv = load_convert()
 
@@ -166,8 +167,8 @@ def test_the_undistorted_plate_of_a_gap_skips_the_missing_file(tmp_path):
     keyed = [str(tmp_path / f"shot.{n}.png") for n in (1001, 1004, 1007)]
     recon = make_recon([(64, 48)] * 3, image_paths=keyed, indices=[0, 3, 5], fx_fy=[(40.0, 40.0)] * 3)
     fx = float(recon.intrinsics[0, 0, 0])
-    recon = dataclasses.replace(recon, solve={"lens": "shared", "camera_model": "SIMPLE_RADIAL", "k1": -0.1,
-                                              "focal_before_px": fx, "focal_after_px": fx})
+    recon = dataclasses.replace(recon, solve={"lens": "shared", "focal_before_px": fx, "focal_after_px": fx},
+                                lens=Lens.fixed("SIMPLE_RADIAL", 3, k1=-0.1))
     und = cv.undistorted_plate(recon, cv.ImportSettings(), 1, str(tmp_path / "und"))
     assert und.numbers == (1001, 1002, 1003, 1004, 1006, 1007)
     assert [os.path.basename(f.source) for f in und.frames] == [f"shot.{n}.png" for n in und.numbers]

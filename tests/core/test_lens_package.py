@@ -17,6 +17,7 @@ pytest.importorskip("OpenImageIO")
 
 from vggt_core.deliver.lens_package import (LensPackage, lens_from_reconstruction, redistort_stmap,  # noqa: E402
                                     undistort_stmap, write_lens_package, write_undistorted_plate)
+from vggt_core.reconstruction import Lens  # noqa: E402
 
 W, H = 240, 160
 LENS = LensPackage("RADIAL", W, H, 200.0, 200.0, 117.0, 72.0, k1=-0.12, k2=0.02)  # barrel, off centre
@@ -141,7 +142,7 @@ def test_lens_from_the_solve():
     from synth_recon import make_recon
 
     recon = make_recon([(64, 48)] * 2, fx_fy=[(40.0, 40.0)] * 2)
-    solved = dataclasses.replace(recon, solve={"lens": "shared", "camera_model": "SIMPLE_RADIAL", "k1": 0.05})
+    solved = dataclasses.replace(recon, lens=Lens.fixed("SIMPLE_RADIAL", 2, k1=0.05))
     lens = lens_from_reconstruction(solved)
     assert lens.model == "SIMPLE_RADIAL" and lens.k1 == 0.05 and lens.k2 == 0.0
     assert lens.fx == lens.fy == pytest.approx(recon.intrinsics[0, 0, 0])
@@ -199,14 +200,17 @@ def test_a_folding_lens_leaves_its_corners_out():
     assert np.nanmax(err[inner]) < 0.05
 
 
-def _zoom_recon(focals_model: list[float], k1: float = -0.08):
-    """A solved zoom (square focals per frame, model px) with a SIMPLE_RADIAL k1, on a 240x160 plate."""
+def _zoom_recon(focals_model: list[float], k1: float | list[float] = -0.08):
+    """A solved zoom (square focals per frame, model px) with a SIMPLE_RADIAL k1 (one, or one per frame), on a
+    240x160 plate."""
     import dataclasses
 
     from synth_recon import make_recon
 
     recon = make_recon([(W, H)] * len(focals_model), fx_fy=[(f, f) for f in focals_model])
-    return dataclasses.replace(recon, solve={"lens": "zoom", "camera_model": "SIMPLE_RADIAL", "k1": k1})
+    k1s = np.broadcast_to(k1, len(focals_model))
+    return dataclasses.replace(recon, solve={"lens": "zoom"},
+                               lens=Lens("SIMPLE_RADIAL", tuple((float(k), 0.0) for k in k1s), shared=False))
 
 
 def _plate_of_canvas(st: np.ndarray, lens) -> np.ndarray:
@@ -272,16 +276,68 @@ def test_a_distorted_zoom_has_a_lens_per_frame(tmp_path):
     assert np.abs(_plate_of_canvas(a, lens) - _plate_of_canvas(b, lens))[a[..., 0] > 0].max() > 1.0
 
 
+def test_a_zoom_whose_distortion_changes_has_each_frames_own_in_its_package(tmp_path):
+    """One focal, a k1 per frame (``Reconstruction.lens``): each frame's lens and ST-map are its own k1's radial model
+    (written out here), lens.json keeps them per frame, and a frame between keys takes the k1 halfway. Frame 0's
+    k1, or one k1 for the shot, would put the second frame's map pixels off."""
+    import OpenImageIO as oiio
+
+    from vggt_core.deliver.lens_package import ShotLens, shot_lens
+
+    recon = _zoom_recon([40.0, 40.0], k1=[-0.04, -0.12])
+    lens = shot_lens(recon, [10, 12])
+    assert lens.zoom and [lf.k1 for lf in lens.lenses] == [-0.04, -0.12]
+    assert lens.at(11).k1 == pytest.approx(-0.08) and lens.at(11).fx == lens.lenses[0].fx
+    write_lens_package(tmp_path, lens)
+    meta = json.loads((tmp_path / "lens.json").read_text())
+    assert meta["distortion_per_frame"] == {"10": [-0.04, 0.0], "12": [-0.12, 0.0]}
+    assert [lf.k1 for lf in ShotLens.from_dict(meta).lenses] == [-0.04, -0.12]
+    wo, ho = lens.overscan_size()
+    ys, xs = np.mgrid[0:ho, 0:wo] + 0.5
+    maps = []
+    for n, k1 in ((10, -0.04), (12, -0.12)):
+        img = oiio.ImageInput.open(str(tmp_path / f"stmap_undistort.{n:04d}.exr"))
+        st = np.asarray(img.read_image(0, 0, 0, 3, "float"))[..., :2]
+        img.close()
+        f, cx, cy = lens.lenses[0].fx, lens.lenses[0].cx, lens.lenses[0].cy
+        x = (np.stack([xs - (wo - W) / 2, ys - (ho - H) / 2], -1) - [cx, cy]) / f
+        want = x * (1 + k1 * (x ** 2).sum(-1, keepdims=True)) * f + [cx, cy]
+        on_plate = (want > 1).all(-1) & (want[..., 0] < W - 1) & (want[..., 1] < H - 1)
+        inside = (st[..., 0] > 0) & on_plate
+        assert inside.mean() > 0.5
+        assert np.abs(_plate_of_canvas(st, lens.lenses[0])[inside] - want[inside]).max() < 2e-3
+        maps.append((_plate_of_canvas(st, lens.lenses[0]), inside))
+    both = maps[0][1] & maps[1][1]  # the two frames' maps are far apart: one map for both would be wrong
+    assert np.abs(maps[0][0][both] - maps[1][0][both]).max() > 1.0
+
+
+def test_an_unsolved_reconstruction_has_no_distortion(tmp_path):
+    """The network's output carries no lens: its package is a pinhole (identity maps) and its COLMAP cameras
+    pinholes per frame, each with its own fx, fy."""
+    import pycolmap
+
+    from synth_recon import make_recon
+    from vggt_core.deliver.colmap import write_colmap
+    from vggt_core.solve import solve
+
+    recon = make_recon([(W, H)] * 2)
+    assert recon.lens is None and solve(recon, lens="per-frame").lens is None
+    assert lens_from_reconstruction(recon).model == "PINHOLE"
+    model = pycolmap.Reconstruction(write_colmap(tmp_path, recon, text=False))
+    assert [(c.model.name, c.params[0], c.params[1]) for _, c in sorted(model.cameras.items())] == [
+        ("PINHOLE", pytest.approx(k[0, 0]), pytest.approx(k[1, 1])) for k in recon.intrinsics]
+
+
 def test_a_fixed_or_pinhole_zoom_keeps_one_pair_of_maps(tmp_path):
     from vggt_core.deliver.lens_package import shot_lens
 
     pinhole_zoom = _zoom_recon([30.0, 45.0])
-    pinhole_zoom = type(pinhole_zoom)(**{**pinhole_zoom.__dict__, "solve": {"lens": "zoom"}})
-    assert not shot_lens(pinhole_zoom, [1, 2]).zoom  # identity maps whatever the focal
     import dataclasses
 
-    shared = dataclasses.replace(_zoom_recon([40.0, 40.0]), solve={"lens": "shared", "camera_model": "SIMPLE_RADIAL",
-                                                                    "k1": -0.05})
+    pinhole_zoom = dataclasses.replace(pinhole_zoom, lens=Lens.fixed("PINHOLE", 2, shared=False))
+    assert not shot_lens(pinhole_zoom, [1, 2]).zoom  # identity maps whatever the focal
+    shared = dataclasses.replace(_zoom_recon([40.0, 40.0]), solve={"lens": "shared"},
+                                 lens=Lens.fixed("SIMPLE_RADIAL", 2, k1=-0.05))
     lens = shot_lens(shared, [1, 2])
     assert not lens.zoom and lens.at(7) == lens.lenses[0] and lens.lenses[0].canvas is None
     names = sorted(p.name for p in write_lens_package(tmp_path, lens))

@@ -31,6 +31,9 @@ def test_shared_lens_gives_every_frame_one_square_centred_camera():
     # The model-pixel cameras (and the depth points built on them) follow the shared lens.
     np.testing.assert_allclose(out.intrinsics_model, intrinsics_to_model(out.intrinsics, recon.preprocess), rtol=1e-6)
     assert not np.allclose(out.points_from_depth, recon.points_from_depth)
+    # its lens: one pinhole camera for the shot (the network's output had none)
+    assert (out.lens.model, out.lens.shared, out.lens.k.tolist()) == ("PINHOLE", True, [[0.0, 0.0]] * 4)
+    assert recon.lens is None
 
 
 def test_known_lens_from_mm_and_px():

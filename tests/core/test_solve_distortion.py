@@ -128,6 +128,9 @@ def test_a_tripod_pan_on_a_wide_lens_solves_its_distortion_and_the_pinhole_model
     assert rep["motion"] == "tripod" and rep["camera_model"] == {"k1": "SIMPLE_RADIAL", "k1k2": "RADIAL"}[distortion]
     # seeds 0-9 with k1: k1 off by 0.43 % at most, rotations by 0.05 degrees, the focal by 0.09 % (its sd ~0.1 %)
     assert rep["k1"] == pytest.approx(K1, rel=0.02) and abs(rep["k2"]) < (0.003 if distortion == "k1k2" else 1e-12)
+    # the lens is the Reconstruction's: one camera for the shot, its distortion on every frame
+    assert out.lens.model == rep["camera_model"] and out.lens.shared and len(set(out.lens.distortion)) == 1
+    assert out.lens.k[:, 0] == pytest.approx([K1] * 24, rel=0.02) and out.lens.k[0].tolist() == [rep["k1"], rep["k2"]]
     rot_err = rotation_errors_deg(out.extrinsics.astype(np.float64), shot.extrinsics).max()
     focal_err = abs(out.intrinsics[0, 0, 0] / 1500.0 - 1)
     assert rot_err < 0.1 and focal_err < 0.005 and rep["verdict"] != "failed", (rot_err, focal_err, rep["reasons"])
@@ -138,6 +141,7 @@ def test_a_tripod_pan_on_a_wide_lens_solves_its_distortion_and_the_pinhole_model
     # The same plate through a pinhole: barrel distortion squeezes the pan's edges, the focal and the turn follow.
     pinhole = solve(recon, lens="shared", refine="ba")
     assert pinhole.solve["k1"] == 0 and pinhole.solve["camera_model"] == "SIMPLE_PINHOLE"
+    assert pinhole.lens.model == "PINHOLE" and not pinhole.lens.k.any() and recon.lens is None
     assert rotation_errors_deg(pinhole.extrinsics.astype(np.float64), shot.extrinsics).max() > 1.0
     assert abs(pinhole.intrinsics[0, 0, 0] / 1500.0 - 1) > 0.05
     # ... and the report says so: never `good` (it was on 2 of 3 bench seeds before the distortion probe)
@@ -160,6 +164,8 @@ def test_a_zooming_tripod_pan_shares_one_distortion_under_a_focal_per_frame():
     rep = out.solve
     assert rep["lens"] == "zoom" and rep["motion"] == "tripod" and rep["camera_model"] == "SIMPLE_RADIAL"
     assert rep["k1"] == pytest.approx(K1, rel=0.02)
+    assert out.lens.model == "SIMPLE_RADIAL" and not out.lens.shared  # a camera per frame, each with its k1
+    assert out.lens.k[:, 0] == pytest.approx([K1] * 24, rel=0.02)
     assert np.abs(out.intrinsics[:, 0, 0] / shot.focals - 1).max() < 0.005  # per frame
     assert rotation_errors_deg(out.extrinsics.astype(np.float64), shot.extrinsics).max() < 0.1
     assert rep["verdict"] != "failed", rep["reasons"]
@@ -185,7 +191,7 @@ def test_a_free_zoom_takes_the_median_of_per_frame_distortions_and_it_matches_on
     assert rep["verdict"] != "failed", rep["reasons"]
 
 
-def test_a_distorted_zoom_exports_a_colmap_camera_per_frame_with_the_shots_distortion(tmp_path):
+def test_a_distorted_zoom_exports_a_colmap_camera_per_frame_with_its_distortion(tmp_path):
     import pycolmap
 
     from vggt_core.deliver.colmap import write_colmap
@@ -197,7 +203,7 @@ def test_a_distorted_zoom_exports_a_colmap_camera_per_frame_with_the_shots_disto
     assert model.num_cameras() == 8
     for s in range(8):
         cam = model.cameras[model.images[s + 1].camera_id]
-        assert cam.model.name == "SIMPLE_RADIAL" and cam.params[3] == pytest.approx(out.solve["k1"])
+        assert cam.model.name == "SIMPLE_RADIAL" and cam.params[3] == pytest.approx(out.lens.k[s, 0])
         assert cam.params[0] == pytest.approx(out.intrinsics[s, 0, 0])
     # COLMAP's own projection through each exported camera is the solve's (its cameras, focal and distortion)
     uv, _ = project(out.intrinsics.astype(np.float64), out.extrinsics.astype(np.float64),
@@ -206,13 +212,14 @@ def test_a_distorted_zoom_exports_a_colmap_camera_per_frame_with_the_shots_disto
     theirs = np.array([model.cameras[model.images[f + 1].camera_id].img_from_cam(
         model.images[f + 1].cam_from_world() * model.points3D[int(p) + 1].xyz) for f, p in zip(frame, point)])
     np.testing.assert_allclose(theirs, uv[frame, point], atol=1e-3)
-    # the lens package follows the same solve: a lens per frame, its focal and the shot's k1 (vggt-reconstruct
+    # the lens package follows the same solve: a lens per frame, its focal and k1 (vggt-reconstruct
     # --export-lens), whose maps put the solved points' projections where pycolmap's camera does
     from vggt_core.deliver.lens_package import export_lens
 
     numbers = list(range(1001, 1009))
     meta, files = export_lens(tmp_path / "lens", out, numbers)
-    assert sorted(meta["focal_per_frame"]) == [str(n) for n in numbers] and meta["k1"] == pytest.approx(out.solve["k1"])
+    assert sorted(meta["focal_per_frame"]) == [str(n) for n in numbers]
+    assert meta["k1"] == pytest.approx(out.lens.k[0, 0])
     assert len(files) == 1 + 2 * len(numbers)
     from vggt_core.deliver.lens_package import ShotLens
 

@@ -149,9 +149,9 @@ def _add_tracks(clip, recon, obs: np.ndarray, uv: np.ndarray, name: str, color) 
 def apply_tracking_camera(clip: bpy.types.MovieClip, recon: "Reconstruction", sensor_width: float = 36.0) -> None:
     """Put the solved lens (one lens for the shot) on ``clip.tracking.camera``: focal length, centred principal
     point, square pixels and, when distortion was solved, Blender's polynomial model with COLMAP's ``k1, k2``
-    (both distort normalised coordinates by ``1 + k1 r^2 + k2 r^4``)."""
-    solve = recon.solve or {}
-    if solve.get("lens") not in ("shared", "known"):
+    (both distort normalised coordinates by ``1 + k1 r^2 + k2 r^4``), all from ``recon.lens``."""
+    lens = recon.lens
+    if lens is None or not lens.shared:
         raise ValueError("the tracking camera takes one lens for the shot (a shared or known lens)")
     cam = clip.tracking.camera
     w = recon.frames[0].width
@@ -160,4 +160,4 @@ def apply_tracking_camera(clip: bpy.types.MovieClip, recon: "Reconstruction", se
     cam.focal_length = float(recon.intrinsics[0, 0, 0]) * sensor_width / w  # mm
     cam.principal_point = (0.0, 0.0)  # normalised, centre of the frame: the solve keeps it there
     cam.distortion_model = "POLYNOMIAL"
-    cam.k1, cam.k2, cam.k3 = float(solve.get("k1", 0.0)), float(solve.get("k2", 0.0)), 0.0
+    cam.k1, cam.k2, cam.k3 = *lens.distortion[0], 0.0

@@ -139,7 +139,7 @@ def _track_markers(ledger: Ledger, anim: bpy.types.Object | None, recon: "Recons
         return
     build_track_markers(clip, recon, prefix=name)
     build_moving_markers(clip, recon, prefix=name)  # red: what the solve threw out as moving
-    if (recon.solve or {}).get("lens") in ("shared", "known"):
+    if recon.lens is not None and recon.lens.shared:
         apply_tracking_camera(clip, recon, settings.sensor_width)
         theirs = artist_clip(clip) if settings.lens_to_artist_clip else None
         if theirs is not None:

@@ -4,9 +4,9 @@ Written from COLMAP's documented formats (little-endian binary; text with ``#`` 
 
 * one PINHOLE camera per frame (``camera_id = image_id = frame position + 1``) at the frame's ORIGINAL
   resolution with the original-pixel intrinsics ``fx fy cx cy`` (COLMAP also puts pixel centres at
-  ``i + 0.5``, like ``Reconstruction``); after a camera solve with one lens for the shot (``recon.solve``),
-  one camera (id 1) shared by every image: PINHOLE, or SIMPLE_RADIAL / RADIAL when distortion was solved (a
-  zoom keeps a camera per frame, SIMPLE_RADIAL / RADIAL with the shot's distortion when it was solved);
+  ``i + 0.5``, like ``Reconstruction``); after a camera solve, the solved lens (``recon.lens``: its model and
+  each frame's distortion): one camera (id 1) shared by every image for one lens for the shot, else a camera per
+  frame (a zoom: each with its focal and distortion), PINHOLE, or SIMPLE_RADIAL / RADIAL when distortion was solved;
 * images: ``qvec = (w, x, y, z)`` and ``tvec`` of the camera-from-world pose, named by ``image_names``
   (whitespace becomes ``_``: COLMAP's text reader splits on spaces); 2D points: the solve's observations;
 * points3D: first the solve's bundle-adjusted points with their tracks and reprojection errors (when
@@ -29,7 +29,7 @@ import numpy as np
 
 from .points import PointSet
 from ..plate.frame_numbers import plate_frame_numbers
-from ..reconstruction import FrameInfo, Reconstruction
+from ..reconstruction import FrameInfo, Lens, Reconstruction
 from ..solve.colmap_output import quiet_colmap
 
 _MODEL_IDS = {"PINHOLE": 1, "SIMPLE_RADIAL": 2, "RADIAL": 3}
@@ -162,23 +162,16 @@ def write_colmap(
 
 
 def _cameras(recon: Reconstruction) -> tuple[list, list[int]]:
-    """COLMAP cameras ``(id, model, width, height, params)`` and each frame's camera id: one for a shared or known
-    lens, else one per frame (a zoom's carry the shot's solved distortion, each with its own focal)."""
-    k = np.asarray(recon.intrinsics, np.float64)
-    solve = recon.solve or {}
-    model = "PINHOLE"
-    if solve.get("lens") in ("shared", "known", "zoom"):
-        model = {"SIMPLE_RADIAL": "SIMPLE_RADIAL", "RADIAL": "RADIAL"}.get(solve.get("camera_model"), "PINHOLE")
-    dist = [solve.get("k1", 0.0), solve.get("k2", 0.0)][: {"PINHOLE": 0, "SIMPLE_RADIAL": 1, "RADIAL": 2}[model]]
-
-    def params(K: np.ndarray) -> list[float]:
-        return [K[0, 0], K[1, 1], K[0, 2], K[1, 2]] if model == "PINHOLE" else [K[0, 0], K[0, 2], K[1, 2], *dist]
-
-    if solve.get("lens") in ("shared", "known"):
+    """COLMAP cameras ``(id, model, width, height, params)`` and each frame's camera id, from the solved lens
+    (``recon.lens``; a pinhole camera per frame without one): one camera for a shared or known lens, else one per
+    frame, each with its own focal and distortion."""
+    lens = recon.lens if recon.lens is not None else Lens.fixed("PINHOLE", recon.num_frames, shared=False)
+    if lens.shared:
         f = recon.frames[0]
-        return [(1, model, f.width, f.height, params(k[0]))], [1] * len(recon.frames)
-    cams = [(i + 1, model, f.width, f.height, params(K)) for i, (f, K) in enumerate(zip(recon.frames, k))]
-    return cams, [i + 1 for i in range(len(recon.frames))]
+        return [(1, lens.model, f.width, f.height, lens.params(recon.intrinsics[0], 0))], [1] * recon.num_frames
+    cams = [(i + 1, lens.model, f.width, f.height, lens.params(K, i))
+            for i, (f, K) in enumerate(zip(recon.frames, recon.intrinsics))]
+    return cams, [i + 1 for i in range(recon.num_frames)]
 
 
 def _observations(recon: Reconstruction) -> list[list[tuple[float, float, int]]]:
@@ -204,15 +197,16 @@ def _tracked_points(recon: Reconstruction, obs: list) -> list[tuple[int, np.ndar
 
 
 def _point_errors(recon: Reconstruction) -> np.ndarray:
-    """Mean reprojection error (px) of each solve point over its observations, as COLMAP stores it (through the
-    solved radial distortion ``1 + k1 r^2 + k2 r^4`` when there is one)."""
+    """Mean reprojection error (px) of each solve point over its observations, as COLMAP stores it (through each
+    frame's solved radial distortion ``1 + k1 r^2 + k2 r^4``, ``recon.lens``, when there is one)."""
     frame, point = recon.sparse_obs.T
     ext = np.asarray(recon.extrinsics, np.float64)[frame]
     cam = np.einsum("mij,mj->mi", ext[:, :, :3], recon.sparse_points[point].astype(np.float64)) + ext[:, :, 3]
     xy = cam[:, :2] / cam[:, 2:]
     r2 = np.sum(xy**2, axis=1, keepdims=True)
-    k1, k2 = (recon.solve or {}).get("k1", 0.0), (recon.solve or {}).get("k2", 0.0)
-    xy = xy * (1 + k1 * r2 + k2 * r2**2)
+    if recon.lens is not None:
+        k1, k2 = recon.lens.k[frame].T[:, :, None]
+        xy = xy * (1 + k1 * r2 + k2 * r2**2)
     k = np.asarray(recon.intrinsics, np.float64)[frame]
     uv = np.stack([k[:, 0, 0] * xy[:, 0] + k[:, 0, 2], k[:, 1, 1] * xy[:, 1] + k[:, 1, 2]], axis=1)
     err = np.linalg.norm(uv - recon.sparse_uv, axis=1)

@@ -1,8 +1,8 @@
 """The lens package of a matchmove delivery: one lens description, ST-maps, the overscan, a JSON (no bpy).
 
-``LensPackage`` is the single description of the plate's lens (COLMAP model and values, plate size,
-overscan) that the exports read; ``lens_from_reconstruction`` takes it from the camera solve (identity,
-i.e. PINHOLE, without solved distortion). The distortion is COLMAP's, as the solve fits it
+``LensPackage`` is one frame's description of the plate's lens (COLMAP model and values, plate size, overscan)
+that the exports read; ``lens_from_reconstruction`` takes it from the solved lens (``Reconstruction.lens`` and that
+frame's intrinsics; identity, i.e. PINHOLE, without solved distortion). The distortion is COLMAP's, as the solve fits it
 (``vggt_core.solve.adjust``): SIMPLE_RADIAL / RADIAL scale normalised coordinates by
 ``1 + k1 r^2 (+ k2 r^4)``; the maths is pycolmap's ``Camera.img_from_cam`` / ``cam_from_img``.
 
@@ -14,10 +14,10 @@ The *undistorted* image is the pinhole camera with the plate's ``fx, fy, cx, cy`
 just large enough that no undistorted plate pixel falls outside it. CG is rendered on that canvas and
 redistorted to the plate size.
 
-A zoom's lens (``ShotLens`` with ``zoom``) is one ``LensPackage`` per plate frame: the shot's model,
-distortion and principal point with that frame's focal. The distortion acts on normalised coordinates, so its
-pixel displacement changes with the focal and each frame has its own ST-maps (``stmap_undistort.NNNN.exr``,
-on the plate frame numbers); the frames share one canvas, the largest any of them needs, so the render size
+A zoom's lens (``ShotLens`` with ``zoom``) is one ``LensPackage`` per plate frame: the shot's model and
+principal point with that frame's focal and distortion. The distortion acts on normalised coordinates, so its
+pixel displacement changes with the focal (and the distortion with the zoom), and each frame has its own ST-maps
+(``stmap_undistort.NNNN.exr``, on the plate frame numbers); the frames share one canvas, the largest any of them needs, so the render size
 and the undistorted plate's stay fixed over the shot.
 
 ST-maps follow Nuke's ``STMap`` node: each pixel of the output holds where to sample the input, red = u
@@ -161,26 +161,25 @@ class LensPackage:
                 "stmaps": {"undistort": UNDISTORT_MAP, "redistort": REDISTORT_MAP}}
 
 
-def lens_from_reconstruction(recon: Reconstruction) -> LensPackage:
-    """Frame 0's lens: the solve's shared, known or zoom lens with its distortion (``recon.solve['camera_model']``,
-    ``k1``, ``k2``) and frame 0's focal, else its pinhole intrinsics (identity ST-maps); ``shot_lens`` has
-    every frame's."""
-    k = np.asarray(recon.intrinsics[0], np.float64)
-    f = recon.frames[0]
-    solve = recon.solve or {}
-    model = solve.get("camera_model") if solve.get("lens") in ("shared", "known", "zoom") else None
-    if model not in ("SIMPLE_RADIAL", "RADIAL"):
+def lens_from_reconstruction(recon: Reconstruction, frame: int = 0) -> LensPackage:
+    """The lens of ``frame`` (a position in ``recon.frames``): the solved lens's model and that frame's distortion
+    (``recon.lens``) with its intrinsics, else (no distortion solved) its pinhole intrinsics (identity ST-maps);
+    ``shot_lens`` has every frame's."""
+    k = np.asarray(recon.intrinsics[frame], np.float64)
+    f = recon.frames[frame]
+    lens = recon.lens
+    if lens is None or not lens.distorted:
         return LensPackage("PINHOLE", f.width, f.height, k[0, 0], k[1, 1], k[0, 2], k[1, 2])
-    return LensPackage(model, f.width, f.height, k[0, 0], k[0, 0], k[0, 2], k[1, 2], float(solve.get("k1", 0.0)),
-                       float(solve.get("k2", 0.0)) if model == "RADIAL" else 0.0)
+    k1, k2 = lens.distortion[frame]
+    return LensPackage(lens.model, f.width, f.height, k[0, 0], k[0, 0], k[0, 2], k[1, 2], k1, k2)
 
 
 @dataclass(frozen=True)
 class ShotLens:
     """The shot's lens on its plate frames: one ``LensPackage`` for a fixed lens (``numbers`` empty), or on a
-    distorted zoom one per plate frame number of ``numbers`` (ascending), the same model, principal point,
-    distortion and ``canvas`` with a focal each. Frames between and beyond them take the focal interpolated
-    linearly between their neighbours (held beyond the ends), as the animated camera's lens keys do."""
+    distorted zoom one per plate frame number of ``numbers`` (ascending), the same model, principal point and
+    ``canvas`` with a focal and distortion each. Frames between and beyond them take the focal and distortion
+    interpolated linearly between their neighbours (held beyond the ends), as the animated camera's lens keys do."""
 
     lenses: tuple[LensPackage, ...]
     numbers: tuple[int, ...] = ()
@@ -206,20 +205,24 @@ class ShotLens:
         return self.lenses[0].overscan_size()
 
     @classmethod
-    def zooming(cls, lens: LensPackage, focals: Sequence[float], numbers: Sequence[int]) -> "ShotLens":
-        """A zoom through ``lens`` (its model, principal point, distortion) with ``focals`` [F] px at the
-        ascending plate frame ``numbers`` [F], on the largest canvas any of them needs (searched at the shortest,
-        the longest and quantiles between)."""
-        f = np.asarray(focals, np.float64)
-        probe = np.unique(np.quantile(f, np.linspace(0.0, 1.0, _CANVAS_SAMPLES)))
-        sizes = np.array([replace(lens, fx=float(v), fy=float(v), canvas=None).overscan_size() for v in probe])
+    def zooming(cls, lenses: Sequence[LensPackage], numbers: Sequence[int]) -> "ShotLens":
+        """A zoom through ``lenses`` [F] (one model and principal point; each its own focal and distortion) at the
+        ascending plate frame ``numbers`` [F], on the largest canvas any of them needs. The canvas is searched on
+        up to ``_CANVAS_SAMPLES`` of them spread over the radial scale ``1 + k1 r^2 + k2 r^4`` at the plate's
+        corner (``r`` normalised by each focal): the lower it is, the farther the undistorted plate reaches."""
+        f = np.array([lens.fx for lens in lenses])
+        k = np.array([(lens.k1, lens.k2) for lens in lenses])
+        r2 = ((lenses[0].width / 2) ** 2 + (lenses[0].height / 2) ** 2) / f**2
+        order = np.argsort(1 + k[:, 0] * r2 + k[:, 1] * r2**2, kind="stable")
+        probe = np.unique(order[np.round(np.linspace(0, len(f) - 1, _CANVAS_SAMPLES)).astype(int)])
+        sizes = np.array([replace(lenses[i], canvas=None).overscan_size() for i in probe])
         canvas = (int(sizes[:, 0].max()), int(sizes[:, 1].max()))
-        return cls(tuple(replace(lens, fx=float(v), fy=float(v), canvas=canvas) for v in f),
-                   tuple(int(n) for n in numbers))
+        return cls(tuple(replace(lens, canvas=canvas) for lens in lenses), tuple(int(n) for n in numbers))
 
     @cached_property
-    def _focals(self) -> np.ndarray:
-        return np.array([lens.fx for lens in self.lenses])
+    def _values(self) -> np.ndarray:
+        """[F, 3] each key's (focal px, k1, k2)."""
+        return np.array([(lens.fx, lens.k1, lens.k2) for lens in self.lenses])
 
     def frames(self) -> list[int]:
         """The plate frames a zoom's ST-maps cover: every frame from its first key to its last, the frames between
@@ -230,38 +233,45 @@ class ShotLens:
         """The lens at plate frame ``number``."""
         if not self.zoom:
             return self.lenses[0]
-        fx = float(np.interp(number, self.numbers, self._focals))
-        return replace(self.lenses[0], fx=fx, fy=fx)
+        fx, k1, k2 = (float(np.interp(number, self.numbers, v)) for v in self._values.T)
+        return replace(self.lenses[0], fx=fx, fy=fx, k1=k1, k2=k2)
 
     def to_dict(self) -> dict:
         """``LensPackage.to_dict`` of the first frame's lens; a zoom adds ``focal_per_frame`` (plate frame
-        number -> focal px) and names its ST-maps as sequences (``stmap_undistort.%04d.exr``)."""
+        number -> focal px) and ``distortion_per_frame`` (-> [k1, k2]) and names its ST-maps as sequences
+        (``stmap_undistort.%04d.exr``)."""
         data = self.lenses[0].to_dict()
         if self.zoom:
             data["focal_per_frame"] = {str(n): lens.fx for n, lens in zip(self.numbers, self.lenses)}
+            data["distortion_per_frame"] = {str(n): [lens.k1, lens.k2] for n, lens in zip(self.numbers, self.lenses)}
             data["stmaps"] = {"undistort": UNDISTORT_SEQUENCE, "redistort": REDISTORT_SEQUENCE}
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "ShotLens":
-        """The lens of ``to_dict``'s output (or of ``lens.json``); a ``LensPackage.to_dict`` is a fixed lens."""
+        """The lens of ``to_dict``'s output (or of ``lens.json``); a ``LensPackage.to_dict`` is a fixed lens (a zoom
+        without ``distortion_per_frame``, as lens packages before it wrote, has the first frame's on every frame)."""
         lens = LensPackage.from_dict(data)
-        per_frame = sorted((int(n), float(f)) for n, f in (data.get("focal_per_frame") or {}).items())
-        if not per_frame:
+        focals = {int(n): float(f) for n, f in (data.get("focal_per_frame") or {}).items()}
+        if not focals:
             return cls((lens,))
-        return cls(tuple(replace(lens, fx=f, fy=f) for _, f in per_frame), tuple(n for n, _ in per_frame))
+        dist = {int(n): (float(a), float(b)) for n, (a, b) in (data.get("distortion_per_frame") or {}).items()}
+        keys = []
+        for n in sorted(focals):
+            k1, k2 = dist.get(n, (lens.k1, lens.k2))
+            keys.append(replace(lens, fx=focals[n], fy=focals[n], k1=k1, k2=k2))
+        return cls(tuple(keys), tuple(sorted(focals)))
 
 
 def shot_lens(recon: Reconstruction, numbers: Sequence[int]) -> ShotLens:
-    """The shot's lens on the plate frame ``numbers`` of ``recon``'s frames: fixed, or per frame for a zoom
-    solved with distortion (``ShotLens.zooming``; a pinhole zoom's ST-maps are the identity whatever its
-    focal)."""
-    first = lens_from_reconstruction(recon)
-    if (recon.solve or {}).get("lens") != "zoom" or first.model == "PINHOLE":
-        return ShotLens((first,))
+    """The shot's lens on the plate frame ``numbers`` of ``recon``'s frames: fixed (one lens for the shot, or none
+    distorted: a pinhole zoom's ST-maps are the identity whatever its focal), or per frame for a zoom solved with
+    distortion (each frame's focal and distortion from ``recon.lens``, ``ShotLens.zooming``)."""
+    lens = recon.lens
+    if lens is None or lens.shared or not lens.distorted:
+        return ShotLens((lens_from_reconstruction(recon),))
     order = np.argsort(np.asarray(numbers), kind="stable")
-    return ShotLens.zooming(first, np.asarray(recon.intrinsics[:, 0, 0], np.float64)[order],
-                            np.asarray(numbers)[order])
+    return ShotLens.zooming([lens_from_reconstruction(recon, int(i)) for i in order], np.asarray(numbers)[order])
 
 
 def stmap_names(lens: ShotLens, number: int) -> tuple[str, str]:

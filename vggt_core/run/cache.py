@@ -2,11 +2,12 @@
 
 File layout (VERSION 2): every stored array field of ``Reconstruction`` under its own name (optional track
 arrays only when present) and ``meta``, a uint8 array holding UTF-8 JSON: ``{"format", "version", "frames",
-"preprocess", "model_id", "settings", "timings", "chunks", "solve"}`` (``chunks`` null unless stitched from chunks; ``solve`` null unless a camera solve ran). ``points_from_depth`` and ``valid`` follow from the other
-fields and are recomputed on load by the same code that made them (``derived.derived_arrays``), so a loaded result is
-bit-identical to the one saved; this keeps a file at about 27 bytes per model pixel (4.1 MB per 518x294 frame,
-against 6.1 MB with them). Nothing is pickled; files load with ``allow_pickle=False``. Files are written to a
-temporary name and renamed, so a crash never leaves a half-written cache entry.
+"preprocess", "model_id", "settings", "timings", "chunks", "solve", "lens"}`` (``chunks`` null unless stitched from
+chunks; ``solve`` and ``lens``, ``Lens.to_json``, null unless a camera solve ran). ``points_from_depth`` and ``valid``
+follow from the other fields and are recomputed on load by the same code that made them (``derived.derived_arrays``),
+so a loaded result is bit-identical to the one saved; this keeps a file at about 27 bytes per model pixel (4.1 MB
+per 518x294 frame, against 6.1 MB with them). Nothing is pickled; files load with ``allow_pickle=False``. Files are
+written to a temporary name and renamed, so a crash never leaves a half-written cache entry.
 
 The pipeline keeps two entries per run (``vggt_core.run.pipeline``): the network's output, keyed by what the
 network sees, and the solved result, keyed by every setting, the mattes' files and the solve's code version
@@ -35,7 +36,7 @@ import numpy as np
 
 from ..derived import derived_arrays
 from ..errors import CacheError, InputError, one_line
-from ..reconstruction import FrameInfo, PreprocessRecord, Reconstruction
+from ..reconstruction import FrameInfo, Lens, PreprocessRecord, Reconstruction
 
 FORMAT = "vggt-blender.reconstruction"
 VERSION = 3  # 3: tracks and queries in the continuous pixel convention (engine.TRACK_HEAD_SHIFT)
@@ -71,6 +72,7 @@ def save(recon: Reconstruction, path: str | Path, base: tuple[str | Path, Recons
         "timings": recon.timings,
         "chunks": recon.chunks,
         "solve": recon.solve,
+        "lens": None if recon.lens is None else recon.lens.to_json(),
     }
     arrays = {name: getattr(recon, name) for name in _STORED}
     if base is not None:
@@ -122,6 +124,7 @@ def load(path: str | Path) -> Reconstruction:
             timings=meta["timings"],
             chunks=meta.get("chunks"),
             solve=meta.get("solve"),
+            lens=None if meta.get("lens") is None else Lens.from_json(meta["lens"]),
             **arrays,
         )
     except CacheError:

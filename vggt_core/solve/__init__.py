@@ -1,8 +1,9 @@
 """Camera solve: a lens model for the shot, then (optionally) bundle adjustment on VGGT's tracks.
 
 ``solve(recon, ...)`` returns a refined copy of a ``Reconstruction``: same contract (camera-from-world, OpenCV
-axes, world = first camera, intrinsics in original pixels), plus ``solve`` (the report, ``report.py``) and, with
-``refine="ba"``, the sparse points with their inlier observations. Pure numpy + pycolmap; no bpy, no torch.
+axes, world = first camera, intrinsics in original pixels), plus ``lens`` (the solved ``Lens``: COLMAP model and
+each frame's distortion), ``solve`` (the report, ``report.py``) and, with ``refine="ba"``, the sparse points with
+their inlier observations. Pure numpy + pycolmap; no bpy, no torch.
 """
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ from ..errors import InputError
 from ..plate.frame_numbers import plate_frame_numbers
 from ..plate.masks import Masks, mask_observations
 from ..plate.preprocess import intrinsics_to_model
-from ..reconstruction import Reconstruction
+from ..reconstruction import Lens, Reconstruction
 from . import lens as lens_model
 from . import motion as motion_model
-from .adjust import DISTORTIONS, bundle_adjust, profile_sd
+from .adjust import DISTORTIONS, Adjusted, bundle_adjust, profile_sd
 from .colmap_output import colmap_log
 from .graph import write_error_graph
 from .nodal import nodal_adjust
@@ -41,8 +42,9 @@ log = logging.getLogger(__name__)
 # kept, report), so a cache never serves a result of the old code; the next run re-solves from the cached network.
 # 2: the report on the delivered frame numbers; tracks refined on the plate, tolerances in plate px
 # 3: lens=auto's zoom call on the whole shot, then on the tracks (``zoom.py``)
-# 4: the verdict in plate pixels (``verdict.GOOD_RMSE_PX``), held-out RMSE within the adjustment's own limit
-VERSION = 4
+# 4: the solved lens on the Reconstruction (``Reconstruction.lens``), the report's k1/k2 read from it
+# 5: the verdict in plate pixels (``verdict.GOOD_RMSE_PX``), held-out RMSE within the adjustment's own limit
+VERSION = 5
 
 REFINES = ("none", "ba")
 MIN_TRACKS = 8  # fewer tracks than this cannot pin down a shot's cameras
@@ -250,7 +252,9 @@ def solve(
     k_model = intrinsics_to_model(k, recon.preprocess).astype(np.float32)
     rt32 = rt.astype(np.float32)
     derived = derived_arrays(recon.depth, rt32, k_model, recon.preprocess)
-    report = make_report(kind, refine, recon.intrinsics, k, adjusted, time.perf_counter() - t0, validation)
+    solved_lens = _solved_lens(kind, adjusted, len(sizes))
+    report = make_report(kind, refine, recon.intrinsics, k, adjusted, time.perf_counter() - t0, validation,
+                         solved_lens)
     if skipped:
         report["skipped"] = skipped
     elif refine == "ba":
@@ -272,7 +276,19 @@ def solve(
         float(np.median(limits["max_error_px"])) if adjusted is not None else None)
     timings = {**recon.timings, "solve": report["seconds"]}
     return replace(recon, extrinsics=rt32, intrinsics=k.astype(np.float32), intrinsics_model=k_model,
-                   timings=timings, solve=report, **derived, **extra)
+                   timings=timings, solve=report, lens=solved_lens, **derived, **extra)
+
+
+def _solved_lens(kind: str, adjusted: Adjusted | None, frames: int) -> Lens:
+    """The ``Lens`` of a solve with lens model ``kind`` (``lens.resolve``'s, after auto) on ``frames`` frames: the
+    adjustment's distortion model and values when it solved one (one distortion for the shot, a zoom's included:
+    the adjustment holds the frames' median, ``_smoothed_zoom``), else a pinhole; one camera for a shared or known
+    lens, one per frame otherwise."""
+    model = adjusted.camera_model if adjusted is not None else "PINHOLE"
+    if model not in ("SIMPLE_RADIAL", "RADIAL"):  # SIMPLE_PINHOLE is a PINHOLE with fx == fy
+        return Lens.fixed("PINHOLE", frames, shared=kind in ("shared", "known"))
+    k1, k2 = adjusted.distortion
+    return Lens.fixed(model, frames, k1, k2 if model == "RADIAL" else 0.0, shared=kind in ("shared", "known"))
 
 
 def _tolerances(recon: Reconstruction, px: np.ndarray) -> dict:

@@ -5,13 +5,16 @@ from typing import Any
 
 import numpy as np
 
+from ..reconstruction import Lens
+
 
 def make_report(
     lens: str, refine: str, k_before: np.ndarray, k_after: np.ndarray, adjusted: Any, seconds: float,
-    validation: np.ndarray | None = None,
+    validation: np.ndarray | None, solved: Lens,
 ) -> dict:
     """Report dict: lens, refine, focal_before_px / focal_after_px (the shot's median ``sqrt(fx * fy)``: VGGT's
-    prediction, and the solved one), seconds; with bundle adjustment also camera_model, k1, k2, tracks_used,
+    prediction, and the solved one), seconds; with bundle adjustment also camera_model (the adjustment's), k1, k2
+    (the ``solved`` lens's, the median over frames: ``Reconstruction.lens`` holds each frame's), tracks_used,
     observations, outliers_rejected, mean_px / rmse_px (reprojection error over inlier observations) and
     per_frame_px (mean error per frame, None where a frame kept no observation), focal_sd_pct (the refined
     focal's standard deviation in percent, the median over frames; None when the focal was held); with held-out tracks
@@ -26,8 +29,8 @@ def make_report(
         per_frame = [float(np.mean(e[s])) if s.any() else None for e, s in zip(adjusted.errors, adjusted.seen)]
         report.update(
             camera_model=adjusted.camera_model,
-            k1=adjusted.distortion[0],
-            k2=adjusted.distortion[1],
+            k1=float(np.median(solved.k[:, 0])),
+            k2=float(np.median(solved.k[:, 1])),
             tracks_used=int(adjusted.seen.any(axis=0).sum()),
             observations=int(adjusted.seen.sum()),
             outliers_rejected=adjusted.rejected,
