@@ -10,8 +10,9 @@ stitched cameras are compared with the truth after one global Sim(3): ATE (RMS c
 percentage of the path length, the scale drift, and the seam jitter (``evaluate``).
 
     python bench/bench_long.py                    # kind stand-in, chained vs anchored -> long_accuracy.{json,md}
-    python bench/bench_long.py --vggt-like --seeds 3 --label after
-                                                  # VGGT-like errors, 160 frames, BA off/on -> long_vggt_like.*
+    python bench/bench_long.py --vggt-like --seeds 3 --label after [--frames 400]
+                                                  # VGGT-like errors, 160 frames (or --frames), BA off/on
+                                                  #   -> long_vggt_like.*
     python bench/bench_long.py --scale 200,400,1000 --label after
                                                   # 1080p plates, chunks of 32, BA: RSS + seconds per stage
                                                   #   -> long_scale.* (each run in a fresh process)
@@ -360,7 +361,7 @@ def vggt_like(n: int = 160, chunk_size: int = 32, overlap: int = 10, seeds: int 
                 infos, engine = standin_for(Path(tmp), shot, settings, VGGT_LIKE, seed=seed)
                 recon = reconstruct_frames(infos, settings, engine)
                 f_err = float(np.median(recon.intrinsics_model[:, 0, 0]) / shot.intrinsics[0, 0] - 1)
-                row = {"run": [refine == "ba", seed], "refine": refine, "seed": seed, "frames": n, "chunk_size": chunk_size, "overlap": overlap,
+                row = {"run": [n, refine == "ba", seed], "refine": refine, "seed": seed, "frames": n, "chunk_size": chunk_size, "overlap": overlap,
                        **evaluate(recon.extrinsics, recon.depth, shot, plan), "focal_error_percent": 100 * abs(f_err),
                        "solve_seconds": recon.timings.get("solve", 0.0)}
                 rows.append(row)
@@ -496,26 +497,34 @@ def _commands(data: dict) -> str:
 
 
 def _vggt_like_markdown(data: dict) -> str:
-    lines = ["# Long shots with VGGT-like errors: chained stitching, with and without BA", "",
-             f"Stand-in noise: {data['noise']}.", "", SEAM_NOTE, "", _commands(data), "",
-             "| code | refine | seed | ATE % of path | max % | scale drift % | focal error % | seam accel % | "
-             "inside accel % | seam rot step deg | inside rot step deg | solve s |", "|" + "---|" * 12]
+    hw = data["hardware"]
+    lines = ["# Long shots with VGGT-like errors: chained stitching alone (refine none) and one adjustment (ba)", "",
+             f"Stand-in noise: {data['noise']}.", "",
+             f"Hardware: {hw['cpu']}, {hw['cpu_cores']} cores, {hw['ram_gb']:.0f} GB RAM, shared with other jobs; "
+             f"{hw['platform']}, Python {hw['python']}.", "", SEAM_NOTE, "", _commands(data), "",
+             "| code | frames | refine | seed | ATE % of path | max % | scale drift % | focal error % | seam accel % | "
+             "inside accel % | seam rot step deg | inside rot step deg | solve s |", "|" + "---|" * 13]
     for label, rows in data["runs"].items():
         for r in rows:
-            lines.append(f"| {label} | {r['refine']} | {r['seed']} | {r['ate_percent']:.3f} | {r['ate_max_percent']:.3f} | "
+            lines.append(f"| {label} | {r['frames']} | {r['refine']} | {r['seed']} | {r['ate_percent']:.3f} | "
+                         f"{r['ate_max_percent']:.3f} | "
                          f"{r['scale_drift_percent']:.3f} | {r['focal_error_percent']:.2f} | {r['seam_accel_percent']:.2f} | "
                          f"{r['inside_accel_percent']:.2f} | {r['seam_rot_step_deg']:.3f} | {r['inside_rot_step_deg']:.3f} | "
                          f"{r['solve_seconds']:.1f} |")
-    lines += ["", "Means over seeds:", "", "| code | refine | ATE % | seam accel % | inside accel % | seam / inside |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "Means over seeds, stitching alone beside the adjustment:", "",
+              "| code | frames | seeds | stitching ATE % | BA ATE % | stitching seam / inside accel | "
+              "BA seam / inside accel |", "|---|---|---|---|---|---|---|"]
     for label, rows in data["runs"].items():
-        for refine in ("none", "ba"):
-            sel = [r for r in rows if r["refine"] == refine]
-            if sel:
-                m = {k: float(np.mean([r[k] for r in sel])) for k in ("ate_percent", "seam_accel_percent",
-                                                                      "inside_accel_percent")}
-                lines.append(f"| {label} | {refine} | {m['ate_percent']:.3f} | {m['seam_accel_percent']:.2f} | "
-                             f"{m['inside_accel_percent']:.2f} | {m['seam_accel_percent'] / m['inside_accel_percent']:.2f} |")
+        for n in sorted({r["frames"] for r in rows}):
+            cells = []
+            for refine in ("none", "ba"):
+                sel = [r for r in rows if r["refine"] == refine and r["frames"] == n]
+                m = {k: float(np.mean([r[k] for r in sel])) if sel else float("nan")
+                     for k in ("ate_percent", "seam_accel_percent", "inside_accel_percent")}
+                cells.append(m)
+            seeds = len({r["seed"] for r in rows if r["frames"] == n})
+            lines.append(f"| {label} | {n} | {seeds} | {cells[0]['ate_percent']:.3f} | {cells[1]['ate_percent']:.3f} | "
+                         + " | ".join(f"{c['seam_accel_percent'] / c['inside_accel_percent']:.2f}" for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -560,7 +569,7 @@ def main() -> None:
         _scale_child(sys.argv[2], *map(int, sys.argv[3:6]))
         return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--frames", type=int, default=240)
+    p.add_argument("--frames", type=int, help="frames of the shot (default 240; 160 with --vggt-like)")
     p.add_argument("--chunk-size", type=int, default=32)
     p.add_argument("--overlap", type=int, default=12)
     p.add_argument("--seeds", type=int, default=5)
@@ -574,7 +583,7 @@ def main() -> None:
 
     if args.vggt_like:
         path = RESULTS / "long_vggt_like.json"
-        rows = vggt_like(seeds=args.seeds)
+        rows = vggt_like(args.frames or 160, seeds=args.seeds)
         data = _merge(path, args.label, rows, "run", noise=asdict(VGGT_LIKE), hardware=hardware("cpu"))
         write_json(path, data)
         (RESULTS / "long_vggt_like.md").write_text(_vggt_like_markdown(data))
@@ -589,7 +598,7 @@ def main() -> None:
         (RESULTS / "long_scale.md").write_text(_scale_markdown(data))
         print(_scale_markdown(data))
         return
-    rows = accuracy(args.frames, args.chunk_size, args.overlap, args.seeds)
+    rows = accuracy(args.frames or 240, args.chunk_size, args.overlap, args.seeds)
     mem = memory(args.memory) if args.memory else None
     (RESULTS / "long_accuracy.json").write_text(json.dumps({"accuracy": rows, "memory": mem,
                                                            "noise": asdict(Noise())}, indent=2) + "\n")

@@ -190,7 +190,8 @@ def network_settings(settings: ReconstructSettings) -> dict[str, Any]:
         "network": {
             "mode": settings.mode, "resolution": settings.resolution, "query_points": settings.query_points,
             "chunk_size": settings.chunk_size, "overlap": settings.overlap, "strategy": settings.strategy,
-            "track_grid": {"frames": settings.track_frames, "queries": solve.TRACK_QUERIES} if grid else None,
+            "track_grid": {"frames": settings.track_frames, "queries": solve.TRACK_QUERIES,
+                           "seams": stitch.TRACKS_VERSION} if grid else None,
             "blanked_mask": _blanked(settings),
         }
     }
@@ -396,6 +397,7 @@ def run_network(
         key = {"chunk_of": {"mode": settings.mode, "resolution": settings.resolution, "model_size": [wm, hm]}}
         if settings.refine == "ba":  # such chunks also hold their tracks
             key["chunk_of"]["track_frames"] = settings.track_frames
+            key["chunk_of"]["seams"] = stitch.TRACKS_VERSION
         if blank is not None:  # the network saw the masks: their description, and the chunk's matte files
             key["chunk_of"]["mask"] = _blanked(settings)
 
@@ -405,7 +407,8 @@ def run_network(
     recon = chunked.reconstruct_chunked(
         infos, records, plan,
         lambda pos, recs, prog, stop: run_frames([infos[p] for p in pos], recs, settings, engine, prog, stop,
-                                                 None if blank is None else [blank[p] for p in pos]),
+                                                 None if blank is None else [blank[p] for p in pos],
+                                                 stitch.seam_query_frames(plan, pos, settings.track_frames)),
         chunk_cache, progress, cancel)
     if _save_network(recon, cache_dir, infos, engine, settings):
         chunked.remove_chunk_files(plan, chunk_cache)  # the stitched output supersedes them
@@ -429,9 +432,12 @@ def run_frames(
     progress: Progress | None = None,
     cancel: Callable[[], bool] | None = None,
     blank: Masks | None = None,
+    query_frames: Sequence[int] | None = None,
 ) -> Reconstruction:
     """One network run on ``infos`` (preprocessed as ``records`` say): decode, engine, assemble; no cache.
-    blank: per frame a plate mask (or None) whose pixels are painted white in the network's input."""
+    blank: per frame a plate mask (or None) whose pixels are painted white in the network's input.
+    query_frames: with ``refine="ba"``, the frames (indices into ``infos``) its track grids lie on (a chunk's:
+    ``stitch.seam_query_frames``); None: ``solve.track_queries``' own spread."""
     report = progress or (lambda stage, fraction: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -451,9 +457,10 @@ def run_frames(
 
     t0 = time.perf_counter()
     query = None if settings.query_points is None else np.asarray(settings.query_points, np.float32)
-    query_frames = None
     if query is None and settings.refine == "ba":
-        query, query_frames = solve.track_queries(records, solve.TRACK_QUERIES, settings.track_frames)
+        query, query_frames = solve.track_queries(records, solve.TRACK_QUERIES, settings.track_frames, query_frames)
+    else:
+        query_frames = None
     pred = engine.predict(images, query_points=query, progress=progress, cancel=cancel, query_frames=query_frames)
     timings["model"] = time.perf_counter() - t0
 

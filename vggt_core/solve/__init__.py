@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 # 3: lens=auto's zoom call on the whole shot, then on the tracks (``zoom.py``)
 # 4: the solved lens on the Reconstruction (``Reconstruction.lens``), the report's k1/k2 read from it
 # 5: the verdict in plate pixels (``verdict.GOOD_RMSE_PX``), held-out RMSE within the adjustment's own limit
-VERSION = 5
+# 6: a shot stitched from chunks is adjusted with its camera centres held near the stitched ones (``centre_prior``)
+VERSION = 6
 
 REFINES = ("none", "ba")
 MIN_TRACKS = 8  # fewer tracks than this cannot pin down a shot's cameras
@@ -59,6 +60,9 @@ LOSS_SCALE_MODEL_PX = 1.0
 MAX_ERROR_PLATE_PX = 3.0
 LOSS_SCALE_PLATE_PX = 0.5
 PROFILE_STEP = 0.02  # the focal profile's step (fraction), a few times the 0.5 % the verdict asks for
+CENTRE_PRIOR_PATH = 0.005  # a chunked shot's centre prior, sigma as a fraction of the stitched path: about
+# stitching's own error (0.6 % of the path on bench/bench_long.py's VGGT-like stand-in), so the tracks decide
+# wherever they can and the stitch only where they leave the path free
 TRACK_QUERIES = 1024  # query points in all when refining, split over the query frames (the tracker's cost grows with them)
 
 MOTIONS = motion_model.MOTIONS
@@ -187,10 +191,12 @@ def solve(
                 return nodal_adjust(k, rt[:, :, :3], points, uv, s, shared=kind in ("shared", "known"),
                                     refine_focal=kind != "known", distortion=dist, cancel=cancel, **limits)
         else:
+            prior = centre_prior(recon)
+
             def adjust(s: np.ndarray, dist: str = distortion):
                 done = bundle_adjust(k, rt, sizes, uv, s, points, shared=kind in ("shared", "known"),
                                      refine_focal=kind != "known", distortion=dist, square=kind == "zoom",
-                                     cancel=cancel, **limits)
+                                     cancel=cancel, centre_prior=prior, **limits)
                 # a zoom is a continuous move: smooth the refined focal, then fit the cameras to it
                 return _smoothed_zoom(done, sizes, uv, dist, cancel, limits) if kind == "zoom" else done
 
@@ -289,6 +295,17 @@ def _solved_lens(kind: str, adjusted: Adjusted | None, frames: int) -> Lens:
         return Lens.fixed("PINHOLE", frames, shared=kind in ("shared", "known"))
     k1, k2 = adjusted.distortion
     return Lens.fixed(model, frames, k1, k2 if model == "RADIAL" else 0.0, shared=kind in ("shared", "known"))
+
+
+def centre_prior(recon: Reconstruction) -> tuple[np.ndarray, float] | None:
+    """For a shot stitched from chunks (``recon.chunks``, more than one): its camera centres ``[S, 3]`` and the
+    prior's sigma, ``CENTRE_PRIOR_PATH`` of their path's length (``adjust.bundle_adjust``'s ``centre_prior``:
+    why); None for a single run, whose tracks span the whole shot."""
+    if not recon.chunks or len(recon.chunks) < 2:
+        return None
+    rt = recon.extrinsics.astype(np.float64)
+    centres = -np.einsum("sji,sj->si", rt[:, :, :3], rt[:, :, 3])
+    return centres, CENTRE_PRIOR_PATH * float(np.linalg.norm(np.diff(centres, axis=0), axis=1).sum())
 
 
 def _tolerances(recon: Reconstruction, px: np.ndarray) -> dict:

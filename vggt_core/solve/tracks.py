@@ -13,6 +13,8 @@ from ..plate.preprocess import pixels_to_model, pixels_to_original
 from ..reconstruction import PreprocessRecord, Reconstruction
 
 TRACK_FRAMES = 4  # default number of query frames (``pick_query_frames``): a handful, as the original demo uses
+MIN_VIS = 0.5  # the head's visibility and confidence from which an observation counts (``head_observations``)
+MIN_CONF = 0.2
 
 
 def grid_queries(record: PreprocessRecord, count: int) -> np.ndarray:
@@ -35,15 +37,19 @@ def pick_query_frames(frames: int, count: int) -> np.ndarray:
     return np.unique(np.rint(np.linspace(0, frames - 1, max(min(count, frames), 1))).astype(np.int64))
 
 
-def track_queries(records: Sequence[PreprocessRecord], count: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
+def track_queries(records: Sequence[PreprocessRecord], count: int, frames: int,
+                  picked: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """About ``count`` query points in all, split evenly over ``frames`` query frames (``pick_query_frames``):
-    ``(points [N, 2] model pixels, frame index [N] int64)``, a ``grid_queries`` grid on each query frame."""
-    picked = pick_query_frames(len(records), frames)
-    grids = [grid_queries(records[k], count // len(picked)) for k in picked]
+    ``(points [N, 2] model pixels, frame index [N] int64)``, a ``grid_queries`` grid on each query frame.
+    picked: other query frames (indices into ``records``; a chunk's, ``stitch.seam_query_frames``), each with the
+    grid the spread frames would have, so two runs of one length query a frame they share alike."""
+    spread = pick_query_frames(len(records), frames)
+    picked = spread if picked is None else np.asarray(picked, np.int64)
+    grids = [grid_queries(records[k], count // len(spread)) for k in picked]
     return np.concatenate(grids), np.repeat(picked, [len(g) for g in grids])
 
 
-def observations(recon: Reconstruction, min_vis: float = 0.5, min_conf: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+def observations(recon: Reconstruction, min_vis: float = MIN_VIS, min_conf: float = MIN_CONF) -> tuple[np.ndarray, np.ndarray]:
     """The solve's observations, ``(uv [S, N, 2] float64 original pixels, seen [S, N] bool)``: the tracks refined
     on the plate (``recon.tracks_plate``, ``plate_tracks.refine_tracks``) when the reconstruction has them, else
     the track head's own (``head_observations``, with ``min_vis`` and ``min_conf``)."""
@@ -52,8 +58,8 @@ def observations(recon: Reconstruction, min_vis: float = 0.5, min_conf: float = 
     return head_observations(recon, min_vis, min_conf)
 
 
-def head_observations(recon: Reconstruction, min_vis: float = 0.5,
-                      min_conf: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+def head_observations(recon: Reconstruction, min_vis: float = MIN_VIS,
+                      min_conf: float = MIN_CONF) -> tuple[np.ndarray, np.ndarray]:
     """The track head's tracks as ``(uv [S, N, 2] float64 original pixels, seen [S, N] bool)``.
 
     Pixels are continuous on both sides (centre of pixel ``(i, j)`` at ``(i + 0.5, j + 0.5)``, the

@@ -18,16 +18,18 @@ results go to the cache folder as ordinary cache entries (keyed like a plain run
 run stopped at chunk k (cancelled, killed, out of memory) resumes from chunk k; they are deleted once the
 stitched result is stored.
 
-Tracks (``refine="ba"``): every chunk queries its own tracks (query frames spread over the chunk); the stitched
-result carries all of them on the shot's frames (``stitch_tracks``), so one bundle adjustment sees every camera
-and chunks are tied together through the frames they share.
+Tracks (``refine="ba"``): every chunk queries its own tracks (query frames spread over the chunk, one of them on
+each seam: ``seam_query_frames``); the stitched result carries all of them on the shot's frames, a point both
+chunks of a seam tracked from the seam's query frame as one track across it (``stitch_tracks``, ``seams``), so one
+bundle adjustment sees every camera, and tracks, not only the shared cameras, tie the chunks together.
 """
 from __future__ import annotations
 
 from .align import Sim3Fit, World, align, fit_sim3, transform, umeyama
 from .merge import TRACK_FIELDS, stitch_chunk, stitch_tracks
+from .seams import VERSION as TRACKS_VERSION, seam_query_frames
 from .plan import DEFAULT_STRATEGY, STRATEGIES, auto_chunk_size, auto_overlap, frames_for_memory, plan_chunks
 
-__all__ = ["DEFAULT_STRATEGY", "STRATEGIES", "TRACK_FIELDS", "Sim3Fit", "World", "align", "auto_chunk_size",
-           "auto_overlap", "fit_sim3", "frames_for_memory", "plan_chunks", "stitch_chunk", "stitch_tracks",
-           "transform", "umeyama"]
+__all__ = ["DEFAULT_STRATEGY", "STRATEGIES", "TRACKS_VERSION", "TRACK_FIELDS", "Sim3Fit", "World", "align",
+           "auto_chunk_size", "auto_overlap", "fit_sim3", "frames_for_memory", "plan_chunks", "seam_query_frames",
+           "stitch_chunk", "stitch_tracks", "transform", "umeyama"]

@@ -1,4 +1,5 @@
-"""Chunks written into the shot's world: cameras blended across each overlap, every chunk's tracks on the shot's frames."""
+"""Chunks written into the shot's world: cameras blended across each overlap, every chunk's tracks on the shot's frames
+(tied across seams: ``seams``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -7,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..reconstruction import Reconstruction
+from . import seams
 from .align import World, align, camera_points, transform
 
 TRACK_FIELDS = ("tracks", "track_vis", "track_conf", "query_points", "query_frames")  # see Reconstruction
@@ -67,34 +69,47 @@ def stitch_chunk(world: World, positions: Sequence[int], chunk: Reconstruction) 
 
 
 def stitch_tracks(n: int, pieces: Sequence[tuple[Sequence[int], dict[str, np.ndarray | None]]]) -> dict[str, Any]:
-    """Every chunk's tracks on the shot's ``n`` frames: the ``Reconstruction`` track fields, or {} when no chunk
-    has tracks.
+    """Every chunk's tracks on the shot's ``n`` frames, a point tracked by several chunks as one track
+    (``seams``): the ``Reconstruction`` track fields, or {} when no chunk has tracks.
 
-    pieces: (frame positions, the chunk's ``TRACK_FIELDS``) per chunk with tracks. Chunk k's N_k tracks become N_k
-    columns: its rows go to its frames' positions (model pixels carry over: every chunk uses the shot's
-    preprocessing), every other frame gets uv 0 and visibility/confidence 0 (not seen); its query frames
-    become shot positions. Memory: tracks [n, N, 2] float32 plus track_vis and track_conf [n, N] float32 for
-    N = sum N_k (about 1024 per chunk, ``solve.TRACK_QUERIES``), i.e. 16 * n * N bytes: 240 frames in 12
-    chunks, ~47 MB; 1000 frames in 48 chunks, ~790 MB.
+    pieces: (frame positions, the chunk's ``TRACK_FIELDS``) per chunk with tracks, in plan order. Chunk k's
+    tracks go to the columns ``seams.track_groups`` gives them, its rows to its frames' positions (model pixels
+    carry over: every chunk uses the shot's preprocessing); a frame two chunks of one column hold takes both
+    copies through ``seams.combine``; a frame no chunk of a column holds gets uv 0 and visibility/confidence 0
+    (not seen). Query frames become shot positions. Memory: tracks [n, M, 2] float32, track_vis and track_conf
+    [n, M] float32 and a held mask [n, M] bool for M merged tracks (at most the ~1024 per chunk of
+    ``solve.TRACK_QUERIES`` summed), i.e. at most 17 * n * M bytes: 240 frames in 12 chunks, ~50 MB; 1000 frames
+    in 48 chunks, ~840 MB.
     """
     if not pieces:
         return {}
-    total = sum(c["tracks"].shape[1] for _, c in pieces)
-    tracks = np.zeros((n, total, 2), np.float32)
-    vis = np.zeros((n, total), np.float32)
-    conf = np.zeros((n, total), np.float32) if all(c["track_conf"] is not None for _, c in pieces) else None
-    query_points, query_frames = [], []
-    col = 0
+    query_frames, query_points = [], []
     for positions, c in pieces:
         pos, m = np.asarray(positions), c["tracks"].shape[1]
-        tracks[pos, col:col + m] = c["tracks"]
-        vis[pos, col:col + m] = c["track_vis"]
-        if conf is not None:
-            conf[pos, col:col + m] = c["track_conf"]
         local = c["query_frames"] if c["query_frames"] is not None else np.zeros(m, np.int64)
         query_frames.append(pos[local])
         query_points.append(c["tracks"][local, np.arange(m)] if c["query_points"] is None else c["query_points"])
-        col += m
-    return {"tracks": tracks, "track_vis": vis, "track_conf": conf,
-            "query_points": np.concatenate(query_points).astype(np.float32),
-            "query_frames": np.concatenate(query_frames).astype(np.int32)}
+    column, total = seams.track_groups(query_frames, query_points)
+    tracks = np.zeros((n, total, 2), np.float32)
+    vis = np.zeros((n, total), np.float32)
+    conf = np.zeros((n, total), np.float32) if all(c["track_conf"] is not None for _, c in pieces) else None
+    held = np.zeros((n, total), bool)
+    points = np.zeros((total, 2), np.float32)
+    frames = np.zeros(total, np.int32)
+    start = 0
+    for (positions, c), qf, qp in zip(pieces, query_frames, query_points):
+        pos, m = np.asarray(positions), c["tracks"].shape[1]
+        cols = column[start:start + m]
+        start += m
+        rows, grid = pos[:, None], cols[None, :]
+        new = (c["tracks"], c["track_vis"], None if conf is None else c["track_conf"])
+        old = (tracks[rows, grid], vis[rows, grid], None if conf is None else conf[rows, grid])
+        uv, v, cf = seams.combine(old, new)
+        first = ~held[rows, grid]  # nothing there yet: this chunk's copy as it is
+        tracks[rows, grid] = np.where(first[..., None], new[0], uv)
+        vis[rows, grid] = np.where(first, new[1], v)
+        if conf is not None:
+            conf[rows, grid] = np.where(first, new[2], cf)
+        held[rows, grid] = True
+        points[cols], frames[cols] = qp, qf
+    return {"tracks": tracks, "track_vis": vis, "track_conf": conf, "query_points": points, "query_frames": frames}
