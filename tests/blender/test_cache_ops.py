@@ -210,6 +210,7 @@ def test_resolve_runs_only_the_solve_from_the_network_cache(project, monkeypatch
 
     monkeypatch.setattr(Engine, "predict", counting)
     props = bpy.context.scene.vggt
+    props.refine = False  # a preview: the network runs without the track head
     assert bpy.ops.vggt.run() == {"FINISHED"} and len(network_runs) == 1
     col = _vggt_collections()[0]
     name = col.name
