@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -132,6 +133,26 @@ def test_point_arrays_dtypes_blender_stores():
                               (pts.confidence, np.float32, (n,)), (pts.conf_percentile, np.float32, (n,)),
                               (pts.frame, np.int32, (n,))):
         assert arr.dtype == dtype and arr.shape == shape and arr.flags.c_contiguous
+
+
+def test_clip_range_and_display_size_sample_long_shots():
+    """Clipping range and camera display size read a sample of a big shot's depth: the values of its whole
+    depth (percentiles, median) within a few percent; a small map is read whole, so exactly."""
+    rng = np.random.default_rng(2)
+    depth = rng.lognormal(1.0, 0.5, (294, 518)).astype(np.float32)
+    valid = rng.random(depth.shape) < 0.9
+    lo, hi = np.percentile(depth[valid], [1.0, 99.0])
+    start, end = cv.clip_range(depth, valid)
+    assert start == pytest.approx(0.25 * lo, rel=0.05) and end == pytest.approx(10 * hi, rel=0.05)
+    small = depth[:100, :150], valid[:100, :150]
+    lo, hi = np.percentile(small[0][small[1]], [1.0, 99.0])
+    assert cv.clip_range(*small) == (pytest.approx(0.25 * lo, rel=1e-12), pytest.approx(10 * hi, rel=1e-12))
+
+    frames = 1000  # 5.5M depth pixels, of which a sample is read; frames at different depths
+    depth = rng.lognormal(1.0, 0.3, (frames, 56, 98)).astype(np.float32) * rng.uniform(0.5, 2.0, (frames, 1, 1))
+    shot = SimpleNamespace(depth=depth, valid=rng.random(depth.shape) < 0.9)  # what the function reads
+    full = 0.1 * np.median(shot.depth[shot.valid])
+    assert cv.camera_display_size(shot) == pytest.approx(full, rel=0.02)
 
 
 def test_point_cloud_arrays_from_select_points():
