@@ -122,6 +122,19 @@ def test_confidence_rank_degenerate_references():
     np.testing.assert_array_equal(cv.confidence_rank(np.array([6.0]), np.full(10, 5.0)), [100])
 
 
+def test_valid_sample_draws_only_valid_values_uniformly():
+    rng = np.random.default_rng(4)
+    values = np.arange(2_000_000, dtype=np.float32).reshape(1000, 2000)  # a value names its pixel
+    valid = rng.random(values.shape) < 0.3
+    few = valid & (values < 1000)
+    np.testing.assert_array_equal(cv.valid_sample(values, few, size=1000), values[few])  # all of them
+    drawn = cv.valid_sample(values, valid, size=50_000)
+    assert abs(len(drawn) - 50_000) < 1500
+    assert valid.ravel()[drawn.astype(np.int64)].all()  # no invalid pixel
+    # uniform over the valid ones: their share below the median valid value is a half
+    assert np.mean(drawn < np.median(values[valid])) == pytest.approx(0.5, abs=0.01)
+
+
 def test_point_arrays_dtypes_blender_stores():
     """Every array is in the dtype its Blender attribute stores, C-contiguous: ``foreach_set`` then copies it
     in one block, where another dtype would be converted value by value."""
