@@ -122,19 +122,6 @@ def test_confidence_rank_degenerate_references():
     np.testing.assert_array_equal(cv.confidence_rank(np.array([6.0]), np.full(10, 5.0)), [100])
 
 
-def test_valid_sample_draws_only_valid_values_uniformly():
-    rng = np.random.default_rng(4)
-    values = np.arange(2_000_000, dtype=np.float32).reshape(1000, 2000)  # a value names its pixel
-    valid = rng.random(values.shape) < 0.3
-    few = valid & (values < 1000)
-    np.testing.assert_array_equal(cv.valid_sample(values, few, size=1000), values[few])  # all of them
-    drawn = cv.valid_sample(values, valid, size=50_000)
-    assert abs(len(drawn) - 50_000) < 1500
-    assert valid.ravel()[drawn.astype(np.int64)].all()  # no invalid pixel
-    # uniform over the valid ones: their share below the median valid value is a half
-    assert np.mean(drawn < np.median(values[valid])) == pytest.approx(0.5, abs=0.01)
-
-
 def test_point_arrays_dtypes_blender_stores():
     """Every array is in the dtype its Blender attribute stores, C-contiguous: ``foreach_set`` then copies it
     in one block, where another dtype would be converted value by value."""
@@ -248,6 +235,18 @@ def test_settings_json_roundtrip_and_validation():
     assert cv.ImportSettings.from_json(st.to_json()) == st
     with pytest.raises(ValueError):
         cv.ImportSettings(camera_interpolation="SMOOTH")
+    with pytest.raises(ValueError):
+        cv.ImportSettings(max_proxies=-1)
+
+
+def test_proxy_frames_at_most_max_proxies_spread_over_the_shot():
+    assert cv.proxy_frame_indices(50, 5, limit=40) == list(range(0, 50, 5))  # a short shot: every 5th
+    long = cv.proxy_frame_indices(1000, 5, limit=40)
+    assert len(long) == 40 and long[0] == 0 and long[-1] == 995  # the first and last of every 5th frame
+    assert set(long) <= set(range(0, 1000, 5)) and np.ptp(np.diff(long)) <= 5  # evenly spread
+    assert len(cv.proxy_frame_indices(1000, 5, limit=0)) == 200  # 0: no limit
+    assert cv.proxy_frame_indices(1000, 5, frames=range(0, 1000, 2), limit=40) == list(range(0, 1000, 2))  # chosen
+    assert cv.proxy_frame_indices(1000, 0, limit=40) == [0]
 
 
 @pytest.mark.parametrize("base, suffix, limit, expected", [

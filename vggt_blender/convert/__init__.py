@@ -22,7 +22,7 @@ from vggt_core.plate import linear_to_srgb, srgb_to_linear
 from .cameras import (Z_UP, BlenderCamera, camera_display_size, camera_matrix_world, clip_range, frame_cameras,
                       opencv_to_blender_camera, root_matrix)
 from .names import NAME_SUFFIX_ROOM, default_name, frame_labels, max_name_bytes, safe_name
-from .points import PointArrays, confidence_rank, point_arrays, point_cloud_arrays, valid_sample
+from .points import PointArrays, confidence_rank, point_arrays, point_cloud_arrays
 from .proxies import ProxyMesh, depth_proxy_mesh, model_to_original_uv, proxy_frame_indices
 from .settings import INTERPOLATIONS, ImportSettings, PlateSettings
 from .timeline import default_plate, import_timeline, movie_plate_start, sequence_plate_anchor, timeline_frames
@@ -31,8 +31,8 @@ from .undistorted import UndistortedPlate, clear_plates, overscan_camera, plates
 __all__ = [
     "Z_UP", "BlenderCamera", "camera_display_size", "camera_matrix_world", "clip_range", "frame_cameras",
     "opencv_to_blender_camera", "root_matrix", "linear_to_srgb", "srgb_to_linear", "NAME_SUFFIX_ROOM", "default_name",
-    "frame_labels", "max_name_bytes", "safe_name", "PointArrays", "confidence_rank", "point_arrays", "point_cloud_arrays",
-    "valid_sample", "ProxyMesh", "depth_proxy_mesh", "model_to_original_uv", "proxy_frame_indices", "INTERPOLATIONS", "ImportSettings",
+    "frame_labels", "max_name_bytes", "safe_name", "PointArrays", "confidence_rank", "point_arrays", "point_cloud_arrays", "ProxyMesh",
+    "depth_proxy_mesh", "model_to_original_uv", "proxy_frame_indices", "INTERPOLATIONS", "ImportSettings",
     "PlateSettings", "default_plate", "import_timeline", "movie_plate_start",
     "sequence_plate_anchor", "timeline_frames", "UndistortedPlate", "clear_plates", "overscan_camera", "plates_usage",
     "undistorted_plate",

@@ -1,7 +1,6 @@
 """Point cloud arrays for the point mesh: positions, linear colours, confidence and its percentile, frame."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -120,22 +119,13 @@ def point_arrays(
 def point_cloud_arrays(recon: "Reconstruction", settings: ImportSettings) -> PointArrays:
     """Select points with ``vggt_core.deliver.points.select_points`` and pack them for the point mesh."""
     from vggt_core import select_points  # numpy-only; imported on use
+    from vggt_core.deliver import masked_sample
 
     ps = select_points(
         recon, source=settings.point_source, conf_percentile=settings.conf_percentile,
         max_points=settings.max_points, voxel_size=settings.voxel_size,
     )
     conf_all = recon.depth_conf if settings.point_source == "depth" else recon.world_points_conf
-    return point_arrays(ps.xyz, ps.rgb, ps.conf, ps.frame, reference_conf=valid_sample(conf_all, recon.valid))
+    reference = masked_sample(conf_all, recon.valid, RANK_REFERENCE)  # no copy of every valid pixel
+    return point_arrays(ps.xyz, ps.rgb, ps.conf, ps.frame, reference_conf=reference)
 
-
-def valid_sample(values: np.ndarray, valid: np.ndarray, size: int = RANK_REFERENCE, seed: int = 0) -> np.ndarray:
-    """[~size] of ``values`` where ``valid`` (same shape), drawn uniformly with replacement; all of them when
-    there are no more than ``size``. Drawn over the whole array and kept where valid: ``values[valid]`` first
-    would copy a long shot's every pixel (0.6 GB for 1000 frames at 294x518) to keep 131k of them."""
-    n_valid = int(np.count_nonzero(valid))
-    if n_valid <= size:
-        return values[valid]
-    index = np.random.default_rng(seed).integers(0, values.size, size=math.ceil(size * values.size / n_valid))
-    index = index[valid.ravel()[index]]
-    return values.ravel()[index]
