@@ -81,7 +81,7 @@ def test_scene_settings_choice(choice, source, expected):
     """Strips keep the edit's settings unless the user picks "From Plate"."""
     props = SimpleNamespace(
         import_cameras=True, import_animated_camera=True, import_points=False, point_source="depth",
-        conf_percentile=50.0, max_points=0, import_proxies=False, proxy_every=5, set_scene=choice,
+        conf_percentile=50.0, max_points=0, import_proxies=False, proxy_every=5, max_proxies=40, set_scene=choice,
         source_type=source, refine=False, track_markers=False, frame_numbers="PLATE", frame_numbers_start=1001,
         undistorted_plate=True,
     )

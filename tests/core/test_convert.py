@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -86,6 +87,74 @@ def test_confidence_rank():
     np.testing.assert_allclose(r, [25, 50], atol=0.3)
 
 
+def _exact_rank(conf: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Percentage of ``reference`` strictly below each of ``conf``: a binary search per value (the definition)."""
+    ref = np.sort(reference.astype(np.float32))
+    return 100.0 * np.searchsorted(ref, conf.astype(np.float32), side="left") / ref.size
+
+
+@pytest.mark.parametrize("population", ["vggt", "lognormal", "signed", "ties"])
+def test_confidence_rank_agrees_with_exact_rank(population):
+    """The O(1)-per-value table agrees with the exact rank within 0.02 points (the reference's own subsampling
+    error is ~0.15): on VGGT-like confidences (1 + exp), a tail over six decades, values of both signs, and
+    heavy ties (exact there: a bin holds one distinct value). Queries are reference values, values between and
+    beyond them, and non-finite ones (NaN ranks last, as in a sort)."""
+    rng = np.random.default_rng(3)
+    reference = {"vggt": 1 + rng.exponential(2.0, 100_000), "lognormal": rng.lognormal(0.0, 3.0, 100_000),
+                 "signed": rng.normal(0.0, 1.0, 100_000), "ties": rng.integers(1, 9, 100_000) * 1.37}[population]
+    lo, hi = reference.min(), reference.max()
+    conf = np.concatenate([rng.choice(reference, 40_000), rng.uniform(lo - 1, hi + 1, 40_000),
+                           [lo, hi, lo - 1e-3, hi * 2 + 1, np.inf, -np.inf, np.nan]]).astype(np.float32)
+    rank = cv.confidence_rank(conf, reference)
+    exact = _exact_rank(conf, reference)
+    assert rank.dtype == np.float32
+    np.testing.assert_array_equal(cv.confidence_rank(conf[:80_000].reshape(400, 200), reference),
+                                  rank[:80_000].reshape(400, 200))  # any shape in, the same shape out
+    np.testing.assert_allclose(rank, exact, atol=1e-4 if population == "ties" else 0.02, rtol=0)
+    order = np.argsort(conf[np.isfinite(conf)], kind="stable")
+    assert np.all(np.diff(rank[np.isfinite(conf)][order]) >= 0)  # a higher confidence never ranks lower
+
+
+def test_confidence_rank_degenerate_references():
+    np.testing.assert_array_equal(cv.confidence_rank(np.array([2.0, 3.0, 4.0]), np.array([3.0])), [0, 0, 100])
+    np.testing.assert_array_equal(cv.confidence_rank(np.array([1.0, 5.0]), np.array([np.nan, np.inf])), [0, 0])
+    np.testing.assert_array_equal(cv.confidence_rank(np.array([1.0, 5.0]), np.full(10, 5.0)), [0, 0])
+    np.testing.assert_array_equal(cv.confidence_rank(np.array([6.0]), np.full(10, 5.0)), [100])
+
+
+def test_point_arrays_dtypes_blender_stores():
+    """Every array is in the dtype its Blender attribute stores, C-contiguous: ``foreach_set`` then copies it
+    in one block, where another dtype would be converted value by value."""
+    rng = np.random.default_rng(1)
+    n = 1000
+    pts = cv.point_arrays(rng.normal(size=(n, 3)), rng.integers(0, 256, (n, 3)), 1 + rng.random(n),
+                          rng.integers(0, 9, n))
+    for arr, dtype, shape in ((pts.positions, np.float32, (n, 3)), (pts.colors, np.float32, (n, 4)),
+                              (pts.confidence, np.float32, (n,)), (pts.conf_percentile, np.float32, (n,)),
+                              (pts.frame, np.int32, (n,))):
+        assert arr.dtype == dtype and arr.shape == shape and arr.flags.c_contiguous
+
+
+def test_clip_range_and_display_size_sample_long_shots():
+    """Clipping range and camera display size read a sample of a big shot's depth: the values of its whole
+    depth (percentiles, median) within a few percent; a small map is read whole, so exactly."""
+    rng = np.random.default_rng(2)
+    depth = rng.lognormal(1.0, 0.5, (294, 518)).astype(np.float32)
+    valid = rng.random(depth.shape) < 0.9
+    lo, hi = np.percentile(depth[valid], [1.0, 99.0])
+    start, end = cv.clip_range(depth, valid)
+    assert start == pytest.approx(0.25 * lo, rel=0.05) and end == pytest.approx(10 * hi, rel=0.05)
+    small = depth[:100, :150], valid[:100, :150]
+    lo, hi = np.percentile(small[0][small[1]], [1.0, 99.0])
+    assert cv.clip_range(*small) == (pytest.approx(0.25 * lo, rel=1e-12), pytest.approx(10 * hi, rel=1e-12))
+
+    frames = 1000  # 5.5M depth pixels, of which a sample is read; frames at different depths
+    depth = rng.lognormal(1.0, 0.3, (frames, 56, 98)).astype(np.float32) * rng.uniform(0.5, 2.0, (frames, 1, 1))
+    shot = SimpleNamespace(depth=depth, valid=rng.random(depth.shape) < 0.9)  # what the function reads
+    full = 0.1 * np.median(shot.depth[shot.valid])
+    assert cv.camera_display_size(shot) == pytest.approx(full, rel=0.02)
+
+
 def test_point_cloud_arrays_from_select_points():
     recon = make_recon([(640, 480)] * 3)
     st = cv.ImportSettings(conf_percentile=30.0, max_points=None)
@@ -166,6 +235,18 @@ def test_settings_json_roundtrip_and_validation():
     assert cv.ImportSettings.from_json(st.to_json()) == st
     with pytest.raises(ValueError):
         cv.ImportSettings(camera_interpolation="SMOOTH")
+    with pytest.raises(ValueError):
+        cv.ImportSettings(max_proxies=-1)
+
+
+def test_proxy_frames_at_most_max_proxies_spread_over_the_shot():
+    assert cv.proxy_frame_indices(50, 5, limit=40) == list(range(0, 50, 5))  # a short shot: every 5th
+    long = cv.proxy_frame_indices(1000, 5, limit=40)
+    assert len(long) == 40 and long[0] == 0 and long[-1] == 995  # the first and last of every 5th frame
+    assert set(long) <= set(range(0, 1000, 5)) and np.ptp(np.diff(long)) <= 5  # evenly spread
+    assert len(cv.proxy_frame_indices(1000, 5, limit=0)) == 200  # 0: no limit
+    assert cv.proxy_frame_indices(1000, 5, frames=range(0, 1000, 2), limit=40) == list(range(0, 1000, 2))  # chosen
+    assert cv.proxy_frame_indices(1000, 0, limit=40) == [0]
 
 
 @pytest.mark.parametrize("base, suffix, limit, expected", [

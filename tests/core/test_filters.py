@@ -32,6 +32,36 @@ def test_percentile_matches_demo_rule():
     assert len(select_points(recon, conf_percentile=90)) == 30
 
 
+def test_percentile_of_a_long_shot_from_a_sample(monkeypatch):
+    """Beyond PERCENTILE_SAMPLE confidences the threshold is the percentile of a uniform sample: the share kept
+    is the asked one within the sample's error, padding is never sampled, and the cap still holds."""
+    from vggt_core.deliver import points as points_module
+
+    recon = make_recon(frames=4, h=60, w=80, pad_rows=10)  # 16k valid confidences, a permutation
+    monkeypatch.setattr(points_module, "PERCENTILE_SAMPLE", 8192)  # a "long shot" for this size
+    valid_conf = recon.depth_conf[recon.valid]
+    for pct in (20.0, 50.0, 90.0):
+        pts = select_points(recon, conf_percentile=pct)
+        assert len(pts) / valid_conf.size == pytest.approx(1 - pct / 100, abs=0.02)  # std error 0.5 points
+    recon.depth_conf[~recon.valid] = 0.0  # padding, if it were sampled, would pull the threshold down
+    assert len(select_points(recon, conf_percentile=50.0)) / valid_conf.size == pytest.approx(0.5, abs=0.02)
+    assert len(select_points(recon, conf_percentile=50.0, max_points=1000)) == 1000
+
+
+def test_masked_sample_draws_only_masked_values_uniformly():
+    from vggt_core.deliver import masked_sample
+
+    rng = np.random.default_rng(4)
+    values = np.arange(2_000_000, dtype=np.float32).reshape(1000, 2000)  # a value names its pixel
+    mask = rng.random(values.shape) < 0.3
+    few = mask & (values < 1000)
+    np.testing.assert_array_equal(masked_sample(values, few, 1000), values[few])  # all of them, in order
+    drawn = masked_sample(values, mask, 50_000)
+    assert abs(len(drawn) - 50_000) < 1500
+    assert mask.ravel()[drawn.astype(np.int64)].all()  # never an unmasked pixel
+    assert np.mean(drawn < np.median(values[mask])) == pytest.approx(0.5, abs=0.01)  # uniform over the masked
+
+
 def test_conf_min_frames_and_padding():
     recon = make_recon(frames=3, h=10, w=10, pad_rows=2)
     assert (~recon.valid[:, :2]).all() and recon.valid[:, 2:].all()

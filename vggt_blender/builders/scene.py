@@ -249,7 +249,8 @@ def import_reconstruction(
                 cloud.hide_render = True
         if settings.depth_proxies:
             proxies = _child_collection(ledger, col, f"{name} proxies")
-            for i in convert.proxy_frame_indices(recon.num_frames, settings.proxy_every, settings.proxy_frames):
+            for i in convert.proxy_frame_indices(recon.num_frames, settings.proxy_every, settings.proxy_frames,
+                                                 settings.max_proxies):
                 pm = convert.depth_proxy_mesh(recon, i, settings.proxy_stride, settings.proxy_max_depth_jump,
                                               settings.proxy_conf_percentile)
                 if pm.num_faces:

@@ -78,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--no-points", action="store_true", help="no point cloud")
     i.add_argument("--no-proxies", action="store_true", help="no depth proxy meshes")
     i.add_argument("--proxy-every", type=int, default=5, metavar="N", help="a depth proxy every N-th frame")
+    i.add_argument("--max-proxies", type=int, default=40, metavar="N",
+                   help="at most N depth proxies, spread over the shot (default 40; 0 = no limit)")
     i.add_argument("--scale", type=float, default=1.0, help="uniform scale of the imported scene (default 1)")
     i.add_argument("--sensor-width", type=float, default=36.0, metavar="MM",
                    help="camera sensor width in mm (the focal length follows from it; default 36)")
@@ -109,8 +111,10 @@ def _check(args: argparse.Namespace) -> None:
         raise InputError(f"--out must name a .blend file, got {args.out}")
     if os.path.isdir(args.out):
         raise InputError(f"--out {args.out} is a folder: name a .blend file")
-    if args.proxy_every < 0 or not 0 <= args.conf_percentile <= 100 or args.max_points < 0 or args.locators < 0:
-        raise InputError("--proxy-every, --max-points and --locators must be >= 0 and --conf-percentile within 0..100")
+    if (min(args.proxy_every, args.max_proxies, args.max_points, args.locators) < 0
+            or not 0 <= args.conf_percentile <= 100):
+        raise InputError("--proxy-every, --max-proxies, --max-points and --locators must be >= 0 and "
+                         "--conf-percentile within 0..100")
     if not (args.scale > 0 and args.sensor_width > 0):
         raise InputError("--scale and --sensor-width must be > 0")
     if args.render_samples < 1 or args.render_width < 16:
@@ -153,6 +157,7 @@ def _plan(args: argparse.Namespace) -> runs.RunPlan:
         max_points=args.max_points or None,
         depth_proxies=not args.no_proxies,
         proxy_every=args.proxy_every,
+        max_proxies=args.max_proxies,
         sensor_width=args.sensor_width,
         scale=args.scale,
         frame_start_at=args.frame_start,

@@ -1,6 +1,7 @@
 """OpenCV cameras -> Blender camera settings and the root Empty's matrix (VGGT world -> Z-up)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,9 @@ if TYPE_CHECKING:  # the runtime path never needs these imported eagerly
 Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 # OpenCV camera axes -> Blender camera axes (flip y and z).
 _CV_TO_BL_CAM = np.diag([1.0, -1.0, -1.0])
+# Pixels read for a frame's clipping range and for the shot's camera display size (see their functions).
+CLIP_SAMPLE_PIXELS = 1 << 14
+DISPLAY_SAMPLE_PIXELS = 1 << 22
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,12 +97,15 @@ def clip_range(depth: np.ndarray, valid: np.ndarray | None = None) -> tuple[floa
     """Suggested (clip_start, clip_end) for a frame from its depth map [H, W] (world units).
 
     A quarter of the 1st-percentile depth to ten times the 99th, so the whole reconstruction
-    (other frames' points too) stays inside the frustum; (0.01, 1000) without valid depth.
+    (other frames' points too) stays inside the frustum; (0.01, 1000) without valid depth. The percentiles
+    are of a regular grid of at most ``CLIP_SAMPLE_PIXELS`` pixels: a bound this loose needs no more, and a
+    1000-frame shot's full maps took seconds.
     """
-    d = np.asarray(depth, dtype=np.float64)
+    step = max(1, math.ceil(math.sqrt(np.size(depth) / CLIP_SAMPLE_PIXELS)))
+    d = np.asarray(depth[::step, ::step], dtype=np.float64)
     ok = np.isfinite(d) & (d > 0)
     if valid is not None:
-        ok &= np.asarray(valid, dtype=bool)
+        ok &= np.asarray(valid[::step, ::step], dtype=bool)
     if not ok.any():
         return (0.01, 1000.0)
     lo, hi = np.percentile(d[ok], [1.0, 99.0])
@@ -127,7 +134,10 @@ def root_matrix(scale: float = 1.0) -> np.ndarray:
 
 def camera_display_size(recon: "Reconstruction") -> float:
     """Camera display size (world units before the root's scale) in proportion to the scene: a tenth
-    of the median valid depth, so frusta neither swamp nor vanish in the point cloud; 0.1 without depth."""
-    d = np.asarray(recon.depth, dtype=np.float64)
-    ok = np.asarray(recon.valid, dtype=bool) & np.isfinite(d) & (d > 0)
+    of the median valid depth, so frusta neither swamp nor vanish in the point cloud; 0.1 without depth.
+    The median is over evenly spaced frames holding at most ``DISPLAY_SAMPLE_PIXELS`` pixels (all frames of
+    a short shot): a float64 copy of a 1000-frame shot's depth was gigabytes."""
+    step = max(1, math.ceil(np.size(recon.depth) / DISPLAY_SAMPLE_PIXELS))
+    d = np.asarray(recon.depth[::step], dtype=np.float64)
+    ok = np.asarray(recon.valid[::step], dtype=bool) & np.isfinite(d) & (d > 0)
     return float(0.1 * np.median(d[ok])) if ok.any() else 0.1

@@ -29,13 +29,18 @@ class ProxyMesh:
         return int(self.loop_vertex.size // 4)
 
 
-def proxy_frame_indices(num_frames: int, every: int = 5, frames: Sequence[int] | None = None) -> list[int]:
-    """Which frames get a depth proxy: explicit ``frames`` (in range, sorted, unique) or every n-th."""
+def proxy_frame_indices(num_frames: int, every: int = 5, frames: Sequence[int] | None = None,
+                        limit: int = 0) -> list[int]:
+    """Which frames get a depth proxy: explicit ``frames`` (in range, sorted, unique), or every n-th frame
+    (0: the first only), at most ``limit`` of them (0: no limit) spread evenly from the first to the last."""
     if frames is not None:
         return sorted({int(i) for i in frames if 0 <= int(i) < num_frames})
     if num_frames == 0:
         return []
-    return list(range(0, num_frames, every)) if every > 0 else [0]
+    every_nth = list(range(0, num_frames, every)) if every > 0 else [0]
+    if 0 < limit < len(every_nth):
+        return [every_nth[int(k)] for k in np.rint(np.linspace(0, len(every_nth) - 1, limit))]
+    return every_nth
 
 
 def _grid(n: int, stride: int) -> np.ndarray:

@@ -44,7 +44,9 @@ class ImportSettings:
     max_points: random subsample cap (None = no cap). voxel_size: optional grid decimation.
     point_radius: radius of the rendered points (world units before ``scale``).
     depth_proxies: textured per-frame meshes from the depth maps, for frames
-        ``proxy_frames`` (explicit indices) or every ``proxy_every``-th frame (0 = first frame only).
+        ``proxy_frames`` (explicit indices) or every ``proxy_every``-th frame (0 = first frame only), at
+        most ``max_proxies`` of those spread over the shot (0 = no limit): a 1000-frame shot at every 5th
+        frame would get 200 overlapping meshes, slow to build and to draw, and no clearer than 40.
     proxy_stride: sample every n-th model pixel (1 = full resolution, 268k vertices at 518x518).
     proxy_max_depth_jump: k in ``(dmax - dmin) <= k * dmin``; quads across larger jumps are dropped.
     proxy_conf_percentile: per-frame confidence percentile below which proxy pixels are invalid.
@@ -83,6 +85,7 @@ class ImportSettings:
     depth_proxies: bool = True
     proxy_every: int = 5
     proxy_frames: tuple[int, ...] | None = None
+    max_proxies: int = 40
     proxy_stride: int = 2
     proxy_max_depth_jump: float = 0.05
     proxy_conf_percentile: float = 10.0
@@ -102,8 +105,8 @@ class ImportSettings:
             raise ValueError(f"camera_interpolation must be one of {INTERPOLATIONS}")
         if self.point_source not in ("depth", "points"):
             raise ValueError('point_source must be "depth" or "points"')
-        if self.proxy_stride < 1 or self.proxy_every < 0:
-            raise ValueError("proxy_stride must be >= 1 and proxy_every >= 0")
+        if self.proxy_stride < 1 or self.proxy_every < 0 or self.max_proxies < 0:
+            raise ValueError("proxy_stride must be >= 1, proxy_every and max_proxies >= 0")
         if self.locators < 0:
             raise ValueError("locators must be >= 0")
 

@@ -108,6 +108,7 @@ class VGGT_PT_main(bpy.types.Panel):
         sub = row.row()
         sub.enabled = props.import_proxies
         sub.prop(props, "proxy_every")
+        sub.prop(props, "max_proxies")
         box.prop(props, "set_scene")
         row = box.row(align=True)
         row.prop(props, "frame_numbers")

@@ -153,6 +153,9 @@ class VGGTSceneProps(PropertyGroup):
     import_proxies: BoolProperty(name="Depth Proxies", default=True, description="Textured meshes from the depth maps")
     proxy_every: IntProperty(name="Every Nth", default=5, min=0,
                              description="A depth proxy for every N-th frame (0 = the first frame only)")
+    max_proxies: IntProperty(name="At Most", default=40, min=0,
+                             description="At most this many depth proxies, spread over the shot (0 = no limit): "
+                                         "a long shot at every N-th frame would make hundreds")
     conf_percentile: FloatProperty(name="Confidence %", default=50.0, min=0.0, max=100.0, subtype="PERCENTAGE",
                                    description="Drop points below this confidence percentile")
     max_points: IntProperty(name="Max Points", default=2_000_000, min=0, description="0 = no limit")
@@ -218,6 +221,7 @@ def import_settings(props: VGGTSceneProps, plate: PlateSettings | None, undistor
         max_points=props.max_points if props.max_points > 0 else None,
         depth_proxies=props.import_proxies,
         proxy_every=props.proxy_every,
+        max_proxies=props.max_proxies,
         set_scene=props.set_scene == "PLATE" or (props.set_scene == "AUTO" and props.source_type != "STRIP"),
         plate=plate,
         frame_start_at=props.frame_numbers_start if props.frame_numbers == "START" else None,

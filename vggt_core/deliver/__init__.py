@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    ".points": ("PointSet", "select_points", "voxel_best"),
+    ".points": ("PointSet", "select_points", "voxel_best", "masked_sample"),
     ".colmap": ("write_colmap_dataset", "write_colmap", "image_names"),
     ".ply": ("write_ply",),
     ".glb": ("write_points_glb", "Z_UP_TO_GLTF"),

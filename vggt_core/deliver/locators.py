@@ -16,9 +16,14 @@ DEFAULT_COUNT = 300
 
 def _best_per_cell(xyz: np.ndarray, order: np.ndarray, cell: float) -> np.ndarray:
     """Indices (in ``order``'s ranking, best first) of the first point of ``order`` in each occupied cell."""
-    keys = np.floor(xyz[order] / cell).astype(np.int64)
-    _, first = np.unique(keys, axis=0, return_index=True)
-    return order[np.sort(first)]
+    cells = np.floor(xyz[order] / cell).astype(np.int64)
+    cells -= cells.min(axis=0)
+    dims = cells.max(axis=0) + 1
+    if np.prod(dims.astype(np.float64)) < 2**62:  # one int64 per cell: a plain sort, not one of rows (~20x)
+        _, first = np.unique(np.ravel_multi_index(cells.T, dims), return_index=True)
+    else:  # astronomically many cells (a far outlier at a tiny cell): unique rows
+        _, first = np.unique(cells, axis=0, return_index=True)
+    return order[np.sort(first)]  # return_index: each cell's first, i.e. best, point
 
 
 def select_locators(recon: Reconstruction, count: int = DEFAULT_COUNT) -> np.ndarray:
