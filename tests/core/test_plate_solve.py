@@ -32,3 +32,16 @@ def test_default_solve_of_a_rendered_dolly_holds_a_cg_element(tmp_path):
     slip = cg_slip(scene, out.extrinsics, out.intrinsics)
     assert len(slip) > 10000  # near and far points, on every frame
     assert np.percentile(slip, 95) < 0.5 and np.median(slip) < 0.25, np.percentile(slip, [50, 95, 100])
+
+
+def test_rotation_errors_resolve_thousandths_of_a_degree_on_float32_cameras():
+    """The benches report rotation errors against targets of hundredths of a degree: the measure must resolve
+    them on the float32 cameras a ``Reconstruction`` holds (an arccos of the trace alone reads 0 or 0.02 there)."""
+    from solve_shots import rotation, rotation_errors_deg
+
+    true = np.zeros((3, 3, 4))
+    est = np.zeros((3, 3, 4), np.float32)
+    for i, deg in enumerate((0.001, 0.004, 2.0)):
+        true[i, :, :3] = rotation(np.array([0.3, 0.2 * i, -0.1]))
+        est[i, :, :3] = rotation(np.radians(deg) * np.array([0.6, 0.0, 0.8])) @ true[i, :, :3]
+    np.testing.assert_allclose(rotation_errors_deg(est, true), [0.001, 0.004, 2.0], rtol=0.05)
