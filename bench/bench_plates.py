@@ -135,7 +135,8 @@ def ours(name: str, seed: int, root: Path) -> dict:
            "seed": seed, **figures(scene, out.extrinsics, out.intrinsics, rep.get("k1") or 0.0),
            "lens": rep["lens"], "motion": rep.get("motion"), "lens_reason": rep.get("lens_reason"),
            "motion_reason": rep.get("motion_reason"), "k1": rep.get("k1"), "rmse_px": rep.get("rmse_px"),
-           "validation_px": rep.get("validation_px"), "verdict": rep["verdict"], "reasons": rep["reasons"],
+           "validation_px": rep.get("validation_px"), "focal_sd_pct": rep.get("focal_sd_pct"),
+           "verdict": rep["verdict"], "reasons": rep["reasons"],
            "refine_s": round(refined.timings["plate_tracks"], 2), "solve_s": round(solve_s, 2),
            "refine_cpu_s": round(refine_cpu_s, 2), "solve_cpu_s": round(solve_cpu_s, 2),
            "stand_in_s": round(stand_in_s, 1), "kept_obs": float(refined.tracks_plate_vis.mean()),
@@ -304,7 +305,8 @@ def write_md(path: Path, data: dict) -> str:
                        " / ".join(_fmt(_med(us, "slip_px", i)) for i in range(3)) if us else "-",
                        _fmt(_med(us, "solve_s") + _med(us, "refine_s"), ".0f") if us else "-"])
     details = [[r["row"], r["seed"], r["lens_reason"] or "-", r["motion_reason"] or "-",
-                "; ".join(r["reasons"]).replace("|", "/") or "-", _fmt(r.get("k1"), ".4f"),
+                "; ".join(r["reasons"]).replace("|", "/") or "-", _fmt(r.get("focal_sd_pct"), ".3f"),
+                _fmt(r.get("k1"), ".4f"),
                 f"{r['mover_tracks_rejected']}/{r['mover_tracks']} ({r['static_tracks_rejected']} static); "
                 f"{r['mover_obs_in_solve']}/{r['mover_obs_refined']} of its obs solved on"
                 if "mover_tracks" in r else "-", f"{r['kept_obs']:.1%}"] for r in rows]
@@ -337,9 +339,9 @@ def write_md(path: Path, data: dict) -> str:
         "time is its whole run, ours the part after the network):\n\n"
         + md_table(["shot", "seeds", "registered", "COLMAP CG slip px", "rot err deg", "focal err %",
                     "reprojection px", "COLMAP s", "ours: CG slip px", "ours: s"], ctable)
-        + "\n\nPer seed: why auto chose, the verdict's reasons, the solved k1, the mover's tracks rejected, "
+        + "\n\nPer seed: why auto chose, the verdict's reasons, the focal's sd as the solve estimates it, the solved k1, the mover's tracks rejected, "
         "observations the refinement kept:\n\n"
-        + md_table(["shot", "seed", "lens reason", "motion reason", "reasons", "k1",
+        + md_table(["shot", "seed", "lens reason", "motion reason", "reasons", "focal sd % (solve's own)", "k1",
                     "mover tracks rejected; its observations in the solve", "kept obs"], details)
         + "\n")
     path.with_suffix(".md").write_text(text)
