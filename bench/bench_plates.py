@@ -351,8 +351,8 @@ def write_md(path: Path, data: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--only", nargs="+", metavar="TEXT", help="run only the rows whose name contains TEXT; the "
-                    "other rows are kept from the --out JSON")
+    ap.add_argument("--only", nargs="+", metavar="TEXT", help="run only the rows whose name contains TEXT (or is "
+                    "TEXT, where a row is named so); the other rows are kept from the --out JSON")
     ap.add_argument("--colmap", action="store_true", help=f"run COLMAP on {', '.join(COLMAP_ROWS)} (1920x1080) "
                     "instead of our rows; its rows are kept in the JSON for later runs")
     ap.add_argument("--plates", default=str(Path(tempfile.gettempdir()) / "vggt_bench_plates"),
@@ -372,7 +372,8 @@ def main() -> None:
         write_json(out.with_suffix(".json"), data)
         print(write_md(out, data))
         return
-    names = [n for n in (COLMAP_ROWS if args.colmap else ROWS) if not args.only or any(t in n for t in args.only)]
+    names = [n for n in (COLMAP_ROWS if args.colmap else ROWS)  # a TEXT that names a row picks that row alone
+             if not args.only or any(t == n or (t in n and t not in ROWS) for t in args.only)]
     rows = []
     for name in names:
         for seed in args.seeds:
