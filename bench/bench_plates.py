@@ -78,7 +78,7 @@ COLMAP_ROWS = ("dolly", "tripod pan", "orbit")
 # issue 27's targets at 1920x1080 (dolly, orbit, handheld, tripod pan, zoom), and on 4K / the distorted plate
 TARGET_HD = dict(median=0.1, p95=0.3, rot_deg=0.03, focal_pct=0.2)
 TARGET_P95_UHD = 0.5
-WRONG_GOOD_P95 = 1.0  # "0 wrong called good": a good row never slips over 1 px p95 at HD
+WRONG_GOOD_P95 = 1.0  # "0 wrong called good": a good row never slips over 1 px p95 at HD (2 px at 4K: the same angle)
 
 
 def scene_of(name: str, seed: int):
@@ -231,7 +231,10 @@ def update_json(path: Path, section: str, rows: list[dict], replaced) -> dict:
         fcntl.flock(lock, fcntl.LOCK_EX)
         data = json.loads(path.read_text()) if path.is_file() else {}
         data[section] = [r for r in data.get(section, []) if not replaced(r)] + rows
-        data.setdefault("runs", {})[section] = {"command": command_line(), "hardware": machine()}
+        runs = data.setdefault("runs", {}).get(section, [])  # every command whose rows the section holds
+        runs = [r for r in runs if r["command"] != command_line()] + [{"command": command_line(),
+                                                                       "hardware": machine()}]
+        data["runs"][section] = runs
         write_json(path, data)
     return data
 
@@ -269,8 +272,8 @@ def misses(name: str, rs: list[dict]) -> list[str]:
                 if bad]
         if any(r["verdict"] != "good" for r in rs):
             out.append("verdict not good")
-    elif shot == "pushin" and _med(rs, "focal_err_pct") > 1.0 and all(r["verdict"] != "check" for r in rs):
-        out.append("focal > 1 % and no check")
+    elif shot == "pushin" and _med(rs, "focal_err_pct") > 1.0:
+        out.append("focal > 1 %" + (": check" if all(r["verdict"] == "check" for r in rs) else " and not check"))
     return out
 
 
@@ -281,7 +284,7 @@ def write_md(path: Path, data: dict) -> str:
         rs = [r for r in rows if r["row"] == name]
         if not rs:
             continue
-        bad = sum(r["verdict"] == "good" and r["slip_px"][1] > WRONG_GOOD_P95 for r in rs)
+        bad = sum(r["verdict"] == "good" and r["slip_px"][1] > WRONG_GOOD_P95 * size[0] / HD[0] for r in rs)
         wrong += bad
         table.append([name, f"{size[0]}x{size[1]}" + (f" JPEG {jpeg}" if jpeg else "") + (f" k1 {k1:g}" if k1 else ""),
                       len(rs), " / ".join(_fmt(_med(rs, "slip_px", i)) for i in range(3)),
@@ -313,7 +316,7 @@ def write_md(path: Path, data: dict) -> str:
     runs = data.get("runs", {})
     ran = "\n".join(f"* {k}: `{v['command']}` on {v['hardware']['cpu']} ({v['hardware']['cpu_cores']} cores, "
                     f"shared with other work: times are upper bounds), OpenCV {v['hardware']['opencv']}, pycolmap "
-                    f"{v['hardware']['pycolmap']}" for k, v in runs.items())
+                    f"{v['hardware']['pycolmap']}" for k, vs in runs.items() for v in vs)
     t = TARGET_HD
     text = (
         "# The default solve on rendered plates, beside COLMAP (CPU)\n\n" + ran + "\n\n"
@@ -330,7 +333,10 @@ def write_md(path: Path, data: dict) -> str:
         f"slip median <= {t['median']} px and p95 <= {t['p95']} px, rotations <= {t['rot_deg']} deg, focal <= "
         f"{t['focal_pct']} %, verdict good; 4K JPEG and distorted: p95 <= {TARGET_P95_UHD} px; push-in: focal "
         "within 1 % or `check`. *Wrong called good*: seeds called good with p95 slip over "
-        f"{WRONG_GOOD_P95:g} px. **In all: {wrong} wrong called good.**\n\n"
+        f"{WRONG_GOOD_P95:g} px at 1920 wide ({2 * WRONG_GOOD_P95:g} px at 3840: the same angle). "
+        f"**In all: {wrong} wrong called good.**\n\nThe bench's runtime here: "
+        f"{sum(r.get('stand_in_s', 0) + r['refine_s'] + r['solve_s'] for r in rows) / 60:.0f} min for our rows (rendering the plates is most of it on a first run; they are kept and reused), "
+        f"{sum(r['seconds'] for r in cm) / 60:.0f} min for COLMAP's.\n\n"
         + md_table(["shot", "plate", "seeds", "CG slip px", "rot err deg", "focal err %", "auto chose (lens / motion)",
                     "verdicts", "wrong called good", "RMSE px", "refine s wall / CPU", "solve s wall / CPU",
                     "issue 27 targets"], table)
@@ -339,8 +345,8 @@ def write_md(path: Path, data: dict) -> str:
         "time is its whole run, ours the part after the network):\n\n"
         + md_table(["shot", "seeds", "registered", "COLMAP CG slip px", "rot err deg", "focal err %",
                     "reprojection px", "COLMAP s", "ours: CG slip px", "ours: s"], ctable)
-        + "\n\nPer seed: why auto chose, the verdict's reasons, the focal's sd as the solve estimates it, the solved k1, the mover's tracks rejected, "
-        "observations the refinement kept:\n\n"
+        + "\n\nPer seed: why auto chose, the verdict's reasons, the focal's sd as the solve estimates it, the solved "
+        "k1, the mover's tracks rejected, observations the refinement kept:\n\n"
         + md_table(["shot", "seed", "lens reason", "motion reason", "reasons", "focal sd % (solve's own)", "k1",
                     "mover tracks rejected; its observations in the solve", "kept obs"], details)
         + "\n")
