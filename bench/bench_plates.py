@@ -335,7 +335,8 @@ def write_md(path: Path, data: dict) -> str:
         "within 1 % or `check`. *Wrong called good*: seeds called good with p95 slip over "
         f"{WRONG_GOOD_P95:g} px at 1920 wide ({2 * WRONG_GOOD_P95:g} px at 3840: the same angle). "
         f"**In all: {wrong} wrong called good.**\n\nThe bench's runtime here: "
-        f"{sum(r.get('stand_in_s', 0) + r['refine_s'] + r['solve_s'] for r in rows) / 60:.0f} min for our rows (rendering the plates is most of it on a first run; they are kept and reused), "
+        f"{sum(r.get('stand_in_s', 0) + r['refine_s'] + r['solve_s'] for r in rows) / 60:.0f} min for our rows "
+        "(rendering the plates is most of it on a first run; they are kept and reused), "
         f"{sum(r['seconds'] for r in cm) / 60:.0f} min for COLMAP's.\n\n"
         + md_table(["shot", "plate", "seeds", "CG slip px", "rot err deg", "focal err %", "auto chose (lens / motion)",
                     "verdicts", "wrong called good", "RMSE px", "refine s wall / CPU", "solve s wall / CPU",
