@@ -297,7 +297,8 @@ def write_md(path: Path, data: dict) -> str:
                       "; ".join(misses(name, rs)) or "met"])
     ctable = []
     for name in COLMAP_ROWS:
-        rs, us = [r for r in cm if r["row"] == name], [r for r in rows if r["row"] == name]
+        rs = [r for r in cm if r["row"] == name]
+        us = [r for r in rows if r["row"] == name and r["seed"] in {c["seed"] for c in rs}]  # the same plates
         if not rs:
             continue
         ok = [r for r in rs if r.get("registered")]
