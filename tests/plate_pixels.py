@@ -13,7 +13,7 @@ Pixels are continuous (``vggt_core.reconstruction``): pixel ``(i, j)`` has its c
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -128,90 +128,217 @@ def room(seed: int = 0) -> list[Plane]:
 
 @dataclass
 class PlateScene:
-    """Planes ray-cast through pinhole cameras ``k [3, 3]`` and ``extrinsics [S, 3, 4]`` (camera-from-world)."""
+    """Planes ray-cast through pinhole cameras ``k`` (``[3, 3]``, or ``[S, 3, 3]`` for a zoom) and ``extrinsics
+    [S, 3, 4]`` (camera-from-world). moves: plane index -> ``[S, 3]`` world offset of that plane on each frame (a
+    mover; the others stand still). k1: COLMAP's radial ``1 + k1 r^2`` of the lens (``distort``: normalised by
+    each frame's focal, about the plate centre): the plate's pixels are the distorted ones, as are ``project``'s."""
 
     planes: list[Plane]
     k: np.ndarray
     extrinsics: np.ndarray
     size: tuple[int, int]
+    moves: dict[int, np.ndarray] = field(default_factory=dict)
+    k1: float = 0.0
+
+    def kmat(self, s: int) -> np.ndarray:
+        """``[3, 3]`` intrinsics of frame ``s``."""
+        return self.k[s] if self.k.ndim == 3 else self.k
 
     def centre(self, s: int) -> np.ndarray:
         r, t = self.extrinsics[s, :, :3], self.extrinsics[s, :, 3]
         return -r.T @ t
 
-    def cast(self, s: int, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The nearest hit of the rays through plate ``pixels [..., 2]`` of camera ``s``: ``(its depth along the
-        camera's axis [...] (inf: none), plane index [...] (-1: none), world point [..., 3])``."""
+    def planes_at(self, s: int) -> list[Plane]:
+        """The planes where they stand on frame ``s``."""
+        return [replace(pl, origin=pl.origin + self.moves[i][s]) if i in self.moves else pl
+                for i, pl in enumerate(self.planes)]
+
+    def cast(self, s: int, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The nearest hit of the rays through pinhole (undistorted) plate ``pixels [..., 2]`` of camera ``s``:
+        ``(its depth along the camera's axis [...] (inf: none), plane index [...] (-1: none), world point
+        [..., 3])``. Per axis, not per 3-vector: a 4K frame is 8 M rays."""
         r = self.extrinsics[s, :, :3]
-        rays = np.concatenate([pixels, np.ones(pixels.shape[:-1] + (1,))], axis=-1) @ np.linalg.inv(self.k).T @ r
+        kinv = np.linalg.inv(self.kmat(s))
+        x = (pixels[..., 0] * kinv[0, 0] + pixels[..., 1] * kinv[0, 1] + kinv[0, 2])
+        y = (pixels[..., 1] * kinv[1, 1] + kinv[1, 2])
+        rays = [x * r[0, i] + y * r[1, i] + r[2, i] for i in range(3)]  # world direction, unit depth
         c = self.centre(s)
         best = np.full(pixels.shape[:-1], np.inf)
         index = np.full(pixels.shape[:-1], -1)
-        for i, pl in enumerate(self.planes):
-            n = np.cross(pl.axis_u, pl.axis_v)
-            denom = rays @ n
-            with np.errstate(divide="ignore", invalid="ignore"):
-                t = ((pl.origin - c) @ n) / denom
-                hit = c + t[..., None] * rays - pl.origin
-                a, b = hit @ pl.axis_u, hit @ pl.axis_v
-            ok = (t > 1e-6) & (a >= 0) & (a <= pl.extent[0]) & (b >= 0) & (b <= pl.extent[1]) & (t < best)
-            best = np.where(ok, t, best)
-            index = np.where(ok, i, index)
-        return best, index, c + best[..., None] * rays
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for i, pl in enumerate(self.planes_at(s)):
+                n = np.cross(pl.axis_u, pl.axis_v)
+                t = ((pl.origin - c) @ n) / sum(rays[j] * n[j] for j in range(3) if n[j])
+                d = c - pl.origin
+                a = d @ pl.axis_u + t * sum(rays[j] * pl.axis_u[j] for j in range(3) if pl.axis_u[j])
+                b = d @ pl.axis_v + t * sum(rays[j] * pl.axis_v[j] for j in range(3) if pl.axis_v[j])
+                ok = (t > 1e-6) & (a >= 0) & (a <= pl.extent[0]) & (b >= 0) & (b <= pl.extent[1]) & (t < best)
+                best[ok] = t[ok]
+                index[ok] = i
+        return best, index, c + best[..., None] * np.stack(rays, axis=-1)
 
     def render(self, s: int, grain: float = 0.0, seed: int = 0) -> np.ndarray:
         """Frame ``s`` as ``H x W x 3`` uint8 (sky, where no plane is hit, flat)."""
         p = pixel_centres(self.size)
+        if self.k1:
+            p = undistort(p, self.size, self.kmat(s)[0, 0], self.k1)
         _, index, world = self.cast(s, p)
         grey = np.full(index.shape, 0.5)
-        for i, pl in enumerate(self.planes):
+        for i, pl in enumerate(self.planes_at(s)):
             m = index == i
             rel = world[m] - pl.origin
             grey[m] = texture(np.stack([rel @ pl.axis_u, rel @ pl.axis_v], axis=-1) / pl.unit, pl.seed)
         return to_plate(grey, grain, seed + s)
 
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(uv [S, N, 2] plate px, visible [S, N])`` of world ``points [N, 3]``: in front, inside the plate and
-        not hidden by a nearer plane."""
-        cam = np.einsum("sij,nj->sni", self.extrinsics[:, :, :3], points) + self.extrinsics[:, None, :, 3]
-        h = cam @ self.k.T
-        uv = h[..., :2] / h[..., 2:3]
+        """``(uv [S, N, 2] plate px, visible [S, N])`` of world ``points`` (``[N, 3]``, or ``[S, N, 3]`` for
+        points that move): in front, inside the plate and not hidden by a nearer plane."""
+        pts = np.broadcast_to(points, (len(self.extrinsics),) + points.shape[-2:])
+        cam = np.einsum("sij,snj->sni", self.extrinsics[:, :, :3], pts) + self.extrinsics[:, None, :, 3]
+        ks = np.broadcast_to(self.k, (len(self.extrinsics), 3, 3))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h = np.einsum("sij,snj->sni", ks, cam)
+            pinhole = h[..., :2] / h[..., 2:3]
+        uv = pinhole.copy()
+        if self.k1:
+            for s in range(len(uv)):
+                uv[s] = distort(pinhole[s], self.size, ks[s, 0, 0], self.k1)
         vis = (cam[..., 2] > 1e-3) & np.all((uv >= 0) & (uv <= self.size), axis=-1)
         for s in range(len(self.extrinsics)):
-            vis[s] &= self.cast(s, uv[s])[0] >= cam[s, :, 2] * (1 - 1e-6)
+            vis[s] &= self.cast(s, pinhole[s])[0] >= cam[s, :, 2] * (1 - 1e-6)
         return uv, vis
+
+    def static_points(self, count: int = 2000, seed: int = 5) -> np.ndarray:
+        """``[P, 3]`` world points of the standing planes, near and far: under random plate pixels of the first,
+        middle and last frames (where a ray hits a standing plane)."""
+        rng = np.random.default_rng(seed)
+        n = len(self.extrinsics)
+        out = []
+        for s in (0, n // 2, n - 1):
+            _, index, world = self.cast(s, rng.uniform([0, 0], self.size, (count // 3 + 1, 2)))
+            out.append(world[(index >= 0) & ~np.isin(index, list(self.moves))])
+        return np.concatenate(out)[:count]
+
+
+def _in_first_camera(planes: list[Plane], ext: np.ndarray, moves: dict[int, np.ndarray] | None = None
+                     ) -> tuple[list[Plane], np.ndarray, dict[int, np.ndarray]]:
+    """Planes, cameras ``[S, 3, 4]`` and plane moves re-expressed in the first camera's frame (VGGT's world)."""
+    r0, t0 = ext[0, :, :3], ext[0, :, 3]
+    planes = [Plane(r0 @ p.origin + t0, r0 @ p.axis_u, r0 @ p.axis_v, p.extent, p.seed, p.unit) for p in planes]
+    world = np.empty_like(ext)
+    world[:, :, :3] = ext[:, :, :3] @ r0.T
+    world[:, :, 3] = ext[:, :, 3] - world[:, :, :3] @ t0
+    return planes, world, {i: m @ r0.T for i, m in (moves or {}).items()}
+
+
+def _intrinsics(size: tuple[int, int], focal) -> np.ndarray:
+    """``[3, 3]`` (scalar focal) or ``[S, 3, 3]`` (a focal per frame), principal point at the plate centre."""
+    f = np.asarray(focal, np.float64)
+    k = np.zeros(f.shape + (3, 3))
+    k[..., 0, 0] = k[..., 1, 1] = f
+    k[..., 0, 2], k[..., 1, 2], k[..., 2, 2] = size[0] / 2, size[1] / 2, 1.0
+    return k
 
 
 def dolly_scene(frames: int = 12, size: tuple[int, int] = (640, 360), focal: float = 560.0, seed: int = 0
                 ) -> PlateScene:
     """A lateral dolly of 3 units past ``room``, panning a few degrees to follow it; the world is the first
     camera's (as VGGT's)."""
+    return shot_scene("dolly", frames, size, focal, seed)
+
+
+SHOTS = ("dolly", "orbit", "handheld", "tripod", "zoom", "pushin", "mover")
+
+
+def shot_scene(kind: str, frames: int = 40, size: tuple[int, int] = (1920, 1080), focal: float | None = None,
+               seed: int = 0, k1: float = 0.0) -> PlateScene:
+    """A shot of ``room`` (world: the first camera's frame; focal default ``0.875 W``, a 35 mm-ish lens), ``kind``:
+
+    * ``dolly``: lateral 3 units, panning a few degrees to follow a point 10 ahead;
+    * ``orbit``: a 30 degree arc of radius 9 around the room's centre (9 ahead), looking at it;
+    * ``handheld``: a walk 2 units forward with a step bob, sway and smooth random rotations of about a degree;
+    * ``tripod``: a pan of 20 degrees and a tilt of 3 about one fixed centre;
+    * ``zoom``: the dolly with the focal going 1.0 -> 1.5x over the shot (smoothly), the lens fixed otherwise;
+    * ``pushin``: 1 unit straight ahead (little parallax: the cards are 6-11 away);
+    * ``mover``: the dolly while an actor-sized card (0.8 x 1.8, on the floor, 5 ahead) walks 7 units across.
+    k1: the lens's radial distortion (``PlateScene.k1``)."""
+    from solve_shots import rotation
     from synth_recon import look_at_extrinsic
 
+    rng = np.random.default_rng(1000 + seed)
+    focal = 0.875 * size[0] if focal is None else focal
     u = np.linspace(0.0, 1.0, frames)
-    ext = np.array([look_at_extrinsic(np.array([3.0 * a, 0.0, 0.0]), np.array([1.2 * a, 0.0, 10.0]), up=(0, 1, 0))
-                    for a in u])
-    r0, t0 = ext[0, :, :3], ext[0, :, 3]  # into the first camera's frame
-    planes = [Plane(r0 @ p.origin + t0, r0 @ p.axis_u, r0 @ p.axis_v, p.extent, p.seed, p.unit) for p in room(seed)]
-    world = np.empty_like(ext)
-    world[:, :, :3] = ext[:, :, :3] @ r0.T
-    world[:, :, 3] = ext[:, :, 3] - world[:, :, :3] @ t0
-    k = np.array([[focal, 0, size[0] / 2], [0, focal, size[1] / 2], [0, 0, 1.0]])
-    return PlateScene(planes, k, world, size)
+    planes = room(seed)
+    moves = {}
+    look = lambda c, t: look_at_extrinsic(np.asarray(c, float), np.asarray(t, float), up=(0, 1, 0))  # noqa: E731
+    if kind in ("dolly", "zoom", "mover"):
+        ext = np.array([look([3.0 * a, 0.0, 0.0], [1.2 * a, 0.0, 10.0]) for a in u])
+    elif kind == "orbit":
+        centre = np.array([0.5, 0.0, 9.0])
+        ext = np.array([look(centre + 9.0 * np.array([np.sin(a), 0.0, -np.cos(a)]), centre)
+                        for a in np.radians(-15.0 + 30.0 * u)])
+    elif kind == "handheld":
+        wobble = np.cumsum(rng.normal(0, 1, (frames + 8, 3)), axis=0)
+        wobble = np.array([np.convolve(w, np.ones(9) / 9, "valid") for w in wobble.T]).T  # smooth: no jitter
+        wobble = np.radians(1.0) * (wobble - wobble.mean(0)) / (wobble.std(0) + 1e-9)
+        ext = []
+        for a, w in zip(u, wobble):
+            c = np.array([0.08 * np.sin(2 * np.pi * 1.5 * a), 0.03 * np.sin(2 * np.pi * 6 * a), 2.0 * a])
+            base = look(c, c + [0.0, 0.0, 10.0])
+            r = rotation(w) @ base[:, :3]
+            ext.append(np.concatenate([r, (-r @ c)[:, None]], axis=1))
+        ext = np.array(ext)
+    elif kind == "tripod":
+        ext = np.array([look([0.0, 0.0, 0.0], [10.0 * np.tan(a), 10.0 * np.tan(b), 10.0])
+                        for a, b in zip(np.radians(-10.0 + 20.0 * u), np.radians(-1.5 + 3.0 * u))])
+    elif kind == "pushin":
+        ext = np.array([look([0.0, 0.0, a], [0.0, 0.0, 10.0]) for a in u])
+    else:
+        raise ValueError(f"unknown shot {kind!r} (one of {', '.join(SHOTS)})")
+    if kind == "mover":
+        planes.append(Plane(np.array([-2.5, 0.2, 5.0]), np.eye(3)[0], np.eye(3)[1], (0.8, 1.8), 900 + seed, 0.01))
+        moves[len(planes) - 1] = np.outer(7.0 * u, [1.0, 0.0, 0.0])
+    zoom = 1.0 + 0.5 * (3 * u**2 - 2 * u**3) if kind == "zoom" else None  # eased in and out, as a zoom is
+    planes, world, moves = _in_first_camera(planes, ext, moves)
+    return PlateScene(planes, _intrinsics(size, focal if zoom is None else focal * zoom), world, size, moves, k1)
+
+
+def write_plate(scene: PlateScene, folder, grain: float = 2.0, seed: int = 0, jpeg: int | None = None) -> list:
+    """The scene's frames in ``folder`` as ``plate.1001.png``... (or ``.jpg`` at OpenCV's quality ``jpeg``: the
+    frame as a compressed plate is), rendered only where missing (a bench reuses its plates). Returns the paths."""
+    import os
+    from pathlib import Path
+
+    import cv2
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for s in range(len(scene.extrinsics)):
+        path = folder / f"plate.{1001 + s}.{'jpg' if jpeg else 'png'}"
+        if not path.is_file():
+            bgr = scene.render(s, grain, seed)[..., ::-1]
+            tmp = path.with_name(f".tmp{os.getpid()}{path.suffix}")  # two benches may render the same plate
+            cv2.imwrite(str(tmp), bgr, [cv2.IMWRITE_JPEG_QUALITY, jpeg] if jpeg else [])
+            tmp.replace(path)
+        paths.append(path)
+    return paths
 
 
 def scene_recon(scene: PlateScene, folder, queries: int = 256, query_frames: int = 2, head_px: float = 1.5,
-                outliers: float = 0.2, grain: float = 2.0, seed: int = 0):
-    """The scene's plate written to ``folder`` (PNG) and a ``Reconstruction`` of it as the engine stand-in gives
-    it: the product's preprocessing and track queries (a grid on ``query_frames`` frames), the head's tracks at
-    the true positions plus ``head_px`` model px of noise per axis and a share of ``outliers`` 3 to 15 model px
-    off (exact on the query frame), visible where the point is; cameras off by a degree, focal by 5 % per frame
-    (VGGT-like), depth ray-cast at model resolution with 3 % noise. Returns ``(recon, true 3D point per track
-    [N, 3])``."""
+                outliers: float = 0.2, grain: float = 2.0, seed: int = 0, rot_err_deg: float = 1.0,
+                focal_noise: float = 0.02, jpeg: int | None = None):
+    """The scene's plate written to ``folder`` (``write_plate``: PNG, or JPEG at quality ``jpeg``; frames already
+    there are reused) and a ``Reconstruction`` of it as the engine stand-in gives it: the product's preprocessing
+    and track queries (a grid on ``query_frames`` frames), the head's tracks at the true (distorted) plate
+    positions plus ``head_px`` model px of noise per axis and a share of ``outliers`` 3 to 15 model px off (exact
+    on the query frame), visible where the point is (a point on a mover moves with it); VGGT-like cameras: the
+    first exact, the others turned by ``rot_err_deg`` per axis (sd) and moved by 0.05, the focal off by up to 5 %
+    for the shot and ``focal_noise`` (sd) per frame; depth ray-cast at model resolution with 3 % noise per pixel
+    and 5 % per frame; the world normalised per call as VGGT's is (first camera's frame, unit mean depth on the
+    first frame). Returns ``(recon, true 3D point per track on its query frame [N, 3])``."""
     from dataclasses import replace
-    from pathlib import Path
 
-    from PIL import Image
     from solve_shots import rotation
 
     from vggt_core.plate.preprocess import intrinsics_to_model, pixels_to_original, plan_batch
@@ -219,21 +346,25 @@ def scene_recon(scene: PlateScene, folder, queries: int = 256, query_frames: int
 
     rng = np.random.default_rng(seed)
     n_frames, w = len(scene.extrinsics), scene.size[0]
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for s in range(n_frames):
-        paths.append(folder / f"plate.{1001 + s}.png")
-        Image.fromarray(scene.render(s, grain, seed)).save(paths[-1])
+    paths = write_plate(scene, folder, grain, seed, jpeg)
     records = plan_batch([scene.size] * n_frames, "crop")
     wm, hm = records[0].model_size
     query, qf = track_queries(records, queries, query_frames)
     points = np.empty((len(query), 3))
+    plane = np.empty(len(query), int)
     for i, (p, q) in enumerate(zip(query, qf)):
-        points[i] = scene.cast(int(q), pixels_to_original(p[None].astype(np.float64), records[q]))[2][0]
+        plate = pixels_to_original(p[None].astype(np.float64), records[q])
+        if scene.k1:
+            plate = undistort(plate, scene.size, scene.kmat(int(q))[0, 0], scene.k1)
+        _, index, world = scene.cast(int(q), plate)
+        points[i], plane[i] = world[0], index[0]
     hit = np.isfinite(points).all(axis=1)
     points[~hit] = 0.0
-    uv, vis = scene.project(points)
+    moving = np.repeat(points[None], n_frames, axis=0)
+    for i, m in scene.moves.items():  # a point on a mover goes where its plane goes
+        on = plane == i
+        moving[:, on] += m[:, None] - m[qf[on]][None]
+    uv, vis = scene.project(moving)
     vis &= hit[None]
     scale = w / records[0].resized_size[0]  # plate px per model px
     head = uv + rng.normal(0.0, head_px * scale, uv.shape)
@@ -247,22 +378,63 @@ def scene_recon(scene: PlateScene, folder, queries: int = 256, query_frames: int
     depth = np.empty((n_frames, hm, wm), np.float32)
     centres = pixels_to_original(pixel_centres((wm, hm)), records[0])
     for s in range(n_frames):
-        z = scene.cast(s, centres)[0]
+        pin = undistort(centres, scene.size, scene.kmat(s)[0, 0], scene.k1) if scene.k1 else centres
+        z = scene.cast(s, pin)[0]
         z = np.where(np.isfinite(z), z, 30.0) * (1 + rng.normal(0, 0.03, z.shape))
         depth[s] = z * (1 + rng.normal(0, 0.05))
-    k_start = np.repeat(scene.k[None], n_frames, axis=0)
-    jitter = (1 + rng.uniform(-0.05, 0.05)) * (1 + rng.normal(0, 0.02, n_frames))
+    k_start = np.array([scene.kmat(s) for s in range(n_frames)])
+    jitter = (1 + rng.uniform(-0.05, 0.05)) * (1 + rng.normal(0, focal_noise, n_frames))
     k_start[:, 0, 0] *= jitter
     k_start[:, 1, 1] *= jitter
     start = scene.extrinsics.copy()
     for s in range(1, n_frames):
         c = scene.centre(s) + rng.normal(0, 0.05, 3)
-        start[s, :, :3] = rotation(rng.normal(0, np.radians(1.0), 3)) @ scene.extrinsics[s, :, :3]
+        start[s, :, :3] = rotation(rng.normal(0, np.radians(rot_err_deg), 3)) @ scene.extrinsics[s, :, :3]
         start[s, :, 3] = -start[s, :, :3] @ c
+    norm = 1.0 / float(np.mean(depth[0]))  # VGGT's per-call scale: the scene's size is unknown to it
+    start[:, :, 3] *= norm
     recon = tracked_recon(paths, scene.size, head, vis, qf, query.astype(np.float32))
     k32 = k_start.astype(np.float32)
-    return replace(recon, depth=depth, extrinsics=start.astype(np.float32), intrinsics=k32,
+    return replace(recon, depth=depth * norm, extrinsics=start.astype(np.float32), intrinsics=k32,
                    intrinsics_model=intrinsics_to_model(k32, records).astype(np.float32)), points
+
+
+def aligned_cameras(est: np.ndarray, true: np.ndarray, nodal: bool = False) -> tuple[np.ndarray, dict]:
+    """The solved cameras ``est [S, 3, 4]`` moved into the true world (``true [S, 3, 4]``) by the similarity the
+    solve cannot know: its rotation the mean of ``R_est^T R_true`` over the frames (chordal, projected onto SO(3):
+    camera centres alone leave a dolly's or a push-in's line free to turn about itself), its scale and shift by
+    least squares on the camera centres; ``nodal`` (one centre): the rotation and shift alone. Returns ``(aligned
+    cameras [S, 3, 4], {"scale", "rotation_deg"})``."""
+    m = np.einsum("sji,sjk->ik", est[:, :, :3], true[:, :, :3])
+    u, _, vt = np.linalg.svd(m)
+    rot = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt  # x_est_world = scale * rot @ x_true + shift
+    c_est = np.einsum("sji,sj->si", est[:, :, :3], -est[:, :, 3])
+    c_true = np.einsum("sji,sj->si", true[:, :, :3], -true[:, :, 3])
+    a, b = c_est - c_est.mean(0), (c_true - c_true.mean(0)) @ rot.T
+    scale = 1.0 if nodal or np.sum(b * b) < 1e-12 else float(np.sum(a * b) / np.sum(b * b))
+    shift = c_est.mean(0) - scale * rot @ c_true.mean(0)
+    out = np.empty_like(est, dtype=np.float64)
+    out[:, :, :3] = est[:, :, :3] @ rot  # camera-from-true-world: R_est (scale rot x + shift) + t_est, over scale
+    out[:, :, 3] = (est[:, :, 3] + est[:, :, :3] @ shift) / scale
+    angle = float(np.degrees(np.arccos(np.clip((np.trace(rot) - 1) / 2, -1, 1))))
+    return out, {"scale": scale, "rotation_deg": angle}
+
+
+def cg_slip(scene: PlateScene, extrinsics: np.ndarray, intrinsics: np.ndarray, k1: float = 0.0,
+            points: np.ndarray | None = None, nodal: bool = False) -> np.ndarray:
+    """CG slip, plate px ``[M]``: the scene's standing ``points [P, 3]`` (default ``static_points``) through the
+    solved cameras (``extrinsics [S, 3, 4]`` after ``aligned_cameras``; ``intrinsics [S, 3, 3]``; COLMAP's radial
+    ``k1`` about each frame's principal point) against the plate pixels the true cameras put them on, wherever
+    the true camera sees them: how far a CG element placed with the solve slides on the plate."""
+    points = scene.static_points() if points is None else points
+    ext, _ = aligned_cameras(np.asarray(extrinsics, np.float64), scene.extrinsics, nodal)
+    cam = np.einsum("sij,nj->sni", ext[:, :, :3], points) + ext[:, None, :, 3]
+    xy = cam[..., :2] / cam[..., 2:3]
+    k = np.asarray(intrinsics, np.float64)
+    xy = xy * (1 + k1 * np.sum(xy**2, axis=-1, keepdims=True))
+    uv = xy * k[:, None, [0, 1], [0, 1]] + k[:, None, [0, 1], [2, 2]]
+    truth, seen = scene.project(points)
+    return np.hypot(*(uv - truth)[seen].T)
 
 
 def tracked_recon(paths, size: tuple[int, int], head: np.ndarray, vis: np.ndarray, qf: np.ndarray,
