@@ -200,3 +200,27 @@ def test_a_refined_point_outside_what_the_network_saw_is_dropped(tmp_path):
     out = refine_tracks(recon)
     assert not out.tracks_plate_vis[1, :12].any()
     assert out.tracks_plate_vis[1, 12:].mean() > 0.8
+
+
+def test_texture_is_judged_at_hds_scale_so_a_4k_plate_keeps_its_tracks():
+    """One scene rendered at 1920 and at 3840 wide (the same texture per scene unit, the same grain per pixel): a
+    corner response falls with the square of the resolution, so judged on the 4K plate itself most of the queries
+    HD keeps read as blank (issue 27's 4K dolly kept 8 % of its observations against 41 % at HD); judged on the 4K
+    plate halved once (``texture_halvings``) it keeps nearly as many as HD."""
+    from plate_pixels import pixel_centres, texture, to_plate
+
+    from vggt_core.solve.plate_tracks import SNAP_MODEL_PX, _grey, _snap, texture_halvings
+
+    grid = np.stack(np.meshgrid(np.linspace(40, 1880, 16), np.linspace(40, 1040, 9)), -1).reshape(-1, 2)
+    kept = {}
+    for scale, size in ((1, (1920, 1080)), (2, (3840, 2160))):
+        grey = _grey(to_plate(texture(pixel_centres(size) / scale, seed=3, shortest=12.0, longest=120.0),
+                              grain=2.0, seed=1))
+        px = size[0] / 518
+        assert texture_halvings(px) == scale - 1
+        for halvings in {0, texture_halvings(px)}:
+            kept[scale, halvings] = _snap(grey, grid * scale, SNAP_MODEL_PX * px, None, halvings)[1].mean()
+    assert kept[1, 0] > 0.9
+    assert kept[2, 0] < 0.5 * kept[1, 0]  # the 4K plate judged on its own pixels
+    assert kept[2, 1] > 0.8 * kept[1, 0]
+    assert texture_halvings(640 / 518) == 0 and texture_halvings(7680 / 518) == 2

@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 # 4: the solved lens on the Reconstruction (``Reconstruction.lens``), the report's k1/k2 read from it
 # 5: the verdict in plate pixels (``verdict.GOOD_RMSE_PX``), held-out RMSE within the adjustment's own limit
 # 6: a shot stitched from chunks is adjusted with its camera centres held near the stitched ones (``centre_prior``)
-VERSION = 6
+# 7: texture judged at HD scale on plates beyond HD (``plate_tracks.texture_halvings``): 4K keeps its tracks
+VERSION = 7
 
 REFINES = ("none", "ba")
 MIN_TRACKS = 8  # fewer tracks than this cannot pin down a shot's cameras

@@ -5,11 +5,14 @@ observation is made sub-pixel on the full-resolution plate, as matchmove tracker
 
 1. **Query points onto texture.** On its query frame, each track's query point moves to the plate pixel of
    strongest corner response (Shi-Tomasi's smaller structure-tensor eigenvalue, ``cv2.cornerMinEigenVal`` over
-   ``BLOCK`` px) within ``SNAP_MODEL_PX`` model pixels of the head's query point, outside the mask. Where that
+   ``BLOCK`` px) within ``SNAP_MODEL_PX`` model pixels of the head's query point, outside the mask. Where the
    response is under ``MIN_TEXTURE`` (a blank wall, a clear sky: nothing to be sub-pixel on) the whole track
-   is dropped.
+   is dropped. That test is made on the plate halved down to about HD's scale (``TEXTURE_PX`` plate px per model
+   px): the response falls with the square of the resolution (a 4K plate's gradients per pixel are half HD's), so
+   on the 4K plate itself three in four textured queries of a scene read as blank (bench/results/plates_cpu.md).
 2. **Each frame from the query frame's patch** (``refine_points``). Pyramidal Lucas-Kanade
-   (``cv2.calcOpticalFlowPyrLK``, a ``WINDOW`` px window) from the query frame to every frame that saw the track
+   (``cv2.calcOpticalFlowPyrLK``, a ``WINDOW`` px window at HD, twice as wide per halving of ``texture_halvings``:
+   the same patch of the scene at every resolution) from the query frame to every frame that saw the track
    (``tracks.head_observations``), started at the head's position moved by the snap; the pyramid
    (``pyramid_levels``) is deep enough that its top level has about one pixel per model pixel, so a head a few
    model pixels off is caught. Then an inverse-compositional affine Lucas-Kanade pass on the plate itself, gain
@@ -51,7 +54,8 @@ TRACK_REFINES = ("plate", "none")
 WINDOW = 21  # Lucas-Kanade window, plate px (bench/bench_track_refine.py: accuracy against time)
 BLOCK = 7  # corner-response neighbourhood, plate px
 SNAP_MODEL_PX = 1.0  # how far a query point may move onto texture, model px (the head's own error is about that)
-MIN_TEXTURE = 2e-4  # smallest corner response (cornerMinEigenVal of [0, 1] grey) a track is refined on
+MIN_TEXTURE = 2e-4  # smallest corner response (cornerMinEigenVal of [0, 1] grey) a track is refined on, judged
+TEXTURE_PX = 1920 / 518  # ... at about this many plate px per model px (HD: where MIN_TEXTURE was measured)
 FB_MAX_PX = 1.0  # forward-backward round trip of the coarse (translational) pass, plate px: its own bias under
 # a patch's deformation reaches a few tenths of a pixel over a shot; the affine pass and MIN_NCC judge the fine one
 MIN_NCC = 0.8  # normalised cross-correlation of the query patch and the refined one
@@ -87,6 +91,7 @@ def refine_tracks(
     qf = query_frames(recon)
     px = plate_px_per_model_px(recon)
     levels = pyramid_levels(float(np.median(px)))
+    window = 2 ** texture_halvings(float(np.median(px))) * (WINDOW - 1) + 1  # odd: 21 px at HD, 41 at 4K
     out = head.copy()
     vis = np.zeros(seen.shape, bool)
     order = np.unique(qf)
@@ -95,19 +100,19 @@ def refine_tracks(
         q = int(order[pos])
         grey = _grey(frame)
         cols = np.flatnonzero(qf == q)
-        snapped, ok = _snap(grey, head[q, cols], SNAP_MODEL_PX * px[q], _mask(masks, q))
+        snapped, ok = _snap(grey, head[q, cols], SNAP_MODEL_PX * px[q], _mask(masks, q), texture_halvings(px[q]))
         out[q, cols] = snapped
-        vis[q, cols] = ok & seen[q, cols] & _inside(snapped, recon, q, _grown(masks, q))
+        vis[q, cols] = ok & seen[q, cols] & _inside(snapped, recon, q, _grown(masks, q, window))
         references[q] = grey
     tracked = vis[qf, np.arange(len(qf))]  # tracks with a textured query point
     for s, frame in iter_frames(recon.frames, progress=progress, cancel=cancel):
-        grey, grown = _grey(frame), _grown(masks, s)
+        grey, grown = _grey(frame), _grown(masks, s, window)
         for q, ref in references.items():
             cols = np.flatnonzero((qf == q) & tracked & seen[s])
             if s == q or not len(cols):
                 continue
             start = head[s, cols] + (out[q, cols] - head[q, cols])  # the snap moves the point on every frame
-            found, ok = refine_points(ref, grey, out[q, cols], start, levels)
+            found, ok = refine_points(ref, grey, out[q, cols], start, levels, window)
             ok &= np.hypot(*(found - start).T) <= MAX_SHIFT_MODEL_PX * px[s]
             ok &= _inside(found, recon, s, grown)
             out[s, cols] = np.where(ok[:, None], found, head[s, cols])
@@ -127,20 +132,28 @@ def _mask(masks: Masks | None, s: int) -> np.ndarray | None:
     return None if masks is None else masks[s]
 
 
-def _grown(masks: Masks | None, s: int) -> np.ndarray | None:
+def _grown(masks: Masks | None, s: int, window: int) -> np.ndarray | None:
     """Frame ``s``'s mask grown by half the window: a patch that touches the mask moves with what it masks."""
     import cv2
 
     mask = _mask(masks, s)
     if mask is None:
         return None
-    return cv2.dilate(mask.astype(np.uint8), np.ones((WINDOW, WINDOW), np.uint8)).astype(bool)
+    return cv2.dilate(mask.astype(np.uint8), np.ones((window, window), np.uint8)).astype(bool)
 
 
-def _snap(grey: np.ndarray, points: np.ndarray, radius: float, mask: np.ndarray | None
+def texture_halvings(px_per_model_px: float) -> int:
+    """How many times a plate of ``px_per_model_px`` plate px per model px is halved (``cv2.pyrDown``) to judge
+    texture at about ``TEXTURE_PX``: 0 up to HD, 1 at 4K, 2 at 8K; a smaller plate is judged as it is (its
+    gradients per pixel are only stronger)."""
+    return max(0, round(math.log2(max(px_per_model_px, 1e-9) / TEXTURE_PX)))
+
+
+def _snap(grey: np.ndarray, points: np.ndarray, radius: float, mask: np.ndarray | None, halvings: int = 0
           ) -> tuple[np.ndarray, np.ndarray]:
     """``points [n, 2]`` (plate px, continuous) each moved to the pixel centre of strongest corner response within
-    ``radius`` px (never a masked pixel), and ``[n]`` whether that response reaches ``MIN_TEXTURE``."""
+    ``radius`` px (never a masked pixel), and ``[n]`` whether the response there, on the plate halved ``halvings``
+    times (``texture_halvings``), reaches ``MIN_TEXTURE``."""
     import cv2
 
     response = cv2.cornerMinEigenVal(grey.astype(np.float32) / 255.0, BLOCK)
@@ -158,7 +171,15 @@ def _snap(grey: np.ndarray, points: np.ndarray, radius: float, mask: np.ndarray 
     best = np.argmax(values, axis=1)
     rows = np.arange(len(points))
     snapped = np.stack([cx[rows, best], cy[rows, best]], axis=1) + 0.5
-    return snapped.astype(np.float64), values[rows, best] >= MIN_TEXTURE
+    if not halvings:
+        return snapped.astype(np.float64), values[rows, best] >= MIN_TEXTURE
+    coarse = grey
+    for _ in range(halvings):
+        coarse = cv2.pyrDown(coarse)
+    judged = cv2.cornerMinEigenVal(coarse.astype(np.float32) / 255.0, BLOCK)
+    at = np.floor(snapped / 2**halvings).astype(np.int64)
+    at = np.minimum(at, [judged.shape[1] - 1, judged.shape[0] - 1])
+    return snapped.astype(np.float64), (values[rows, best] > -1.0) & (judged[at[:, 1], at[:, 0]] >= MIN_TEXTURE)
 
 
 def refine_points(ref: np.ndarray, grey: np.ndarray, query: np.ndarray, start: np.ndarray, levels: int,
