@@ -229,3 +229,22 @@ def test_a_distorted_zoom_exports_a_colmap_camera_per_frame_with_its_distortion(
         lf = lens.at(numbers[f])
         rays = np.c_[np.array([[100.0, 80.0], [600.0, 300.0]]) - [lf.cx, lf.cy], [[lf.fx]] * 2] / lf.fx
         np.testing.assert_allclose(lf.distort(rays[:, :2] * lf.fx + [lf.cx, lf.cy]), cam.img_from_cam(rays), atol=1e-6)
+
+
+@pytest.mark.parametrize("k1, says", [(-0.06, "the plate looks distorted"), (0.56, "the tracks do not pin the lens")])
+def test_a_free_k1_beyond_any_lens_says_the_lens_is_not_pinned(k1, says):
+    """Issue 27's rendered push-in (focal 20 % off) was told "the plate looks distorted: a free k1 (+0.5572) moves its
+    corners 213 px": no lens the radial model serves bends that far; the focal trades against depth."""
+    from types import SimpleNamespace
+
+    from vggt_core.solve.verdict import distortion_doubt
+
+    k = np.array([[[1500.0, 0, 960], [0, 1500.0, 540], [0, 0, 1]]] * 3)
+    seen = np.ones((3, 10), bool)
+
+    def adjusted(dist, err):
+        return SimpleNamespace(distortion=(dist, 0.0), intrinsics=k, errors=np.full((3, 10), err), seen=seen)
+
+    doubt = distortion_doubt(adjusted(0.0, 0.22), adjusted(k1, 0.19), [(1920, 1080)] * 3, 1920 / 518)
+    assert doubt is not None and doubt.startswith(says), doubt
+    assert ("--distortion k1" in doubt) == (says == "the plate looks distorted")

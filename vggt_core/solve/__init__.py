@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 # 5: the verdict in plate pixels (``verdict.GOOD_RMSE_PX``), held-out RMSE within the adjustment's own limit
 # 6: a shot stitched from chunks is adjusted with its camera centres held near the stitched ones (``centre_prior``)
 # 7: texture judged at HD scale on plates beyond HD (``plate_tracks.texture_halvings``): 4K keeps its tracks
-VERSION = 7
+# 8: a free k1 beyond any lens (``verdict.MAX_PLAUSIBLE_K1``) says the lens is not pinned, not "distorted"
+VERSION = 8
 
 REFINES = ("none", "ba")
 MIN_TRACKS = 8  # fewer tracks than this cannot pin down a shot's cameras

@@ -27,6 +27,7 @@ MAX_FOCAL_SD = 0.5  # percent: the focal's standard deviation beyond which the t
 VALIDATION_RATIO = 2.0  # held-out error above this times the solve's own (plus 0.25 model px) fails to generalise
 MAX_CORNER_SHIFT_MODEL_PX = 2.0  # a k1 moving the plate's corners more than this is a lens to solve, not noise
 MAX_MOVING_SHARE = 0.2  # more of the tracks than this rejected as moving: the static scene the solve rests on is thin
+MAX_PLAUSIBLE_K1 = 0.3  # a free k1 beyond this is no lens the radial model serves, but the focal trading against depth
 GOOD_RMSE_PX = 1.0  # plate px: the solve's and the held-out tracks' RMSE above this is a CG element that slips
 
 
@@ -35,7 +36,8 @@ def distortion_doubt(pinhole: Any, probe: Any, sizes: Sequence[tuple[int, int]],
     with a free k1 (``adjust.Adjusted`` both). A distorted plate solved as a pinhole still fits its tracks to a
     fraction of a pixel (the cameras bend instead), so the fit says little; the probe's k1 does: when it moves the
     plate's farthest corner more than ``MAX_CORNER_SHIFT_MODEL_PX`` model pixels (``px`` plate pixels each) and fits
-    at least as well, the lens is distorted. sizes: (W, H) per frame (the first is used)."""
+    at least as well, the lens is distorted, unless that k1 is beyond ``MAX_PLAUSIBLE_K1``: then it says the tracks do
+    not pin the lens. sizes: (W, H) per frame (the first is used)."""
     k1 = float(probe.distortion[0])
     k = np.median(probe.intrinsics, axis=0)
     w, h = sizes[0]
@@ -44,6 +46,10 @@ def distortion_doubt(pinhole: Any, probe: Any, sizes: Sequence[tuple[int, int]],
     shift = float(np.max(abs(k1) * r2 * np.hypot(corners[:, 0], corners[:, 1])))
     if shift <= MAX_CORNER_SHIFT_MODEL_PX * px or _rmse(probe) > _rmse(pinhole):
         return None
+    if abs(k1) > MAX_PLAUSIBLE_K1:  # a rendered push-in's free k1 took +0.56 with its focal 20 % off
+        return (f"the tracks do not pin the lens: a free k1 takes {k1:+.3f} (the plate's corners {shift:.0f} px, "
+                "beyond any lens the radial model serves) and fits as well, so the focal trades against depth on "
+                "this shot; give the focal (--lens known) or track a shot with more parallax")
     return (f"the plate looks distorted: a free k1 ({k1:+.4f}) moves its corners {shift:.1f} px and fits its tracks at "
             f"{_rmse(probe):.2f} px against {_rmse(pinhole):.2f} px; solve with --distortion k1")
 
