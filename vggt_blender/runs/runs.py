@@ -128,10 +128,9 @@ def scene_masks(scene: bpy.types.Scene, props: Any, frames: Callable[[], Sequenc
 
 def solve_settings(props: Any) -> dict[str, Any]:
     """``ReconstructSettings`` camera-solve fields from the panel's ``scene.vggt``."""
-    known = props.lens == "known"
     refine = "ba" if props.refine else "none"
-    return {"lens": props.lens, "focal_mm": props.lens_focal_mm if known else None, "focal_px": None,
-            "sensor_width_mm": props.lens_sensor_mm if known else None, "refine": refine,
+    return {"lens": props.lens, "focal_mm": props.lens_focal_mm, "focal_px": None,
+            "sensor_width_mm": props.lens_sensor_mm, "refine": refine,
             "track_frames": props.track_frames,
             "track_refine": props.track_refine if props.refine else DEFAULTS.track_refine,
             "motion": props.motion if props.refine else DEFAULTS.motion,

@@ -54,6 +54,7 @@ class ReconstructSettings:
         tracks grids of points on ``track_frames`` query
         frames spread over the shot with the track head (``vggt_core.solve.tracks.track_queries``); in
         chunks, over each chunk, all chunks' tracks going into one adjustment (``stitch.stitch_tracks``).
+        focal_mm, sensor_width_mm and focal_px describe a known lens only: None unless ``lens="known"``.
     motion: the solve's camera motion model with ``refine="ba"``: ``auto``, ``free`` or ``tripod``
         (``vggt_core.solve.motion``); a solve-only setting, like the lens fields.
     track_refine: with ``refine="ba"``, ``plate`` refines the track head's tracks on the plate's own
@@ -109,6 +110,9 @@ class ReconstructSettings:
             object.__setattr__(self, "query_points", tuple((float(x), float(y)) for x, y in pts))
         if self.frame_numbers is not None:  # lists from JSON or numpy: a hashable tuple of ints
             object.__setattr__(self, "frame_numbers", tuple(int(n) for n in self.frame_numbers))
+        if self.lens != "known":  # a focal and sensor only describe a known lens: never part of another's key
+            for name in ("focal_mm", "sensor_width_mm", "focal_px"):
+                object.__setattr__(self, name, None)
         if self.chunk_size < 0 or self.overlap < 0:
             raise InputError("--chunk-size and --overlap must be >= 0 (0 = automatic)")
         if 0 < self.chunk_size <= self.overlap:

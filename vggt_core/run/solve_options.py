@@ -46,8 +46,6 @@ def add_arguments(parser: Any, sensor_width: bool = True) -> None:
 
 def settings_fields(args: Any) -> dict[str, Any]:
     """``ReconstructSettings`` keyword arguments from the options of ``add_arguments``."""
-    # the sensor width is a lens setting only for a known lens (Blender's --sensor-width has a default for its camera)
-    return {"lens": args.lens, "focal_mm": args.focal_mm,
-            "sensor_width_mm": args.sensor_width if args.lens == "known" else None,
+    return {"lens": args.lens, "focal_mm": args.focal_mm, "sensor_width_mm": args.sensor_width,
             "focal_px": args.focal_px, "refine": args.refine, "distortion": args.distortion,
             "track_frames": args.track_frames, "track_refine": args.track_refine, "motion": args.motion}

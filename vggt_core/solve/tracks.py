@@ -58,6 +58,14 @@ def observations(recon: Reconstruction, min_vis: float = MIN_VIS, min_conf: floa
     return head_observations(recon, min_vis, min_conf)
 
 
+def counted(vis: np.ndarray, conf: np.ndarray | None, min_vis: float = MIN_VIS, min_conf: float = MIN_CONF
+            ) -> np.ndarray:
+    """Which of the head's observations count (bool, the shape of ``vis``): visibility at least ``min_vis`` and,
+    where predicted, confidence at least ``min_conf``."""
+    ok = vis >= min_vis
+    return ok if conf is None else ok & (conf >= min_conf)
+
+
 def head_observations(recon: Reconstruction, min_vis: float = MIN_VIS,
                       min_conf: float = MIN_CONF) -> tuple[np.ndarray, np.ndarray]:
     """The track head's tracks as ``(uv [S, N, 2] float64 original pixels, seen [S, N] bool)``.
@@ -73,9 +81,7 @@ def head_observations(recon: Reconstruction, min_vis: float = MIN_VIS,
     if recon.tracks is None:
         raise ValueError("the reconstruction has no tracks (run with query points)")
     uv = np.stack([pixels_to_original(t.astype(np.float64), r) for t, r in zip(recon.tracks, recon.preprocess)])
-    seen = recon.track_vis >= min_vis
-    if recon.track_conf is not None:
-        seen &= recon.track_conf >= min_conf
+    seen = counted(recon.track_vis, recon.track_conf, min_vis, min_conf)
     lo, hi = np.array([shown(r) for r in recon.preprocess]).transpose(1, 0, 2)[:, :, None, :]
     seen &= np.all((recon.tracks >= lo) & (recon.tracks <= hi), axis=2)
     seen[query_frames(recon), np.arange(seen.shape[1])] = True

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..solve.tracks import MIN_CONF, MIN_VIS, pick_query_frames
+from ..solve.tracks import counted, pick_query_frames
 
 VERSION = 1  # what the chunks track and how their tracks are merged; part of the network cache keys (run.pipeline)
 TIE_MODEL_PX = 2.0  # two chunks' observations of one point on a shared frame agree within this (model px): the
@@ -70,12 +70,6 @@ def track_groups(query_frames: Sequence[np.ndarray], query_points: Sequence[np.n
     return rank[inverse.reshape(-1)], len(order)
 
 
-def seen(vis: np.ndarray, conf: np.ndarray | None) -> np.ndarray:
-    """Which observations the solve counts (``solve.tracks.head_observations``' thresholds), same shape as vis."""
-    ok = vis >= MIN_VIS
-    return ok if conf is None else ok & (conf >= MIN_CONF)
-
-
 def combine(
     old: tuple[np.ndarray, np.ndarray, np.ndarray | None], new: tuple[np.ndarray, np.ndarray, np.ndarray | None],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -84,7 +78,7 @@ def combine(
     mean, the higher visibility and confidence. Seen in both and farther apart: not seen (visibility 0). Seen in
     neither: the first copy."""
     (uv_a, vis_a, conf_a), (uv_b, vis_b, conf_b) = old, new
-    a, b = seen(vis_a, conf_a), seen(vis_b, conf_b)
+    a, b = counted(vis_a, conf_a), counted(vis_b, conf_b)
     agree = np.linalg.norm(uv_a - uv_b, axis=-1) <= TIE_MODEL_PX
     take_b = b & ~a
     both = a & b
