@@ -327,7 +327,7 @@ def write_plate(scene: PlateScene, folder, grain: float = 2.0, seed: int = 0, jp
 
 def scene_recon(scene: PlateScene, folder, queries: int = 256, query_frames: int = 2, head_px: float = 1.5,
                 outliers: float = 0.2, grain: float = 2.0, seed: int = 0, rot_err_deg: float = 1.0,
-                focal_noise: float = 0.02, jpeg: int | None = None):
+                focal_noise: float = 0.02, jpeg: int | None = None, picked=None):
     """The scene's plate written to ``folder`` (``write_plate``: PNG, or JPEG at quality ``jpeg``; frames already
     there are reused) and a ``Reconstruction`` of it as the engine stand-in gives it: the product's preprocessing
     and track queries (a grid on ``query_frames`` frames), the head's tracks at the true (distorted) plate
@@ -336,7 +336,8 @@ def scene_recon(scene: PlateScene, folder, queries: int = 256, query_frames: int
     first exact, the others turned by ``rot_err_deg`` per axis (sd) and moved by 0.05, the focal off by up to 5 %
     for the shot and ``focal_noise`` (sd) per frame; depth ray-cast at model resolution with 3 % noise per pixel
     and 5 % per frame; the world normalised per call as VGGT's is (first camera's frame, unit mean depth on the
-    first frame). Returns ``(recon, true 3D point per track on its query frame [N, 3])``."""
+    first frame). picked: the query frames themselves (``track_queries``' own; a chunk's seam frames). Returns
+    ``(recon, true 3D point per track on its query frame [N, 3])``."""
     from dataclasses import replace
 
     from solve_shots import rotation
@@ -349,7 +350,7 @@ def scene_recon(scene: PlateScene, folder, queries: int = 256, query_frames: int
     paths = write_plate(scene, folder, grain, seed, jpeg)
     records = plan_batch([scene.size] * n_frames, "crop")
     wm, hm = records[0].model_size
-    query, qf = track_queries(records, queries, query_frames)
+    query, qf = track_queries(records, queries, query_frames, picked)
     points = np.empty((len(query), 3))
     plane = np.empty(len(query), int)
     for i, (p, q) in enumerate(zip(query, qf)):
